@@ -1,0 +1,1 @@
+"""Connectors: turn platform activity into canonical events on Kafka."""

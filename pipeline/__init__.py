@@ -1,0 +1,1 @@
+"""Serambi's stream pipeline: settings, embedded stack, Faust worker, ClickHouse store, CLI."""

@@ -1,0 +1,166 @@
+"""The ``serambi`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from connectors.errors import ConnectorError
+from pipeline.demo import DemoOptions, run_stack
+from pipeline.errors import PipelineError
+from pipeline.settings import Settings, load_settings
+from pipeline.status import show_status
+from schemas.errors import DirectoryError, SchemaDriftError
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _settings_epilog() -> str:
+    lines = ["\b", "Settings (environment, or a TOML file named by SERAMBI_CONFIG_FILE):"]
+    for name, info in Settings.model_fields.items():
+        lines.append(f"  SERAMBI_{name.upper():<28} {info.description or ''}".rstrip())
+    return "\n".join(lines)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return load_settings(**ctx.obj) if ctx.obj else load_settings()
+
+
+def _friendly(func: F) -> F:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (PipelineError, ConnectorError, DirectoryError, SchemaDriftError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(epilog=_settings_epilog())
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="SERAMBI_DATA_DIR", show_envvar=True,
+              help="Where chDB data, logs and the state file live [default: ./serambi-data].")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None, verbose: int) -> None:
+    """Serambi: do government agencies talk *with* citizens on social media, or only *at* them?"""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"data_dir": data_dir} if data_dir else {}
+
+
+def _stack_options(func: F) -> F:
+    func = click.option("--duration", type=float, default=None, envvar="SERAMBI_DURATION", show_envvar=True,
+                        help="Stop after this many seconds [default: run until Ctrl-C].")(func)
+    return func
+
+
+@main.command()
+@_stack_options
+@click.option("--speed", type=float, default=600.0, show_default=True,
+              help="Simulated seconds per wall-clock second.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulator.")
+@click.pass_context
+@_friendly
+def demo(ctx: click.Context, duration: float | None, speed: float, seed: int) -> None:
+    """Run the whole job on the embedded default: broker, ClickHouse, worker, simulator."""
+    options = DemoOptions(duration_s=duration, speed=speed, seed=seed)
+    sys.exit(asyncio.run(run_stack(_settings(ctx), options, click.echo)))
+
+
+@main.command()
+@_stack_options
+@click.pass_context
+@_friendly
+def run(ctx: click.Context, duration: float | None) -> None:
+    """Run broker (unless configured), ClickHouse, API and worker, without the simulator."""
+    options = DemoOptions(duration_s=duration, speed=1.0, seed=0, simulate=False)
+    sys.exit(asyncio.run(run_stack(_settings(ctx), options, click.echo)))
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+@_friendly
+def status(ctx: click.Context, fmt: str) -> None:
+    """Totals per agency and kind, through the running stack if one is up."""
+    show_status(_settings(ctx), fmt, click.echo)
+
+
+@main.group()
+def db() -> None:
+    """ClickHouse maintenance."""
+
+
+@db.command("migrate")
+@click.pass_context
+@_friendly
+def db_migrate(ctx: click.Context) -> None:
+    """Apply pending ClickHouse migrations (idempotent)."""
+    from pipeline.store import Store  # noqa: PLC0415 - opens chDB only when asked
+
+    store = Store(_settings(ctx.find_root()))
+    try:
+        applied = store.migrate()
+    finally:
+        store.close()
+    click.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+
+
+@main.group()
+def schemas() -> None:
+    """JSON Schemas of the Kafka topics."""
+
+
+@schemas.command("generate")
+def schemas_generate() -> None:
+    """Write schemas/jsonschema/<topic>.json from the models."""
+    from schemas.jsonschema import write_schemas  # noqa: PLC0415
+
+    for path in write_schemas():
+        click.echo(f"wrote {path}")
+
+
+@schemas.command("check")
+@_friendly
+def schemas_check() -> None:
+    """Fail when the committed JSON Schemas differ from the models."""
+    from schemas.jsonschema import check_schemas  # noqa: PLC0415
+
+    check_schemas()
+    click.echo("schemas up to date")
+
+
+@main.command()
+@_stack_options
+@click.option("--speed", type=float, default=60.0, show_default=True,
+              help="Simulated seconds per wall-clock second (replays the recent past, then live).")
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed: same seed, same events.")
+@click.option("--output", type=click.File("wb"), default=None,
+              help="Write --hours of events as JSON lines here instead of Kafka ('-' = stdout).")
+@click.option("--hours", type=float, default=24.0, show_default=True, help="Simulated hours for --output.")
+@click.pass_context
+@_friendly
+def simulate(ctx: click.Context, duration: float | None, speed: float, seed: int, output: Any,
+             hours: float) -> None:
+    """Simulator connector: realistic agency and citizen activity into Kafka.
+
+    Uses the running stack's broker (serambi demo/run), else SERAMBI_KAFKA_BOOTSTRAP_SERVERS.
+    """
+    from pipeline.simulate import publish_simulation, write_simulation  # noqa: PLC0415
+
+    settings = _settings(ctx)
+    if output is not None:
+        count = write_simulation(settings, output, hours=hours, seed=seed)
+    else:
+        count = publish_simulation(settings, duration_s=duration, speed=speed, seed=seed, say=click.echo)
+    click.echo(f"simulated {count:,} events", err=True)

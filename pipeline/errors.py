@@ -1,0 +1,31 @@
+"""Errors of the pipeline package; each says what the caller does next."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BrokerError",
+    "ConfigError",
+    "PipelineError",
+    "StackBusyError",
+    "StoreError",
+]
+
+
+class PipelineError(RuntimeError):
+    """Base of pipeline errors."""
+
+
+class ConfigError(PipelineError):
+    """A setting is wrong or missing: fix the configuration (do not retry)."""
+
+
+class BrokerError(PipelineError):
+    """The embedded broker did not start or Kafka is unreachable: check the log named, then retry."""
+
+
+class StoreError(PipelineError):
+    """ClickHouse refused a statement: the message carries the server's reason; fix and retry."""
+
+
+class StackBusyError(PipelineError):
+    """Another Serambi process owns this data dir: use it (it is running) or pick another data dir."""

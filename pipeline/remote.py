@@ -1,0 +1,50 @@
+"""Client of a running stack's local API (see :mod:`pipeline.api`)."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from typing import Any
+
+import orjson
+
+from pipeline.errors import PipelineError, StoreError
+from pipeline.store import QueryResult
+
+__all__ = ["StackClient"]
+
+
+class StackClient:
+    """Talks to ``serambi demo``/``serambi run`` in another process. Example: ``StackClient(url).health()``."""
+
+    def __init__(self, base_url: str, timeout_s: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout_s
+
+    def health(self) -> dict[str, Any]:
+        """The stack's health document."""
+        return dict(self._call("GET", "/health"))
+
+    def drained(self) -> dict[str, Any]:
+        """Whether everything on the topics is stored in ClickHouse, with the lag."""
+        return dict(self._call("GET", "/drained"))
+
+    def query(self, sql: str, *, read_only: bool = True) -> QueryResult:
+        """Run a read-only query in the stack's ClickHouse."""
+        body = self._call("POST", "/query", {"sql": sql})
+        return QueryResult(tuple(body["columns"]), [tuple(row) for row in body["rows"]])
+
+    def _call(self, method: str, path: str, payload: Any = None) -> Any:
+        data = orjson.dumps(payload) if payload is not None else None
+        request = urllib.request.Request(  # noqa: S310 - loopback URL from our own state file
+            self.base_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
+                return orjson.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            detail = orjson.loads(exc.read() or b"{}").get("error", exc.reason)
+            raise StoreError(f"stack API {path}: {detail}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            msg = f"running stack at {self.base_url} did not answer: {exc}; is it still up?"
+            raise PipelineError(msg) from exc

@@ -1,0 +1,149 @@
+"""The embedded stack in one process: broker child, ClickHouse, local API, Faust worker, connectors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from pipeline.api import ApiServer, StackView
+from pipeline.broker import EmbeddedBroker, free_port
+from pipeline.errors import StackBusyError
+from pipeline.metrics import Metrics
+from pipeline.progress import DrainState, HandledOffsets, end_offsets
+from pipeline.settings import Settings
+from pipeline.sink import RawSink
+from pipeline.state import StackState, clear_state, read_state, write_state
+from pipeline.store import Store
+from pipeline.topics import ensure_topics
+from pipeline.worker import build_app
+
+__all__ = ["RunningStack", "open_stack"]
+
+log = logging.getLogger(__name__)
+
+
+class _QuietWorker(faust.Worker):
+    # The stack owns SIGINT/SIGTERM so that shutdown drains and stops children in order.
+    def install_signal_handlers(self) -> None:
+        return None
+
+
+@dataclass
+class RunningStack:
+    """Handles of a started stack, for commands that run on it (demo, import, bench)."""
+
+    settings: Settings
+    bootstrap_servers: str
+    store: Store
+    sink: RawSink
+    metrics: Metrics
+    api: ApiServer
+    handled: HandledOffsets
+    stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def drain_state(self) -> DrainState:
+        """How many records on the topics are not yet handled by the worker."""
+        ends = await asyncio.to_thread(end_offsets, self.bootstrap_servers, self.settings.partitions)
+        state = DrainState.compute(ends, self.handled.snapshot())
+        self.metrics.consumer_lag.set(sum(state.lag.values()))
+        return state
+
+    async def wait_drained(self, timeout_s: float, poll_s: float = 0.25) -> DrainState:
+        """Wait until every record produced so far is stored, or the timeout passes."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        state = await self.drain_state()
+        while not state.drained and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(poll_s)
+            state = await self.drain_state()
+        return state
+
+
+@contextlib.asynccontextmanager
+async def open_stack(settings: Settings, metrics: Metrics, say: Callable[[str], None]) -> AsyncIterator[RunningStack]:
+    """Start broker (unless configured), topics, ClickHouse, API and worker; stop all on exit."""
+    if (other := read_state(settings.state_file)) is not None:
+        msg = f"a Serambi stack (pid {other.pid}) already runs on {settings.data_dir}; use it or stop it"
+        raise StackBusyError(msg)
+    with contextlib.ExitStack() as resources:
+        bootstrap = _start_broker(settings, resources, say)
+        created = ensure_topics(bootstrap, settings.partitions)
+        say(f"topics ready ({', '.join(created) or 'already there'})")
+        store = Store(settings)
+        resources.callback(store.close)
+        applied = store.migrate()
+        say(f"ClickHouse ready ({'chDB' if settings.uses_chdb else 'server'}; migrations applied: {len(applied)})")
+        running = _running(settings, bootstrap, store, metrics)
+        resources.callback(running.api.stop)
+        _publish_state(settings, running, resources)
+        async with _worker(running):
+            say(f"worker joined; API on {running.api.url}")
+            with _signals(running.stop_requested):
+                yield running
+
+
+def _start_broker(settings: Settings, resources: contextlib.ExitStack, say: Callable[[str], None]) -> str:
+    if not settings.embedded_broker:
+        return settings.kafka_bootstrap_servers
+    broker = EmbeddedBroker(log_path=settings.data_dir / "logs" / "broker.log")
+    resources.enter_context(broker)
+    say(f"embedded broker (tansu, pid {broker.pid}) on {broker.bootstrap_servers}")
+    return broker.bootstrap_servers
+
+
+def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics) -> RunningStack:
+    handled = HandledOffsets()
+    holder: dict[str, RunningStack] = {}
+
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "pid": os.getpid(), "bootstrap_servers": bootstrap,
+                "database": store.database, "rows_stored": holder["stack"].sink.rows_total}
+
+    def drained() -> dict[str, Any]:
+        ends = end_offsets(bootstrap, settings.partitions)
+        return DrainState.compute(ends, handled.snapshot()).as_dict()
+
+    api = ApiServer(StackView(store, metrics, health, drained), settings.api_host, settings.api_port).start()
+    stack = RunningStack(settings, bootstrap, store, RawSink(store, metrics), metrics, api, handled)
+    holder["stack"] = stack
+    return stack
+
+
+def _publish_state(settings: Settings, running: RunningStack, resources: contextlib.ExitStack) -> None:
+    state = StackState(os.getpid(), running.api.url, running.bootstrap_servers, datetime.now(UTC).isoformat())
+    write_state(settings.state_file, state)
+    resources.callback(clear_state, settings.state_file, os.getpid())
+
+
+@contextlib.asynccontextmanager
+async def _worker(running: RunningStack) -> AsyncIterator[None]:
+    settings = running.settings
+    app = build_app(settings, running.bootstrap_servers, settings.worker_web_port or free_port(),
+                    running.sink, running.store, running.handled)
+    worker = _QuietWorker(app, loop=asyncio.get_running_loop(), quiet=True, override_logging=False,
+                          loglevel=settings.log_level, redirect_stdouts=False)
+    await worker.start()
+    try:
+        yield
+    finally:
+        await worker.stop()
+
+
+@contextlib.contextmanager
+def _signals(stop: asyncio.Event) -> Any:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,102 @@
+"""The Faust worker: builds the app and its thin agents around :class:`pipeline.sink.RawSink`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from collections.abc import Sequence
+
+import faust
+from faust.types import EventT
+
+from connectors.base import make_dead_letter
+from connectors.pseudonym import Pseudonymizer
+from pipeline.progress import HandledOffsets
+from pipeline.settings import Settings
+from pipeline.sink import COLUMNS, DeadLetterRow, RawSink, Record, dead_letter_row
+from pipeline.store import Store
+from schemas.topics import DEAD_LETTER, EVENTS
+
+__all__ = ["build_app"]
+
+log = logging.getLogger(__name__)
+_RETRY_MAX_SECONDS = 30.0
+
+
+def build_app(  # noqa: PLR0913 - the worker's whole context
+    settings: Settings, bootstrap_servers: str, web_port: int, sink: RawSink, store: Store,
+    handled: HandledOffsets,
+) -> faust.App:
+    """A Faust app that stores raw events and dead letters in ClickHouse.
+
+    An offset is marked handled only once its rows are stored and its dead letters acknowledged.
+    """
+    app = faust.App(
+        "serambi-sink",
+        broker=[f"kafka://{server}" for server in bootstrap_servers.split(",")],
+        store="memory://",
+        datadir=str(settings.data_dir / "faust"),
+        web_enabled=False,
+        web_host="127.0.0.1",
+        web_port=web_port,
+        consumer_auto_offset_reset="earliest",
+        topic_partitions=settings.partitions,
+        # Faust joins in ~3 s with these instead of ~30 s with its defaults.
+        broker_rebalance_timeout=5,
+        broker_session_timeout=6,
+        broker_heartbeat_interval=1,
+    )
+    events = app.topic(EVENTS.name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    dead = app.topic(DEAD_LETTER.name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                     value_serializer="raw")
+    pseudo = Pseudonymizer(settings.pseudonym_key)
+
+    @app.agent(events, name="store-events")
+    async def store_events(stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take_events(settings.sink_batch_events, within=settings.sink_batch_seconds):
+            failures = await _with_retry(sink.write, _records(batch))
+            for failure in failures:
+                sent = await dead.send(key=failure.source.encode(), value=_letter(pseudo, failure))
+                await sent
+            _mark(handled, EVENTS.name, batch)
+
+    @app.agent(dead, name="store-dead-letters")
+    async def store_dead_letters(stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take_events(1000, within=settings.sink_batch_seconds):
+            rows = [dead_letter_row(e.value, _timestamp(e)) for e in batch]
+            await _with_retry(store.insert, "dead_letters", COLUMNS["dead_letters"], rows)
+            _mark(handled, DEAD_LETTER.name, batch)
+
+    return app
+
+
+
+
+def _records(batch: Sequence[EventT]) -> list[Record]:
+    return [Record(e.message.partition, e.message.offset, e.value) for e in batch]
+
+
+def _timestamp(event: EventT) -> datetime:
+    return datetime.fromtimestamp(event.message.timestamp or 0, UTC)
+
+
+def _mark(handled: HandledOffsets, topic: str, batch: Sequence[EventT]) -> None:
+    for event in batch:
+        handled.mark(topic, event.message.partition, event.message.offset)
+
+
+def _letter(pseudo: Pseudonymizer, failure: DeadLetterRow) -> bytes:
+    return make_dead_letter(pseudo, failure.source, "worker", failure.reason, failure.raw, failure.error_type)
+
+
+async def _with_retry(func, *args):  # type: ignore[no-untyped-def]
+    # ClickHouse outages must not lose data: hold the batch (offsets stay uncommitted) and retry.
+    delay = 0.5
+    while True:
+        try:
+            return await asyncio.to_thread(func, *args)
+        except Exception:
+            log.exception("ClickHouse write failed; retrying in %.1f s", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_SECONDS)

@@ -1,0 +1,1 @@
+"""Canonical event models, the agency directory, Kafka topics and ClickHouse DDL of Serambi."""

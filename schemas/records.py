@@ -1,0 +1,101 @@
+"""Wire format of the Kafka topics: batch records of events, and dead letters.
+
+One Kafka record on the events topic carries a *batch* of canonical events bound for the same
+partition (JSON ``{"format": "serambi.batch/1", "events": [...]}``), because a Faust worker pays
+~160 us per record: batching many events per record is what makes tens of thousands of events/s
+possible. Every event in a batch is validated on its own, so one bad event never costs its neighbours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from schemas.errors import RecordError
+from schemas.events import EVENT_ADAPTER, Event, Interaction, Post, Reaction
+
+__all__ = [
+    "BATCH_FORMAT",
+    "DeadLetter",
+    "EventBatch",
+    "decode_batch",
+    "encode_batch",
+    "validation_reason",
+]
+
+BATCH_FORMAT = "serambi.batch/1"
+AnyEvent = Post | Interaction | Reaction
+
+
+class EventBatch(BaseModel):
+    """Value of one record on the events topic: events that share a partition, in order."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: Literal["serambi.batch/1"] = BATCH_FORMAT
+    events: Annotated[tuple[Event, ...], Field(min_length=1)]
+
+
+class DeadLetter(BaseModel):
+    """Value of one record on the dead-letter topic: what failed, why, where it came from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    source: Annotated[str, Field(max_length=128)]
+    stage: Literal["connector", "worker"]
+    error_type: str
+    reason: str
+    raw: str
+    received_at: AwareDatetime
+
+    @staticmethod
+    def make_id(source: str, raw: str, reason: str) -> str:
+        """Deterministic id, so a redelivered dead letter is stored once."""
+        digest = hashlib.sha256(f"{source}\x00{reason}\x00{raw}".encode()).hexdigest()
+        return digest[:32]
+
+
+def encode_batch(events: list[AnyEvent]) -> bytes:
+    """Serialise events (already validated) into one batch record value."""
+    payload = {"format": BATCH_FORMAT, "events": [e.model_dump(mode="json") for e in events]}
+    return orjson.dumps(payload)
+
+
+def validation_reason(exc: ValidationError) -> str:
+    """A short readable reason from a pydantic error: ``field: message; ...``."""
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "event"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def decode_batch(value: bytes) -> tuple[list[AnyEvent], list[tuple[str, Any]]]:
+    """Decode one batch record into valid events and ``(reason, raw_event)`` failures.
+
+    Raises :class:`RecordError` when the record as a whole is unreadable (not JSON, wrong format).
+    """
+    try:
+        payload = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        msg = f"record is not JSON: {exc}"
+        raise RecordError(msg) from exc
+    if not isinstance(payload, dict) or payload.get("format") != BATCH_FORMAT:
+        msg = f"record is not a {BATCH_FORMAT} batch (missing or wrong 'format')"
+        raise RecordError(msg)
+    raw_events = payload.get("events")
+    if not isinstance(raw_events, list):
+        msg = "batch has no 'events' list"
+        raise RecordError(msg)
+    good: list[AnyEvent] = []
+    bad: list[tuple[str, Any]] = []
+    for raw in raw_events:
+        try:
+            good.append(EVENT_ADAPTER.validate_python(raw))
+        except ValidationError as exc:
+            bad.append((validation_reason(exc), raw))
+    return good, bad
