@@ -171,7 +171,7 @@ class Simulation:
         incident_agency_id: str = "metmy",
     ) -> None:
         self._directory = directory
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not cryptography
         self._clock = _require_aware(start, "start")
         self._incident_at = None if incident_at is None else _require_aware(incident_at, "incident_at")
         ids = {agency.id for agency in directory.agencies}
@@ -234,7 +234,7 @@ class Simulation:
         }
 
     def _citizen(self, platform: Platform) -> str:
-        """A citizen's clear platform id from a pool, shaped like the platform's ids."""
+        """Draw a citizen's clear platform id from a pool, shaped like the platform's ids."""
         index = self._rng.randrange(50_000)
         number = (index * 2_654_435_761) % 10**14  # a bijection, so the pool has no collisions
         if platform is Platform.YOUTUBE:
@@ -271,7 +271,7 @@ class Simulation:
                 last = self._citizen_message(agency, account, post.post_id, citizen, again, _QUESTIONS)
             self._maybe_reply(agency, account, last, profile.reply_probability)
 
-    def _citizen_message(
+    def _citizen_message(  # noqa: PLR0913, PLR0917 - one message, all of it
         self, agency: Agency, account: Account, post_id: str, citizen: str, at: datetime, texts: Sequence[str]
     ) -> Interaction:
         native = self._native_id()
@@ -380,7 +380,7 @@ class Simulation:
             ))  # fmt: skip
 
     def _flood(self, at: datetime) -> None:
-        """The scripted incident: a flood warning drawing hundreds of questions, almost none answered."""
+        """Script the incident: a flood warning drawing hundreds of questions, almost none answered."""
         agency = self._incident_agency
         account = next((a for a in agency.accounts if a.platform is Platform.FACEBOOK), agency.accounts[0])
         native = self._native_id()
@@ -401,7 +401,7 @@ class Simulation:
 
 
 def default_window(duration_seconds: float | None, speed: float, now: datetime) -> tuple[datetime, datetime]:
-    """``(simulated start, incident time)`` for a run of ``duration_seconds`` at ``speed`` ending at ``now``.
+    """Return ``(simulated start, incident time)`` for a ``duration_seconds`` run at ``speed`` ending ``now``.
 
     The run replays the last ``duration * speed`` seconds (24 h when the duration is open-ended), so
     no timestamp lies in the future; the incident sits at 60 % of that span.
@@ -428,7 +428,7 @@ class SimulatorConnector:
         interval_seconds: wall time between steps (default 0.2 s).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - a connector's whole context, keyword-only
         self,
         publisher: Publisher,
         simulation: Simulation,
@@ -455,7 +455,7 @@ class SimulatorConnector:
         self.events_emitted_by_type: Counter[str] = Counter()
 
     def simulated_time(self, wall_start: datetime, wall_now: datetime) -> datetime:
-        """Simulated time at ``wall_now`` for a run that began at ``wall_start``; never after ``wall_now``."""
+        """Return the simulated time at ``wall_now`` of a run begun at ``wall_start``; never after ``wall_now``."""
         elapsed = (wall_now - wall_start).total_seconds()
         return min(self._start + timedelta(seconds=elapsed * self._speed), wall_now)
 

@@ -50,6 +50,14 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 class EmbeddedBroker:
     """Starts Tansu (memory storage) on a free loopback port; stops it on exit.
 
@@ -96,6 +104,8 @@ class EmbeddedBroker:
         with self.log_path.open("ab") as log_file:
             self._process = subprocess.Popen(  # noqa: S603 - fixed binary, no shell
                 args, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                # Own session: a terminal's Ctrl-C must reach us first, so we drain before it stops.
+                start_new_session=True,
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks involved
             )
 
@@ -104,6 +114,9 @@ class EmbeddedBroker:
         while time.monotonic() < deadline:
             if self._process is None or self._process.poll() is not None:
                 return False
+            if not _accepts(self.host, self.port):
+                time.sleep(0.05)  # polling a child process's readiness, not test synchronisation
+                continue
             try:
                 admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=2000)
             except KafkaError:

@@ -66,8 +66,9 @@ def _stack_options(func: F) -> F:
 
 @main.command()
 @_stack_options
-@click.option("--speed", type=float, default=600.0, show_default=True,
-              help="Simulated seconds per wall-clock second.")
+@click.option("--speed", type=float, default=1440.0, show_default=True,
+              help="Simulated seconds per wall-clock second: replays the last duration x speed (24 h when "
+                   "open-ended), then runs live.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulator.")
 @click.pass_context
 @_friendly

@@ -29,6 +29,7 @@ from pipeline.worker import build_app
 __all__ = ["RunningStack", "open_stack"]
 
 log = logging.getLogger(__name__)
+_WORKER_STOP_TIMEOUT_S = 30.0
 
 
 class _QuietWorker(faust.Worker):
@@ -74,7 +75,7 @@ async def open_stack(settings: Settings, metrics: Metrics, say: Callable[[str], 
         msg = f"a Serambi stack (pid {other.pid}) already runs on {settings.data_dir}; use it or stop it"
         raise StackBusyError(msg)
     with contextlib.ExitStack() as resources:
-        bootstrap = _start_broker(settings, resources, say)
+        bootstrap, broker_pid = _start_broker(settings, resources, say)
         created = ensure_topics(bootstrap, settings.partitions)
         say(f"topics ready ({', '.join(created) or 'already there'})")
         store = Store(settings)
@@ -83,20 +84,22 @@ async def open_stack(settings: Settings, metrics: Metrics, say: Callable[[str], 
         say(f"ClickHouse ready ({'chDB' if settings.uses_chdb else 'server'}; migrations applied: {len(applied)})")
         running = _running(settings, bootstrap, store, metrics)
         resources.callback(running.api.stop)
-        _publish_state(settings, running, resources)
+        _publish_state(settings, running, broker_pid, resources)
         async with _worker(running):
             say(f"worker joined; API on {running.api.url}")
             with _signals(running.stop_requested):
                 yield running
 
 
-def _start_broker(settings: Settings, resources: contextlib.ExitStack, say: Callable[[str], None]) -> str:
+def _start_broker(
+    settings: Settings, resources: contextlib.ExitStack, say: Callable[[str], None]
+) -> tuple[str, int | None]:
     if not settings.embedded_broker:
-        return settings.kafka_bootstrap_servers
+        return settings.kafka_bootstrap_servers, None
     broker = EmbeddedBroker(log_path=settings.data_dir / "logs" / "broker.log")
     resources.enter_context(broker)
     say(f"embedded broker (tansu, pid {broker.pid}) on {broker.bootstrap_servers}")
-    return broker.bootstrap_servers
+    return broker.bootstrap_servers, broker.pid
 
 
 def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics) -> RunningStack:
@@ -117,8 +120,11 @@ def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics)
     return stack
 
 
-def _publish_state(settings: Settings, running: RunningStack, resources: contextlib.ExitStack) -> None:
-    state = StackState(os.getpid(), running.api.url, running.bootstrap_servers, datetime.now(UTC).isoformat())
+def _publish_state(
+    settings: Settings, running: RunningStack, broker_pid: int | None, resources: contextlib.ExitStack
+) -> None:
+    state = StackState(os.getpid(), running.api.url, running.bootstrap_servers, datetime.now(UTC).isoformat(),
+                       broker_pid)
     write_state(settings.state_file, state)
     resources.callback(clear_state, settings.state_file, os.getpid())
 
@@ -128,13 +134,15 @@ async def _worker(running: RunningStack) -> AsyncIterator[None]:
     settings = running.settings
     app = build_app(settings, running.bootstrap_servers, settings.worker_web_port or free_port(),
                     running.sink, running.store, running.handled)
-    worker = _QuietWorker(app, loop=asyncio.get_running_loop(), quiet=True, override_logging=False,
-                          loglevel=settings.log_level, redirect_stdouts=False)
-    await worker.start()
-    try:
-        yield
-    finally:
-        await worker.stop()
+    with open(os.devnull, "w", encoding="utf-8") as null:  # Faust's spinner and banner, not ours
+        worker = _QuietWorker(app, loop=asyncio.get_running_loop(), quiet=True, override_logging=False,
+                              loglevel=settings.log_level, redirect_stdouts=False, daemon=False,
+                              stdout=null, stderr=null)
+        await worker.start()
+        try:
+            yield
+        finally:
+            await asyncio.wait_for(worker.stop(), _WORKER_STOP_TIMEOUT_S)
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ class StackState:
     api_url: str
     bootstrap_servers: str
     started_at: str
+    broker_pid: int | None = None
 
 
 def write_state(path: Path, state: StackState) -> None:

@@ -106,11 +106,13 @@ class Store:
         return applied
 
     def _apply_ttl(self) -> None:
+        engines = dict(self.query(
+            f"SELECT name, engine_full FROM system.tables WHERE database = '{self.database}'").rows)
         for table in RAW_TABLES:
             if self._ttl_days:
-                ttl = f"toDateTime(created_at) + INTERVAL {self._ttl_days} DAY"
+                ttl = f"toDateTime(created_at) + toIntervalDay({self._ttl_days})"
                 self.command(f"ALTER TABLE {self.database}.{table} MODIFY TTL {ttl}")
-            else:
+            elif " TTL " in str(engines.get(table, "")):
                 self.command(f"ALTER TABLE {self.database}.{table} REMOVE TTL")
 
     def close(self) -> None:

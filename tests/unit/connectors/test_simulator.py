@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -95,9 +95,7 @@ def test_every_agency_is_active_within_ten_hours(directory: Directory) -> None:
     assert {type(event) for event in events} == {Post, Interaction, Reaction}
 
 
-def test_events_belong_to_directory_accounts(
-    directory: Directory, week: tuple[Simulation, list[AnyEvent]]
-) -> None:
+def test_events_belong_to_directory_accounts(directory: Directory, week: tuple[Simulation, list[AnyEvent]]) -> None:
     _, events = week
     for event in events:
         owner = directory.owner_of(event.platform, event.account_id)
@@ -105,9 +103,7 @@ def test_events_belong_to_directory_accounts(
         assert owner.id == event.agency_id
 
 
-def test_agency_replies_only_in_working_time(
-    directory: Directory, week: tuple[Simulation, list[AnyEvent]]
-) -> None:
+def test_agency_replies_only_in_working_time(directory: Directory, week: tuple[Simulation, list[AnyEvent]]) -> None:
     _, events = week
     replies = _replies(events)
     assert replies
@@ -117,7 +113,18 @@ def test_agency_replies_only_in_working_time(
     local_days = {r.created_at.astimezone(kelantan.zone).date() for r in replies if r.agency_id == kelantan.id}
     assert local_days
     assert all(day.weekday() in {6, 0, 1, 2, 3} for day in local_days)
-    assert datetime(2026, 11, 8).date() not in local_days  # Deepavali (a Sunday) is a holiday  # noqa: DTZ001
+    assert date(2026, 11, 8) not in local_days  # Deepavali (a Sunday) is a holiday
+
+
+def test_kelantan_answers_on_sunday_federal_agencies_wait_for_monday(directory: Directory) -> None:
+    saturday = datetime(2026, 10, 31, tzinfo=UTC)
+    sim = Simulation(directory, seed=9, start=saturday, incident_at=None)
+    replies = _replies(sim.advance(saturday + timedelta(days=2)))
+    weekdays: dict[str, set[int]] = {r.agency_id: set() for r in replies}
+    for reply in replies:
+        weekdays[reply.agency_id].add(reply.created_at.astimezone(directory.get(reply.agency_id).zone).weekday())
+    assert 6 in weekdays["kelantan-air"]  # Sunday
+    assert all(days <= {0} for agency, days in weekdays.items() if agency != "kelantan-air")
 
 
 def test_working_time_respects_days_hours_and_holidays(directory: Directory) -> None:

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from connectors.pseudonym import PREFIX, Pseudonymizer
+
+
+def test_same_citizen_same_pseudonym_and_key_matters() -> None:
+    a, b = Pseudonymizer(SecretStr("key-a")), Pseudonymizer(SecretStr("key-b"))
+    assert a.pseudonym("x", "115712") == a.pseudonym("x", "115712")
+    assert a.pseudonym("x", "115712") != b.pseudonym("x", "115712")
+    assert a.pseudonym("x", "115712") != a.pseudonym("x", "115713")
+    assert a.pseudonym("x", "115712").startswith(PREFIX)
+    assert "115712" not in a.pseudonym("x", "115712")
+
+
+def test_pseudonymising_twice_is_a_no_op() -> None:
+    p = Pseudonymizer(SecretStr("k"))
+    once = p.pseudonym("facebook", "7012345678901234")
+    assert p.pseudonym("facebook", once) == once
+
+
+def test_scrub_replaces_author_fields_at_any_depth() -> None:
+    p = Pseudonymizer(SecretStr("k"))
+    raw = {"platform": "x", "author_id": "115712", "nested": [{"user_id": "999"}], "text": "hi"}
+    scrubbed = p.scrub(raw)
+    assert scrubbed["author_id"] == p.pseudonym("x", "115712")
+    assert scrubbed["nested"][0]["user_id"] == p.pseudonym("x", "999")
+    assert scrubbed["text"] == "hi"
+
+
+def test_mask_text_hides_ids_handles_and_emails() -> None:
+    masked = Pseudonymizer.mask_text("user 7012345678901234 @aisyah mail a.b@example.my ok 42")
+    assert "7012345678901234" not in masked
+    assert "@aisyah" not in masked
+    assert "a.b@example.my" not in masked
+    assert masked.endswith("ok 42")
