@@ -33,6 +33,9 @@ class RecordSink(Protocol):
     def flush(self) -> None:
         """Block until every queued record is acknowledged; raise ``PublishError`` otherwise."""
 
+    def close(self) -> None:
+        """Flush and release the connection."""
+
 
 class Publisher:
     """Turns connector output into batch records on the events topic.
@@ -117,6 +120,19 @@ class Publisher:
         if wait:
             self._sink.flush()
 
+    def close(self) -> None:
+        """Send what is buffered, wait for Kafka's acknowledgement and close the sink."""
+        try:
+            self.flush()
+        finally:
+            self._sink.close()
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def _send(self, partition: int) -> None:
         events = self._buffers.pop(partition, [])
         if not events:
@@ -135,7 +151,8 @@ class Publisher:
             raise InvalidInput(validation_reason(exc), error_type="schema") from exc
         if self._directory is not None and not _known_account(self._directory, valid):
             reason = f"account {valid.platform.value}:{valid.account_id} of agency {valid.agency_id!r}"
-            raise InvalidInput(f"{reason} is not in the agency directory", error_type="unknown_account")
+            msg = f"{reason} is not in the agency directory"
+            raise InvalidInput(msg, error_type="unknown_account")
         return self._pseudonymise(valid)
 
     def _pseudonymise(self, event: AnyEvent) -> AnyEvent:
@@ -147,9 +164,8 @@ class Publisher:
             if event.parent_author_id and not self._is_agency(platform, event.parent_author_id):
                 changes["parent_author_id"] = self._pseudo.pseudonym(platform, event.parent_author_id)
             return event.model_copy(update=changes) if changes else event
-        if isinstance(event, Reaction) and event.author_id:
-            if not self._is_agency(platform, event.author_id):
-                return event.model_copy(update={"author_id": self._pseudo.pseudonym(platform, event.author_id)})
+        if isinstance(event, Reaction) and event.author_id and not self._is_agency(platform, event.author_id):
+            return event.model_copy(update={"author_id": self._pseudo.pseudonym(platform, event.author_id)})
         return event
 
     def _is_agency(self, platform: str, account_id: str) -> bool:
@@ -173,7 +189,7 @@ def make_dead_letter(  # noqa: PLR0913 - the whole dead letter, keyword-free for
     letter = DeadLetter(
         id=DeadLetter.make_id(source, scrubbed, reason),
         source=source,
-        stage=stage,  # type: ignore[arg-type]
+        stage=stage,
         error_type=error_type,
         reason=reason,
         raw=scrubbed,

@@ -271,7 +271,7 @@ class Simulation:
                 last = self._citizen_message(agency, account, post.post_id, citizen, again, _QUESTIONS)
             self._maybe_reply(agency, account, last, profile.reply_probability)
 
-    def _citizen_message(  # noqa: PLR0913, PLR0917 - one message, all of it
+    def _citizen_message(  # noqa: PLR0913 - one message, all of it
         self, agency: Agency, account: Account, post_id: str, citizen: str, at: datetime, texts: Sequence[str]
     ) -> Interaction:
         native = self._native_id()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -18,7 +19,7 @@ class SentRecord:
     key: bytes | None
     value: bytes
 
-    def json(self) -> object:
+    def json(self) -> Any:
         """The value decoded from JSON."""
         return orjson.loads(self.value)
 
@@ -30,6 +31,7 @@ class ListRecordSink:
     __test__ = False
     records: list[SentRecord] = field(default_factory=list)
     flushes: int = 0
+    closed: bool = False
 
     def send(self, topic: str, partition: int | None, key: bytes | None, value: bytes) -> None:
         """Keep the record."""
@@ -38,6 +40,10 @@ class ListRecordSink:
     def flush(self) -> None:
         """Count the flush."""
         self.flushes += 1
+
+    def close(self) -> None:
+        """Remember that the sink was closed."""
+        self.closed = True
 
     def on(self, topic: str) -> list[SentRecord]:
         """Records sent to one topic."""

@@ -59,9 +59,8 @@ def main(ctx: click.Context, data_dir: Path | None, verbose: int) -> None:
 
 
 def _stack_options(func: F) -> F:
-    func = click.option("--duration", type=float, default=None, envvar="SERAMBI_DURATION", show_envvar=True,
+    return click.option("--duration", type=float, default=None, envvar="SERAMBI_DURATION", show_envvar=True,
                         help="Stop after this many seconds [default: run until Ctrl-C].")(func)
-    return func
 
 
 @main.command()
@@ -151,8 +150,10 @@ def schemas_check() -> None:
 @click.option("--hours", type=float, default=24.0, show_default=True, help="Simulated hours for --output.")
 @click.pass_context
 @_friendly
-def simulate(ctx: click.Context, duration: float | None, speed: float, seed: int, output: Any,
-             hours: float) -> None:
+def simulate(  # noqa: PLR0913 - one per CLI option
+    ctx: click.Context, duration: float | None, speed: float, seed: int, output: Any,
+    hours: float,
+) -> None:
     """Simulator connector: realistic agency and citizen activity into Kafka.
 
     Uses the running stack's broker (serambi demo/run), else SERAMBI_KAFKA_BOOTSTRAP_SERVERS.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -51,7 +52,7 @@ async def run_stack(settings: Settings, options: DemoOptions, say: Callable[[str
 
 def _start_simulator(stack: RunningStack, directory, options: DemoOptions,  # type: ignore[no-untyped-def]
                      stop: threading.Event, say: Callable[[str], None]) -> asyncio.Task[None]:
-    publisher, sink = kafka_publisher(stack.settings, stack.bootstrap_servers, directory, stack.metrics,
+    publisher = kafka_publisher(stack.settings, stack.bootstrap_servers, directory, stack.metrics,
                                       "simulator")
     start, incident = default_window(options.duration_s, options.speed, datetime.now(UTC))
     simulation = Simulation(directory, seed=options.seed, start=start, incident_at=incident)
@@ -63,7 +64,7 @@ def _start_simulator(stack: RunningStack, directory, options: DemoOptions,  # ty
         try:
             connector.run(stop, options.duration_s)
         finally:
-            sink.close()
+            publisher.close()
 
     return asyncio.create_task(asyncio.to_thread(produce))
 
@@ -79,10 +80,8 @@ async def _progress(stack: RunningStack, options: DemoOptions, producer: asyncio
         if producer is not None and producer.done():
             break
         with_timeout = asyncio.wait_for(stack.stop_requested.wait(), options.progress_every_s)
-        try:
+        with contextlib.suppress(TimeoutError):
             await with_timeout
-        except TimeoutError:
-            pass
         now, rows = time.monotonic(), stack.sink.rows_total
         state = await stack.drain_state()
         rate = (rows - last_rows) / max(now - last_time, 1e-9)

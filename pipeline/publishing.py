@@ -14,10 +14,10 @@ __all__ = ["kafka_publisher"]
 
 def kafka_publisher(
     settings: Settings, bootstrap_servers: str, directory: Directory, metrics: Metrics, source: str
-) -> tuple[Publisher, KafkaRecordSink]:
-    """A publisher producing to ``bootstrap_servers``; close the returned sink when done."""
+) -> Publisher:
+    """A publisher producing to ``bootstrap_servers``; ``close()`` it (or use ``with``) when done."""
     sink = KafkaRecordSink(bootstrap_servers)
-    publisher = Publisher(
+    return Publisher(
         sink,
         pseudonymizer=Pseudonymizer(settings.pseudonym_key),
         partitions=settings.partitions,
@@ -25,4 +25,3 @@ def kafka_publisher(
         metrics=metrics,
         directory=directory,
     )
-    return publisher, sink

@@ -44,7 +44,8 @@ class StackClient:
                 return orjson.loads(response.read())
         except urllib.error.HTTPError as exc:
             detail = orjson.loads(exc.read() or b"{}").get("error", exc.reason)
-            raise StoreError(f"stack API {path}: {detail}") from exc
+            msg = f"stack API {path}: {detail}"
+            raise StoreError(msg) from exc
         except (urllib.error.URLError, OSError) as exc:
             msg = f"running stack at {self.base_url} did not answer: {exc}; is it still up?"
             raise PipelineError(msg) from exc

@@ -40,7 +40,7 @@ def publish_simulation(
     bootstrap = _bootstrap(settings)
     ensure_topics(bootstrap, settings.partitions)
     directory = load_directory(settings.agencies_file)
-    publisher, sink = kafka_publisher(settings, bootstrap, directory, Metrics(), "simulator")
+    publisher = kafka_publisher(settings, bootstrap, directory, Metrics(), "simulator")
     start, incident = default_window(duration_s, speed, datetime.now(UTC))
     simulation = Simulation(directory, seed=seed, start=start, incident_at=incident)
     connector = SimulatorConnector(publisher, simulation, start=start, speed=speed)
@@ -50,7 +50,7 @@ def publish_simulation(
     except KeyboardInterrupt:
         say("stopping")
     finally:
-        sink.close()
+        publisher.close()
     return connector.events_emitted
 
 

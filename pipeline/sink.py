@@ -16,14 +16,13 @@ from typing import Any, Protocol
 import orjson
 from pydantic import ValidationError
 
-from connectors.pseudonym import Pseudonymizer
-
+from connectors.pseudonym import PREFIX, Pseudonymizer
 from pipeline.metrics import Metrics
 from schemas.errors import RecordError
-from schemas.events import Interaction, Post, Reaction
+from schemas.events import AuthorRole, Interaction, Post, Reaction
 from schemas.records import DeadLetter, decode_batch
 
-__all__ = ["COLUMNS", "DeadLetterRow", "RawSink", "Record", "event_row", "dead_letter_row"]
+__all__ = ["COLUMNS", "DeadLetterRow", "RawSink", "Record", "dead_letter_row", "event_row"]
 
 AnyEvent = Post | Interaction | Reaction
 _COMMON = ("event_id", "platform", "agency_id", "account_id")
@@ -111,6 +110,10 @@ class RawSink:
                 continue
             failures.extend(DeadLetterRow("schema", reason, raw, _where(record)) for reason, raw in bad)
             for event in events:
+                if _clear_citizen(event):
+                    failures.append(DeadLetterRow("not_pseudonymised", _CLEAR_REASON,
+                                                  event.model_dump(mode="json"), _where(record)))
+                    continue
                 rows[_TABLE[event.type]].append(event_row(event))
         self._insert(rows)
         return failures
@@ -124,6 +127,15 @@ class RawSink:
                 self.rows_total += len(table_rows)
         self.metrics.sink_batches.inc()
         self.metrics.sink_insert_seconds.observe(time.perf_counter() - started)
+
+
+_CLEAR_REASON = "citizen author_id is not a pseudonym: the producer must use connectors.base.Publisher"
+
+
+def _clear_citizen(event: AnyEvent) -> bool:
+    # Defence in depth: a producer that bypassed the Publisher must not put citizen ids in ClickHouse.
+    return (isinstance(event, Interaction) and event.author_role is AuthorRole.CITIZEN
+            and not event.author_id.startswith(PREFIX))
 
 
 def _where(record: Record) -> str:

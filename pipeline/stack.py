@@ -18,13 +18,13 @@ from pipeline.api import ApiServer, StackView
 from pipeline.broker import EmbeddedBroker, free_port
 from pipeline.errors import StackBusyError
 from pipeline.metrics import Metrics
-from pipeline.progress import DrainState, HandledOffsets, end_offsets
+from pipeline.progress import DrainState, HandledOffsets, committed_offsets, end_offsets
 from pipeline.settings import Settings
 from pipeline.sink import RawSink
 from pipeline.state import StackState, clear_state, read_state, write_state
 from pipeline.store import Store
 from pipeline.topics import ensure_topics
-from pipeline.worker import build_app
+from pipeline.worker import WORKER_GROUP, build_app
 
 __all__ = ["RunningStack", "open_stack"]
 
@@ -53,8 +53,7 @@ class RunningStack:
 
     async def drain_state(self) -> DrainState:
         """How many records on the topics are not yet handled by the worker."""
-        ends = await asyncio.to_thread(end_offsets, self.bootstrap_servers, self.settings.partitions)
-        state = DrainState.compute(ends, self.handled.snapshot())
+        state = await asyncio.to_thread(drain_state, self.bootstrap_servers, self.settings, self.handled)
         self.metrics.consumer_lag.set(sum(state.lag.values()))
         return state
 
@@ -66,6 +65,12 @@ class RunningStack:
             await asyncio.sleep(poll_s)
             state = await self.drain_state()
         return state
+
+
+def drain_state(bootstrap: str, settings: Settings, handled: HandledOffsets) -> DrainState:
+    """Records on the topics not yet handled by this worker or committed by an earlier one."""
+    ends = end_offsets(bootstrap, settings.partitions)
+    return DrainState.compute(ends, handled.snapshot(), committed_offsets(bootstrap, WORKER_GROUP))
 
 
 @contextlib.asynccontextmanager
@@ -111,8 +116,7 @@ def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics)
                 "database": store.database, "rows_stored": holder["stack"].sink.rows_total}
 
     def drained() -> dict[str, Any]:
-        ends = end_offsets(bootstrap, settings.partitions)
-        return DrainState.compute(ends, handled.snapshot()).as_dict()
+        return drain_state(bootstrap, settings, handled).as_dict()
 
     api = ApiServer(StackView(store, metrics, health, drained), settings.api_host, settings.api_port).start()
     stack = RunningStack(settings, bootstrap, store, RawSink(store, metrics), metrics, api, handled)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import faust
-from faust.types import EventT
 
 from connectors.base import make_dead_letter
 from connectors.pseudonym import Pseudonymizer
@@ -18,9 +18,12 @@ from pipeline.sink import COLUMNS, DeadLetterRow, RawSink, Record, dead_letter_r
 from pipeline.store import Store
 from schemas.topics import DEAD_LETTER, EVENTS
 
-__all__ = ["build_app"]
+__all__ = ["WORKER_GROUP", "build_app"]
+
+WORKER_GROUP = "serambi-sink"
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _RETRY_MAX_SECONDS = 30.0
 
 
@@ -33,7 +36,7 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
     An offset is marked handled only once its rows are stored and its dead letters acknowledged.
     """
     app = faust.App(
-        "serambi-sink",
+        WORKER_GROUP,
         broker=[f"kafka://{server}" for server in bootstrap_servers.split(",")],
         store="memory://",
         datadir=str(settings.data_dir / "faust"),
@@ -53,7 +56,7 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
     pseudo = Pseudonymizer(settings.pseudonym_key)
 
     @app.agent(events, name="store-events")
-    async def store_events(stream: faust.StreamT[bytes]) -> None:
+    async def store_events(stream: Any) -> None:
         async for batch in stream.take_events(settings.sink_batch_events, within=settings.sink_batch_seconds):
             failures = await _with_retry(sink.write, _records(batch))
             for failure in failures:
@@ -62,7 +65,7 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
             _mark(handled, EVENTS.name, batch)
 
     @app.agent(dead, name="store-dead-letters")
-    async def store_dead_letters(stream: faust.StreamT[bytes]) -> None:
+    async def store_dead_letters(stream: Any) -> None:
         async for batch in stream.take_events(1000, within=settings.sink_batch_seconds):
             rows = [dead_letter_row(e.value, _timestamp(e)) for e in batch]
             await _with_retry(store.insert, "dead_letters", COLUMNS["dead_letters"], rows)
@@ -73,15 +76,15 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
 
 
 
-def _records(batch: Sequence[EventT]) -> list[Record]:
+def _records(batch: Sequence[Any]) -> list[Record]:
     return [Record(e.message.partition, e.message.offset, e.value) for e in batch]
 
 
-def _timestamp(event: EventT) -> datetime:
+def _timestamp(event: Any) -> datetime:
     return datetime.fromtimestamp(event.message.timestamp or 0, UTC)
 
 
-def _mark(handled: HandledOffsets, topic: str, batch: Sequence[EventT]) -> None:
+def _mark(handled: HandledOffsets, topic: str, batch: Sequence[Any]) -> None:
     for event in batch:
         handled.mark(topic, event.message.partition, event.message.offset)
 
@@ -90,7 +93,7 @@ def _letter(pseudo: Pseudonymizer, failure: DeadLetterRow) -> bytes:
     return make_dead_letter(pseudo, failure.source, "worker", failure.reason, failure.raw, failure.error_type)
 
 
-async def _with_retry(func, *args):  # type: ignore[no-untyped-def]
+async def _with_retry(func: Callable[..., T], *args: Any) -> T:
     # ClickHouse outages must not lose data: hold the batch (offsets stay uncommitted) and retry.
     delay = 0.5
     while True:

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 __all__ = [
+    "EVENT_ADAPTER",
     "SCHEMA_VERSION",
     "AuthorRole",
     "Event",
-    "EVENT_ADAPTER",
     "Interaction",
     "InteractionKind",
     "Platform",
@@ -33,7 +33,7 @@ __all__ = [
     "make_event_id",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 
 class Platform(StrEnum):

@@ -9,7 +9,7 @@ possible. Every event in a batch is validated on its own, so one bad event never
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -26,7 +26,7 @@ __all__ = [
     "validation_reason",
 ]
 
-BATCH_FORMAT = "serambi.batch/1"
+BATCH_FORMAT: Final = "serambi.batch/1"
 AnyEvent = Post | Interaction | Reaction
 
 

@@ -44,4 +44,4 @@ TOPICS: tuple[TopicSpec, ...] = (EVENTS, DEAD_LETTER)
 
 def partition_for(key: str, partitions: int) -> int:
     """Partition of a conversation key: Kafka's own murmur2 rule, so keyed producers agree."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 
@@ -48,7 +50,7 @@ def test_committed_json_schemas_match_models() -> None:
     check_schemas()
 
 
-def test_drift_is_detected(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_drift_is_detected(tmp_path: Path) -> None:
     write_schemas(tmp_path)
     path = tmp_path / f"{EVENTS.name}.json"
     path.write_text(path.read_text().replace('"post"', '"article"'))

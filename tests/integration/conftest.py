@@ -1,0 +1,70 @@
+"""Fixtures on real services: the embedded Tansu broker and chDB (no mocks of Kafka or ClickHouse)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from pydantic import SecretStr
+
+from pipeline.settings import Settings, load_settings
+from pipeline.store import Store
+
+pytestmark = pytest.mark.integration
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture(scope="session")
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One chDB data dir for the whole test process (chDB allows one engine per process)."""
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path, chdb_dir: Path) -> SettingsFactory:
+    """Settings with a fresh data dir and a unique ClickHouse database per test."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "clickhouse_url": SecretStr(f"chdb://{chdb_dir}"),
+            "clickhouse_database": f"t_{uuid.uuid4().hex[:10]}",
+            "pseudonym_key": SecretStr("integration-test-key"),
+            "partitions": 3,
+            "sink_batch_seconds": 0.2,
+        }
+        values.update(overrides)
+        return load_settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def store(settings_factory: SettingsFactory) -> Iterator[Store]:
+    store = Store(settings_factory())
+    store.migrate()
+    yield store
+    store.close()
+
+
+def read_topic(bootstrap: str, topic: str, partitions: int) -> list[ConsumerRecord]:
+    """Every record on a topic, read without a consumer group."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                             consumer_timeout_ms=5000)
+    try:
+        parts = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        ends = consumer.end_offsets(parts)
+        records: list[ConsumerRecord] = []
+        while any(consumer.position(tp) < ends[tp] for tp in parts):
+            for batch in consumer.poll(timeout_ms=1000).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+
+from pipeline.errors import StoreError
+from pipeline.sink import COLUMNS, event_row
+from pipeline.store import Store
+from tests.conftest import EventFactory
+from tests.integration.conftest import SettingsFactory
+
+
+def test_migrations_apply_once(store: Store) -> None:
+    assert store.migrate() == []
+    versions = store.query(f"SELECT version, name FROM {store.database}.schema_migrations FINAL").rows
+    assert versions == [(1, "0001_raw_tables.sql")]
+    tables = {row[0] for row in store.query(f"SHOW TABLES FROM {store.database}").rows}
+    assert {"posts", "interactions", "reactions", "dead_letters"} <= tables
+
+
+def test_repeated_event_ids_count_once(store: Store, event_factory: EventFactory) -> None:
+    comment = event_factory("comment")
+    for _ in range(3):
+        store.insert("interactions", COLUMNS["interactions"], [event_row(comment)])
+    rows = store.query(f"SELECT event_id, author_role, created_at FROM {store.database}.interactions FINAL").rows
+    assert len(rows) == 1
+    assert rows[0][0] == comment.event_id
+    assert rows[0][2].replace(tzinfo=UTC) == comment.created_at
+
+
+def test_ttl_is_applied_when_configured(settings_factory: SettingsFactory) -> None:
+    store = Store(settings_factory(raw_ttl_days=30))
+    try:
+        store.migrate()
+        engine = store.query(
+            f"SELECT engine_full FROM system.tables WHERE database = '{store.database}' AND name = 'posts'").rows
+        assert "TTL" in engine[0][0]
+    finally:
+        store.close()
+
+
+def test_read_only_queries_refuse_writes(store: Store) -> None:
+    with pytest.raises(StoreError, match="only one SELECT"):
+        store.query(f"DROP TABLE {store.database}.posts", read_only=True)
+    with pytest.raises(StoreError, match="only one SELECT"):
+        store.query(f"SELECT 1; DROP TABLE {store.database}.posts", read_only=True)
+    assert store.query("SELECT 1", read_only=True).rows == [(1,)]
+
+
+def test_clickhouse_errors_carry_the_reason(store: Store) -> None:
+    with pytest.raises(StoreError, match=r"UNKNOWN_TABLE|doesn.t exist|does not exist"):
+        store.query(f"SELECT * FROM {store.database}.nope")
+
+
+def test_second_process_on_same_data_dir_is_told_who_owns_it(store: Store, chdb_dir: object) -> None:
+    code = (
+        "from pydantic import SecretStr\n"
+        "from pipeline.settings import load_settings\n"
+        "from pipeline.store import Store\n"
+        f"Store(load_settings(clickhouse_url=SecretStr('chdb://{chdb_dir}')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode != 0
+    assert "another process owns the ClickHouse data" in result.stderr
+
+
+def test_insert_accepts_aware_datetimes(store: Store) -> None:
+    now = datetime(2026, 11, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    store.insert("dead_letters", COLUMNS["dead_letters"], [("id1", "s", "worker", "t", "r", "raw", now)])
+    [(received,)] = store.query(f"SELECT received_at FROM {store.database}.dead_letters").rows
+    assert received.replace(tzinfo=UTC) == now
