@@ -39,15 +39,19 @@ def _report(engine: QueryEngine, settings: Settings, fmt: str, say: Callable[[st
     say(f"Serambi status: {where}")
     if not totals:
         say("no events stored yet")
-    kinds = sorted({kind for per in totals.values() for kind in per})
-    say(_row("agency", kinds))
+    say(_row("agency", [title for title, _ in _GROUPS] + ["total"]))
     for agency, per in sorted(totals.items()):
-        say(_row(agency, [f"{per.get(kind, 0):,}" for kind in kinds]))
+        cells = [sum(n for kind, n in per.items() if kind.startswith(prefix)) for _, prefix in _GROUPS]
+        say(_row(agency, [f"{n:,}" for n in [*cells, sum(per.values())]]))
     say(f"dead letters: {sum(int(x['letters']) for x in letters)} "
         + " ".join(f"{x['stage']}/{x['error_type']}={x['letters']}" for x in letters))
 
 
+_GROUPS = (("posts", "post"), ("citizen msgs", "citizen_"), ("agency msgs", "agency_"),
+           ("inter-agency", "other_agency_"), ("reactions", "reaction_"))
+
+
 def _row(first: str, cells: list[str]) -> str:
-    return f"{first:<16}" + "".join(f"{cell:>22}" for cell in cells)
+    return f"{first:<20}" + "".join(f"{cell:>14}" for cell in cells)
 
 

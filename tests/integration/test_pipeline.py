@@ -168,7 +168,7 @@ def test_stack_publishes_state_and_cleans_up(settings_factory: SettingsFactory) 
     assert seen["health"]["bootstrap_servers"] == seen["state"].bootstrap_servers
     assert "serambi_sink_rows_stored_total" in seen["metrics"] or "serambi_dead_letters" in seen["metrics"]
     assert read_state(settings.state_file) is None
-    assert not _alive(seen["state"].broker_pid)
+    assert not alive(seen["state"].broker_pid)
 
 
 def _get_json(url: str) -> Any:
@@ -182,7 +182,7 @@ def _get_text(url: str) -> str:
         return str(response.read().decode())
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     import os
 
     try:

@@ -1,0 +1,70 @@
+"""`serambi demo` as a user runs it: a real process, a second terminal querying it, a clean exit."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from schemas.agency import Directory
+from tests.integration.test_pipeline import alive
+
+SERAMBI = str(Path(sys.executable).parent / "serambi")
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "SERAMBI_DATA_DIR": str(tmp_path / "data"), "SERAMBI_PSEUDONYM_KEY": "demo-test-key"}
+
+
+def _status(env: dict[str, str]) -> dict[str, object]:
+    result = subprocess.run([SERAMBI, "status", "--format", "json"], env=env, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    return dict(orjson.loads(result.stdout))
+
+
+def test_demo_fills_every_agency_and_leaves_nothing_running(tmp_path: Path, sample_directory: Directory) -> None:
+    env = _env(tmp_path)
+    demo = subprocess.Popen([SERAMBI, "demo", "--duration", "30", "--speed", "2880"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert demo.stdout is not None
+    head = []
+    for line in demo.stdout:  # reading the demo's own progress output: it says when the worker joined
+        head.append(line)
+        if "worker joined" in line:
+            break
+    live = _status(env)
+    rest, _ = demo.communicate(timeout=240)
+    output = "".join(head) + rest
+    assert demo.returncode == 0, output
+    assert str(live["source"]).startswith("running stack pid")
+    assert "drained: True" in output
+    broker_pid = int(re.search(r"tansu, pid (\d+)", output).group(1))  # type: ignore[union-attr]
+    assert not alive(broker_pid)
+    assert not (tmp_path / "data" / "stack.json").exists()
+    after = _status(env)
+    assert "no stack running" in str(after["source"])
+    agencies = after["agencies"]
+    assert isinstance(agencies, dict)
+    assert set(agencies) == {agency.id for agency in sample_directory.agencies}
+    for agency_id, kinds in agencies.items():
+        assert kinds.get("post", 0) + kinds.get("citizen_mention", 0) > 0, agency_id
+        assert sum(kinds.values()) > 0
+
+
+def test_status_without_any_data_says_so(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    result = subprocess.run([SERAMBI, "status"], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "no events stored yet" in result.stdout
+
+
+def test_simulate_without_a_broker_explains_what_to_do(tmp_path: Path) -> None:
+    result = subprocess.run([SERAMBI, "simulate", "--duration", "1"], env=_env(tmp_path), capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert "start `serambi demo`" in result.stderr
