@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,27 @@ def test_simulate_without_a_broker_explains_what_to_do(tmp_path: Path) -> None:
                             text=True, timeout=60, check=False)
     assert result.returncode == 1
     assert "start `serambi demo`" in result.stderr
+
+
+def test_simulate_feeds_a_running_stack(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    stack = subprocess.Popen([SERAMBI, "run", "--duration", "600"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    assert stack.stdout is not None
+    try:
+        for line in stack.stdout:
+            if "worker joined" in line:
+                break
+        sim = subprocess.run([SERAMBI, "simulate", "--duration", "3", "--speed", "7200"], env=env,
+                             capture_output=True, text=True, timeout=120, check=False)
+        assert sim.returncode == 0, sim.stderr
+        count = int(re.search(r"simulated ([\d,]+) events", sim.stderr).group(1).replace(",", ""))  # type: ignore[union-attr]
+        assert count > 0
+    finally:
+        stack.send_signal(signal.SIGINT)
+        output, _ = stack.communicate(timeout=180)
+    assert stack.returncode == 0, output
+    assert "drained: True" in output
+    agencies: dict[str, dict[str, int]] = _status(env)["agencies"]  # type: ignore[assignment]
+    stored = sum(sum(kinds.values()) for kinds in agencies.values())
+    assert stored == count

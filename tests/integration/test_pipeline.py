@@ -162,13 +162,29 @@ def test_stack_publishes_state_and_cleans_up(settings_factory: SettingsFactory) 
         seen["state"] = state
         seen["health"] = await asyncio.to_thread(_get_json, state.api_url + "/health")
         seen["metrics"] = await asyncio.to_thread(_get_text, state.api_url + "/metrics")
+        seen["refused"] = await asyncio.to_thread(_post, state.api_url + "/query", {"sql": "DROP DATABASE x"})
+        seen["answer"] = await asyncio.to_thread(_post, state.api_url + "/query", {"sql": "SELECT 41 + 1 AS n"})
 
     run_on_stack(settings, body)
     assert seen["health"]["status"] == "ok"
     assert seen["health"]["bootstrap_servers"] == seen["state"].bootstrap_servers
     assert "serambi_sink_rows_stored_total" in seen["metrics"] or "serambi_dead_letters" in seen["metrics"]
+    assert seen["refused"] == (400, {"error": "only one SELECT/WITH/SHOW/DESCRIBE statement is allowed here"})
+    assert seen["answer"] == (200, {"columns": ["n"], "rows": [[42]]})
     assert read_state(settings.state_file) is None
     assert not alive(seen["state"].broker_pid)
+
+
+def _post(url: str, body: Any) -> tuple[int, Any]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=orjson.dumps(body), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, orjson.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, orjson.loads(exc.read())
 
 
 def _get_json(url: str) -> Any:

@@ -72,3 +72,14 @@ def test_insert_accepts_aware_datetimes(store: Store) -> None:
     store.insert("dead_letters", COLUMNS["dead_letters"], [("id1", "s", "worker", "t", "r", "raw", now)])
     [(received,)] = store.query(f"SELECT received_at FROM {store.database}.dead_letters").rows
     assert received.replace(tzinfo=UTC) == now
+
+
+def test_http_url_uses_the_server_client_and_says_when_unreachable(settings_factory: SettingsFactory) -> None:
+    from pydantic import SecretStr
+
+    from pipeline.broker import free_port
+
+    settings = settings_factory(clickhouse_url=SecretStr(f"http://serambi:s3cret@127.0.0.1:{free_port()}/serambi"))
+    with pytest.raises(StoreError, match=r"cannot open ClickHouse \(HTTP\)") as caught:
+        Store(settings)
+    assert "s3cret" not in str(caught.value)

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from pipeline.settings import Settings, load_settings
+from pipeline.state import StackState, clear_state, read_state, write_state
+
+
+def test_environment_and_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    toml = tmp_path / "serambi.toml"
+    toml.write_text('partitions = 12\nkafka_bootstrap_servers = "from-toml:9092"\n')
+    monkeypatch.setenv("SERAMBI_CONFIG_FILE", str(toml))
+    monkeypatch.setenv("SERAMBI_KAFKA_BOOTSTRAP_SERVERS", "from-env:9092")
+    settings = Settings()
+    assert settings.partitions == 12
+    assert settings.kafka_bootstrap_servers == "from-env:9092"
+    assert not settings.embedded_broker
+
+
+def test_settings_are_frozen_and_validated() -> None:
+    settings = Settings()
+    with pytest.raises(ValidationError):
+        settings.partitions = 3  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="partitions"):
+        Settings(partitions=0)
+
+
+def test_chdb_default_and_secret_url(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert settings.clickhouse_dsn == f"chdb://{tmp_path.resolve()}/chdb"
+    assert settings.uses_chdb
+    remote = Settings(clickhouse_url=SecretStr("https://u:hunter2@ch:8443/db"))
+    assert not remote.uses_chdb
+    assert "hunter2" not in repr(remote)
+
+
+def test_local_key_is_created_once_and_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SERAMBI_PSEUDONYM_KEY", raising=False)
+    first = load_settings(data_dir=tmp_path).pseudonym_key.get_secret_value()
+    second = load_settings(data_dir=tmp_path).pseudonym_key.get_secret_value()
+    assert first == second
+    assert len(first) == 64
+    assert (tmp_path / "pseudonym.key").stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv("SERAMBI_PSEUDONYM_KEY", "from-env")
+    assert load_settings(data_dir=tmp_path).pseudonym_key.get_secret_value() == "from-env"
+
+
+def test_state_file_round_trip_and_stale_pid(tmp_path: Path) -> None:
+    path = tmp_path / "stack.json"
+    mine = StackState(os.getpid(), "http://127.0.0.1:1", "127.0.0.1:2", "2026-11-02T00:00:00+00:00", 7)
+    write_state(path, mine)
+    assert read_state(path) == mine
+    clear_state(path, os.getpid())
+    assert not path.exists()
+    write_state(path, StackState(2**22 + 12345, "u", "b", "t"))
+    assert read_state(path) is None
