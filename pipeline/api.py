@@ -11,11 +11,14 @@ from typing import Any
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
 
+from pipeline.agencies import AgencyRegistry
 from pipeline.errors import StoreError
 from pipeline.metrics import Metrics
 from pipeline.queries import status_totals
 from pipeline.store import Store
+from schemas.agency import Agency
 
 __all__ = ["ApiServer", "StackView"]
 
@@ -31,6 +34,7 @@ class StackView:
     metrics: Metrics
     health: Callable[[], dict[str, Any]]
     drained: Callable[[], dict[str, Any]]
+    agencies: AgencyRegistry
 
 
 class ApiServer:
@@ -81,23 +85,33 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no route {self.path}"})
 
     def do_POST(self) -> None:
-        if self.path != "/query":
+        routes = {"/query": self._query, "/agencies": self._register}
+        if self.path not in routes:
             self._json(404, {"error": f"no route {self.path}"})
             return
         length = int(self.headers.get("Content-Length") or 0)
         if length > _MAX_BODY:
-            self._json(413, {"error": "query too large"})
+            self._json(413, {"error": "request too large"})
             return
         try:
-            sql = str(orjson.loads(self.rfile.read(length))["sql"])
-            result = self.view.store.query(sql, read_only=True)
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            self._json(400, {"error": 'body must be JSON {"sql": "SELECT ..."}'})
+            body = orjson.loads(self.rfile.read(length))
+            code, answer = routes[self.path](body)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValidationError) as exc:
+            self._json(400, {"error": f"bad request body: {exc}"})
             return
         except StoreError as exc:
             self._json(400, {"error": str(exc)})
             return
-        self._json(200, {"columns": result.columns, "rows": result.rows})
+        self._json(code, answer)
+
+    def _query(self, body: Any) -> tuple[int, Any]:
+        result = self.view.store.query(str(body["sql"]), read_only=True)
+        return 200, {"columns": result.columns, "rows": result.rows}
+
+    def _register(self, body: Any) -> tuple[int, Any]:
+        agencies = [Agency.model_validate(item) for item in body["agencies"]]
+        self.view.agencies.register(agencies)
+        return 200, {"registered": [a.id for a in agencies]}
 
     def _json(self, code: int, body: Any) -> None:
         self._send(code, orjson.dumps(body, default=str), "application/json")

@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     clickhouse_database: str = Field("serambi", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     raw_ttl_days: Annotated[int, Field(ge=0)] = Field(0, description="0 = keep raw events forever")
     partitions: Annotated[int, Field(ge=1, le=1024)] = 6
-    sla_hours: Annotated[float, Field(gt=0)] = 24.0
+    sla_hours: Annotated[float, Field(gt=0)] = Field(24.0, description="SLA of agencies the directory lacks")
+    lateness_hours: Annotated[float, Field(gt=0)] = Field(168.0, description="how late a reply may arrive")
     pseudonym_key: SecretStr = Field(SecretStr(""), description="HMAC key for citizen pseudonyms")
     agencies_file: Path = REPO_ROOT / "deploy" / "agencies.sample.yaml"
     api_host: str = "127.0.0.1"

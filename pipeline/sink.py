@@ -90,6 +90,14 @@ def dead_letter_row(value: bytes, received_at: datetime) -> tuple[Any, ...]:
             letter.received_at)
 
 
+@dataclass(frozen=True)
+class WriteResult:
+    """What one write stored and what it could not."""
+
+    failures: list[DeadLetterRow]
+    interactions: list[Interaction]
+
+
 @dataclass
 class RawSink:
     """Writes batch records to the raw tables and counts the rows it stored."""
@@ -98,10 +106,11 @@ class RawSink:
     metrics: Metrics
     rows_total: int = 0
 
-    def write(self, records: Iterable[Record]) -> list[DeadLetterRow]:
-        """Insert every valid event of ``records``; return the failures to dead-letter."""
+    def write(self, records: Iterable[Record]) -> WriteResult:
+        """Insert every valid event of ``records``; return the stored interactions and the failures."""
         rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in _TABLE.values()}
         failures: list[DeadLetterRow] = []
+        interactions: list[Interaction] = []
         for record in records:
             try:
                 events, bad = decode_batch(record.value)
@@ -115,8 +124,10 @@ class RawSink:
                                                   event.model_dump(mode="json"), _where(record)))
                     continue
                 rows[_TABLE[event.type]].append(event_row(event))
+                if isinstance(event, Interaction):
+                    interactions.append(event)
         self._insert(rows)
-        return failures
+        return WriteResult(failures, interactions)
 
     def _insert(self, rows: dict[str, list[tuple[Any, ...]]]) -> None:
         started = time.perf_counter()

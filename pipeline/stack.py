@@ -9,15 +9,17 @@ import os
 import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
 
+from pipeline.agencies import AgencyRegistry
 from pipeline.api import ApiServer, StackView
 from pipeline.broker import EmbeddedBroker, free_port
 from pipeline.errors import StackBusyError
 from pipeline.metrics import Metrics
+from pipeline.processor import Processor
 from pipeline.progress import DrainState, HandledOffsets, committed_offsets, end_offsets
 from pipeline.settings import Settings
 from pipeline.sink import RawSink
@@ -25,6 +27,7 @@ from pipeline.state import StackState, clear_state, read_state, write_state
 from pipeline.store import Store
 from pipeline.topics import ensure_topics
 from pipeline.worker import WORKER_GROUP, build_app
+from schemas.agency import load_directory
 
 __all__ = ["RunningStack", "open_stack"]
 
@@ -45,11 +48,21 @@ class RunningStack:
     settings: Settings
     bootstrap_servers: str
     store: Store
-    sink: RawSink
+    processor: Processor
     metrics: Metrics
     api: ApiServer
     handled: HandledOffsets
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def sink(self) -> RawSink:
+        """The raw sink (row counts)."""
+        return self.processor.sink
+
+    @property
+    def agencies(self) -> AgencyRegistry:
+        """Agencies this stack knows."""
+        return self.processor.agencies
 
     async def drain_state(self) -> DrainState:
         """How many records on the topics are not yet handled by the worker."""
@@ -88,6 +101,9 @@ async def open_stack(settings: Settings, metrics: Metrics, say: Callable[[str], 
         applied = store.migrate()
         say(f"ClickHouse ready ({'chDB' if settings.uses_chdb else 'server'}; migrations applied: {len(applied)})")
         running = _running(settings, bootstrap, store, metrics)
+        rebuilt = await asyncio.to_thread(running.processor.rebuild)
+        say(f"matcher state rebuilt from {rebuilt:,} stored interactions ({len(running.processor.matcher):,} "
+            "open conversations)")
         resources.callback(running.api.stop)
         _publish_state(settings, running, broker_pid, resources)
         async with _worker(running):
@@ -109,6 +125,9 @@ def _start_broker(
 
 def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics) -> RunningStack:
     handled = HandledOffsets()
+    registry = AgencyRegistry(store, load_directory(settings.agencies_file))
+    registry.publish()
+    processor = Processor(store, metrics, registry, timedelta(hours=settings.lateness_hours))
     holder: dict[str, RunningStack] = {}
 
     def health() -> dict[str, Any]:
@@ -118,8 +137,9 @@ def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics)
     def drained() -> dict[str, Any]:
         return drain_state(bootstrap, settings, handled).as_dict()
 
-    api = ApiServer(StackView(store, metrics, health, drained), settings.api_host, settings.api_port).start()
-    stack = RunningStack(settings, bootstrap, store, RawSink(store, metrics), metrics, api, handled)
+    view = StackView(store, metrics, health, drained, registry)
+    api = ApiServer(view, settings.api_host, settings.api_port).start()
+    stack = RunningStack(settings, bootstrap, store, processor, metrics, api, handled)
     holder["stack"] = stack
     return stack
 
@@ -137,7 +157,7 @@ def _publish_state(
 async def _worker(running: RunningStack) -> AsyncIterator[None]:
     settings = running.settings
     app = build_app(settings, running.bootstrap_servers, settings.worker_web_port or free_port(),
-                    running.sink, running.store, running.handled)
+                    running.processor, running.store, running.handled)
     with open(os.devnull, "w", encoding="utf-8") as null:  # Faust's spinner and banner, not ours
         worker = _QuietWorker(app, loop=asyncio.get_running_loop(), quiet=True, override_logging=False,
                               loglevel=settings.log_level, redirect_stdouts=False, daemon=False,

@@ -12,9 +12,10 @@ import faust
 
 from connectors.base import make_dead_letter
 from connectors.pseudonym import Pseudonymizer
+from pipeline.processor import Processor
 from pipeline.progress import HandledOffsets
 from pipeline.settings import Settings
-from pipeline.sink import COLUMNS, DeadLetterRow, RawSink, Record, dead_letter_row
+from pipeline.sink import COLUMNS, DeadLetterRow, Record, dead_letter_row
 from pipeline.store import Store
 from schemas.topics import DEAD_LETTER, EVENTS
 
@@ -28,7 +29,7 @@ _RETRY_MAX_SECONDS = 30.0
 
 
 def build_app(  # noqa: PLR0913 - the worker's whole context
-    settings: Settings, bootstrap_servers: str, web_port: int, sink: RawSink, store: Store,
+    settings: Settings, bootstrap_servers: str, web_port: int, processor: Processor, store: Store,
     handled: HandledOffsets,
 ) -> faust.App:
     """A Faust app that stores raw events and dead letters in ClickHouse.
@@ -58,7 +59,7 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
     @app.agent(events, name="store-events")
     async def store_events(stream: Any) -> None:
         async for batch in stream.take_events(settings.sink_batch_events, within=settings.sink_batch_seconds):
-            failures = await _with_retry(sink.write, _records(batch))
+            failures = await _with_retry(processor.process, _records(batch))
             for failure in failures:
                 sent = await dead.send(key=failure.source.encode(), value=_letter(pseudo, failure))
                 await sent

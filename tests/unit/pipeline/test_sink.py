@@ -35,7 +35,7 @@ def test_events_land_in_their_tables(event_factory: EventFactory) -> None:
     post = event_factory("post")
     comment = event_factory("comment", author_id="ps1:" + "a" * 32)
     like = event_factory("reaction")
-    failures = sink.write([Record(0, 10, encode_batch([post, comment])), Record(1, 3, encode_batch([like]))])
+    failures = sink.write([Record(0, 10, encode_batch([post, comment])), Record(1, 3, encode_batch([like]))]).failures
     assert failures == []
     assert [row[0] for row in inserter.rows["posts"]] == [post.event_id]
     assert [row[0] for row in inserter.rows["interactions"]] == [comment.event_id]
@@ -58,14 +58,15 @@ def test_rows_follow_column_order(event_factory: EventFactory) -> None:
 def test_failures_name_partition_and_offset(event_factory: EventFactory) -> None:
     sink, inserter, _ = _sink()
     ok = event_factory("post")
-    failures = sink.write([Record(2, 41, b"garbage"), Record(2, 42, encode_batch([ok]))])
+    failures = sink.write([Record(2, 41, b"garbage"), Record(2, 42, encode_batch([ok]))]).failures
     assert [(f.error_type, f.source) for f in failures] == [("undecodable", "worker:events/p2@41")]
     assert len(inserter.rows["posts"]) == 1
 
 
 def test_clear_citizen_ids_are_refused(event_factory: EventFactory) -> None:
     sink, inserter, _ = _sink()
-    failures = sink.write([Record(0, 0, encode_batch([event_factory("comment", author_id="7012345678901234")]))])
+    clear = event_factory("comment", author_id="7012345678901234")
+    failures = sink.write([Record(0, 0, encode_batch([clear]))]).failures
     assert [f.error_type for f in failures] == ["not_pseudonymised"]
     assert "interactions" not in inserter.rows
 

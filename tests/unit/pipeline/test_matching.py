@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import datetime, timedelta
+
+from pipeline.matching import Matcher, ResponseFact
+from schemas.events import Interaction
+from tests.conftest import OTHER_ACCOUNT, T0, EventFactory
+
+
+def _matcher() -> Matcher:
+    return Matcher(business=lambda agency, start, end: (end - start).total_seconds() / 2)
+
+
+def _final(facts: list[ResponseFact]) -> dict[str, tuple[str, float]]:
+    best: dict[str, ResponseFact] = {}
+    for fact in facts:
+        if fact.message_id not in best or (fact.answered_at, fact.reply_id) < (
+                best[fact.message_id].answered_at, best[fact.message_id].reply_id):
+            best[fact.message_id] = fact
+    return {k: (v.reply_id, v.response_seconds) for k, v in best.items()}
+
+
+def _at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def _thread(event_factory: EventFactory) -> dict[str, Interaction]:
+    """A citizen tweets twice (q1, q2); the agency answers q2 once; another citizen asks q3."""
+    return {
+        "q1": event_factory("comment", message_id="q1", author_id="ps1:a", created_at=_at(0)),
+        "q2": event_factory("comment", message_id="q2", author_id="ps1:a", created_at=_at(5)),
+        "q3": event_factory("comment", message_id="q3", author_id="ps1:b", created_at=_at(6)),
+        "r1": event_factory("reply", message_id="r1", parent_id="q2", created_at=_at(65)),
+    }
+
+
+def test_double_tweet_answered_by_one_reply(event_factory: EventFactory) -> None:
+    t = _thread(event_factory)
+    facts = _matcher().add(list(t.values()))
+    assert _final(facts) == {"q1": ("r1", 65 * 60.0), "q2": ("r1", 60 * 60.0)}
+    fact = next(f for f in facts if f.message_id == "q2")
+    assert fact.business_seconds == 30 * 60.0
+    assert fact.citizen_id == "ps1:a"
+    assert fact.asked_at == t["q2"].created_at
+
+
+def test_reply_before_message_in_arrival_order(event_factory: EventFactory) -> None:
+    t = _thread(event_factory)
+    matcher = _matcher()
+    assert matcher.add([t["r1"]]) == []
+    facts = matcher.add([t["q2"], t["q1"]])
+    assert _final(facts) == {"q1": ("r1", 65 * 60.0), "q2": ("r1", 60 * 60.0)}
+
+
+def test_duplicate_reply_and_message_emit_nothing_new(event_factory: EventFactory) -> None:
+    t = _thread(event_factory)
+    matcher = _matcher()
+    first = matcher.add(list(t.values()))
+    assert first
+    assert matcher.add(list(t.values())) == []
+
+
+def test_earlier_late_reply_improves_the_fact(event_factory: EventFactory) -> None:
+    t = _thread(event_factory)
+    matcher = _matcher()
+    matcher.add(list(t.values()))
+    early = event_factory("reply", message_id="r0", parent_id="q1", created_at=_at(10))
+    facts = matcher.add([early])
+    assert _final(facts) == {"q1": ("r0", 10 * 60.0)}
+
+
+def test_reply_to_unknown_parent_waits_then_matches(event_factory: EventFactory) -> None:
+    matcher = _matcher()
+    reply = event_factory("reply", message_id="r9", parent_id="q9", created_at=_at(30))
+    assert matcher.add([reply]) == []
+    question = event_factory("comment", message_id="q9", author_id="ps1:c", created_at=_at(0))
+    assert _final(matcher.add([question])) == {"q9": ("r9", 30 * 60.0)}
+
+
+def test_inter_agency_reply_does_not_answer(event_factory: EventFactory) -> None:
+    question = event_factory("comment", message_id="q1", author_id="ps1:a", created_at=_at(0))
+    other = event_factory("reply", message_id="o1", parent_id="q1", author_id=OTHER_ACCOUNT,
+                          author_role="other_agency", created_at=_at(3))
+    assert _matcher().add([question, other]) == []
+
+
+def test_reply_to_inter_agency_message_answers_no_citizen(event_factory: EventFactory) -> None:
+    inter = event_factory("comment", message_id="o1", author_id=OTHER_ACCOUNT, author_role="other_agency",
+                          created_at=_at(0))
+    reply = event_factory("reply", message_id="r1", parent_id="o1", created_at=_at(3))
+    question = event_factory("comment", message_id="q1", author_id="ps1:a", created_at=_at(-5))
+    assert _matcher().add([inter, reply, question]) == []
+
+
+def test_reply_answers_only_earlier_messages_of_the_parents_author(event_factory: EventFactory) -> None:
+    later = event_factory("comment", message_id="q5", author_id="ps1:a", created_at=_at(70))
+    t = _thread(event_factory)
+    facts = _final(_matcher().add([*t.values(), later]))
+    assert "q5" not in facts
+    assert "q3" not in facts
+
+
+def test_other_conversation_is_separate(event_factory: EventFactory) -> None:
+    question = event_factory("comment", message_id="q1", author_id="ps1:a", root_id="p1", created_at=_at(0))
+    reply = event_factory("reply", message_id="r1", parent_id="q1", root_id="p2", created_at=_at(3))
+    assert _matcher().add([question, reply]) == []
+
+
+def test_result_is_independent_of_order_and_duplicates(event_factory: EventFactory) -> None:
+    t = _thread(event_factory)
+    extra = [event_factory("reply", message_id="r0", parent_id="q1", created_at=_at(40)),
+             event_factory("reply", message_id="r2", parent_id="q3", created_at=_at(50))]
+    events = [*t.values(), *extra]
+    expected = _final(_matcher().add(events))
+    rng = random.Random(3)
+    for order in itertools.islice(itertools.permutations(events), 0, 720, 7):
+        shuffled = list(order) + rng.sample(events, 2)
+        assert _final(_matcher().add(shuffled)) == expected
+
+
+def test_idle_conversations_are_evicted_after_lateness(event_factory: EventFactory) -> None:
+    matcher = Matcher(business=lambda *_: 0.0, lateness=timedelta(days=7))
+    matcher.add([event_factory("comment", root_id="old", created_at=_at(0))])
+    matcher.add([event_factory("comment", root_id="new", created_at=_at(0) + timedelta(days=8))])
+    assert len(matcher) == 2
+    assert matcher.evict() == 1
+    assert len(matcher) == 1
