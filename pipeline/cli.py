@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,6 +15,7 @@ import click
 from connectors.errors import ConnectorError
 from pipeline.demo import DemoOptions, run_stack
 from pipeline.errors import PipelineError
+from pipeline.report import REPORT_FIELDS, ReportWindow
 from pipeline.settings import Settings, load_settings
 from pipeline.status import show_status
 from schemas.errors import DirectoryError, SchemaDriftError
@@ -55,6 +57,9 @@ def main(ctx: click.Context, data_dir: Path | None, verbose: int) -> None:
     """Serambi: do government agencies talk *with* citizens on social media, or only *at* them?"""
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if verbose < 2:  # client libraries log reconnects and slow polls as warnings; ours say what matters
+        for noisy in ("kafka", "aiokafka", "faust", "mode"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
     ctx.obj = {"data_dir": data_dir} if data_dir else {}
 
 
@@ -94,6 +99,48 @@ def run(ctx: click.Context, duration: float | None) -> None:
 def status(ctx: click.Context, fmt: str) -> None:
     """Totals per agency and kind, through the running stack if one is up."""
     show_status(_settings(ctx), fmt, click.echo)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--since", type=click.DateTime(), default=None, help="Start (UTC) [default: all data].")
+@click.option("--until", type=click.DateTime(), default=None, help="End (UTC), status judged here [default: now].")
+@click.option("--agency", default=None, help="Only this agency id.")
+@click.option("--sort", type=click.Choice(REPORT_FIELDS), default="reply_rate", show_default=True)
+@click.pass_context
+@_friendly
+def report(  # noqa: PLR0913 - one per CLI option
+    ctx: click.Context, fmt: str, since: datetime | None, until: datetime | None, agency: str | None, sort: str,
+) -> None:
+    """Cross-agency report: do agencies answer citizens, how fast, and are they soapboxes or dinner parties?"""
+    from pipeline.reporting import show_report  # noqa: PLC0415
+
+    settings = _settings(ctx)
+    window = ReportWindow(since=_utc(since) or ReportWindow.since, until=_utc(until), agency_id=agency,
+                          default_sla_hours=settings.sla_hours)
+    show_report(settings, window, fmt, sort, click.echo)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+@main.command("import")
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(["jsonl", "twcs"]))
+@click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--speed", type=float, default=None,
+              help="Replay with the original timing divided by this factor [default: as fast as possible].")
+@click.pass_context
+@_friendly
+def import_(ctx: click.Context, fmt: str, path: Path, speed: float | None) -> None:
+    """Import FILE (jsonl: canonical events; twcs: Kaggle Customer Support on Twitter CSV).
+
+    Events go through Kafka and the worker like live data; returns when ClickHouse holds them.
+    """
+    from pipeline.importer import run_import  # noqa: PLC0415
+
+    count = run_import(_settings(ctx), fmt, path, speed, click.echo)
+    click.echo(f"imported {count:,} events from {path}")
 
 
 @main.group()

@@ -10,6 +10,7 @@ import orjson
 
 from pipeline.errors import PipelineError, StoreError
 from pipeline.store import QueryResult
+from schemas.agency import Agency
 
 __all__ = ["StackClient"]
 
@@ -28,6 +29,11 @@ class StackClient:
     def drained(self) -> dict[str, Any]:
         """Whether everything on the topics is stored in ClickHouse, with the lag."""
         return dict(self._call("GET", "/drained"))
+
+    def register(self, agencies: list[Agency]) -> None:
+        """Register agencies (e.g. companies found by an import) with the running stack."""
+        if agencies:
+            self._call("POST", "/agencies", {"agencies": [a.model_dump(mode="json") for a in agencies]})
 
     def query(self, sql: str, *, read_only: bool = True) -> QueryResult:
         """Run a read-only query in the stack's ClickHouse."""
