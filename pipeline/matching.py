@@ -107,8 +107,12 @@ class Matcher:
         conv.citizen[message.message_id] = message
         conv.by_author.setdefault(message.author_id, []).append(message)
         facts = []
-        # Replies to this message, or to a later message by the same citizen, answer it.
-        for parent in [message, *self._later_by_same_author(conv, message)]:
+        # Replies that were waiting for this message answer it and its author's earlier messages.
+        for reply in conv.replies_to.get(message.message_id, {}).values():
+            for target in [message, *self._earlier_by_same_author(conv, message)]:
+                facts.extend(self._offer(conv, target, reply))
+        # Replies to a later message by the same citizen answer this one too.
+        for parent in self._later_by_same_author(conv, message):
             for reply in conv.replies_to.get(parent.message_id, {}).values():
                 facts.extend(self._offer(conv, message, reply))
         return facts

@@ -127,3 +127,10 @@ def test_idle_conversations_are_evicted_after_lateness(event_factory: EventFacto
     assert len(matcher) == 2
     assert matcher.evict() == 1
     assert len(matcher) == 1
+
+
+def test_reply_arriving_before_its_parent_still_answers_earlier_messages(event_factory: EventFactory) -> None:
+    t = _thread(event_factory)
+    for order in (["r1", "q1", "q2"], ["q1", "r1", "q2"], ["r1", "q2", "q1"]):
+        facts = _matcher().add([t[name] for name in order])
+        assert _final(facts) == {"q1": ("r1", 65 * 60.0), "q2": ("r1", 60 * 60.0)}, order
