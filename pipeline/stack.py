@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -172,6 +173,9 @@ async def _worker(running: RunningStack) -> AsyncIterator[None]:
 @contextlib.contextmanager
 def _signals(stop: asyncio.Event) -> Any:
     loop = asyncio.get_running_loop()
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only; an embedding caller stops us through stop_requested
+        return
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:

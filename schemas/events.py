@@ -91,7 +91,9 @@ class _EventBase(BaseModel):
     @field_validator("created_at")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        # Millisecond precision, as ClickHouse stores it, so stream and stored data agree to the ms.
+        utc = value.astimezone(UTC)
+        return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 
 class Post(_EventBase):

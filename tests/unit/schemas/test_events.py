@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
@@ -47,3 +47,8 @@ def test_conversation_key_groups_a_thread(event_factory: EventFactory) -> None:
     reply = event_factory("reply", root_id="p1", parent_id=comment.message_id)
     assert conversation_key(post) == conversation_key(comment) == conversation_key(reply) == "x:900100:p1"
     assert conversation_key(event_factory("comment", root_id="p2")) != conversation_key(post)
+
+
+def test_created_at_is_kept_to_the_millisecond_as_clickhouse_stores_it(event_factory: EventFactory) -> None:
+    post = event_factory("post", created_at=datetime(2026, 11, 2, 10, 0, 0, 123987, tzinfo=UTC))
+    assert post.created_at.microsecond == 123000

@@ -1,0 +1,65 @@
+"""`serambi import twcs` then `serambi report --format json`, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+from pathlib import Path
+
+import orjson
+
+from pipeline.report import REPORT_FIELDS
+from tests.integration.test_demo import SERAMBI, _env
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([SERAMBI, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_twcs_import_then_report_follows_the_matching_rules(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    imported = _run(["import", "twcs", str(FIXTURES / "twcs_quirks.csv")], env)
+    assert "3 invalid rows (dead-lettered)" in imported.stdout
+    assert "1 skipped (no company)" in imported.stdout
+    report = orjson.loads(_run(["report", "--format", "json", "--until", "2030-01-01 00:00:00"], env).stdout)
+    rows = {row["agency_id"]: row for row in report["agencies"]}
+    expected = json.loads((FIXTURES / "twcs_quirks_expected.json").read_text())
+    for agency_id, want in expected.items():
+        row = rows[agency_id]
+        assert tuple(row) == REPORT_FIELDS
+        assert row["citizen_messages"] == want["citizen_messages"], agency_id
+        assert row["answered"] == want["answered"], agency_id
+        assert row["median_response_seconds"] == statistics.median(want["response_seconds"]), agency_id
+        assert row["overdue"] == want["citizen_messages"] - want["answered"], agency_id
+        assert row["reply_rate"] == want["answered"] / want["citizen_messages"], agency_id
+    letters = orjson.loads(_run(["status", "--format", "json"], env).stdout)["dead_letters"]
+    assert {(d["stage"], d["error_type"]): d["letters"] for d in letters} == {("connector", "invalid_row"): 3}
+
+
+def test_report_table_and_agency_filter(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    _run(["import", "twcs", str(FIXTURES / "twcs_quirks.csv")], env)
+    table = _run(["report", "--sort", "citizen_messages"], env).stdout
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["agency", "class", "msgs"]
+    assert lines[1].startswith("askpetronasx")
+    one = orjson.loads(_run(["report", "--format", "json", "--agency", "posmalaysiax"], env).stdout)
+    assert [row["agency_id"] for row in one["agencies"]] == ["posmalaysiax"]
+
+
+def test_jsonl_import_dead_letters_bad_lines(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    events = tmp_path / "events.jsonl"
+    _run(["simulate", "--output", str(events), "--hours", "2", "--seed", "3"], env)
+    good = events.read_text().splitlines()
+    events.write_text("\n".join([*good[:5], "{not json", *good[5:]]) + "\n")
+    imported = _run(["import", "jsonl", str(events)], env)
+    assert f"imported {len(good):,} events" in imported.stdout
+    status = orjson.loads(_run(["status", "--format", "json"], env).stdout)
+    assert sum(sum(kinds.values()) for kinds in status["agencies"].values()) == len(good)
+    assert {(d["stage"], d["error_type"]) for d in status["dead_letters"]} == {("connector", "not_json")}

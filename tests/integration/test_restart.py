@@ -1,0 +1,62 @@
+"""State survives restarts: the whole embedded stack stops (its broker keeps nothing) and starts again."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from schemas.agency import Directory
+from tests.conftest import EventFactory
+from tests.integration.conftest import SettingsFactory
+from tests.integration.test_pipeline import publish, run_on_stack, with_store
+
+
+def test_reply_after_restart_matches_messages_seen_before(
+        settings_factory: SettingsFactory, tiny_directory: Directory, event_factory: EventFactory) -> None:
+    settings = settings_factory()
+    first = event_factory("comment", message_id="q1", author_id="ps1:" + "c" * 32)
+    second = event_factory("comment", message_id="q2", author_id="ps1:" + "c" * 32)
+    other = event_factory("comment", message_id="q3", author_id="ps1:" + "d" * 32)
+    reply = event_factory("reply", message_id="r1", parent_id="q2")
+
+    async def before(stack: Any) -> None:
+        publish(stack, tiny_directory, [first, second, other])
+
+    async def after(stack: Any) -> None:
+        assert len(stack.processor.matcher) == 1  # the open conversation came back from ClickHouse
+        publish(stack, tiny_directory, [reply])
+
+    run_on_stack(settings, before)
+    run_on_stack(settings, after)
+
+    def check(store: Any) -> None:
+        rows = store.query(f"SELECT message_id, reply_id, answered_at, response_seconds "
+                           f"FROM {store.database}.response_facts FINAL ORDER BY message_id").rows
+        assert [(r[0], r[1]) for r in rows] == [("q1", "r1"), ("q2", "r1")]
+        assert rows[0][2].replace(tzinfo=UTC) == reply.created_at
+        assert rows[0][3] == (reply.created_at - first.created_at).total_seconds()
+
+    with_store(settings, check)
+
+
+def test_restart_replaying_everything_does_not_double_count(
+        settings_factory: SettingsFactory, tiny_directory: Directory, event_factory: EventFactory) -> None:
+    settings = settings_factory()
+    events = [event_factory("comment", message_id="q1", author_id="ps1:" + "e" * 32),
+              event_factory("reply", message_id="r1", parent_id="q1"), event_factory("post")]
+
+    async def feed(stack: Any) -> None:
+        publish(stack, tiny_directory, events)
+
+    run_on_stack(settings, feed)
+    run_on_stack(settings, feed)
+
+    def check(store: Any) -> None:
+        db = store.database
+        assert store.query(f"SELECT count() FROM {db}.response_facts FINAL").rows == [(1,)]
+        assert store.query(f"SELECT count() FROM {db}.interactions FINAL").rows == [(2,)]
+        activity = store.query(f"SELECT metric, uniqExactMerge(events) FROM {db}.activity_minutes "
+                               f"GROUP BY metric ORDER BY metric").rows
+        assert activity == [("agency_post", 1), ("agency_reply", 1), ("citizen_message", 1)]
+
+    with_store(settings, check)
