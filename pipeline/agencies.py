@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from pipeline.errors import StoreError
 from pipeline.store import Store
 from schemas.agency import Account, Agency, Directory
 
 __all__ = ["AGENCY_COLUMNS", "AgencyRegistry", "agency_row", "fallback_agency"]
 
+log = logging.getLogger(__name__)
 AGENCY_COLUMNS = ("agency_id", "name", "tier", "timezone", "sla_hours", "official_domains", "definition",
                   "updated_at")
 
@@ -51,9 +54,14 @@ class AgencyRegistry:
             known = self._agencies.get(agency_id)
         if known is not None:
             return known
-        rows = self._store.query(
-            f"SELECT definition FROM {self._store.database}.agencies FINAL WHERE agency_id = "
-            f"'{_quote(agency_id)}'").rows
+        try:
+            rows = self._store.query(
+                f"SELECT definition FROM {self._store.database}.agencies FINAL WHERE agency_id = "
+                f"'{_quote(agency_id)}'").rows
+        except StoreError:
+            # Never fail the worker's hot path on a lookup: use the default calendar, ask again next time.
+            log.warning("cannot look up agency %s; using the default calendar for now", agency_id)
+            return fallback_agency(agency_id)
         agency = Agency.model_validate_json(rows[0][0]) if rows else fallback_agency(agency_id)
         with self._lock:
             self._agencies[agency_id] = agency

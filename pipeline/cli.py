@@ -59,7 +59,7 @@ def main(ctx: click.Context, data_dir: Path | None, verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if verbose < 2:  # client libraries log reconnects and slow polls as warnings; ours say what matters
         for noisy in ("kafka", "aiokafka", "faust", "mode"):
-            logging.getLogger(noisy).setLevel(logging.ERROR)
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
     ctx.obj = {"data_dir": data_dir} if data_dir else {}
 
 
@@ -141,6 +141,25 @@ def import_(ctx: click.Context, fmt: str, path: Path, speed: float | None) -> No
 
     count = run_import(_settings(ctx), fmt, path, speed, click.echo)
     click.echo(f"imported {count:,} events from {path}")
+
+
+@main.command()
+@click.option("--events", type=int, default=1_000_000, show_default=True, help="Events through the worker.")
+@click.option("--fresh-rate", type=int, default=5000, show_default=True, help="Events/s in the freshness phase.")
+@click.option("--fresh-seconds", type=float, default=20.0, show_default=True, help="Length of that phase.")
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the figures as JSON here.")
+@click.pass_context
+@_friendly
+def bench(ctx: click.Context, events: int, fresh_rate: int, fresh_seconds: float, json_out: Path | None) -> None:
+    """Benchmark: events/s end to end, freshness p50/p99, peak RSS, ratio to a bare aiokafka consumer."""
+    from pipeline.bench import BenchOptions, run_bench  # noqa: PLC0415
+
+    result = run_bench(_settings(ctx), BenchOptions(events=events, fresh_rate=fresh_rate,
+                                                    fresh_seconds=fresh_seconds), click.echo)
+    click.echo(result.as_json())
+    if json_out is not None:
+        json_out.write_text(result.as_json(), encoding="utf-8")
 
 
 @main.group()

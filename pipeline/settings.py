@@ -44,8 +44,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: Annotated[int, Field(ge=0, le=65535)] = Field(0, description="0 = any free port")
     worker_web_port: Annotated[int, Field(ge=0, le=65535)] = Field(0, description="Faust web; 0 = free")
-    sink_batch_events: Annotated[int, Field(ge=1)] = 5000
-    sink_batch_seconds: Annotated[float, Field(gt=0)] = 0.5
+    sink_batch_records: Annotated[int, Field(ge=1)] = Field(
+        400, description="max Kafka records (each a batch of events) per worker batch")
+    sink_batch_seconds: Annotated[float, Field(gt=0)] = Field(0.2, description="max wait to fill a batch")
+    worker_fetch_wait_ms: Annotated[int, Field(ge=1, le=5000)] = Field(
+        100, description="max broker wait per fetch (Faust hard-codes 1500)")
     log_level: str = "WARNING"
 
     @classmethod

@@ -21,7 +21,7 @@ from pipeline.broker import EmbeddedBroker, free_port
 from pipeline.errors import StackBusyError
 from pipeline.metrics import Metrics
 from pipeline.processor import Processor
-from pipeline.progress import DrainState, HandledOffsets, committed_offsets, end_offsets
+from pipeline.progress import DrainState, HandledOffsets, OffsetReader
 from pipeline.settings import Settings
 from pipeline.sink import RawSink
 from pipeline.state import StackState, clear_state, read_state, write_state
@@ -53,6 +53,7 @@ class RunningStack:
     metrics: Metrics
     api: ApiServer
     handled: HandledOffsets
+    offsets: OffsetReader
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -67,7 +68,7 @@ class RunningStack:
 
     async def drain_state(self) -> DrainState:
         """How many records on the topics are not yet handled by the worker."""
-        state = await asyncio.to_thread(drain_state, self.bootstrap_servers, self.settings, self.handled)
+        state = await asyncio.to_thread(self.offsets.drain_state, self.handled)
         self.metrics.consumer_lag.set(sum(state.lag.values()))
         return state
 
@@ -81,15 +82,15 @@ class RunningStack:
         return state
 
 
-def drain_state(bootstrap: str, settings: Settings, handled: HandledOffsets) -> DrainState:
-    """Records on the topics not yet handled by this worker or committed by an earlier one."""
-    ends = end_offsets(bootstrap, settings.partitions)
-    return DrainState.compute(ends, handled.snapshot(), committed_offsets(bootstrap, WORKER_GROUP))
-
-
 @contextlib.asynccontextmanager
-async def open_stack(settings: Settings, metrics: Metrics, say: Callable[[str], None]) -> AsyncIterator[RunningStack]:
-    """Start broker (unless configured), topics, ClickHouse, API and worker; stop all on exit."""
+async def open_stack(
+    settings: Settings, metrics: Metrics, say: Callable[[str], None],
+    prepare: Callable[[RunningStack], None] | None = None,
+) -> AsyncIterator[RunningStack]:
+    """Start broker (unless configured), topics, ClickHouse, API and worker; stop all on exit.
+
+    ``prepare`` runs after ClickHouse is ready and before the worker consumes anything.
+    """
     if (other := read_state(settings.state_file)) is not None:
         msg = f"a Serambi stack (pid {other.pid}) already runs on {settings.data_dir}; use it or stop it"
         raise StackBusyError(msg)
@@ -102,11 +103,14 @@ async def open_stack(settings: Settings, metrics: Metrics, say: Callable[[str], 
         applied = store.migrate()
         say(f"ClickHouse ready ({'chDB' if settings.uses_chdb else 'server'}; migrations applied: {len(applied)})")
         running = _running(settings, bootstrap, store, metrics)
+        resources.callback(running.offsets.close)
         rebuilt = await asyncio.to_thread(running.processor.rebuild)
         say(f"matcher state rebuilt from {rebuilt:,} stored interactions ({len(running.processor.matcher):,} "
             "open conversations)")
         resources.callback(running.api.stop)
         _publish_state(settings, running, broker_pid, resources)
+        if prepare is not None:
+            prepare(running)
         async with _worker(running):
             say(f"worker joined; API on {running.api.url}")
             with _signals(running.stop_requested):
@@ -135,12 +139,14 @@ def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics)
         return {"status": "ok", "pid": os.getpid(), "bootstrap_servers": bootstrap,
                 "database": store.database, "rows_stored": holder["stack"].sink.rows_total}
 
+    offsets = OffsetReader(bootstrap, settings.partitions, WORKER_GROUP)
+
     def drained() -> dict[str, Any]:
-        return drain_state(bootstrap, settings, handled).as_dict()
+        return offsets.drain_state(handled).as_dict()
 
     view = StackView(store, metrics, health, drained, registry)
     api = ApiServer(view, settings.api_host, settings.api_port).start()
-    stack = RunningStack(settings, bootstrap, store, processor, metrics, api, handled)
+    stack = RunningStack(settings, bootstrap, store, processor, metrics, api, handled, offsets)
     holder["stack"] = stack
     return stack
 

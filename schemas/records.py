@@ -80,6 +80,10 @@ def decode_batch(value: bytes) -> tuple[list[AnyEvent], list[tuple[str, Any]]]:
     Raises :class:`RecordError` when the record as a whole is unreadable (not JSON, wrong format).
     """
     try:
+        return list(EventBatch.model_validate_json(value).events), []
+    except ValidationError:
+        pass  # not JSON, not a batch, or bad events: find out which below, keeping the good events
+    try:
         payload = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         msg = f"record is not JSON: {exc}"

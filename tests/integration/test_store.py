@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from pipeline.errors import StoreError
-from pipeline.sink import COLUMNS, event_row
+from pipeline.sink import COLUMNS, event_json
 from pipeline.store import Store
 from tests.conftest import EventFactory
 from tests.integration.conftest import SettingsFactory
@@ -15,8 +15,8 @@ from tests.integration.conftest import SettingsFactory
 
 def test_migrations_apply_once(store: Store) -> None:
     assert store.migrate() == []
-    versions = store.query(f"SELECT version, name FROM {store.database}.schema_migrations FINAL").rows
-    assert versions == [(1, "0001_raw_tables.sql")]
+    versions = store.query(f"SELECT version, name FROM {store.database}.schema_migrations FINAL ORDER BY version").rows
+    assert versions == [(1, "0001_raw_tables.sql"), (2, "0002_response_facts.sql")]
     tables = {row[0] for row in store.query(f"SHOW TABLES FROM {store.database}").rows}
     assert {"posts", "interactions", "reactions", "dead_letters"} <= tables
 
@@ -24,7 +24,7 @@ def test_migrations_apply_once(store: Store) -> None:
 def test_repeated_event_ids_count_once(store: Store, event_factory: EventFactory) -> None:
     comment = event_factory("comment")
     for _ in range(3):
-        store.insert("interactions", COLUMNS["interactions"], [event_row(comment)])
+        store.insert_encoded("interactions", COLUMNS["interactions"], event_json(comment))
     rows = store.query(f"SELECT event_id, author_role, created_at FROM {store.database}.interactions FINAL").rows
     assert len(rows) == 1
     assert rows[0][0] == comment.event_id

@@ -17,11 +17,15 @@ class ListInserter:
     __test__ = False
 
     def __init__(self) -> None:
-        self.rows: dict[str, list[Sequence[Any]]] = {}
+        self.rows: dict[str, list[Any]] = {}
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         assert tuple(columns) == COLUMNS[table]
         self.rows.setdefault(table, []).extend(rows)
+
+    def insert_encoded(self, table: str, columns: Sequence[str], body: bytes) -> None:
+        assert tuple(columns) == COLUMNS[table]
+        self.rows.setdefault(table, []).extend(orjson.loads(line) for line in body.splitlines())
 
 
 def _sink() -> tuple[RawSink, ListInserter, Metrics]:
@@ -37,21 +41,22 @@ def test_events_land_in_their_tables(event_factory: EventFactory) -> None:
     like = event_factory("reaction")
     failures = sink.write([Record(0, 10, encode_batch([post, comment])), Record(1, 3, encode_batch([like]))]).failures
     assert failures == []
-    assert [row[0] for row in inserter.rows["posts"]] == [post.event_id]
-    assert [row[0] for row in inserter.rows["interactions"]] == [comment.event_id]
-    assert [row[0] for row in inserter.rows["reactions"]] == [like.event_id]
+    assert [row["event_id"] for row in inserter.rows["posts"]] == [post.event_id]
+    assert [row["event_id"] for row in inserter.rows["interactions"]] == [comment.event_id]
+    assert [row["event_id"] for row in inserter.rows["reactions"]] == [like.event_id]
     assert sink.rows_total == 3
     assert metrics.registry.get_sample_value("serambi_sink_rows_stored_total", {"table": "posts"}) == 1
 
 
-def test_rows_follow_column_order(event_factory: EventFactory) -> None:
+def test_rows_carry_every_column(event_factory: EventFactory) -> None:
     sink, inserter, _ = _sink()
     comment = event_factory("comment", author_id="ps1:" + "b" * 32, parent_author_id=None)
     sink.write([Record(0, 0, encode_batch([comment]))])
-    row = dict(zip(COLUMNS["interactions"], inserter.rows["interactions"][0], strict=True))
+    row = inserter.rows["interactions"][0]
+    assert set(COLUMNS["interactions"]) <= set(row)
     assert row["message_id"] == comment.message_id
     assert row["author_role"] == "citizen"
-    assert row["created_at"] == comment.created_at
+    assert datetime.fromisoformat(row["created_at"]) == comment.created_at
     assert row["links"] == []
 
 
