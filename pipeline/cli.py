@@ -105,20 +105,26 @@ def status(ctx: click.Context, fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--since", type=click.DateTime(), default=None, help="Start (UTC) [default: all data].")
 @click.option("--until", type=click.DateTime(), default=None, help="End (UTC), status judged here [default: now].")
+@click.option("--window", type=click.Choice(["24h", "7d"]), default=None,
+              help="Rolling window ending now (instead of --since/--until).")
 @click.option("--agency", default=None, help="Only this agency id.")
 @click.option("--sort", type=click.Choice(REPORT_FIELDS), default="reply_rate", show_default=True)
 @click.pass_context
 @_friendly
 def report(  # noqa: PLR0913 - one per CLI option
-    ctx: click.Context, fmt: str, since: datetime | None, until: datetime | None, agency: str | None, sort: str,
+    ctx: click.Context, fmt: str, since: datetime | None, until: datetime | None, window: str | None,
+    agency: str | None, sort: str,
 ) -> None:
     """Cross-agency report: do agencies answer citizens, how fast, and are they soapboxes or dinner parties?"""
     from pipeline.reporting import show_report  # noqa: PLC0415
+    from pipeline.windows import rolling_window  # noqa: PLC0415
 
     settings = _settings(ctx)
-    window = ReportWindow(since=_utc(since) or ReportWindow.since, until=_utc(until), agency_id=agency,
-                          default_sla_hours=settings.sla_hours)
-    show_report(settings, window, fmt, sort, click.echo)
+    if window is not None:
+        since, until = rolling_window(datetime.now(UTC), window)
+    span = ReportWindow(since=_utc(since) or ReportWindow.since, until=_utc(until), agency_id=agency,
+                        default_sla_hours=settings.sla_hours)
+    show_report(settings, span, fmt, sort, click.echo)
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -173,13 +179,17 @@ def db() -> None:
 def db_migrate(ctx: click.Context) -> None:
     """Apply pending ClickHouse migrations (idempotent)."""
     from pipeline.store import Store  # noqa: PLC0415 - opens chDB only when asked
+    from pipeline.views import ensure_views  # noqa: PLC0415
 
-    store = Store(_settings(ctx.find_root()))
+    settings = _settings(ctx.find_root())
+    store = Store(settings)
     try:
         applied = store.migrate()
+        views = ensure_views(store, default_sla_hours=settings.sla_hours)
     finally:
         store.close()
-    click.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+    click.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}; "
+               f"{len(views)} views up to date")
 
 
 @main.group()

@@ -27,6 +27,7 @@ from pipeline.sink import RawSink
 from pipeline.state import StackState, clear_state, read_state, write_state
 from pipeline.store import Store
 from pipeline.topics import ensure_topics
+from pipeline.views import ensure_views
 from pipeline.worker import WORKER_GROUP, build_app
 from schemas.agency import load_directory
 
@@ -101,6 +102,7 @@ async def open_stack(
         store = Store(settings)
         resources.callback(store.close)
         applied = store.migrate()
+        ensure_views(store, default_sla_hours=settings.sla_hours)
         say(f"ClickHouse ready ({'chDB' if settings.uses_chdb else 'server'}; migrations applied: {len(applied)})")
         running = _running(settings, bootstrap, store, metrics)
         resources.callback(running.offsets.close)

@@ -60,10 +60,15 @@ SELECT agency_id, account_id, platform, toStartOfMinute(created_at) AS minute,
 FROM {db}.interactions
 GROUP BY agency_id, account_id, platform, minute, metric;
 
+-- Push (no link to an official domain) or pull (links to one), by the agency directory as it is at insert.
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.activity_minutes_posts TO {db}.activity_minutes AS
-SELECT agency_id, account_id, platform, toStartOfMinute(created_at) AS minute, 'agency_post' AS metric,
-       uniqExactState(event_id) AS events, uniqExactState(account_id) AS people
-FROM {db}.posts
+SELECT p.agency_id AS agency_id, p.account_id AS account_id, p.platform AS platform,
+       toStartOfMinute(p.created_at) AS minute,
+       if(arrayExists(l -> arrayExists(d -> domain(l) = d OR endsWith(domain(l), concat('.', d)),
+                                       ag.official_domains), p.links), 'agency_post_pull', 'agency_post_push') AS metric,
+       uniqExactState(p.event_id) AS events, uniqExactState(p.account_id) AS people
+FROM {db}.posts AS p
+LEFT JOIN (SELECT agency_id, official_domains FROM {db}.agencies FINAL) AS ag ON ag.agency_id = p.agency_id
 GROUP BY agency_id, account_id, platform, minute, metric;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.activity_minutes_reactions TO {db}.activity_minutes AS
