@@ -70,6 +70,10 @@ class Publisher:
         self._clock = clock
         self._buffers: dict[int, list[AnyEvent]] = {}
         self._oldest: float | None = None
+        self._handles = frozenset(
+            name.lower() for agency in (directory.agencies if directory else ()) for account in agency.accounts
+            for name in (account.handle, account.account_id) if name
+        )
         self.published = 0
         self.dead_lettered = 0
 
@@ -157,6 +161,9 @@ class Publisher:
 
     def _pseudonymise(self, event: AnyEvent) -> AnyEvent:
         platform = event.platform.value
+        if isinstance(event, Post | Interaction) and event.text and "@" in event.text:
+            # Citizens' handles in text would undo their pseudonyms: only agencies' stay readable.
+            event = event.model_copy(update={"text": self._pseudo.mentions(platform, event.text, self._handles)})
         if isinstance(event, Interaction):
             changes: dict[str, Any] = {}
             if event.author_role is AuthorRole.CITIZEN:
@@ -186,6 +193,7 @@ def make_dead_letter(  # noqa: PLR0913 - the whole dead letter, keyword-free for
         scrubbed = pseudo.mask_text(text[:_RAW_LIMIT])
     else:
         scrubbed = orjson.dumps(pseudo.scrub(raw), default=str).decode()[:_RAW_LIMIT]
+    reason = pseudo.mask_text(reason)
     letter = DeadLetter(
         id=DeadLetter.make_id(source, scrubbed, reason),
         source=source,

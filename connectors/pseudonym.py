@@ -15,6 +15,8 @@ PREFIX = "ps1:"
 _AUTHOR_KEYS = frozenset({"author_id", "parent_author_id", "user_id", "from_id", "sender_id"})
 # Free text we cannot parse may still hold ids, handles or e-mail addresses: mask them all.
 _MASK = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|@\w+|\d{5,}")
+_AUTHOR_FIELD = re.compile(r'"(author_id|parent_author_id|user_id|from_id|sender_id)"\s*:\s*"[^"]*"')
+_MENTION = re.compile(r"(?<![\w.+-])@(\w{1,64})")
 
 
 class Pseudonymizer:
@@ -50,9 +52,19 @@ class Pseudonymizer:
             }
         if isinstance(raw, list):
             return [self.scrub(v, platform) for v in raw]
+        if isinstance(raw, str):
+            return self.mask_text(raw)
         return raw
+
+    def mentions(self, platform: str, text: str, keep: frozenset[str]) -> str:
+        """Text with every @handle not in ``keep`` (lower-case agency handles) replaced by its pseudonym."""
+        def replace(match: re.Match[str]) -> str:
+            handle = match.group(1)
+            return match.group(0) if handle.lower() in keep else "@" + self.pseudonym(platform, handle)
+
+        return _MENTION.sub(replace, text)
 
     @staticmethod
     def mask_text(text: str) -> str:
-        """Free text with numbers of 5+ digits, @handles and e-mail addresses masked."""
-        return _MASK.sub("***", text)
+        """Free text with numbers of 5+ digits, @handles, e-mail addresses and author fields masked."""
+        return _MASK.sub("***", _AUTHOR_FIELD.sub(r'"\1": "***"', text))

@@ -83,11 +83,16 @@ class Matcher:
                 improved[fact.message_id] = fact
         return list(improved.values())
 
-    def evict(self) -> int:
-        """Drop conversations idle for longer than the lateness before the watermark; return how many."""
-        if self.watermark is None:
+    def evict(self, watermark: datetime | None = None) -> int:
+        """Drop conversations idle for longer than the lateness before ``watermark``; return how many.
+
+        The caller passes the watermark that is safe for every partition it consumes (the slowest one);
+        without it the matcher's own (the latest event seen) is used.
+        """
+        watermark = watermark or self.watermark
+        if watermark is None:
             return 0
-        horizon = self.watermark - self._lateness
+        horizon = watermark - self._lateness
         stale = [key for key, conv in self._conversations.items()
                  if conv.last_event_at is not None and conv.last_event_at < horizon]
         for key in stale:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 FACT_COLUMNS = ("message_id", "platform", "agency_id", "account_id", "root_id", "citizen_id", "kind", "asked_at",
                 "answered_at", "reply_id", "response_seconds", "business_seconds", "version")
 _VERSION_BASE_MS = 2**62
+_MAX_CLOCK_SKEW = timedelta(hours=1)
 _REBUILD_COLUMNS = ("event_id", "platform", "agency_id", "account_id", "kind", "message_id", "root_id", "parent_id",
                     "author_id", "author_role", "created_at")
 
@@ -62,8 +63,10 @@ class Processor:
     metrics: Metrics
     agencies: AgencyRegistry
     lateness: timedelta = timedelta(days=7)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
+        self._partition_marks: dict[int, datetime] = {}
         self.sink = RawSink(self.store, self.metrics)
         self.matcher = Matcher(business=self._business, lateness=self.lateness)
         self.facts_total = 0
@@ -77,9 +80,11 @@ class Processor:
 
     def prepare(self, records: Sequence[Record]) -> Prepared:
         """Decode, match replies and encode rows; call in record order, one batch at a time."""
-        decoded = self.sink.decode(records)
+        decoded = self.sink.decode(records, ceiling=self.clock() + _MAX_CLOCK_SKEW)
         facts = self.matcher.add(decoded.interactions)
-        self.matcher.evict()
+        watermark = self._watermark(decoded.latest)
+        if watermark is not None:
+            self.matcher.evict(watermark)
         bodies = {table: (len(rows), b"\n".join(rows)) for table, rows in decoded.rows.items() if rows}
         if facts:
             bodies["response_facts"] = (len(facts), encode_rows(FACT_COLUMNS, [fact_row(f) for f in facts]))
@@ -103,14 +108,25 @@ class Processor:
     def rebuild(self) -> int:
         """Replay stored interactions of the lateness window into the matcher; return how many."""
         db = self.store.database
+        # Whole conversations with activity inside the lateness window (their older messages too), counted
+        # back from the latest event that is not in the future.
+        lateness = f"toIntervalSecond({int(self.lateness.total_seconds())})"
+        recent = (f"SELECT DISTINCT platform, account_id, root_id FROM {db}.interactions WHERE created_at >= "
+                  f"(SELECT max(created_at) FROM {db}.interactions WHERE created_at <= now64(3) + "
+                  f"toIntervalSecond({int(_MAX_CLOCK_SKEW.total_seconds())})) - {lateness}")
         rows = self.store.query(
             f"SELECT {', '.join(_REBUILD_COLUMNS)} FROM {db}.interactions FINAL "
-            f"WHERE created_at >= (SELECT max(created_at) FROM {db}.interactions) - "
-            f"toIntervalSecond({int(self.lateness.total_seconds())}) ORDER BY created_at").rows
+            f"WHERE (platform, account_id, root_id) IN ({recent}) ORDER BY created_at").rows
         events = [_interaction(dict(zip(_REBUILD_COLUMNS, row, strict=True))) for row in rows]
         self._store_facts(self.matcher.add(events))
         log.info("rebuilt %d conversations from %d stored interactions", len(self.matcher), len(events))
         return len(events)
+
+    def _watermark(self, latest: dict[int, datetime]) -> datetime | None:
+        # The slowest partition bounds eviction: a backlog may run days ahead in one partition.
+        for partition, moment in latest.items():
+            self._partition_marks[partition] = max(moment, self._partition_marks.get(partition, moment))
+        return min(self._partition_marks.values()) if self._partition_marks else None
 
     def _store_facts(self, facts: list[ResponseFact]) -> None:
         if facts:

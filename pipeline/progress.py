@@ -85,11 +85,14 @@ class OffsetReader:
     def drain_state(self, handled: HandledOffsets) -> DrainState:
         """Lag per topic; committed offsets are asked for only when this run's handled offsets fall short."""
         with self._lock:
+            # Handled first, then ends: a record handled in between can only make us report lag, never
+            # report drained while a dead letter it produced is still on its way.
+            done = handled.snapshot()
             ends = {(tp.topic, tp.partition): int(off) for tp, off in self._consumer.end_offsets(self._parts).items()}
-            state = DrainState.compute(ends, handled.snapshot())
+            state = DrainState.compute(ends, done)
             if state.drained:
                 return state
-            return DrainState.compute(ends, handled.snapshot(), self._committed())
+            return DrainState.compute(ends, done, self._committed())
 
     def _committed(self) -> Offsets:
         try:

@@ -56,22 +56,26 @@ def literal(moment: datetime) -> str:
 
 
 def _messages(db: str, facts_sql: str, keys: str, where: str, default_sla_hours: float) -> str:
+    # Window figures over messages asked in [since, until); the backlog over every message asked before until.
+    where_until = where.replace("created_at >= t_since AND ", "")
     return f"""
-    SELECT {keys}, count() AS citizen_messages, countIf(is_answered) AS answered,
-           countIf(is_answered AND response_seconds <= sla_s) AS answered_within_sla,
-           countIf(NOT is_answered AND age_s <= sla_s) AS pending,
-           countIf(NOT is_answered AND age_s > sla_s) AS overdue,
-           quantileExactInclusiveIf(0.5)(response_seconds, is_answered) AS median_response_seconds,
-           quantileExactInclusiveIf(0.9)(response_seconds, is_answered) AS p90_response_seconds,
-           quantileExactInclusiveIf(0.5)(business_seconds, is_answered) AS median_business_seconds,
-           maxIf(age_s, NOT is_answered) AS oldest_unanswered_seconds, uniqExact(author_id) AS unique_citizens
+    SELECT {keys}, countIf(w) AS citizen_messages, countIf(w AND is_answered) AS answered,
+           countIf(w AND is_answered AND response_seconds <= sla_s) AS answered_within_sla,
+           countIf(w AND NOT is_answered AND age_s <= sla_s) AS pending,
+           countIf(w AND NOT is_answered AND age_s > sla_s) AS overdue,
+           quantileExactInclusiveIf(0.5)(response_seconds, w AND is_answered) AS median_response_seconds,
+           quantileExactInclusiveIf(0.9)(response_seconds, w AND is_answered) AS p90_response_seconds,
+           quantileExactInclusiveIf(0.5)(business_seconds, w AND is_answered) AS median_business_seconds,
+           countIf(NOT is_answered) AS backlog,
+           maxIf(age_s, NOT is_answered) AS oldest_unanswered_seconds, uniqExactIf(author_id, w) AS unique_citizens
     FROM (
         SELECT i.agency_id AS agency_id, i.account_id AS account_id, i.platform AS platform, i.author_id AS author_id,
+               i.created_at >= t_since AS w,
                f.message_id != '' AND f.answered_at < t_until AS is_answered,
                f.response_seconds AS response_seconds, f.business_seconds AS business_seconds,
                if(ag.agency_id = '', {default_sla_hours}, ag.sla_hours) * 3600 AS sla_s,
                dateDiff('millisecond', i.created_at, t_until) / 1000 AS age_s
-        FROM (SELECT * FROM {db}.interactions FINAL WHERE author_role = 'citizen' AND {where}) AS i
+        FROM (SELECT * FROM {db}.interactions FINAL WHERE author_role = 'citizen' AND {where_until}) AS i
         LEFT JOIN ({facts_sql}) AS f
             ON f.platform = i.platform AND f.account_id = i.account_id AND f.message_id = i.message_id
         LEFT JOIN (SELECT agency_id, sla_hours FROM {db}.agencies FINAL) AS ag ON ag.agency_id = i.agency_id
@@ -85,7 +89,8 @@ def _output(db: str, keys: str, where: str) -> str:
            sum(NOT is_post) AS agency_replies
     FROM (
         SELECT p.agency_id AS agency_id, p.account_id AS account_id, p.platform AS platform, 1 AS is_post,
-               arrayExists(l -> arrayExists(d -> domain(l) = d OR endsWith(domain(l), concat('.', d)),
+               arrayExists(l -> arrayExists(d -> lower(domain(l)) = lower(d)
+                                                 OR endsWith(lower(domain(l)), concat('.', lower(d))),
                                             ag.official_domains), p.links) AS is_pull
         FROM (SELECT * FROM {db}.posts FINAL WHERE {where}) AS p
         LEFT JOIN (SELECT agency_id, official_domains FROM {db}.agencies FINAL) AS ag ON ag.agency_id = p.agency_id
@@ -129,7 +134,7 @@ SELECT {key_list}, citizen_messages, answered, pending, overdue,
        if(output = 0, NULL, (agency_posts - pull_posts) / output) AS push_share,
        if(output = 0, NULL, pull_posts / output) AS pull_share,
        if(output = 0, NULL, agency_replies / output) AS networking_share,
-       pending + overdue AS backlog,
+       backlog,
        if(backlog = 0, NULL, oldest_unanswered_seconds) AS oldest_unanswered_seconds,
        unique_citizens,
        {_class_sql(thresholds)} AS class

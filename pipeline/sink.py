@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
@@ -91,6 +91,7 @@ class Decoded:
     rows: dict[str, list[bytes]]
     interactions: list[Interaction]
     failures: list[DeadLetterRow]
+    latest: dict[int, datetime]
 
 
 @dataclass
@@ -101,11 +102,16 @@ class RawSink:
     metrics: Metrics
     rows_total: int = 0
 
-    def decode(self, records: Iterable[Record]) -> Decoded:
-        """Rows of every valid event in ``records``; failures for everything else."""
+    def decode(self, records: Iterable[Record], ceiling: datetime | None = None) -> Decoded:
+        """Rows of every valid event in ``records``; failures for everything else.
+
+        ``latest`` holds, per partition, the latest interaction time not after ``ceiling`` (a clock from
+        the future must not move watermarks).
+        """
         rows: dict[str, list[bytes]] = {table: [] for table in _TABLE.values()}
         failures: list[DeadLetterRow] = []
         interactions: list[Interaction] = []
+        latest: dict[int, datetime] = {}
         for record in records:
             try:
                 events, bad = decode_batch(record.value)
@@ -121,7 +127,10 @@ class RawSink:
                 rows[_TABLE[event.type]].append(event_json(event))
                 if isinstance(event, Interaction):
                     interactions.append(event)
-        return Decoded(rows, interactions, failures)
+                    at = event.created_at
+                    if at > latest.get(record.partition, at - _TICK) and (ceiling is None or at <= ceiling):
+                        latest[record.partition] = at
+        return Decoded(rows, interactions, failures, latest)
 
     def write(self, records: Iterable[Record]) -> Decoded:
         """Decode and insert in one go (tests and small batches)."""
@@ -138,6 +147,7 @@ class RawSink:
         self.rows_total += rows
 
 
+_TICK = timedelta(milliseconds=1)
 _CLEAR_REASON = "citizen author_id is not a pseudonym: the producer must use connectors.base.Publisher"
 
 

@@ -77,7 +77,7 @@ class RunningStack:
         """Wait until every record produced so far is stored, or the timeout passes."""
         deadline = asyncio.get_running_loop().time() + timeout_s
         state = await self.drain_state()
-        while not state.drained and asyncio.get_running_loop().time() < deadline:
+        while not state.drained and asyncio.get_running_loop().time() < deadline and not self.stop_requested.is_set():
             await asyncio.sleep(poll_s)
             state = await self.drain_state()
         return state

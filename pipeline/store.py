@@ -27,7 +27,12 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "schemas" / "clickhouse"
 RAW_TABLES = ("posts", "interactions", "reactions")
 # Raw rows are the events' own JSON: extra fields (``type``) are skipped, null text becomes ''.
 _JSON_INSERT = {"date_time_input_format": "best_effort", "input_format_null_as_default": 1,
-                "input_format_skip_unknown_fields": 1}
+                "input_format_skip_unknown_fields": 1,
+                # A backfill batch may span years of monthly partitions; ClickHouse refuses >100 by default.
+                "max_partitions_per_insert_block": 0}
+# Table functions and clauses that reach files, URLs or other servers from a "read-only" query.
+_ESCAPES = re.compile(r"\binto\s+outfile\b|\b(file|url|s3|hdfs|remote|remoteSecure|mysql|postgresql|jdbc|odbc|"
+                      r"executable|azureBlobStorage|input)\s*\(", re.IGNORECASE)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _READ_ONLY = re.compile(r"^\s*(select|with|show|describe|desc|explain)\b", re.IGNORECASE)
 
@@ -67,8 +72,8 @@ class Store:
 
     def query(self, sql: str, *, read_only: bool = False) -> QueryResult:
         """Run a query; with ``read_only`` anything but SELECT/WITH/SHOW/DESCRIBE is refused."""
-        if read_only and (not _READ_ONLY.match(sql) or ";" in sql.strip().rstrip(";")):
-            msg = "only one SELECT/WITH/SHOW/DESCRIBE statement is allowed here"
+        if read_only and (not _READ_ONLY.match(sql) or ";" in sql.strip().rstrip(";") or _ESCAPES.search(sql)):
+            msg = "only one SELECT/WITH/SHOW/DESCRIBE statement, without files or URLs, is allowed here"
             raise StoreError(msg)
         with self._lock:
             try:

@@ -64,8 +64,7 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
         async for batch in stream.take_events(settings.sink_batch_records, within=settings.sink_batch_seconds):
             failures = await _pipelined(processor, _records(batch))
             for failure in failures:
-                sent = await dead.send(key=failure.source.encode(), value=_letter(pseudo, failure))
-                await sent
+                await _send_retrying(dead, failure.source.encode(), _letter(pseudo, failure))
             _mark(handled, EVENTS.name, batch)
 
     @app.agent(dead, name="store-dead-letters")
@@ -94,6 +93,20 @@ async def _pipelined(processor: Processor, records: list[Record]) -> list[DeadLe
     if pending is not None:
         await pending
     return failures
+
+
+async def _send_retrying(topic: Any, key: bytes, value: bytes) -> None:
+    # A dead letter must reach Kafka before its record counts as handled: retry until it does.
+    delay = 0.5
+    while True:
+        try:
+            await (await topic.send(key=key, value=value))
+        except Exception:
+            log.exception("cannot send a dead letter; retrying in %.1f s", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_SECONDS)
+        else:
+            return
 
 
 def _chunks(records: list[Record]) -> list[list[Record]]:

@@ -64,7 +64,7 @@ GROUP BY agency_id, account_id, platform, minute, metric;
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.activity_minutes_posts TO {db}.activity_minutes AS
 SELECT p.agency_id AS agency_id, p.account_id AS account_id, p.platform AS platform,
        toStartOfMinute(p.created_at) AS minute,
-       if(arrayExists(l -> arrayExists(d -> domain(l) = d OR endsWith(domain(l), concat('.', d)),
+       if(arrayExists(l -> arrayExists(d -> lower(domain(l)) = lower(d) OR endsWith(lower(domain(l)), concat('.', lower(d))),
                                        ag.official_domains), p.links), 'agency_post_pull', 'agency_post_push') AS metric,
        uniqExactState(p.event_id) AS events, uniqExactState(p.account_id) AS people
 FROM {db}.posts AS p

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import statistics
 import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -39,6 +41,21 @@ def test_twcs_import_then_report_follows_the_matching_rules(tmp_path: Path) -> N
         assert row["reply_rate"] == want["answered"] / want["citizen_messages"], agency_id
     letters = orjson.loads(_run(["status", "--format", "json"], env).stdout)["dead_letters"]
     assert {(d["stage"], d["error_type"]): d["letters"] for d in letters} == {("connector", "invalid_row"): 3}
+    stored = _dump_tables(env)
+    customers = {row["author_id"] for row in csv.DictReader((FIXTURES / "twcs_quirks.csv").open(newline=""))
+                 if row["inbound"] == "True" and row["author_id"].isdigit()}
+    assert customers
+    assert not [c for c in customers if c in stored], "customer ids must not be stored in clear"
+
+
+def _dump_tables(env: dict[str, str]) -> str:
+    code = ("from pipeline.settings import load_settings\nfrom pipeline.store import Store\n"
+            "s = Store(load_settings())\n"
+            "for t in ('posts', 'interactions', 'reactions', 'dead_letters', 'response_facts'):\n"
+            "    print(s.query(f'SELECT toString(tuple(*)) FROM serambi.{t}').rows)\n")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                            check=True)
+    return result.stdout
 
 
 def test_report_table_and_agency_filter(tmp_path: Path) -> None:

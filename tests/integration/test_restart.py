@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
 from schemas.agency import Directory
@@ -57,6 +57,29 @@ def test_restart_replaying_everything_does_not_double_count(
         assert store.query(f"SELECT count() FROM {db}.interactions FINAL").rows == [(2,)]
         activity = store.query(f"SELECT metric, uniqExactMerge(events) FROM {db}.activity_minutes "
                                f"GROUP BY metric ORDER BY metric").rows
-        assert activity == [("agency_post", 1), ("agency_reply", 1), ("citizen_message", 1)]
+        assert activity == [("agency_post_push", 1), ("agency_reply", 1), ("citizen_message", 1)]
+
+    with_store(settings, check)
+
+
+def test_an_event_from_the_future_does_not_evict_open_conversations(
+        settings_factory: SettingsFactory, tiny_directory: Directory, event_factory: EventFactory) -> None:
+    settings = settings_factory()
+    question = event_factory("comment", message_id="q1", author_id="ps1:" + "a" * 32, root_id="A")
+    future = event_factory("comment", message_id="f1", author_id="ps1:" + "b" * 32, root_id="B",
+                           created_at=question.created_at.replace(year=2099))
+    reply = event_factory("reply", message_id="r1", parent_id="q1", root_id="A",
+                          created_at=question.created_at + timedelta(minutes=30))
+
+    async def body(stack: Any) -> None:
+        publish(stack, tiny_directory, [question, future])
+        await stack.wait_drained(timeout_s=60)
+        publish(stack, tiny_directory, [reply])
+
+    run_on_stack(settings, body)
+
+    def check(store: Any) -> None:
+        rows = store.query(f"SELECT message_id, reply_id FROM {store.database}.response_facts FINAL").rows
+        assert rows == [("q1", "r1")]
 
     with_store(settings, check)

@@ -68,6 +68,8 @@ def _check(store: Any, s: dict[str, Any]) -> None:
         assert row["pending"] == statuses.count(MessageStatus.PENDING), window
         assert row["overdue"] == statuses.count(MessageStatus.OVERDUE), window
         assert row["answered"] == len(asked) - row["pending"] - row["overdue"], window
+        assert row["backlog"] == 2, window  # q1 pending and q2 overdue, whatever the window
+        assert row["oldest_unanswered_seconds"] == pytest.approx(30 * 3600, abs=120), window
         output = row["agency_posts"] + row["agency_replies"]
         assert row["class"] == classify(row["two_way_ratio"], row["reply_rate"], row["citizen_messages"], output)
     [week] = store.query(f"SELECT * FROM {db}.agency_metrics_7d WHERE agency_id = '{AGENCY}'").dicts()

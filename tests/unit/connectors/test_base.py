@@ -128,3 +128,19 @@ def test_linger_sends_without_explicit_flush(sink: ListRecordSink, event_factory
     publisher.publish(event_factory("post"))
     assert len(_events(sink)) == 2
     assert orjson.loads(sink.on(EVENTS.name)[0].value)["format"] == "serambi.batch/1"
+
+
+def test_citizen_mentions_in_text_are_pseudonymised(publisher: Publisher, sink: ListRecordSink,
+                                                    event_factory: EventFactory) -> None:
+    reply = event_factory("reply", text="@aisyah_r sorry! Call 1-800 or see @900100")
+    publisher.publish(reply)
+    publisher.flush()
+    [sent] = _events(sink)
+    assert "aisyah_r" not in sent.text
+    assert "@900100" in sent.text
+
+
+def test_dead_letter_reasons_are_masked(publisher: Publisher, sink: ListRecordSink) -> None:
+    publisher.dead_letter("row 2: author_id of tweet @cust_amy is missing", "x")
+    [letter] = [r.json() for r in sink.on(DEAD_LETTER.name)]
+    assert "cust_amy" not in letter["reason"]

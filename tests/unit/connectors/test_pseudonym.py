@@ -35,3 +35,18 @@ def test_mask_text_hides_ids_handles_and_emails() -> None:
     assert "@aisyah" not in masked
     assert "a.b@example.my" not in masked
     assert masked.endswith("ok 42")
+
+
+def test_mentions_of_citizens_become_pseudonyms_agency_handles_stay() -> None:
+    p = Pseudonymizer(SecretStr("k"))
+    text = p.mentions("x", "@700001 sila DM @AskPetronasX, email a@b.my", frozenset({"askpetronasx"}))
+    assert "700001" not in text
+    assert f"@{p.pseudonym('x', '700001')}" in text
+    assert "@AskPetronasX" in text
+    assert "a@b.my" in text  # an e-mail is not a mention
+
+
+def test_mask_text_hides_author_fields_of_broken_json() -> None:
+    masked = Pseudonymizer.mask_text('{"author_id": "john_doe", "text": "hi"')
+    assert "john_doe" not in masked
+    assert '"text": "hi"' in masked
