@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import logging
 import sys
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from kafka.errors import KafkaError
 
 from connectors.errors import ConnectorError
 from pipeline.demo import DemoOptions, run_stack
@@ -40,8 +42,11 @@ def _friendly(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (PipelineError, ConnectorError, DirectoryError, SchemaDriftError, ValueError) as exc:
+        except (PipelineError, ConnectorError, DirectoryError, SchemaDriftError, ValueError, csv.Error) as exc:
             raise click.ClickException(str(exc)) from exc
+        except KafkaError as exc:
+            msg = f"Kafka: {exc}; check SERAMBI_KAFKA_BOOTSTRAP_SERVERS and that the broker runs"
+            raise click.ClickException(msg) from exc
 
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
@@ -121,6 +126,9 @@ def report(  # noqa: PLR0913 - one per CLI option
 
     settings = _settings(ctx)
     if window is not None:
+        if since is not None or until is not None:
+            msg = "--window replaces --since/--until: give one or the other"
+            raise click.UsageError(msg)
         since, until = rolling_window(datetime.now(UTC), window)
     span = ReportWindow(since=_utc(since) or ReportWindow.since, until=_utc(until), agency_id=agency,
                         default_sla_hours=settings.sla_hours)

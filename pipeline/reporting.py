@@ -42,7 +42,9 @@ def _print(rows: list[dict[str, Any]], fmt: str, sort: str, say: Callable[[str],
     if fmt == "json":
         say(orjson.dumps({"agencies": rows}, option=orjson.OPT_INDENT_2).decode())
         return
-    rows = sorted(rows, key=lambda r: (r[sort] is None, r[sort]), reverse=sort not in ("agency_id", "class"))
+    descending = sort not in ("agency_id", "class")
+    known = sorted((r for r in rows if r[sort] is not None), key=lambda r: r[sort], reverse=descending)
+    rows = known + [r for r in rows if r[sort] is None]  # agencies without the figure go last
     say("".join(f"{title:>{width}}" if i else f"{title:<{width}}" for i, (_, title, width) in enumerate(_COLUMNS)))
     for row in rows:
         cells = [_cell(key, row[key], width, i) for i, (key, _, width) in enumerate(_COLUMNS)]

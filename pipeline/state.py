@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,12 +31,25 @@ def write_state(path: Path, state: StackState) -> None:
 
 
 def read_state(path: Path) -> StackState | None:
-    """The state of a stack whose process is alive, else ``None`` (a stale file is ignored)."""
+    """The state of a running stack, else ``None``: a file left by a dead process is ignored.
+
+    Alive means: the pid exists and the stack's API answers (a reused pid does not).
+    """
     try:
         state = StackState(**json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         return None
-    return state if _alive(state.pid) else None
+    if not _alive(state.pid) or not _answers(state.api_url):
+        return None
+    return state
+
+
+def _answers(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(api_url + "/health", timeout=5) as response:  # noqa: S310 - loopback
+            return bool(response.status == 200)
+    except (OSError, ValueError):
+        return False
 
 
 def clear_state(path: Path, pid: int) -> None:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -49,12 +51,33 @@ def test_local_key_is_created_once_and_private(tmp_path: Path, monkeypatch: pyte
     assert load_settings(data_dir=tmp_path).pseudonym_key.get_secret_value() == "from-env"
 
 
-def test_state_file_round_trip_and_stale_pid(tmp_path: Path) -> None:
+def test_state_of_a_live_stack_is_read(tmp_path: Path) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        path = tmp_path / "stack.json"
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        mine = StackState(os.getpid(), url, "127.0.0.1:2", "2026-11-02T00:00:00+00:00", 7)
+        write_state(path, mine)
+        assert read_state(path) == mine
+        clear_state(path, os.getpid())
+        assert not path.exists()
+    finally:
+        server.shutdown()
+
+
+def test_stale_state_files_are_ignored(tmp_path: Path) -> None:
     path = tmp_path / "stack.json"
-    mine = StackState(os.getpid(), "http://127.0.0.1:1", "127.0.0.1:2", "2026-11-02T00:00:00+00:00", 7)
-    write_state(path, mine)
-    assert read_state(path) == mine
-    clear_state(path, os.getpid())
-    assert not path.exists()
-    write_state(path, StackState(2**22 + 12345, "u", "b", "t"))
-    assert read_state(path) is None
+    write_state(path, StackState(2**22 + 12345, "http://127.0.0.1:1", "b", "t"))
+    assert read_state(path) is None  # no such process
+    write_state(path, StackState(os.getpid(), "http://127.0.0.1:1", "b", "t"))
+    assert read_state(path) is None  # a live pid (reused) whose API does not answer
+
+
+class _Health(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
