@@ -14,18 +14,18 @@ from tests.conftest import AGENCY, EventFactory
 from tests.integration.conftest import SettingsFactory
 from tests.integration.test_pipeline import publish, run_on_stack, with_store
 
-NOW = datetime.now(UTC).replace(microsecond=0)
 SLA = timedelta(hours=24)
-
-
-def _at(hours: float) -> datetime:
-    return NOW - timedelta(hours=hours)
 
 
 @pytest.fixture
 def scenario(event_factory: EventFactory) -> dict[str, Any]:
+    now = datetime.now(UTC).replace(microsecond=0)  # the views measure against the time they are read
+
+    def _at(hours: float) -> datetime:
+        return now - timedelta(hours=hours)
+
     citizen = "ps1:" + "f" * 32
-    return {
+    return {"now": now, **{
         "q1": event_factory("comment", message_id="q1", author_id=citizen, root_id="a", created_at=_at(3)),
         "q2": event_factory("comment", message_id="q2", author_id="ps1:" + "1" * 32, root_id="b", created_at=_at(30)),
         "q3": event_factory("comment", message_id="q3", author_id="ps1:" + "2" * 32, root_id="c", created_at=_at(2)),
@@ -34,7 +34,7 @@ def scenario(event_factory: EventFactory) -> dict[str, Any]:
         "r4": event_factory("reply", message_id="r4", parent_id="q4", root_id="d", created_at=_at(20)),
         "pull": event_factory("post", post_id="pp", links=("https://www.test.gov.my/banjir",), created_at=_at(5)),
         "push": event_factory("post", post_id="pq", created_at=_at(6)),
-    }
+    }}
 
 
 def test_buckets_and_rolling_views(settings_factory: SettingsFactory, tiny_directory: Directory,
@@ -43,14 +43,14 @@ def test_buckets_and_rolling_views(settings_factory: SettingsFactory, tiny_direc
 
     async def body(stack: Any) -> None:
         stack.agencies.register(tiny_directory.agencies)
-        publish(stack, tiny_directory, list(scenario.values()))
+        publish(stack, tiny_directory, [v for k, v in scenario.items() if k != "now"])
 
     run_on_stack(settings, body)
     with_store(settings, lambda store: _check(store, scenario))
 
 
 def _check(store: Any, s: dict[str, Any]) -> None:
-    db = store.database
+    db, now = store.database, s["now"]
     minute = dict(store.query(f"SELECT metric, sum(value) FROM {db}.metrics_by_minute WHERE agency_id = '{AGENCY}' "
                               "GROUP BY metric").rows)
     assert minute == {"citizen_message": 4, "agency_reply": 2, "agency_post_pull": 1, "agency_post_push": 1,
@@ -62,8 +62,8 @@ def _check(store: Any, s: dict[str, Any]) -> None:
     answered = {"q3": s["r3"].created_at, "q4": s["r4"].created_at}
     for window, hours in (("7d", 24 * 7), ("24h", 24)):
         [row] = store.query(f"SELECT * FROM {db}.agency_metrics_{window} WHERE agency_id = '{AGENCY}'").dicts()
-        asked = [q for q in ("q1", "q2", "q3", "q4") if s[q].created_at >= _at(hours)]
-        statuses = [message_status(s[q].created_at, answered.get(q), SLA, NOW) for q in asked]
+        asked = [q for q in ("q1", "q2", "q3", "q4") if s[q].created_at >= now - timedelta(hours=hours)]
+        statuses = [message_status(s[q].created_at, answered.get(q), SLA, now) for q in asked]
         assert row["citizen_messages"] == len(asked), window
         assert row["pending"] == statuses.count(MessageStatus.PENDING), window
         assert row["overdue"] == statuses.count(MessageStatus.OVERDUE), window
