@@ -34,6 +34,11 @@ class Pseudonymizer:
             raise ValueError(msg)
         self._key = secret
 
+    @property
+    def fingerprint(self) -> str:
+        """A short keyed digest that tells two processes whether they share the key (reveals nothing of it)."""
+        return hmac.new(self._key, b"serambi-key-fingerprint", hashlib.sha256).hexdigest()[:16]
+
     def pseudonym(self, platform: str, author_id: str) -> str:
         """Pseudonym of one platform's user id; a value that already is one is kept."""
         if author_id.startswith(PREFIX):

@@ -37,6 +37,12 @@ class AgencyRegistry:
         self._lock = threading.Lock()
         self._agencies: dict[str, Agency] = {a.id: a for a in directory.agencies}
 
+    def is_account(self, platform: str, account_id: str) -> bool:
+        """True when an agency known here owns this account (its id may be stored in clear)."""
+        with self._lock:
+            return any(account.platform == platform and account.account_id == account_id
+                       for agency in self._agencies.values() for account in agency.accounts)
+
     def publish(self) -> None:
         """Write every known agency to the ``agencies`` table."""
         self._store.insert("agencies", AGENCY_COLUMNS, [agency_row(a) for a in self._agencies.values()])

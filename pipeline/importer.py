@@ -58,6 +58,7 @@ def run_import(settings: Settings, fmt: str, path: Path, speed: float | None, sa
     if state is not None:
         say(f"using the running stack (pid {state.pid})")
         client = StackClient(state.api_url)
+        client.check_key(settings.pseudonym_key)
         count = _publish(settings, state.bootstrap_servers, directory, fmt, path, speed, say,
                          client.register)
         _wait_remote(client, say)

@@ -67,7 +67,7 @@ class Processor:
 
     def __post_init__(self) -> None:
         self._partition_marks: dict[int, datetime] = {}
-        self.sink = RawSink(self.store, self.metrics)
+        self.sink = RawSink(self.store, self.metrics, is_agency_account=self.agencies.is_account)
         self.matcher = Matcher(business=self._business, lateness=self.lateness)
         self.facts_total = 0
         self.observers: list[Callable[[Sequence[Record]], None]] = []

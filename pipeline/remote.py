@@ -7,8 +7,10 @@ import urllib.request
 from typing import Any
 
 import orjson
+from pydantic import SecretStr
 
-from pipeline.errors import PipelineError, StoreError
+from connectors.pseudonym import Pseudonymizer
+from pipeline.errors import ConfigError, PipelineError, StoreError
 from pipeline.store import QueryResult
 from schemas.agency import Agency
 
@@ -25,6 +27,13 @@ class StackClient:
     def health(self) -> dict[str, Any]:
         """The stack's health document."""
         return dict(self._call("GET", "/health"))
+
+    def check_key(self, key: SecretStr) -> None:
+        """Refuse to publish with another pseudonym key than the stack's: one citizen, one pseudonym."""
+        if self.health().get("pseudonym_key") != Pseudonymizer(key).fingerprint:
+            msg = ("this shell's SERAMBI_PSEUDONYM_KEY differs from the running stack's: the same citizen would get "
+                   "two pseudonyms; use the stack's key (same environment or data dir)")
+            raise ConfigError(msg)
 
     def drained(self) -> dict[str, Any]:
         """Whether everything on the topics is stored in ClickHouse, with the lag."""

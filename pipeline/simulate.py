@@ -11,6 +11,7 @@ from connectors.simulator import Simulation, SimulatorConnector, default_window
 from pipeline.errors import ConfigError
 from pipeline.metrics import Metrics
 from pipeline.publishing import kafka_publisher
+from pipeline.remote import StackClient
 from pipeline.settings import Settings
 from pipeline.state import read_state
 from pipeline.topics import ensure_topics
@@ -62,4 +63,5 @@ def _bootstrap(settings: Settings) -> str:
         msg = ("no Kafka to publish to: start `serambi demo` or `serambi run` on this data dir first, "
                "or set SERAMBI_KAFKA_BOOTSTRAP_SERVERS")
         raise ConfigError(msg)
+    StackClient(state.api_url).check_key(settings.pseudonym_key)
     return state.bootstrap_servers

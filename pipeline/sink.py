@@ -7,7 +7,7 @@ crash, before offsets were committed, never double-counts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -101,6 +101,7 @@ class RawSink:
     store: Inserter
     metrics: Metrics
     rows_total: int = 0
+    is_agency_account: Callable[[str, str], bool] = lambda platform, account_id: False
 
     def decode(self, records: Iterable[Record], ceiling: datetime | None = None) -> Decoded:
         """Rows of every valid event in ``records``; failures for everything else.
@@ -120,7 +121,7 @@ class RawSink:
                 continue
             failures.extend(DeadLetterRow("schema", reason, raw, _where(record)) for reason, raw in bad)
             for event in events:
-                if _clear_citizen(event):
+                if _clear_citizen(event, self.is_agency_account):
                     failures.append(DeadLetterRow("not_pseudonymised", _CLEAR_REASON,
                                                   event.model_dump(mode="json"), _where(record)))
                     continue
@@ -148,13 +149,21 @@ class RawSink:
 
 
 _TICK = timedelta(milliseconds=1)
-_CLEAR_REASON = "citizen author_id is not a pseudonym: the producer must use connectors.base.Publisher"
+_CLEAR_REASON = ("a citizen id (author_id, parent_author_id or reaction author) is not a pseudonym: "
+                 "the producer must use connectors.base.Publisher")
 
 
-def _clear_citizen(event: AnyEvent) -> bool:
+def _clear_citizen(event: AnyEvent, is_agency_account: Callable[[str, str], bool]) -> bool:
     # Defence in depth: a producer that bypassed the Publisher must not put citizen ids in ClickHouse.
-    return (isinstance(event, Interaction) and event.author_role is AuthorRole.CITIZEN
-            and not event.author_id.startswith(PREFIX))
+    platform = event.platform.value
+
+    def clear(person: str | None) -> bool:
+        return person is not None and not person.startswith(PREFIX) and not is_agency_account(platform, person)
+
+    if isinstance(event, Interaction):
+        citizen_in_clear = event.author_role is AuthorRole.CITIZEN and not event.author_id.startswith(PREFIX)
+        return citizen_in_clear or clear(event.parent_author_id)
+    return isinstance(event, Reaction) and clear(event.author_id)
 
 
 def _where(record: Record) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import faust
 
+from connectors.pseudonym import Pseudonymizer
 from pipeline.agencies import AgencyRegistry
 from pipeline.api import ApiServer, StackView
 from pipeline.broker import EmbeddedBroker, free_port
@@ -139,6 +140,7 @@ def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics)
 
     def health() -> dict[str, Any]:
         return {"status": "ok", "pid": os.getpid(), "bootstrap_servers": bootstrap,
+                "pseudonym_key": Pseudonymizer(settings.pseudonym_key).fingerprint,
                 "database": store.database, "rows_stored": holder["stack"].sink.rows_total}
 
     offsets = OffsetReader(bootstrap, settings.partitions, WORKER_GROUP)

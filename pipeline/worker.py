@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import faust
 
@@ -62,7 +63,10 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
     @app.agent(events, name="store-events")
     async def store_events(stream: Any) -> None:
         async for batch in stream.take_events(settings.sink_batch_records, within=settings.sink_batch_seconds):
-            failures = await _pipelined(processor, _records(batch))
+            try:
+                failures = await _pipelined(processor, _records(batch))
+            except Exception:
+                _fail_stop()
             for failure in failures:
                 await _send_retrying(dead, failure.source.encode(), _letter(pseudo, failure))
             _mark(handled, EVENTS.name, batch)
@@ -107,6 +111,14 @@ async def _send_retrying(topic: Any, key: bytes, value: bytes) -> None:
             delay = min(delay * 2, _RETRY_MAX_SECONDS)
         else:
             return
+
+
+def _fail_stop() -> NoReturn:
+    # A bug while handling a batch: leaving the loop would let Faust ack (and commit) records whose rows
+    # were never stored. Exit without committing instead; a restart replays them and rebuilds state.
+    log.critical("worker failed while handling a batch; exiting without committing its offsets", exc_info=True)
+    logging.shutdown()
+    os._exit(70)
 
 
 def _chunks(records: list[Record]) -> list[list[Record]]:

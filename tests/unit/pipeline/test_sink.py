@@ -38,7 +38,7 @@ def test_events_land_in_their_tables(event_factory: EventFactory) -> None:
     sink, inserter, metrics = _sink()
     post = event_factory("post")
     comment = event_factory("comment", author_id="ps1:" + "a" * 32)
-    like = event_factory("reaction")
+    like = event_factory("reaction", author_id="ps1:" + "b" * 32)
     failures = sink.write([Record(0, 10, encode_batch([post, comment])), Record(1, 3, encode_batch([like]))]).failures
     assert failures == []
     assert [row["event_id"] for row in inserter.rows["posts"]] == [post.event_id]
@@ -84,3 +84,19 @@ def test_dead_letter_rows_survive_malformed_letters() -> None:
     good = {"id": "abc", "source": "s", "stage": "worker", "error_type": "schema", "reason": "r", "raw": "{}",
             "received_at": "2026-11-02T00:00:00Z"}
     assert dead_letter_row(orjson.dumps(good), at)[:5] == ("abc", "s", "worker", "schema", "r")
+
+
+def test_clear_parent_authors_and_reaction_authors_are_refused(event_factory: EventFactory) -> None:
+    inserter, metrics = ListInserter(), Metrics(CollectorRegistry())
+    sink = RawSink(inserter, metrics, is_agency_account=lambda platform, account: account == "900100")
+    pseudonym = "ps1:" + "c" * 32
+    events = [
+        event_factory("reply", parent_author_id="7012345678901234"),
+        event_factory("reaction", author_id="7012345678901234"),
+        event_factory("comment", author_id=pseudonym, parent_author_id="900100"),
+        event_factory("reaction", author_id="900100"),
+    ]
+    failures = sink.write([Record(0, 0, encode_batch(events))]).failures
+    assert [f.error_type for f in failures] == ["not_pseudonymised", "not_pseudonymised"]
+    assert len(inserter.rows["interactions"]) == 1
+    assert len(inserter.rows["reactions"]) == 1
