@@ -93,3 +93,22 @@ def test_simulate_feeds_a_running_stack(tmp_path: Path) -> None:
     agencies: dict[str, dict[str, int]] = _status(env)["agencies"]  # type: ignore[assignment]
     stored = sum(sum(kinds.values()) for kinds in agencies.values())
     assert stored == count
+
+
+def test_publishing_with_another_pseudonym_key_is_refused(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    stack = subprocess.Popen([SERAMBI, "run", "--duration", "600"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    assert stack.stdout is not None
+    try:
+        for line in stack.stdout:
+            if "worker joined" in line:
+                break
+        other = {**env, "SERAMBI_PSEUDONYM_KEY": "another-key"}
+        sim = subprocess.run([SERAMBI, "simulate", "--duration", "1"], env=other, capture_output=True, text=True,
+                             timeout=120, check=False)
+    finally:
+        stack.send_signal(signal.SIGINT)
+        stack.communicate(timeout=180)
+    assert sim.returncode == 1
+    assert "differs from the running stack's" in sim.stderr

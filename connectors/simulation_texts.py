@@ -1,0 +1,43 @@
+"""Text templates of the simulation: agency posts, citizen questions and agency replies (Malay and English)."""
+
+from __future__ import annotations
+
+__all__ = ["FLOOD_QUESTIONS", "FLOOD_TEXT", "POST_TEXTS", "QUESTIONS", "REPLIES"]
+
+POST_TEXTS = (
+    "Makluman: kaunter perkhidmatan dibuka seperti biasa minggu ini.",
+    "Notice: our online services will undergo maintenance tonight from 11 pm.",
+    "Orang ramai dinasihatkan menyemak status permohonan secara dalam talian.",
+    "Reminder: bring your MyKad and a copy of your appointment slip.",
+    "Tahniah kepada semua petugas barisan hadapan kami!",
+    "Kenyataan media: kemas kini program bersama komuniti setempat.",
+    "New guidelines are now available on our official portal.",
+)
+QUESTIONS = (
+    "Bila jalan ini akan dibaiki?",
+    "Is the clinic open on Saturday?",
+    "Saya dah hantar permohonan sebulan lepas, tiada jawapan lagi.",
+    "How do I renew online? The website keeps timing out.",
+    "Boleh bagi nombor telefon pejabat cawangan?",
+    "Why was my application rejected without a reason?",
+    "Tolong semak aduan saya, no rujukan dalam DM.",
+    "Any update on this?",
+)
+FLOOD_QUESTIONS = (
+    "Kawasan saya di Kuala Krai perlu berpindah ke?",
+    "Mana pusat pemindahan sementara terdekat?",
+    "Is the road to Kota Bharu still open?",
+    "Air dah naik paras lutut, siapa boleh bantu?",
+    "Are schools closed tomorrow?",
+    "Bila hujan akan berhenti?",
+)
+REPLIES = (
+    "Terima kasih atas maklum balas. Kami akan semak dan maklumkan.",
+    "Thank you, please send your reference number via DM.",
+    "Aduan telah dipanjangkan kepada pihak berkenaan.",
+    "Hi, the counter is open 8 am to 5 pm on working days.",
+)
+FLOOD_TEXT = (
+    "AMARAN BANJIR: hujan lebat berterusan dijangka 48 jam akan datang. "
+    "Flood warning: continuous heavy rain expected over the next 48 hours; follow official updates."
+)
