@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
@@ -120,17 +120,16 @@ class RawSink:
                 failures.append(DeadLetterRow("undecodable", str(exc), record.value, _where(record)))
                 continue
             failures.extend(DeadLetterRow("schema", reason, raw, _where(record)) for reason, raw in bad)
+            first = len(interactions)
             for event in events:
                 if _clear_citizen(event, self.is_agency_account):
                     failures.append(DeadLetterRow("not_pseudonymised", _CLEAR_REASON,
                                                   event.model_dump(mode="json"), _where(record)))
                     continue
-                rows[_TABLE[event.type]].append(event_json(event))
-                if isinstance(event, Interaction):
+                rows[_TABLE[event.type]].append(event.__pydantic_serializer__.to_json(event))
+                if event.type == "interaction":
                     interactions.append(event)
-                    at = event.created_at
-                    if at > latest.get(record.partition, at - _TICK) and (ceiling is None or at <= ceiling):
-                        latest[record.partition] = at
+            _track_latest(latest, record.partition, interactions[first:], ceiling)
         return Decoded(rows, interactions, failures, latest)
 
     def write(self, records: Iterable[Record]) -> Decoded:
@@ -148,22 +147,30 @@ class RawSink:
         self.rows_total += rows
 
 
-_TICK = timedelta(milliseconds=1)
+def _track_latest(latest: dict[int, datetime], partition: int, events: list[Interaction],
+                  ceiling: datetime | None) -> None:
+    times = [e.created_at for e in events if ceiling is None or e.created_at <= ceiling]
+    if times:
+        newest = max(times)
+        if partition not in latest or newest > latest[partition]:
+            latest[partition] = newest
+
+
 _CLEAR_REASON = ("a citizen id (author_id, parent_author_id or reaction author) is not a pseudonym: "
                  "the producer must use connectors.base.Publisher")
 
 
 def _clear_citizen(event: AnyEvent, is_agency_account: Callable[[str, str], bool]) -> bool:
     # Defence in depth: a producer that bypassed the Publisher must not put citizen ids in ClickHouse.
-    platform = event.platform.value
-
-    def clear(person: str | None) -> bool:
-        return person is not None and not person.startswith(PREFIX) and not is_agency_account(platform, person)
-
     if isinstance(event, Interaction):
-        citizen_in_clear = event.author_role is AuthorRole.CITIZEN and not event.author_id.startswith(PREFIX)
-        return citizen_in_clear or clear(event.parent_author_id)
-    return isinstance(event, Reaction) and clear(event.author_id)
+        if event.author_role is AuthorRole.CITIZEN and not event.author_id.startswith(PREFIX):
+            return True
+        person = event.parent_author_id
+    elif isinstance(event, Reaction):
+        person = event.author_id
+    else:
+        return False
+    return person is not None and not person.startswith(PREFIX) and not is_agency_account(event.platform, person)
 
 
 def _where(record: Record) -> str:
