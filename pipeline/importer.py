@@ -74,6 +74,9 @@ async def _embedded(  # noqa: PLR0913 - the whole import
                                         say, stack.agencies.register)
         say("waiting until ClickHouse holds every event...")
         state = await stack.wait_drained(_DRAIN_TIMEOUT_S)
+        if stack.stop_requested.is_set() and not state.drained:
+            msg = f"interrupted before the pipeline drained (lag {state.lag}); run the import again: it is idempotent"
+            raise PipelineError(msg)
         if not state.drained:
             msg = f"pipeline did not drain within {_DRAIN_TIMEOUT_S:.0f} s (lag {state.lag})"
             raise PipelineError(msg)
