@@ -16,7 +16,8 @@ _AUTHOR_KEYS = frozenset({"author_id", "parent_author_id", "user_id", "from_id",
 # Free text we cannot parse may still hold ids, handles or e-mail addresses: mask them all.
 _MASK = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|@\w+|\d{5,}")
 _AUTHOR_FIELD = re.compile(r'"(author_id|parent_author_id|user_id|from_id|sender_id)"\s*:\s*"[^"]*"')
-_MENTION = re.compile(r"(?<![\w.+-])@(\w{1,64})")
+# @handle (dots inside allowed: instagram), optionally @server (mastodon); not e-mails, not pseudonyms, not URL paths.
+_MENTION = re.compile(r"(?<![\w.+/-])@(?!ps1:)(\w(?:[\w.]{0,62}\w)?(?:@[\w-]+(?:\.[\w-]+)+)?)")
 
 
 class Pseudonymizer:

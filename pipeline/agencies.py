@@ -35,13 +35,25 @@ class AgencyRegistry:
     def __init__(self, store: Store, directory: Directory) -> None:
         self._store = store
         self._lock = threading.Lock()
-        self._agencies: dict[str, Agency] = {a.id: a for a in directory.agencies}
+        self._agencies: dict[str, Agency] = {}
+        self._accounts: set[tuple[str, str]] = set()
+        self._fallbacks: dict[str, Agency] = {}
+        self._remember([*self._stored(), *directory.agencies])  # the file wins over older registrations
+
+    def _stored(self) -> list[Agency]:
+        # Agencies other processes registered (e.g. companies of an import) before this one started.
+        rows = self._store.query(f"SELECT definition FROM {self._store.database}.agencies FINAL").rows
+        return [Agency.model_validate_json(row[0]) for row in rows if row[0]]
+
+    def _remember(self, agencies: Iterable[Agency]) -> None:
+        with self._lock:
+            for agency in agencies:
+                self._agencies[agency.id] = agency
+                self._accounts.update((str(a.platform), a.account_id) for a in agency.accounts)
 
     def is_account(self, platform: str, account_id: str) -> bool:
         """True when an agency known here owns this account (its id may be stored in clear)."""
-        with self._lock:
-            return any(account.platform == platform and account.account_id == account_id
-                       for agency in self._agencies.values() for account in agency.accounts)
+        return (str(platform), account_id) in self._accounts
 
     def publish(self) -> None:
         """Write every known agency to the ``agencies`` table."""
@@ -50,14 +62,13 @@ class AgencyRegistry:
     def register(self, agencies: Iterable[Agency]) -> None:
         """Add or replace agencies, here and in ClickHouse."""
         new = list(agencies)
-        with self._lock:
-            self._agencies.update({a.id: a for a in new})
+        self._remember(new)
         self._store.insert("agencies", AGENCY_COLUMNS, [agency_row(a) for a in new])
 
     def get(self, agency_id: str) -> Agency:
         """The agency; looked up in ClickHouse when unknown here, else a default calendar."""
         with self._lock:
-            known = self._agencies.get(agency_id)
+            known = self._agencies.get(agency_id) or self._fallbacks.get(agency_id)
         if known is not None:
             return known
         try:
@@ -68,9 +79,11 @@ class AgencyRegistry:
             # Never fail the worker's hot path on a lookup: use the default calendar, ask again next time.
             log.warning("cannot look up agency %s; using the default calendar for now", agency_id)
             return fallback_agency(agency_id)
-        agency = Agency.model_validate_json(rows[0][0]) if rows else fallback_agency(agency_id)
-        with self._lock:
-            self._agencies[agency_id] = agency
+        if not rows:
+            # Cached apart from real agencies: a later register() still takes precedence.
+            return self._fallbacks.setdefault(agency_id, fallback_agency(agency_id))
+        agency = Agency.model_validate_json(rows[0][0])
+        self._remember([agency])
         return agency
 
 

@@ -44,6 +44,9 @@ async def run_stack(settings: Settings, options: DemoOptions, say: Callable[[str
         stop.set()
         if producer is not None:
             await producer
+        if stack.failed:
+            say("the worker failed while storing a batch (see the log above); stopped without draining")
+            return 2
         say("draining: waiting until ClickHouse holds every event...")
         state = await stack.wait_drained(_DRAIN_TIMEOUT_S)
         say(f"drained: {state.drained} (lag {state.lag}); rows stored: {stack.sink.rows_total}")

@@ -73,7 +73,7 @@ async def _embedded(  # noqa: PLR0913 - the whole import
         count = await asyncio.to_thread(_publish, settings, stack.bootstrap_servers, directory, fmt, path, speed,
                                         say, stack.agencies.register)
         say("waiting until ClickHouse holds every event...")
-        state = await stack.wait_drained(_DRAIN_TIMEOUT_S)
+        state = await stack.wait_drained(_DRAIN_TIMEOUT_S, interruptible=True)
         if stack.stop_requested.is_set() and not state.drained:
             msg = f"interrupted before the pipeline drained (lag {state.lag}); run the import again: it is idempotent"
             raise PipelineError(msg)

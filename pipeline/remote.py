@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from connectors.pseudonym import Pseudonymizer
 from pipeline.errors import ConfigError, PipelineError, StoreError
+from pipeline.state import LOCAL_OPENER
 from pipeline.store import QueryResult
 from schemas.agency import Agency
 
@@ -55,7 +56,7 @@ class StackClient:
             self.base_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
+            with LOCAL_OPENER.open(request, timeout=self._timeout) as response:
                 return orjson.loads(response.read())
         except urllib.error.HTTPError as exc:
             detail = orjson.loads(exc.read() or b"{}").get("error", exc.reason)

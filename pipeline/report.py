@@ -55,9 +55,14 @@ def literal(moment: datetime) -> str:
     return f"toDateTime64('{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}', 6, 'UTC')"
 
 
-def _messages(db: str, facts_sql: str, keys: str, where: str, default_sla_hours: float) -> str:
-    # Window figures over messages asked in [since, until); the backlog over every message asked before until.
+def _messages(  # noqa: PLR0913 - one subquery's whole context
+    db: str, facts_sql: str, keys: str, where: str, default_sla_hours: float, backlog_since_sql: str | None,
+) -> str:
+    # Window figures over messages asked in [since, until); the backlog over every message asked before until
+    # (since ``backlog_since_sql`` when given: dashboards bound the scan).
     where_until = where.replace("created_at >= t_since AND ", "")
+    if backlog_since_sql:
+        where_until += f" AND created_at >= {backlog_since_sql}"
     return f"""
     SELECT {keys}, countIf(w) AS citizen_messages, countIf(w AND is_answered) AS answered,
            countIf(w AND is_answered AND response_seconds <= sla_s) AS answered_within_sla,
@@ -115,6 +120,7 @@ def _class_sql(t: ClassThresholds) -> str:
 def report_sql(  # noqa: PLR0913 - the report's whole definition
     db: str, facts_sql: str, since_sql: str, until_sql: str, *, keys: Sequence[str] = ("agency_id",),
     agency_id: str | None = None, default_sla_hours: float = 24.0, thresholds: ClassThresholds = _THRESHOLDS,
+    backlog_since_sql: str | None = None,
 ) -> str:
     """One row per ``keys`` with every :data:`REPORT_FIELDS` column (ratios NULL when undefined)."""
     key_list = ", ".join(keys)
@@ -138,7 +144,7 @@ SELECT {key_list}, citizen_messages, answered, pending, overdue,
        if(backlog = 0, NULL, oldest_unanswered_seconds) AS oldest_unanswered_seconds,
        unique_citizens,
        {_class_sql(thresholds)} AS class
-FROM ({_messages(db, facts_sql, key_list, where, default_sla_hours)}) AS m
+FROM ({_messages(db, facts_sql, key_list, where, default_sla_hours, backlog_since_sql)}) AS m
 FULL OUTER JOIN ({_output(db, key_list, where)}) AS o USING ({key_list})
 ORDER BY {key_list}"""
 

@@ -29,7 +29,7 @@ from pipeline.state import StackState, clear_state, read_state, write_state
 from pipeline.store import Store
 from pipeline.topics import ensure_topics
 from pipeline.views import ensure_views
-from pipeline.worker import WORKER_GROUP, build_app
+from pipeline.worker import WORKER_GROUP, build_app, exit_without_commit
 from schemas.agency import load_directory
 
 __all__ = ["RunningStack", "open_stack"]
@@ -57,6 +57,12 @@ class RunningStack:
     handled: HandledOffsets
     offsets: OffsetReader
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    failed: bool = False
+
+    def fail(self) -> None:
+        """The worker could not handle a batch: stop everything; nothing after it counts as stored."""
+        self.failed = True
+        self.stop_requested.set()
 
     @property
     def sink(self) -> RawSink:
@@ -74,11 +80,17 @@ class RunningStack:
         self.metrics.consumer_lag.set(sum(state.lag.values()))
         return state
 
-    async def wait_drained(self, timeout_s: float, poll_s: float = 0.25) -> DrainState:
-        """Wait until every record produced so far is stored, or the timeout passes."""
+    async def wait_drained(self, timeout_s: float, poll_s: float = 0.25, *, interruptible: bool = False
+                           ) -> DrainState:
+        """Wait until every record produced so far is stored, or the timeout passes.
+
+        ``interruptible``: also give up when a stop was requested (Ctrl-C during an import). Shutdown
+        itself waits regardless: Ctrl-C on ``demo``/``run`` drains before stopping.
+        """
         deadline = asyncio.get_running_loop().time() + timeout_s
         state = await self.drain_state()
-        while not state.drained and asyncio.get_running_loop().time() < deadline and not self.stop_requested.is_set():
+        while (not state.drained and not self.failed and asyncio.get_running_loop().time() < deadline
+               and not (interruptible and self.stop_requested.is_set())):
             await asyncio.sleep(poll_s)
             state = await self.drain_state()
         return state
@@ -167,8 +179,11 @@ def _publish_state(
 @contextlib.asynccontextmanager
 async def _worker(running: RunningStack) -> AsyncIterator[None]:
     settings = running.settings
+    # Embedded: the in-memory broker dies with us, so stop cleanly and say so; external Kafka: exit at
+    # once, without committing, and let the restart replay.
+    on_failure = running.fail if settings.embedded_broker else exit_without_commit
     app = build_app(settings, running.bootstrap_servers, settings.worker_web_port or free_port(),
-                    running.processor, running.store, running.handled)
+                    running.processor, running.store, running.handled, on_failure)
     with open(os.devnull, "w", encoding="utf-8") as null:  # Faust's spinner and banner, not ours
         worker = _QuietWorker(app, loop=asyncio.get_running_loop(), quiet=True, override_logging=False,
                               loglevel=settings.log_level, redirect_stdouts=False, daemon=False,

@@ -8,7 +8,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["StackState", "clear_state", "read_state", "write_state"]
+__all__ = ["LOCAL_OPENER", "StackState", "clear_state", "read_state", "write_state"]
 
 
 @dataclass(frozen=True)
@@ -39,15 +39,21 @@ def read_state(path: Path) -> StackState | None:
         state = StackState(**json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         return None
-    if not _alive(state.pid) or not _answers(state.api_url):
+    if not _alive(state.pid) or not _answers(state.api_url, state.pid):
         return None
     return state
 
 
-def _answers(api_url: str) -> bool:
+# The stack's API is on loopback: never route it through the environment's http_proxy.
+LOCAL_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _answers(api_url: str, pid: int) -> bool:
     try:
-        with urllib.request.urlopen(api_url + "/health", timeout=5) as response:  # noqa: S310 - loopback
-            return bool(response.status == 200)
+        with LOCAL_OPENER.open(api_url + "/health", timeout=5) as response:
+            return bool(json.loads(response.read()).get("pid") == pid)
+    except TimeoutError:
+        return True  # alive but busy (or paused): not stale
     except (OSError, ValueError):
         return False
 

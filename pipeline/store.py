@@ -31,8 +31,8 @@ _JSON_INSERT = {"date_time_input_format": "best_effort", "input_format_null_as_d
                 # A backfill batch may span years of monthly partitions; ClickHouse refuses >100 by default.
                 "max_partitions_per_insert_block": 0}
 # Table functions and clauses that reach files, URLs or other servers from a "read-only" query.
-_ESCAPES = re.compile(r"\binto\s+outfile\b|\b(file|url|s3|hdfs|remote|remoteSecure|mysql|postgresql|jdbc|odbc|"
-                      r"executable|azureBlobStorage|input)\s*\(", re.IGNORECASE)
+_ESCAPES = re.compile(r"outfile|\b(file|url|s3|hdfs|remote|remoteSecure|mysql|postgresql|jdbc|odbc|"
+                      r"executable|azureBlobStorage|input)\b", re.IGNORECASE)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _READ_ONLY = re.compile(r"^\s*(select|with|show|describe|desc|explain)\b", re.IGNORECASE)
 
@@ -77,7 +77,8 @@ class Store:
             raise StoreError(msg)
         with self._lock:
             try:
-                result = self._client.query(sql)
+                # The engine enforces read-only too (table functions such as file() are refused).
+                result = self._client.query(sql, settings={"readonly": 1} if read_only else None)
             except ClickHouseError as exc:
                 raise StoreError(_first_line(exc)) from exc
         return QueryResult(tuple(result.column_names), [tuple(r) for r in result.result_rows])

@@ -17,6 +17,8 @@ __all__ = ["BUCKETS", "ROLLING", "ensure_views"]
 BUCKETS = {"minute": "toStartOfMinute", "hour": "toStartOfHour", "day": "toStartOfDay"}
 ROLLING = {"24h": "INTERVAL 24 HOUR", "7d": "INTERVAL 7 DAY"}
 _ACCOUNT_KEYS = ("agency_id", "account_id", "platform")
+# Dashboards query these views constantly: their backlog looks back 90 days, not over all history.
+_BACKLOG_HORIZON = "INTERVAL 90 DAY"
 
 
 def _bucket_sql(db: str, bucket: str) -> str:
@@ -46,7 +48,8 @@ def ensure_views(
     for window, interval in ROLLING.items():
         for level, keys in (("agency", ("agency_id",)), ("account", _ACCOUNT_KEYS)):
             sql = report_sql(db, stream_facts_sql(db), f"now64(3) - {interval}", "now64(3)", keys=keys,
-                             default_sla_hours=default_sla_hours, thresholds=thresholds or ClassThresholds())
+                             default_sla_hours=default_sla_hours, thresholds=thresholds or ClassThresholds(),
+                             backlog_since_sql=f"now64(3) - {_BACKLOG_HORIZON}")
             store.command(f"CREATE OR REPLACE VIEW {db}.{level}_metrics_{window} AS {sql}")
             names.append(f"{level}_metrics_{window}")
     return names

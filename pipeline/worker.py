@@ -21,7 +21,7 @@ from pipeline.sink import COLUMNS, DeadLetterRow, Record, dead_letter_row
 from pipeline.store import Store
 from schemas.topics import DEAD_LETTER, EVENTS
 
-__all__ = ["WORKER_GROUP", "build_app"]
+__all__ = ["WORKER_GROUP", "build_app", "exit_without_commit"]
 
 WORKER_GROUP = "serambi-sink"
 
@@ -33,12 +33,13 @@ _RETRY_MAX_SECONDS = 30.0
 
 def build_app(  # noqa: PLR0913 - the worker's whole context
     settings: Settings, bootstrap_servers: str, web_port: int, processor: Processor, store: Store,
-    handled: HandledOffsets,
+    handled: HandledOffsets, on_failure: Callable[[], None] | None = None,
 ) -> faust.App:
     """A Faust app that stores raw events and dead letters in ClickHouse.
 
     An offset is marked handled only once its rows are stored and its dead letters acknowledged.
     """
+    fail = on_failure or exit_without_commit
     set_fetch_wait_ms(settings.worker_fetch_wait_ms)
     app = faust.App(
         WORKER_GROUP,
@@ -66,7 +67,9 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
             try:
                 failures = await _pipelined(processor, _records(batch))
             except Exception:
-                _fail_stop()
+                log.critical("worker failed while handling a batch; stopping without acking it", exc_info=True)
+                fail()
+                await asyncio.Event().wait()  # park: never return to the stream, which would ack the batch
             for failure in failures:
                 await _send_retrying(dead, failure.source.encode(), _letter(pseudo, failure))
             _mark(handled, EVENTS.name, batch)
@@ -113,10 +116,11 @@ async def _send_retrying(topic: Any, key: bytes, value: bytes) -> None:
             return
 
 
-def _fail_stop() -> NoReturn:
-    # A bug while handling a batch: leaving the loop would let Faust ack (and commit) records whose rows
-    # were never stored. Exit without committing instead; a restart replays them and rebuilds state.
-    log.critical("worker failed while handling a batch; exiting without committing its offsets", exc_info=True)
+def exit_without_commit() -> NoReturn:
+    """Default failure action with an external Kafka: leave now, so no offset past the batch is committed.
+
+    A restart replays the batch and rebuilds the matcher from ClickHouse.
+    """
     logging.shutdown()
     os._exit(70)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -83,3 +84,11 @@ def test_http_url_uses_the_server_client_and_says_when_unreachable(settings_fact
     with pytest.raises(StoreError, match=r"cannot open ClickHouse \(HTTP\)") as caught:
         Store(settings)
     assert "s3cret" not in str(caught.value)
+
+
+def test_read_only_is_enforced_by_the_engine_too(store: Store) -> None:
+    for sql in ("SELECT * FROM `file`('/etc/hostname', LineAsString)", "SELECT 1 INTO/**/OUTFILE '/tmp/serambi-x'",
+                "SELECT * FROM fileCluster('default', '/etc/hostname', LineAsString)"):
+        with pytest.raises(StoreError):
+            store.query(sql, read_only=True)
+    assert not os.path.exists("/tmp/serambi-x")

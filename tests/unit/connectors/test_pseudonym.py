@@ -50,3 +50,17 @@ def test_mask_text_hides_author_fields_of_broken_json() -> None:
     masked = Pseudonymizer.mask_text('{"author_id": "john_doe", "text": "hi"')
     assert "john_doe" not in masked
     assert '"text": "hi"' in masked
+
+
+def test_mentions_keep_dotted_agency_handles_and_stay_idempotent() -> None:
+    p = Pseudonymizer(SecretStr("k"))
+    keep = frozenset({"kesihatan.awam"})
+    text = p.mentions("instagram", "@kesihatan.awam tolong @ali.baba dan @ali.x", keep)
+    assert text.startswith("@kesihatan.awam tolong ")
+    assert f"@{p.pseudonym('instagram', 'ali.baba')}" in text
+    assert f"@{p.pseudonym('instagram', 'ali.x')}" in text
+    assert "ali.baba" not in text
+    assert p.mentions("instagram", text, keep) == text
+    assert p.mentions("mastodon", "hi @ana@social.example", frozenset()) == (
+        f"hi @{p.pseudonym('mastodon', 'ana@social.example')}")
+    assert p.mentions("x", "see https://medium.com/@ali/post", frozenset()) == "see https://medium.com/@ali/post"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -76,8 +77,11 @@ def test_stale_state_files_are_ignored(tmp_path: Path) -> None:
 
 class _Health(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        body = json.dumps({"status": "ok", "pid": os.getpid()}).encode()
         self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args: object) -> None:
         pass
