@@ -30,6 +30,7 @@ FACT_COLUMNS = ("message_id", "platform", "agency_id", "account_id", "root_id", 
                 "answered_at", "reply_id", "response_seconds", "business_seconds", "version")
 _VERSION_BASE_MS = 2**62
 _MAX_CLOCK_SKEW = timedelta(hours=1)
+_IDLE_PARTITION = timedelta(minutes=10)
 _REBUILD_COLUMNS = ("event_id", "platform", "agency_id", "account_id", "kind", "message_id", "root_id", "parent_id",
                     "author_id", "author_role", "created_at")
 
@@ -67,6 +68,7 @@ class Processor:
 
     def __post_init__(self) -> None:
         self._partition_marks: dict[int, datetime] = {}
+        self._partition_seen: dict[int, datetime] = {}
         self.sink = RawSink(self.store, self.metrics, is_agency_account=self.agencies.is_account)
         self.matcher = Matcher(business=self._business, lateness=self.lateness)
         self.facts_total = 0
@@ -123,10 +125,15 @@ class Processor:
         return len(events)
 
     def _watermark(self, latest: dict[int, datetime]) -> datetime | None:
-        # The slowest partition bounds eviction: a backlog may run days ahead in one partition.
+        # The slowest *active* partition bounds eviction: a backlog may run days ahead in one partition,
+        # while a partition that has been silent for a while must not hold eviction (and memory) forever.
+        now = self.clock()
         for partition, moment in latest.items():
             self._partition_marks[partition] = max(moment, self._partition_marks.get(partition, moment))
-        return min(self._partition_marks.values()) if self._partition_marks else None
+            self._partition_seen[partition] = now
+        active = [mark for partition, mark in self._partition_marks.items()
+                  if now - self._partition_seen[partition] <= _IDLE_PARTITION]
+        return min(active) if active else None
 
     def _store_facts(self, facts: list[ResponseFact]) -> None:
         if facts:
