@@ -4,22 +4,55 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 DURATION ?=
 DEMO_ARGS = $(if $(DURATION),--duration $(DURATION),)
+# Every installed version, with hashes: runtime + the dev extra, for CPython 3.11 on Linux. `make lock` rewrites it.
+LOCK    = requirements.lock
+# uv bootstraps at the version the lock pins (it then checks its own hash like every other package).
+UV_VERSION = $(or $(shell sed -n 's/^uv==\([^ ]*\).*/\1/p' $(LOCK) 2>/dev/null),0.13.9)
 
-.PHONY: install demo test lint typecheck unit integration schemas clean
+.PHONY: install lock demo test lint typecheck unit integration schemas clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the locked versions (extras removed), then serambi itself, editable, with no dependency resolution.
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -c "$$CHECK_LOCK"
 	touch $@
+
+# Re-resolve after editing dependencies in pyproject.toml; keeps every pin that still fits (upgrade one package:
+# `make lock LOCK_ARGS='--upgrade-package NAME'`, all: `LOCK_ARGS=--upgrade`).
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --python-platform linux \
+		--generate-hashes --custom-compile-command 'make lock' $(LOCK_ARGS) -o $(LOCK)
+
+# Fails `make install` when pyproject.toml asks for something the lock does not pin (edited without `make lock`).
+define CHECK_LOCK
+import importlib.metadata as md, sys, tomllib
+from packaging.requirements import Requirement
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+for line in project["dependencies"] + project["optional-dependencies"]["dev"]:
+    req = Requirement(line)
+    try:
+        found = md.version(req.name)
+    except md.PackageNotFoundError:
+        found = None
+    if found is None or not req.specifier.contains(found, prereleases=True):
+        sys.exit(f"$(LOCK) does not satisfy {line!r} from pyproject.toml (found {found}): run `make lock`")
+endef
+export CHECK_LOCK
 
 demo: install
 	$(BIN)/serambi demo $(DEMO_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/serambi schemas check
 
 typecheck: install

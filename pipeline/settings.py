@@ -15,9 +15,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["REPO_ROOT", "Settings", "load_settings"]
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["Settings", "load_settings"]
 
 
 class Settings(BaseSettings):
@@ -40,15 +38,17 @@ class Settings(BaseSettings):
     sla_hours: Annotated[float, Field(gt=0)] = Field(24.0, description="SLA of agencies the directory lacks")
     lateness_hours: Annotated[float, Field(gt=0)] = Field(168.0, description="how late a reply may arrive")
     pseudonym_key: SecretStr = Field(SecretStr(""), description="HMAC key for citizen pseudonyms")
-    agencies_file: Path = REPO_ROOT / "deploy" / "agencies.sample.yaml"
+    agencies_file: Path | None = Field(None, description="agency directory YAML; empty = the packaged sample")
     api_host: str = "127.0.0.1"
     api_port: Annotated[int, Field(ge=0, le=65535)] = Field(0, description="0 = any free port")
     worker_web_port: Annotated[int, Field(ge=0, le=65535)] = Field(0, description="Faust web; 0 = free")
     sink_batch_records: Annotated[int, Field(ge=1)] = Field(
-        400, description="max Kafka records (each a batch of events) per worker batch")
+        400, description="max Kafka records (each a batch of events) per worker batch"
+    )
     sink_batch_seconds: Annotated[float, Field(gt=0)] = Field(0.2, description="max wait to fill a batch")
     worker_fetch_wait_ms: Annotated[int, Field(ge=1, le=5000)] = Field(
-        100, description="max broker wait per fetch (Faust hard-codes 1500)")
+        100, description="max broker wait per fetch (Faust hard-codes 1500)"
+    )
     log_level: str = "WARNING"
 
     @classmethod

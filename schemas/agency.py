@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 from datetime import date, time
+from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from schemas.errors import DirectoryError
 from schemas.events import Platform
 
-__all__ = ["Account", "Agency", "Directory", "SimulationProfile", "load_directory"]
+__all__ = [
+    "SAMPLE_DIRECTORY",
+    "Account",
+    "Agency",
+    "Directory",
+    "SimulationProfile",
+    "load_directory",
+    "sample_directory_text",
+]
+
+SAMPLE_DIRECTORY: Final = "data/agencies.sample.yaml"
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -98,11 +109,18 @@ class Agency(BaseModel):
 
 
 class Directory(BaseModel):
-    """All agencies, with a lookup from (platform, account id) to agency."""
+    """All agencies, with O(1) lookups by agency id and by (platform, account id)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     agencies: tuple[Agency, ...]
+    _by_id: dict[str, Agency] = PrivateAttr(default_factory=dict)
+    _by_account: dict[tuple[str, str], Agency] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Index the agencies once (the model is frozen, so the index never goes stale)."""
+        self._by_id = {agency.id: agency for agency in self.agencies}
+        self._by_account = {(str(a.platform), a.account_id): ag for ag in self.agencies for a in ag.accounts}
 
     @model_validator(mode="after")
     def _unique(self) -> Directory:
@@ -118,22 +136,22 @@ class Directory(BaseModel):
 
     def get(self, agency_id: str) -> Agency:
         """The agency with this id; ``KeyError`` if unknown."""
-        for agency in self.agencies:
-            if agency.id == agency_id:
-                return agency
-        raise KeyError(agency_id)
+        return self._by_id[agency_id]
 
     def owner_of(self, platform: Platform | str, account_id: str) -> Agency | None:
         """The agency owning an account, or ``None`` for anyone else (a citizen)."""
-        for agency in self.agencies:
-            for account in agency.accounts:
-                if account.platform == platform and account.account_id == account_id:
-                    return agency
-        return None
+        return self._by_account.get((str(platform), account_id))
 
 
-def load_directory(path: Path) -> Directory:
-    """Read and validate a directory YAML file; raise :class:`DirectoryError` saying what to fix."""
+def sample_directory_text() -> str:
+    """The sample directory shipped with the package (12 fictional Malaysian agencies), as YAML."""
+    return resources.files("schemas").joinpath(SAMPLE_DIRECTORY).read_text(encoding="utf-8")
+
+
+def load_directory(path: Path | None = None) -> Directory:
+    """Read and validate a directory YAML file (``None``: the packaged sample); raise :class:`DirectoryError`."""
+    if path is None:
+        return _validate(yaml.safe_load(sample_directory_text()), "the packaged sample directory")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -142,8 +160,12 @@ def load_directory(path: Path) -> Directory:
     except yaml.YAMLError as exc:
         msg = f"agency directory {path} is not valid YAML: {exc}"
         raise DirectoryError(msg) from exc
+    return _validate(raw, f"agency directory {path}")
+
+
+def _validate(raw: Any, what: str) -> Directory:
     try:
         return Directory.model_validate(raw)
     except ValidationError as exc:
-        msg = f"agency directory {path} is invalid; fix these fields:\n{exc}"
+        msg = f"{what} is invalid; fix these fields:\n{exc}"
         raise DirectoryError(msg) from exc

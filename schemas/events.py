@@ -29,6 +29,7 @@ __all__ = [
     "Post",
     "Reaction",
     "ReactionMode",
+    "TaggedEvent",
     "conversation_key",
     "make_event_id",
 ]
@@ -140,11 +141,14 @@ class Reaction(_EventBase):
     author_id: str | None = None
 
 
-Event = Annotated[Post | Interaction | Reaction, Field(discriminator="type")]
-EVENT_ADAPTER: TypeAdapter[Post | Interaction | Reaction] = TypeAdapter(Event)
+Event = Post | Interaction | Reaction
+"""Any canonical event (the one alias every module uses)."""
+TaggedEvent = Annotated[Event, Field(discriminator="type")]
+"""An event field told apart by ``type``, for models and validation."""
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(TaggedEvent)
 
 
-def conversation_key(event: Post | Interaction | Reaction) -> str:
+def conversation_key(event: Event) -> str:
     """Partition key: one conversation (platform + account + root) stays in one partition."""
     root = event.post_id if isinstance(event, Post) else event.root_id
     return f"{event.platform.value}:{event.account_id}:{root}"

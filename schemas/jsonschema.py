@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 
 from schemas.errors import SchemaDriftError
 from schemas.topics import TOPICS, TopicSpec
 
-__all__ = ["SCHEMA_DIR", "check_schemas", "render_schema", "write_schemas"]
+__all__ = ["check_schemas", "render_schema", "schema_dir", "write_schemas"]
 
-SCHEMA_DIR = Path(__file__).parent / "jsonschema"
+
+def schema_dir() -> Path:
+    """The package's ``jsonschema/`` folder (in a checkout: the committed files ``generate`` rewrites)."""
+    return Path(str(resources.files("schemas").joinpath("jsonschema")))
 
 
 def render_schema(topic: TopicSpec) -> str:
@@ -21,8 +25,9 @@ def render_schema(topic: TopicSpec) -> str:
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
-def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
-    """Write one ``<topic>.json`` per topic; return the paths written."""
+def write_schemas(directory: Path | None = None) -> list[Path]:
+    """Write one ``<topic>.json`` per topic (default: :func:`schema_dir`); return the paths written."""
+    directory = directory or schema_dir()
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for topic in TOPICS:
@@ -32,8 +37,9 @@ def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
     return paths
 
 
-def check_schemas(directory: Path = SCHEMA_DIR) -> None:
+def check_schemas(directory: Path | None = None) -> None:
     """Raise :class:`SchemaDriftError` naming every topic whose committed schema is stale."""
+    directory = directory or schema_dir()
     stale = []
     for topic in TOPICS:
         path = directory / f"{topic.name}.json"

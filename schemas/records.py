@@ -9,13 +9,15 @@ possible. Every event in a batch is validated on its own, so one bad event never
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.errors import RecordError
-from schemas.events import EVENT_ADAPTER, Event, Interaction, Post, Reaction
+from schemas.events import EVENT_ADAPTER, Event, TaggedEvent
+from schemas.privacy import Pseudonymizer
 
 __all__ = [
     "BATCH_FORMAT",
@@ -23,11 +25,13 @@ __all__ = [
     "EventBatch",
     "decode_batch",
     "encode_batch",
+    "make_dead_letter",
     "validation_reason",
 ]
 
+# Dead letters keep at most this much of the failed input (scrubbed); the original stays at its source.
+_RAW_LIMIT = 64 * 1024
 BATCH_FORMAT: Final = "serambi.batch/1"
-AnyEvent = Post | Interaction | Reaction
 
 
 class EventBatch(BaseModel):
@@ -36,7 +40,7 @@ class EventBatch(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     format: Literal["serambi.batch/1"] = BATCH_FORMAT
-    events: Annotated[tuple[Event, ...], Field(min_length=1)]
+    events: Annotated[tuple[TaggedEvent, ...], Field(min_length=1)]
 
 
 class DeadLetter(BaseModel):
@@ -59,7 +63,7 @@ class DeadLetter(BaseModel):
         return digest[:32]
 
 
-def encode_batch(events: list[AnyEvent]) -> bytes:
+def encode_batch(events: list[Event]) -> bytes:
     """Serialise events (already validated) into one batch record value."""
     payload = {"format": BATCH_FORMAT, "events": [e.model_dump(mode="json") for e in events]}
     return orjson.dumps(payload)
@@ -74,7 +78,7 @@ def validation_reason(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def decode_batch(value: bytes) -> tuple[list[AnyEvent], list[tuple[str, Any]]]:
+def decode_batch(value: bytes) -> tuple[list[Event], list[tuple[str, Any]]]:
     """Decode one batch record into valid events and ``(reason, raw_event)`` failures.
 
     Raises :class:`RecordError` when the record as a whole is unreadable (not JSON, wrong format).
@@ -95,7 +99,7 @@ def decode_batch(value: bytes) -> tuple[list[AnyEvent], list[tuple[str, Any]]]:
     if not isinstance(raw_events, list):
         msg = "batch has no 'events' list"
         raise RecordError(msg)
-    good: list[AnyEvent] = []
+    good: list[Event] = []
     bad: list[tuple[str, Any]] = []
     for raw in raw_events:
         try:
@@ -103,3 +107,25 @@ def decode_batch(value: bytes) -> tuple[list[AnyEvent], list[tuple[str, Any]]]:
         except ValidationError as exc:
             bad.append((validation_reason(exc), raw))
     return good, bad
+
+
+def make_dead_letter(  # noqa: PLR0913 - the whole dead letter, keyword-free for brevity
+    pseudo: Pseudonymizer, source: str, stage: Literal["connector", "worker"], reason: str, raw: Any, error_type: str
+) -> bytes:
+    """Encode a dead letter; citizen ids in ``raw`` are pseudonymised or masked first."""
+    if isinstance(raw, str | bytes):
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        scrubbed = pseudo.mask_text(text[:_RAW_LIMIT])
+    else:
+        scrubbed = orjson.dumps(pseudo.scrub(raw), default=str).decode()[:_RAW_LIMIT]
+    reason = pseudo.mask_text(reason)
+    letter = DeadLetter(
+        id=DeadLetter.make_id(source, scrubbed, reason),
+        source=source,
+        stage=stage,
+        error_type=error_type,
+        reason=reason,
+        raw=scrubbed,
+        received_at=datetime.now(UTC),
+    )
+    return orjson.dumps(letter.model_dump(mode="json"))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kafka.partitioner.default import murmur2
 from pydantic import BaseModel
 
 from schemas.records import DeadLetter, EventBatch
 
-__all__ = ["DEAD_LETTER", "EVENTS", "TOPICS", "TopicSpec", "partition_for"]
+__all__ = ["DEAD_LETTER", "EVENTS", "TOPICS", "TopicSpec", "murmur2", "partition_for"]
 
 
 @dataclass(frozen=True)
@@ -44,4 +43,36 @@ TOPICS: tuple[TopicSpec, ...] = (EVENTS, DEAD_LETTER)
 
 def partition_for(key: str, partitions: int) -> int:
     """Partition of a conversation key: Kafka's own murmur2 rule, so keyed producers agree."""
-    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+_M32 = 0xFFFFFFFF
+_MURMUR_M = 0x5BD1E995
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 hash (``org.apache.kafka.common.utils.Utils.murmur2``), in plain Python.
+
+    Here rather than taken from a Kafka client so that the shared kernel imports no client library.
+    """
+    length = len(data)
+    h = (0x9747B28C ^ length) & _M32
+    whole = length - length % 4
+    for i in range(0, whole, 4):
+        k = int.from_bytes(data[i : i + 4], "little")
+        k = (k * _MURMUR_M) & _M32
+        k ^= k >> 24
+        k = (k * _MURMUR_M) & _M32
+        h = ((h * _MURMUR_M) & _M32) ^ k
+    tail = length % 4
+    if tail >= 3:
+        h ^= data[whole + 2] << 16
+    if tail >= 2:
+        h ^= data[whole + 1] << 8
+    if tail >= 1:
+        h ^= data[whole]
+        h = (h * _MURMUR_M) & _M32
+    h ^= h >> 13
+    h = (h * _MURMUR_M) & _M32
+    h ^= h >> 15
+    return h

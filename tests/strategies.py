@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from hypothesis import strategies as st
 
-from pipeline.matching import ResponseFact
+from pipeline.domain.matching import ResponseFact
 from schemas.events import AuthorRole, Interaction, InteractionKind, Platform
 
 __all__ = ["conversations", "reference_first_responses"]
@@ -18,16 +18,46 @@ def _conversation(draw: st.DrawFn, root: str, agency: str, account: str, start: 
     messages: list[Interaction] = []
     for i in range(draw(st.integers(1, 6))):
         minute = draw(st.integers(0, 3000))
-        messages.append(_event(root, agency, account, f"{root}q{i}", draw(st.sampled_from(citizens)),
-                               AuthorRole.CITIZEN, root, start + timedelta(minutes=minute, milliseconds=i)))
+        messages.append(
+            _event(
+                root,
+                agency,
+                account,
+                f"{root}q{i}",
+                draw(st.sampled_from(citizens)),
+                AuthorRole.CITIZEN,
+                root,
+                start + timedelta(minutes=minute, milliseconds=i),
+            )
+        )
     if draw(st.booleans()):
-        messages.append(_event(root, agency, account, f"{root}o", "other-agency-account", AuthorRole.OTHER_AGENCY,
-                               root, start + timedelta(minutes=draw(st.integers(0, 3000)))))
+        messages.append(
+            _event(
+                root,
+                agency,
+                account,
+                f"{root}o",
+                "other-agency-account",
+                AuthorRole.OTHER_AGENCY,
+                root,
+                start + timedelta(minutes=draw(st.integers(0, 3000))),
+            )
+        )
     parents = [m.message_id for m in messages] + [f"{root}missing"]
     for j in range(draw(st.integers(0, 5))):
         minute = draw(st.integers(0, 4000))
-        messages.append(_event(root, agency, account, f"{root}r{j}", account, AuthorRole.AGENCY,
-                               draw(st.sampled_from(parents)), start + timedelta(minutes=minute)))
+        messages.append(
+            _event(
+                root,
+                agency,
+                account,
+                f"{root}r{j}",
+                account,
+                AuthorRole.AGENCY,
+                draw(st.sampled_from(parents)),
+                start + timedelta(minutes=minute),
+            )
+        )
     return messages
 
 
@@ -45,12 +75,21 @@ def conversations(agency: str, account: str, start: datetime, prefix: str = "") 
     return build()
 
 
-def _event(root: str, agency: str, account: str, message_id: str, author: str, role: AuthorRole, parent: str,
-           at: datetime) -> Interaction:
+def _event(
+    root: str, agency: str, account: str, message_id: str, author: str, role: AuthorRole, parent: str, at: datetime
+) -> Interaction:
     return Interaction(
-        event_id=f"x:{message_id}", platform=Platform.X, agency_id=agency, account_id=account,
-        created_at=at, source="hypothesis", message_id=message_id, root_id=root,
-        parent_id=parent, author_id=author, author_role=role,
+        event_id=f"x:{message_id}",
+        platform=Platform.X,
+        agency_id=agency,
+        account_id=account,
+        created_at=at,
+        source="hypothesis",
+        message_id=message_id,
+        root_id=root,
+        parent_id=parent,
+        author_id=author,
+        author_role=role,
         kind=InteractionKind.COMMENT if role is not AuthorRole.AGENCY else InteractionKind.REPLY,
     )
 

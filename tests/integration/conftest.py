@@ -13,7 +13,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import SecretStr
 
 from pipeline.settings import Settings, load_settings
-from pipeline.store import Store
+from pipeline.storage.store import Store
 
 pytestmark = pytest.mark.integration
 SettingsFactory = Callable[..., Settings]
@@ -54,8 +54,9 @@ def store(settings_factory: SettingsFactory) -> Iterator[Store]:
 
 def read_topic(bootstrap: str, topic: str, partitions: int) -> list[ConsumerRecord]:
     """Every record on a topic, read without a consumer group."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             consumer_timeout_ms=5000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, consumer_timeout_ms=5000
+    )
     try:
         parts = [TopicPartition(topic, p) for p in range(partitions)]
         consumer.assign(parts)

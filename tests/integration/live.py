@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 from prometheus_client import CollectorRegistry
 
 from pipeline.metrics import Metrics
-from pipeline.publishing import kafka_publisher
+from pipeline.runtime.publishing import kafka_publisher
+from pipeline.runtime.stack import RunningStack, open_stack
 from pipeline.settings import Settings
-from pipeline.stack import RunningStack, open_stack
 from schemas.agency import Directory
 
 T = TypeVar("T")
@@ -61,8 +61,9 @@ class LiveStack:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout_s)
 
     def publish(self, directory: Directory, events: list[Any]) -> None:
-        with kafka_publisher(self.settings, self.stack.bootstrap_servers, directory, self.stack.metrics,
-                             "test") as publisher:
+        with kafka_publisher(
+            self.settings, self.stack.bootstrap_servers, directory, self.stack.metrics, "test"
+        ) as publisher:
             for event in events:
                 publisher.publish(event)
 

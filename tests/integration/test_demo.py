@@ -22,16 +22,22 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def _status(env: dict[str, str]) -> dict[str, object]:
-    result = subprocess.run([SERAMBI, "status", "--format", "json"], env=env, capture_output=True, text=True,
-                            timeout=120, check=False)
+    result = subprocess.run(
+        [SERAMBI, "status", "--format", "json"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stderr
     return dict(orjson.loads(result.stdout))
 
 
 def test_demo_fills_every_agency_and_leaves_nothing_running(tmp_path: Path, sample_directory: Directory) -> None:
     env = _env(tmp_path)
-    demo = subprocess.Popen([SERAMBI, "demo", "--duration", "30", "--speed", "2880"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    demo = subprocess.Popen(
+        [SERAMBI, "demo", "--duration", "30", "--speed", "2880"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert demo.stdout is not None
     head = []
     for line in demo.stdout:  # reading the demo's own progress output: it says when the worker joined
@@ -65,23 +71,36 @@ def test_status_without_any_data_says_so(tmp_path: Path) -> None:
 
 
 def test_simulate_without_a_broker_explains_what_to_do(tmp_path: Path) -> None:
-    result = subprocess.run([SERAMBI, "simulate", "--duration", "1"], env=_env(tmp_path), capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [SERAMBI, "simulate", "--duration", "1"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 1
     assert "start `serambi demo`" in result.stderr
 
 
 def test_simulate_feeds_a_running_stack(tmp_path: Path) -> None:
     env = _env(tmp_path)
-    stack = subprocess.Popen([SERAMBI, "run", "--duration", "600"], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    stack = subprocess.Popen(
+        [SERAMBI, "run", "--duration", "600"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     assert stack.stdout is not None
     try:
         for line in stack.stdout:
             if "worker joined" in line:
                 break
-        sim = subprocess.run([SERAMBI, "simulate", "--duration", "3", "--speed", "7200"], env=env,
-                             capture_output=True, text=True, timeout=120, check=False)
+        sim = subprocess.run(
+            [SERAMBI, "simulate", "--duration", "3", "--speed", "7200"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert sim.returncode == 0, sim.stderr
         count = int(re.search(r"simulated ([\d,]+) events", sim.stderr).group(1).replace(",", ""))  # type: ignore[union-attr]
         assert count > 0
@@ -97,16 +116,23 @@ def test_simulate_feeds_a_running_stack(tmp_path: Path) -> None:
 
 def test_publishing_with_another_pseudonym_key_is_refused(tmp_path: Path) -> None:
     env = _env(tmp_path)
-    stack = subprocess.Popen([SERAMBI, "run", "--duration", "600"], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    stack = subprocess.Popen(
+        [SERAMBI, "run", "--duration", "600"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     assert stack.stdout is not None
     try:
         for line in stack.stdout:
             if "worker joined" in line:
                 break
         other = {**env, "SERAMBI_PSEUDONYM_KEY": "another-key"}
-        sim = subprocess.run([SERAMBI, "simulate", "--duration", "1"], env=other, capture_output=True, text=True,
-                             timeout=120, check=False)
+        sim = subprocess.run(
+            [SERAMBI, "simulate", "--duration", "1"],
+            env=other,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     finally:
         stack.send_signal(signal.SIGINT)
         stack.communicate(timeout=180)

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from connectors.simulator import Simulation
-from pipeline.oracle import oracle_facts, store_oracle_facts
-from pipeline.report import ReportWindow, build_report
+from connectors.simulator.source import Simulation
 from pipeline.settings import load_settings
+from pipeline.storage.sql.oracle import oracle_facts, store_oracle_facts
+from pipeline.storage.sql.report import ReportWindow, build_report
 from schemas.agency import Directory
 from schemas.events import Platform
 from tests.integration.live import LiveStack
@@ -28,9 +28,14 @@ UNTIL = datetime(2026, 11, 10, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, chdb_dir: Path) -> Iterator[LiveStack]:
-    settings = load_settings(data_dir=tmp_path_factory.mktemp("live"), clickhouse_url=SecretStr(f"chdb://{chdb_dir}"),
-                             clickhouse_database=f"diff_{uuid.uuid4().hex[:8]}", partitions=4,
-                             pseudonym_key=SecretStr("differential"), sink_batch_seconds=0.1)
+    settings = load_settings(
+        data_dir=tmp_path_factory.mktemp("live"),
+        clickhouse_url=SecretStr(f"chdb://{chdb_dir}"),
+        clickhouse_database=f"diff_{uuid.uuid4().hex[:8]}",
+        partitions=4,
+        pseudonym_key=SecretStr("differential"),
+        sink_batch_seconds=0.1,
+    )
     stack = LiveStack(settings).start()
     yield stack
     stack.stop()
@@ -47,24 +52,31 @@ def _x_account(directory: Directory) -> tuple[str, str]:
 
 def _stream_facts(live: LiveStack, where: str = "1") -> dict[str, tuple[Any, ...]]:
     store = live.stack.store
-    rows = store.query(f"SELECT message_id, answered_at, reply_id, response_seconds, business_seconds "
-                       f"FROM {store.database}.response_facts FINAL WHERE {where}").rows
+    rows = store.query(
+        f"SELECT message_id, answered_at, reply_id, response_seconds, business_seconds "
+        f"FROM {store.database}.response_facts FINAL WHERE {where}"
+    ).rows
     return {r[0]: (r[1].replace(tzinfo=UTC), r[2], round(r[3], 3), round(r[4], 3)) for r in rows}
 
 
 def _oracle_facts(live: LiveStack, prefix: str = "") -> dict[str, tuple[Any, ...]]:
     facts = oracle_facts(live.stack.store, live.stack.agencies)
-    return {f.message_id: (f.answered_at, f.reply_id, round(f.response_seconds, 3), round(f.business_seconds, 3))
-            for f in facts if f.root_id.startswith(prefix)}
+    return {
+        f.message_id: (f.answered_at, f.reply_id, round(f.response_seconds, 3), round(f.business_seconds, 3))
+        for f in facts
+        if f.root_id.startswith(prefix)
+    }
 
 
 # The stack's own threads (Kafka clients) use `random` while hypothesis draws; that is not the strategy's doing.
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(data=st.data())
 def test_stream_equals_oracle_on_random_late_duplicated_out_of_order_data(
-        live: LiveStack, sample_directory: Directory, data: st.DataObject) -> None:
+    live: LiveStack, sample_directory: Directory, data: st.DataObject
+) -> None:
     agency_id, account_id = _x_account(sample_directory)
     prefix = f"h{uuid.uuid4().hex[:8]}"
     events = data.draw(conversations(agency_id, account_id, START, prefix))
@@ -77,7 +89,8 @@ def test_stream_equals_oracle_on_random_late_duplicated_out_of_order_data(
 
 
 def test_stream_equals_oracle_on_a_simulator_day_and_reports_agree(
-        live: LiveStack, sample_directory: Directory) -> None:
+    live: LiveStack, sample_directory: Directory
+) -> None:
     simulation = Simulation(sample_directory, seed=11, start=START, incident_at=START + timedelta(hours=9))
     events = simulation.advance(START + timedelta(days=1))
     live.publish(sample_directory, events + events[: len(events) // 10])  # with redeliveries
@@ -89,6 +102,7 @@ def test_stream_equals_oracle_on_a_simulator_day_and_reports_agree(
     oracle_sql = store_oracle_facts(store, live.stack.agencies)
     window = ReportWindow(since=START, until=UNTIL)
     assert build_report(store, store.database, window) == build_report(store, store.database, window, oracle_sql)
-    counts = store.query(f"SELECT count() FROM {store.database}.interactions FINAL "
-                         f"WHERE source = 'simulator'").rows[0][0]
+    counts = store.query(f"SELECT count() FROM {store.database}.interactions FINAL WHERE source = 'simulator'").rows[0][
+        0
+    ]
     assert counts == sum(1 for e in events if e.type == "interaction")

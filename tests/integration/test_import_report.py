@@ -11,7 +11,7 @@ from pathlib import Path
 
 import orjson
 
-from pipeline.report import REPORT_FIELDS
+from pipeline.storage.sql.report import REPORT_FIELDS
 from tests.integration.test_demo import SERAMBI, _env
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -42,19 +42,25 @@ def test_twcs_import_then_report_follows_the_matching_rules(tmp_path: Path) -> N
     letters = orjson.loads(_run(["status", "--format", "json"], env).stdout)["dead_letters"]
     assert {(d["stage"], d["error_type"]): d["letters"] for d in letters} == {("connector", "invalid_row"): 3}
     stored = _dump_tables(env)
-    customers = {row["author_id"] for row in csv.DictReader((FIXTURES / "twcs_quirks.csv").open(newline=""))
-                 if row["inbound"] == "True" and row["author_id"].isdigit()}
+    customers = {
+        row["author_id"]
+        for row in csv.DictReader((FIXTURES / "twcs_quirks.csv").open(newline=""))
+        if row["inbound"] == "True" and row["author_id"].isdigit()
+    }
     assert customers
     assert not [c for c in customers if c in stored], "customer ids must not be stored in clear"
 
 
 def _dump_tables(env: dict[str, str]) -> str:
-    code = ("from pipeline.settings import load_settings\nfrom pipeline.store import Store\n"
-            "s = Store(load_settings())\n"
-            "for t in ('posts', 'interactions', 'reactions', 'dead_letters', 'response_facts'):\n"
-            "    print(s.query(f'SELECT toString(tuple(*)) FROM serambi.{t}').rows)\n")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                            check=True)
+    code = (
+        "from pipeline.settings import load_settings\nfrom pipeline.storage.store import Store\n"
+        "s = Store(load_settings())\n"
+        "for t in ('posts', 'interactions', 'reactions', 'dead_letters', 'response_facts'):\n"
+        "    print(s.query(f'SELECT toString(tuple(*)) FROM serambi.{t}').rows)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True
+    )
     return result.stdout
 
 

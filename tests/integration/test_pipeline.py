@@ -10,13 +10,13 @@ import orjson
 from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry
 
-from connectors.pseudonym import Pseudonymizer
 from pipeline.metrics import Metrics
-from pipeline.publishing import kafka_publisher
+from pipeline.runtime.publishing import kafka_publisher
+from pipeline.runtime.stack import RunningStack, open_stack
+from pipeline.runtime.statefile import read_state
 from pipeline.settings import Settings
-from pipeline.stack import RunningStack, open_stack
-from pipeline.state import read_state
 from schemas.agency import Directory
+from schemas.privacy import Pseudonymizer
 from schemas.records import encode_batch
 from schemas.topics import DEAD_LETTER, EVENTS
 from tests.conftest import EventFactory
@@ -56,7 +56,8 @@ def produce_raw(bootstrap: str, values: list[bytes]) -> None:
 
 
 def test_bad_input_is_dead_lettered_and_neighbours_survive(
-        settings_factory: SettingsFactory, tiny_directory: Directory, event_factory: EventFactory) -> None:
+    settings_factory: SettingsFactory, tiny_directory: Directory, event_factory: EventFactory
+) -> None:
     settings = settings_factory()
     first, last = event_factory("comment", author_id=CITIZEN), event_factory("comment", author_id=CITIZEN)
     invalid = event_factory("comment", author_id=BAD_CITIZEN).model_dump(mode="json")
@@ -67,8 +68,9 @@ def test_bad_input_is_dead_lettered_and_neighbours_survive(
     batch["events"].append({**batch["events"][0], "event_id": "x:broken", "kind": "shout"})
 
     async def body(stack: RunningStack) -> None:
-        await asyncio.to_thread(publish, stack, tiny_directory,
-                                [first, invalid, f"not json {RAW_CITIZEN}".encode(), last])
+        await asyncio.to_thread(
+            publish, stack, tiny_directory, [first, invalid, f"not json {RAW_CITIZEN}".encode(), last]
+        )
         await asyncio.to_thread(produce_raw, stack.bootstrap_servers, [b"\x00garbage", orjson.dumps(batch)])
 
     run_on_stack(settings, body)
@@ -89,7 +91,7 @@ def _check_dead_letters(store: Any, settings: Settings, kept: list[Any]) -> None
 
 
 def with_store(settings: Settings, check: Callable[[Any], None]) -> None:
-    from pipeline.store import Store
+    from pipeline.storage.store import Store
 
     store = Store(settings)
     try:
@@ -99,7 +101,8 @@ def with_store(settings: Settings, check: Callable[[Any], None]) -> None:
 
 
 def test_citizen_ids_never_in_clear_in_kafka_or_clickhouse(
-        settings_factory: SettingsFactory, tiny_directory: Directory, event_factory: EventFactory) -> None:
+    settings_factory: SettingsFactory, tiny_directory: Directory, event_factory: EventFactory
+) -> None:
     settings = settings_factory()
     comment = event_factory("comment", author_id=CITIZEN)
     reply = event_factory("reply", parent_id=comment.message_id, parent_author_id=CITIZEN)
@@ -134,7 +137,8 @@ def test_citizen_ids_never_in_clear_in_kafka_or_clickhouse(
 
 
 def test_replayed_records_do_not_double_count(
-        settings_factory: SettingsFactory, tiny_directory: Directory, event_factory: EventFactory) -> None:
+    settings_factory: SettingsFactory, tiny_directory: Directory, event_factory: EventFactory
+) -> None:
     settings = settings_factory()
     events = [event_factory("post"), event_factory("comment"), event_factory("reaction")]
 

@@ -6,21 +6,23 @@ from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry
 
-from pipeline.agencies import AgencyRegistry
 from pipeline.metrics import Metrics
-from pipeline.processor import Processor
-from pipeline.sink import Record
-from pipeline.store import Store
+from pipeline.storage.agencies import AgencyRegistry
+from pipeline.storage.store import Store
+from pipeline.stream.decode import Record
+from pipeline.stream.processor import Processor
 from schemas.agency import Directory
 from schemas.records import encode_batch
 from tests.conftest import T0, EventFactory
 
 
 def test_eviction_waits_for_lagging_partitions_but_not_for_idle_ones(
-        store: Store, tiny_directory: Directory, event_factory: EventFactory) -> None:
+    store: Store, tiny_directory: Directory, event_factory: EventFactory
+) -> None:
     wall = [datetime(2026, 11, 20, tzinfo=T0.tzinfo)]
-    processor = Processor(store, Metrics(CollectorRegistry()), AgencyRegistry(store, tiny_directory),
-                          clock=lambda: wall[0])
+    processor = Processor(
+        store, Metrics(CollectorRegistry()), AgencyRegistry(store, tiny_directory), clock=lambda: wall[0]
+    )
     old = event_factory("comment", root_id="A", author_id="ps1:" + "a" * 32, created_at=T0)
     ahead = event_factory("comment", root_id="B", author_id="ps1:" + "b" * 32, created_at=T0 + timedelta(days=8))
     processor.process([Record(0, 0, encode_batch([old])), Record(1, 0, encode_batch([ahead]))])

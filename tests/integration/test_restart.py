@@ -12,7 +12,8 @@ from tests.integration.test_pipeline import publish, run_on_stack, with_store
 
 
 def test_reply_after_restart_matches_messages_seen_before(
-        settings_factory: SettingsFactory, tiny_directory: Directory, event_factory: EventFactory) -> None:
+    settings_factory: SettingsFactory, tiny_directory: Directory, event_factory: EventFactory
+) -> None:
     settings = settings_factory()
     first = event_factory("comment", message_id="q1", author_id="ps1:" + "c" * 32)
     second = event_factory("comment", message_id="q2", author_id="ps1:" + "c" * 32)
@@ -30,8 +31,10 @@ def test_reply_after_restart_matches_messages_seen_before(
     run_on_stack(settings, after)
 
     def check(store: Any) -> None:
-        rows = store.query(f"SELECT message_id, reply_id, answered_at, response_seconds "
-                           f"FROM {store.database}.response_facts FINAL ORDER BY message_id").rows
+        rows = store.query(
+            f"SELECT message_id, reply_id, answered_at, response_seconds "
+            f"FROM {store.database}.response_facts FINAL ORDER BY message_id"
+        ).rows
         assert [(r[0], r[1]) for r in rows] == [("q1", "r1"), ("q2", "r1")]
         assert rows[0][2].replace(tzinfo=UTC) == reply.created_at
         assert rows[0][3] == (reply.created_at - first.created_at).total_seconds()
@@ -40,10 +43,14 @@ def test_reply_after_restart_matches_messages_seen_before(
 
 
 def test_restart_replaying_everything_does_not_double_count(
-        settings_factory: SettingsFactory, tiny_directory: Directory, event_factory: EventFactory) -> None:
+    settings_factory: SettingsFactory, tiny_directory: Directory, event_factory: EventFactory
+) -> None:
     settings = settings_factory()
-    events = [event_factory("comment", message_id="q1", author_id="ps1:" + "e" * 32),
-              event_factory("reply", message_id="r1", parent_id="q1"), event_factory("post")]
+    events = [
+        event_factory("comment", message_id="q1", author_id="ps1:" + "e" * 32),
+        event_factory("reply", message_id="r1", parent_id="q1"),
+        event_factory("post"),
+    ]
 
     async def feed(stack: Any) -> None:
         publish(stack, tiny_directory, events)
@@ -55,21 +62,29 @@ def test_restart_replaying_everything_does_not_double_count(
         db = store.database
         assert store.query(f"SELECT count() FROM {db}.response_facts FINAL").rows == [(1,)]
         assert store.query(f"SELECT count() FROM {db}.interactions FINAL").rows == [(2,)]
-        activity = store.query(f"SELECT metric, uniqExactMerge(events) FROM {db}.activity_minutes "
-                               f"GROUP BY metric ORDER BY metric").rows
+        activity = store.query(
+            f"SELECT metric, uniqExactMerge(events) FROM {db}.activity_minutes GROUP BY metric ORDER BY metric"
+        ).rows
         assert activity == [("agency_post_push", 1), ("agency_reply", 1), ("citizen_message", 1)]
 
     with_store(settings, check)
 
 
 def test_an_event_from_the_future_does_not_evict_open_conversations(
-        settings_factory: SettingsFactory, tiny_directory: Directory, event_factory: EventFactory) -> None:
+    settings_factory: SettingsFactory, tiny_directory: Directory, event_factory: EventFactory
+) -> None:
     settings = settings_factory()
     question = event_factory("comment", message_id="q1", author_id="ps1:" + "a" * 32, root_id="A")
-    future = event_factory("comment", message_id="f1", author_id="ps1:" + "b" * 32, root_id="B",
-                           created_at=question.created_at.replace(year=2099))
-    reply = event_factory("reply", message_id="r1", parent_id="q1", root_id="A",
-                          created_at=question.created_at + timedelta(minutes=30))
+    future = event_factory(
+        "comment",
+        message_id="f1",
+        author_id="ps1:" + "b" * 32,
+        root_id="B",
+        created_at=question.created_at.replace(year=2099),
+    )
+    reply = event_factory(
+        "reply", message_id="r1", parent_id="q1", root_id="A", created_at=question.created_at + timedelta(minutes=30)
+    )
 
     async def body(stack: Any) -> None:
         publish(stack, tiny_directory, [question, future])

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from pipeline.errors import StoreError
-from pipeline.sink import COLUMNS, event_json
-from pipeline.store import Store
+from pipeline.storage.rows import event_json
+from pipeline.storage.store import Store
+from schemas.tables import COLUMNS
 from tests.conftest import EventFactory
 from tests.integration.conftest import SettingsFactory
 
@@ -37,7 +38,8 @@ def test_ttl_is_applied_when_configured(settings_factory: SettingsFactory) -> No
     try:
         store.migrate()
         engine = store.query(
-            f"SELECT engine_full FROM system.tables WHERE database = '{store.database}' AND name = 'posts'").rows
+            f"SELECT engine_full FROM system.tables WHERE database = '{store.database}' AND name = 'posts'"
+        ).rows
         assert "TTL" in engine[0][0]
     finally:
         store.close()
@@ -60,7 +62,7 @@ def test_second_process_on_same_data_dir_is_told_who_owns_it(store: Store, chdb_
     code = (
         "from pydantic import SecretStr\n"
         "from pipeline.settings import load_settings\n"
-        "from pipeline.store import Store\n"
+        "from pipeline.storage.store import Store\n"
         f"Store(load_settings(clickhouse_url=SecretStr('chdb://{chdb_dir}')))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
@@ -78,7 +80,7 @@ def test_insert_accepts_aware_datetimes(store: Store) -> None:
 def test_http_url_uses_the_server_client_and_says_when_unreachable(settings_factory: SettingsFactory) -> None:
     from pydantic import SecretStr
 
-    from pipeline.broker import free_port
+    from pipeline.kafka.broker import free_port
 
     settings = settings_factory(clickhouse_url=SecretStr(f"http://serambi:s3cret@127.0.0.1:{free_port()}/serambi"))
     with pytest.raises(StoreError, match=r"cannot open ClickHouse \(HTTP\)") as caught:
@@ -87,8 +89,11 @@ def test_http_url_uses_the_server_client_and_says_when_unreachable(settings_fact
 
 
 def test_read_only_is_enforced_by_the_engine_too(store: Store) -> None:
-    for sql in ("SELECT * FROM `file`('/etc/hostname', LineAsString)", "SELECT 1 INTO/**/OUTFILE '/tmp/serambi-x'",
-                "SELECT * FROM fileCluster('default', '/etc/hostname', LineAsString)"):
+    for sql in (
+        "SELECT * FROM `file`('/etc/hostname', LineAsString)",
+        "SELECT 1 INTO/**/OUTFILE '/tmp/serambi-x'",
+        "SELECT * FROM fileCluster('default', '/etc/hostname', LineAsString)",
+    ):
         with pytest.raises(StoreError):
             store.query(sql, read_only=True)
     assert not os.path.exists("/tmp/serambi-x")

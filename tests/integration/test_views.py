@@ -1,4 +1,4 @@
-"""Buckets and rolling views in ClickHouse hold to the pure definitions (pipeline.windows, classify)."""
+"""Buckets and rolling views in ClickHouse hold to the pure definitions (pipeline.domain.windows, classify)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.classify import classify
-from pipeline.windows import MessageStatus, message_status
+from pipeline.domain.classify import classify
+from pipeline.domain.windows import MessageStatus, message_status
 from schemas.agency import Directory
 from tests.conftest import AGENCY, EventFactory
 from tests.integration.conftest import SettingsFactory
@@ -25,20 +25,30 @@ def scenario(event_factory: EventFactory) -> dict[str, Any]:
         return now - timedelta(hours=hours)
 
     citizen = "ps1:" + "f" * 32
-    return {"now": now, **{
-        "q1": event_factory("comment", message_id="q1", author_id=citizen, root_id="a", created_at=_at(3)),
-        "q2": event_factory("comment", message_id="q2", author_id="ps1:" + "1" * 32, root_id="b", created_at=_at(30)),
-        "q3": event_factory("comment", message_id="q3", author_id="ps1:" + "2" * 32, root_id="c", created_at=_at(2)),
-        "r3": event_factory("reply", message_id="r3", parent_id="q3", root_id="c", created_at=_at(1)),
-        "q4": event_factory("comment", message_id="q4", author_id="ps1:" + "3" * 32, root_id="d", created_at=_at(50)),
-        "r4": event_factory("reply", message_id="r4", parent_id="q4", root_id="d", created_at=_at(20)),
-        "pull": event_factory("post", post_id="pp", links=("https://www.test.gov.my/banjir",), created_at=_at(5)),
-        "push": event_factory("post", post_id="pq", created_at=_at(6)),
-    }}
+    return {
+        "now": now,
+        **{
+            "q1": event_factory("comment", message_id="q1", author_id=citizen, root_id="a", created_at=_at(3)),
+            "q2": event_factory(
+                "comment", message_id="q2", author_id="ps1:" + "1" * 32, root_id="b", created_at=_at(30)
+            ),
+            "q3": event_factory(
+                "comment", message_id="q3", author_id="ps1:" + "2" * 32, root_id="c", created_at=_at(2)
+            ),
+            "r3": event_factory("reply", message_id="r3", parent_id="q3", root_id="c", created_at=_at(1)),
+            "q4": event_factory(
+                "comment", message_id="q4", author_id="ps1:" + "3" * 32, root_id="d", created_at=_at(50)
+            ),
+            "r4": event_factory("reply", message_id="r4", parent_id="q4", root_id="d", created_at=_at(20)),
+            "pull": event_factory("post", post_id="pp", links=("https://www.test.gov.my/banjir",), created_at=_at(5)),
+            "push": event_factory("post", post_id="pq", created_at=_at(6)),
+        },
+    }
 
 
-def test_buckets_and_rolling_views(settings_factory: SettingsFactory, tiny_directory: Directory,
-                                   scenario: dict[str, Any]) -> None:
+def test_buckets_and_rolling_views(
+    settings_factory: SettingsFactory, tiny_directory: Directory, scenario: dict[str, Any]
+) -> None:
     settings = settings_factory()
 
     async def body(stack: Any) -> None:
@@ -51,13 +61,25 @@ def test_buckets_and_rolling_views(settings_factory: SettingsFactory, tiny_direc
 
 def _check(store: Any, s: dict[str, Any]) -> None:
     db, now = store.database, s["now"]
-    minute = dict(store.query(f"SELECT metric, sum(value) FROM {db}.metrics_by_minute WHERE agency_id = '{AGENCY}' "
-                              "GROUP BY metric").rows)
-    assert minute == {"citizen_message": 4, "agency_reply": 2, "agency_post_pull": 1, "agency_post_push": 1,
-                      "answered": 2, "answered_within_sla": 1}
+    minute = dict(
+        store.query(
+            f"SELECT metric, sum(value) FROM {db}.metrics_by_minute WHERE agency_id = '{AGENCY}' GROUP BY metric"
+        ).rows
+    )
+    assert minute == {
+        "citizen_message": 4,
+        "agency_reply": 2,
+        "agency_post_pull": 1,
+        "agency_post_push": 1,
+        "answered": 2,
+        "answered_within_sla": 1,
+    }
     for bucket in ("hour", "day"):
-        rolled = dict(store.query(f"SELECT metric, sum(value) FROM {db}.metrics_by_{bucket} "
-                                  f"WHERE agency_id = '{AGENCY}' GROUP BY metric").rows)
+        rolled = dict(
+            store.query(
+                f"SELECT metric, sum(value) FROM {db}.metrics_by_{bucket} WHERE agency_id = '{AGENCY}' GROUP BY metric"
+            ).rows
+        )
         assert rolled == minute, bucket
     answered = {"q3": s["r3"].created_at, "q4": s["r4"].created_at}
     for window, hours in (("7d", 24 * 7), ("24h", 24)):

@@ -5,12 +5,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from connectors.base import Publisher
-from connectors.pseudonym import Pseudonymizer
-from connectors.testing import ListRecordSink
+from connectors.core.publisher import Publisher
+from connectors.core.testing import ListRecordSink
 from pipeline.metrics import Metrics
 from schemas.agency import Directory
 from schemas.events import conversation_key
+from schemas.privacy import Pseudonymizer
 from schemas.records import decode_batch
 from schemas.topics import DEAD_LETTER, EVENTS, partition_for
 from tests.conftest import ACCOUNT, OTHER_ACCOUNT, EventFactory
@@ -30,16 +30,26 @@ def metrics() -> Metrics:
 
 @pytest.fixture
 def publisher(sink: ListRecordSink, metrics: Metrics, tiny_directory: Directory) -> Publisher:
-    return Publisher(sink, pseudonymizer=Pseudonymizer(KEY), partitions=4, source="test", metrics=metrics,
-                     directory=tiny_directory, max_batch=3, linger_seconds=3600, clock=lambda: 0.0)
+    return Publisher(
+        sink,
+        pseudonymizer=Pseudonymizer(KEY),
+        partitions=4,
+        source="test",
+        metrics=metrics,
+        directory=tiny_directory,
+        max_batch=3,
+        linger_seconds=3600,
+        clock=lambda: 0.0,
+    )
 
 
 def _events(sink: ListRecordSink) -> list:  # type: ignore[type-arg]
     return [e for r in sink.on(EVENTS.name) for e in decode_batch(r.value)[0]]
 
 
-def test_batches_by_partition_and_keeps_thread_order(publisher: Publisher, sink: ListRecordSink,
-                                                     event_factory: EventFactory) -> None:
+def test_batches_by_partition_and_keeps_thread_order(
+    publisher: Publisher, sink: ListRecordSink, event_factory: EventFactory
+) -> None:
     thread = [event_factory("comment", root_id="p1") for _ in range(5)]
     other = event_factory("comment", root_id="p9")
     for event in [*thread[:2], other, *thread[2:]]:
@@ -55,12 +65,14 @@ def test_batches_by_partition_and_keeps_thread_order(publisher: Publisher, sink:
     assert sink.flushes == 1
 
 
-def test_citizen_ids_are_pseudonymised_agency_ids_kept(publisher: Publisher, sink: ListRecordSink,
-                                                       event_factory: EventFactory) -> None:
+def test_citizen_ids_are_pseudonymised_agency_ids_kept(
+    publisher: Publisher, sink: ListRecordSink, event_factory: EventFactory
+) -> None:
     comment = event_factory("comment", author_id="7012345678901234")
     reply = event_factory("reply", parent_id=comment.message_id, parent_author_id="7012345678901234")
-    inter = event_factory("comment", author_id=OTHER_ACCOUNT, author_role="other_agency",
-                          parent_author_id=OTHER_ACCOUNT)
+    inter = event_factory(
+        "comment", author_id=OTHER_ACCOUNT, author_role="other_agency", parent_author_id=OTHER_ACCOUNT
+    )
     for event in (comment, reply, inter, event_factory("reaction", author_id="5550001234")):
         publisher.publish(event)
     publisher.flush()
@@ -77,7 +89,8 @@ def test_citizen_ids_are_pseudonymised_agency_ids_kept(publisher: Publisher, sin
 
 
 def test_invalid_event_is_dead_lettered_with_reason_and_scrubbed(
-        publisher: Publisher, sink: ListRecordSink, event_factory: EventFactory, metrics: Metrics) -> None:
+    publisher: Publisher, sink: ListRecordSink, event_factory: EventFactory, metrics: Metrics
+) -> None:
     bad = event_factory("comment").model_dump(mode="json")
     bad["author_id"] = "7012345678901234"
     del bad["created_at"]
@@ -90,8 +103,10 @@ def test_invalid_event_is_dead_lettered_with_reason_and_scrubbed(
     assert letter["error_type"] == "schema"
     assert "7012345678901234" not in letter["raw"]
     assert len(_events(sink)) == 1
-    assert metrics.registry.get_sample_value(
-        "serambi_dead_letters_total", {"stage": "connector", "error_type": "schema"}) == 1
+    assert (
+        metrics.registry.get_sample_value("serambi_dead_letters_total", {"stage": "connector", "error_type": "schema"})
+        == 1
+    )
 
 
 def test_not_json_is_dead_lettered(publisher: Publisher, sink: ListRecordSink) -> None:
@@ -102,8 +117,9 @@ def test_not_json_is_dead_lettered(publisher: Publisher, sink: ListRecordSink) -
     assert "7012345678901234" not in letter["raw"]
 
 
-def test_account_outside_directory_is_dead_lettered(publisher: Publisher, sink: ListRecordSink,
-                                                    event_factory: EventFactory) -> None:
+def test_account_outside_directory_is_dead_lettered(
+    publisher: Publisher, sink: ListRecordSink, event_factory: EventFactory
+) -> None:
     assert publisher.publish(event_factory("post", account_id="123")) is False
     [letter] = [r.json() for r in sink.on(DEAD_LETTER.name)]
     assert letter["error_type"] == "unknown_account"
@@ -117,11 +133,20 @@ def test_json_event_is_published(publisher: Publisher, sink: ListRecordSink, eve
     assert _events(sink) == [event]
 
 
-def test_linger_sends_without_explicit_flush(sink: ListRecordSink, event_factory: EventFactory,
-                                             tiny_directory: Directory) -> None:
+def test_linger_sends_without_explicit_flush(
+    sink: ListRecordSink, event_factory: EventFactory, tiny_directory: Directory
+) -> None:
     now = [0.0]
-    publisher = Publisher(sink, pseudonymizer=Pseudonymizer(KEY), partitions=2, source="t",
-                          directory=tiny_directory, max_batch=1000, linger_seconds=0.5, clock=lambda: now[0])
+    publisher = Publisher(
+        sink,
+        pseudonymizer=Pseudonymizer(KEY),
+        partitions=2,
+        source="t",
+        directory=tiny_directory,
+        max_batch=1000,
+        linger_seconds=0.5,
+        clock=lambda: now[0],
+    )
     publisher.publish(event_factory("post"))
     assert sink.on(EVENTS.name) == []
     now[0] = 1.0
@@ -130,8 +155,9 @@ def test_linger_sends_without_explicit_flush(sink: ListRecordSink, event_factory
     assert orjson.loads(sink.on(EVENTS.name)[0].value)["format"] == "serambi.batch/1"
 
 
-def test_citizen_mentions_in_text_are_pseudonymised(publisher: Publisher, sink: ListRecordSink,
-                                                    event_factory: EventFactory) -> None:
+def test_citizen_mentions_in_text_are_pseudonymised(
+    publisher: Publisher, sink: ListRecordSink, event_factory: EventFactory
+) -> None:
     reply = event_factory("reply", text="@aisyah_r sorry! Call 1-800 or see @900100")
     publisher.publish(reply)
     publisher.flush()

@@ -6,12 +6,12 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from connectors.base import Publisher
-from connectors.jsonl import JsonlConnector, parse_jsonl
-from connectors.pseudonym import PREFIX, Pseudonymizer
-from connectors.testing import ListRecordSink
+from connectors.core.publisher import Publisher
+from connectors.core.testing import ListRecordSink
+from connectors.files.jsonl import JsonlConnector, parse_jsonl
 from schemas.agency import Directory
 from schemas.events import Interaction
+from schemas.privacy import PREFIX, Pseudonymizer
 from schemas.records import decode_batch
 from schemas.topics import DEAD_LETTER, EVENTS
 from tests.conftest import EventFactory
@@ -19,20 +19,38 @@ from tests.conftest import EventFactory
 
 @pytest.fixture
 def lines(event_factory: EventFactory) -> list[bytes]:
-    good = [orjson.dumps(event_factory(kind).model_dump(mode="json")) + b"\n"
-            for kind in ("post", "comment", "reply", "reaction")]
+    good = [
+        orjson.dumps(event_factory(kind).model_dump(mode="json")) + b"\n"
+        for kind in ("post", "comment", "reply", "reaction")
+    ]
     broken = orjson.loads(good[1])
     del broken["root_id"]
     broken["author_id"] = "7012345678901"
-    return [good[0], b"\n", b"{not json\n", good[1], b"   \r\n", orjson.dumps(broken) + b"\r\n", good[2], b"[1, 2]\n",
-            good[3]]
+    return [
+        good[0],
+        b"\n",
+        b"{not json\n",
+        good[1],
+        b"   \r\n",
+        orjson.dumps(broken) + b"\r\n",
+        good[2],
+        b"[1, 2]\n",
+        good[3],
+    ]
 
 
 def test_parse_yields_events_and_reasons_with_line_numbers(lines: list[bytes]) -> None:
     parsed = list(parse_jsonl(lines))
     assert [n for n, *_ in parsed] == [1, 3, 4, 6, 7, 8, 9]
     assert [type(e).__name__ if e else None for _, e, _, _ in parsed] == [
-        "Post", None, "Interaction", None, "Interaction", None, "Reaction"]
+        "Post",
+        None,
+        "Interaction",
+        None,
+        "Interaction",
+        None,
+        "Reaction",
+    ]
     reasons = {n: reason for n, _, reason, _ in parsed if reason}
     assert reasons[3].startswith("line 3: not JSON")
     assert reasons[6].startswith("line 6: ")
@@ -41,13 +59,13 @@ def test_parse_yields_events_and_reasons_with_line_numbers(lines: list[bytes]) -
     assert parsed[1][3] == b"{not json\n"
 
 
-def test_publish_routes_valid_and_invalid_lines(tmp_path: Path, lines: list[bytes],
-                                                tiny_directory: Directory) -> None:
+def test_publish_routes_valid_and_invalid_lines(tmp_path: Path, lines: list[bytes], tiny_directory: Directory) -> None:
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"".join(lines))
     sink = ListRecordSink()
-    publisher = Publisher(sink, pseudonymizer=Pseudonymizer(SecretStr("k")), partitions=4, source="jsonl",
-                          directory=tiny_directory)
+    publisher = Publisher(
+        sink, pseudonymizer=Pseudonymizer(SecretStr("k")), partitions=4, source="jsonl", directory=tiny_directory
+    )
     seen: list[int] = []
     assert JsonlConnector(path).publish(publisher, progress=seen.append) == 4
     assert seen == [4]
@@ -66,7 +84,8 @@ def test_empty_file_publishes_nothing(tmp_path: Path, tiny_directory: Directory)
     path = tmp_path / "empty.jsonl"
     path.write_bytes(b"")
     sink = ListRecordSink()
-    publisher = Publisher(sink, pseudonymizer=Pseudonymizer(SecretStr("k")), partitions=4, source="jsonl",
-                          directory=tiny_directory)
+    publisher = Publisher(
+        sink, pseudonymizer=Pseudonymizer(SecretStr("k")), partitions=4, source="jsonl", directory=tiny_directory
+    )
     assert JsonlConnector(path).publish(publisher) == 0
     assert sink.records == []

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from connectors.pseudonym import PREFIX, Pseudonymizer
+from schemas.privacy import PREFIX, Pseudonymizer
 
 
 def test_same_citizen_same_pseudonym_and_key_matters() -> None:
@@ -62,5 +62,6 @@ def test_mentions_keep_dotted_agency_handles_and_stay_idempotent() -> None:
     assert "ali.baba" not in text
     assert p.mentions("instagram", text, keep) == text
     assert p.mentions("mastodon", "hi @ana@social.example", frozenset()) == (
-        f"hi @{p.pseudonym('mastodon', 'ana@social.example')}")
+        f"hi @{p.pseudonym('mastodon', 'ana@social.example')}"
+    )
     assert p.mentions("x", "see https://medium.com/@ali/post", frozenset()) == "see https://medium.com/@ali/post"

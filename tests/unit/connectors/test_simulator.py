@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
-from connectors.base import Publisher
-from connectors.pseudonym import PREFIX, Pseudonymizer
-from connectors.simulator import Simulation, SimulatorConnector, default_window, in_working_time
-from connectors.testing import ListRecordSink
+from connectors.core.publisher import Publisher
+from connectors.core.testing import ListRecordSink
+from connectors.simulator.model import Simulation
+from connectors.simulator.source import SimulatorConnector, default_window
 from schemas.agency import Directory, load_directory
-from schemas.events import AuthorRole, Interaction, InteractionKind, Post, Reaction, ReactionMode
+from schemas.events import AuthorRole, Event, Interaction, InteractionKind, Post, Reaction, ReactionMode
+from schemas.privacy import PREFIX, Pseudonymizer
 from schemas.records import decode_batch
 from schemas.topics import EVENTS
+from schemas.workcalendar import WorkingCalendar
 
-AnyEvent = Post | Interaction | Reaction
-SAMPLE = Path(__file__).resolve().parents[3] / "deploy" / "agencies.sample.yaml"
 START = datetime(2026, 11, 2, tzinfo=UTC)  # Monday 08:00 in Kuala Lumpur
 WEEK_END = START + timedelta(days=7)  # covers Deepavali, Sunday 8 Nov, a Kelantan working day
 INCIDENT = START + timedelta(hours=30)  # Tuesday 14:00 local
@@ -27,13 +26,13 @@ INCIDENT = START + timedelta(hours=30)  # Tuesday 14:00 local
 
 @pytest.fixture(scope="module")
 def directory() -> Directory:
-    return load_directory(SAMPLE)
+    return load_directory()
 
 
 @pytest.fixture(scope="module")
-def week(directory: Directory) -> tuple[Simulation, list[AnyEvent]]:
+def week(directory: Directory) -> tuple[Simulation, list[Event]]:
     sim = Simulation(directory, seed=42, start=START, incident_at=INCIDENT)
-    events: list[AnyEvent] = []
+    events: list[Event] = []
     at = START
     while at < WEEK_END:
         at += timedelta(hours=6)
@@ -41,16 +40,16 @@ def week(directory: Directory) -> tuple[Simulation, list[AnyEvent]]:
     return sim, events
 
 
-def _dump(events: list[AnyEvent]) -> list[dict[str, object]]:
+def _dump(events: list[Event]) -> list[dict[str, object]]:
     return [event.model_dump() for event in events]
 
 
-def _run(directory: Directory, seed: int, steps: list[timedelta]) -> list[AnyEvent]:
+def _run(directory: Directory, seed: int, steps: list[timedelta]) -> list[Event]:
     sim = Simulation(directory, seed=seed, start=START, incident_at=START + timedelta(hours=3))
     return [event for step in steps for event in sim.advance(START + step)]
 
 
-def _replies(events: list[AnyEvent]) -> list[Interaction]:
+def _replies(events: list[Event]) -> list[Interaction]:
     return [e for e in events if isinstance(e, Interaction) and e.author_role is AuthorRole.AGENCY]
 
 
@@ -95,7 +94,7 @@ def test_every_agency_is_active_within_ten_hours(directory: Directory) -> None:
     assert {type(event) for event in events} == {Post, Interaction, Reaction}
 
 
-def test_events_belong_to_directory_accounts(directory: Directory, week: tuple[Simulation, list[AnyEvent]]) -> None:
+def test_events_belong_to_directory_accounts(directory: Directory, week: tuple[Simulation, list[Event]]) -> None:
     _, events = week
     for event in events:
         owner = directory.owner_of(event.platform, event.account_id)
@@ -103,12 +102,12 @@ def test_events_belong_to_directory_accounts(directory: Directory, week: tuple[S
         assert owner.id == event.agency_id
 
 
-def test_agency_replies_only_in_working_time(directory: Directory, week: tuple[Simulation, list[AnyEvent]]) -> None:
+def test_agency_replies_only_in_working_time(directory: Directory, week: tuple[Simulation, list[Event]]) -> None:
     _, events = week
     replies = _replies(events)
     assert replies
     for reply in replies:
-        assert in_working_time(directory.get(reply.agency_id), reply.created_at), reply
+        assert WorkingCalendar.of(directory.get(reply.agency_id)).is_open(reply.created_at), reply
     kelantan = directory.get("kelantan-air")
     local_days = {r.created_at.astimezone(kelantan.zone).date() for r in replies if r.agency_id == kelantan.id}
     assert local_days
@@ -131,15 +130,15 @@ def test_working_time_respects_days_hours_and_holidays(directory: Directory) -> 
     kelantan, federal = directory.get("kelantan-air"), directory.get("kesihatan")
     sunday_10_local = datetime(2026, 11, 1, 2, tzinfo=UTC)
     friday_10_local = datetime(2026, 11, 6, 2, tzinfo=UTC)
-    assert in_working_time(kelantan, sunday_10_local)
-    assert not in_working_time(federal, sunday_10_local)
-    assert not in_working_time(kelantan, friday_10_local)
-    assert in_working_time(federal, friday_10_local)
-    assert not in_working_time(kelantan, datetime(2026, 11, 8, 2, tzinfo=UTC))  # Deepavali
-    assert not in_working_time(federal, datetime(2026, 11, 2, 10, tzinfo=UTC))  # 18:00 local
+    assert WorkingCalendar.of(kelantan).is_open(sunday_10_local)
+    assert not WorkingCalendar.of(federal).is_open(sunday_10_local)
+    assert not WorkingCalendar.of(kelantan).is_open(friday_10_local)
+    assert WorkingCalendar.of(federal).is_open(friday_10_local)
+    assert not WorkingCalendar.of(kelantan).is_open(datetime(2026, 11, 8, 2, tzinfo=UTC))  # Deepavali
+    assert not WorkingCalendar.of(federal).is_open(datetime(2026, 11, 2, 10, tzinfo=UTC))  # 18:00 local
 
 
-def test_replies_answer_earlier_messages(week: tuple[Simulation, list[AnyEvent]]) -> None:
+def test_replies_answer_earlier_messages(week: tuple[Simulation, list[Event]]) -> None:
     _, events = week
     seen: dict[str, Interaction] = {}
     for event in events:
@@ -156,7 +155,7 @@ def test_replies_answer_earlier_messages(week: tuple[Simulation, list[AnyEvent]]
             seen[event.message_id] = event
 
 
-def test_some_citizens_write_twice_before_one_reply(week: tuple[Simulation, list[AnyEvent]]) -> None:
+def test_some_citizens_write_twice_before_one_reply(week: tuple[Simulation, list[Event]]) -> None:
     _, events = week
     messages = [e for e in events if isinstance(e, Interaction) and e.author_role is AuthorRole.CITIZEN]
     pairs = {(m.root_id, m.author_id) for m in messages}
@@ -164,7 +163,7 @@ def test_some_citizens_write_twice_before_one_reply(week: tuple[Simulation, list
 
 
 def test_inter_agency_comments_use_another_agencys_account(
-    directory: Directory, week: tuple[Simulation, list[AnyEvent]]
+    directory: Directory, week: tuple[Simulation, list[Event]]
 ) -> None:
     _, events = week
     others = [e for e in events if isinstance(e, Interaction) and e.author_role is AuthorRole.OTHER_AGENCY]
@@ -175,7 +174,7 @@ def test_inter_agency_comments_use_another_agencys_account(
         assert owner.id != comment.agency_id
 
 
-def test_reactions_events_and_hourly_snapshots(week: tuple[Simulation, list[AnyEvent]]) -> None:
+def test_reactions_events_and_hourly_snapshots(week: tuple[Simulation, list[Event]]) -> None:
     _, events = week
     reactions = [e for e in events if isinstance(e, Reaction)]
     singles = [r for r in reactions if r.mode is ReactionMode.EVENT]
@@ -188,13 +187,13 @@ def test_reactions_events_and_hourly_snapshots(week: tuple[Simulation, list[AnyE
     assert all(counts == sorted(counts) for counts in by_post.values())
 
 
-def _reply_share(events: list[AnyEvent], agency_id: str) -> float:
+def _reply_share(events: list[Event], agency_id: str) -> float:
     mine = [e for e in events if isinstance(e, Interaction) and e.agency_id == agency_id]
     citizen = sum(1 for e in mine if e.author_role is AuthorRole.CITIZEN)
     return sum(1 for e in mine if e.author_role is AuthorRole.AGENCY) / citizen
 
 
-def test_soapbox_replies_far_less_than_dinner_party(week: tuple[Simulation, list[AnyEvent]]) -> None:
+def test_soapbox_replies_far_less_than_dinner_party(week: tuple[Simulation, list[Event]]) -> None:
     _, events = week
     three_days = [e for e in events if e.created_at <= START + timedelta(days=3)]
     soapbox, dinner_party = _reply_share(three_days, "kerjaraya"), _reply_share(three_days, "mbpp")
@@ -204,7 +203,7 @@ def test_soapbox_replies_far_less_than_dinner_party(week: tuple[Simulation, list
 
 
 def test_flood_incident_draws_a_surge_of_unanswered_questions(
-    week: tuple[Simulation, list[AnyEvent]],
+    week: tuple[Simulation, list[Event]],
 ) -> None:
     sim, events = week
     flood = [e for e in events if isinstance(e, Post) and e.post_id == sim.flood_post_id]
@@ -282,7 +281,7 @@ def test_connector_publishes_pseudonymised_events_never_ahead_of_the_clock(direc
     assert connector.events_emitted == publisher.published > 0
     assert sum(connector.events_emitted_by_type.values()) == connector.events_emitted
     assert set(connector.events_emitted_by_type) == {"post", "interaction", "reaction"}
-    published: list[AnyEvent] = []
+    published: list[Event] = []
     for record, sent_at in zip(sink.records, sink.sent_at, strict=True):
         assert record.topic == EVENTS.name
         good, bad = decode_batch(record.value)

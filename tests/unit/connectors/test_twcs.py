@@ -46,14 +46,14 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from connectors.base import Publisher
-from connectors.errors import ConnectorError
-from connectors.pseudonym import PREFIX, Pseudonymizer
-from connectors.testing import ListRecordSink
-from connectors.twcs import TwcsConnector, TwcsResult, agency_slug, directory_with, parse_twcs
-from pipeline.matching import Matcher
+from connectors.core.errors import ConnectorError
+from connectors.core.publisher import Publisher
+from connectors.core.testing import ListRecordSink
+from connectors.files.twcs import TwcsConnector, TwcsResult, agency_slug, directory_with, parse_twcs
+from pipeline.domain.matching import Matcher
 from schemas.agency import Account, Agency, Directory
 from schemas.events import AuthorRole, Interaction, InteractionKind, Platform
+from schemas.privacy import PREFIX, Pseudonymizer
 from schemas.records import decode_batch
 from schemas.topics import DEAD_LETTER, EVENTS
 
@@ -75,12 +75,17 @@ def by_id(result: TwcsResult) -> dict[str, Interaction]:
 
 
 def _publisher(sink: ListRecordSink, agencies: dict[str, str]) -> Publisher:
-    return Publisher(sink, pseudonymizer=Pseudonymizer(SecretStr("k")), partitions=4, source="twcs",
-                     directory=directory_with(Directory(agencies=()), agencies))
+    return Publisher(
+        sink,
+        pseudonymizer=Pseudonymizer(SecretStr("k")),
+        partitions=4,
+        source="twcs",
+        directory=directory_with(Directory(agencies=()), agencies),
+    )
 
 
 def _figures(events: list[Interaction]) -> dict[str, dict[str, Any]]:
-    # Event-time order, as the connector publishes: pipeline.matching.Matcher misses "earlier messages by the
+    # Event-time order, as the connector publishes: pipeline.domain.matching.Matcher misses "earlier messages by the
     # same author" when a reply is added before its parent (tweet 6 before 5 in file order loses tweet 4).
     facts = Matcher(business=lambda agency, start, end: 0.0).add(sorted(events, key=lambda e: e.created_at))
     figures: dict[str, dict[str, Any]] = {}
@@ -105,28 +110,57 @@ def test_file_has_the_raw_quirks() -> None:
 
 def test_owners_roles_and_kinds(by_id: dict[str, Interaction]) -> None:
     owners = {i: e.account_id for i, e in by_id.items()}
-    assert owners == {"1": A, "2": A, "3": A, "4": A, "5": A, "6": A, "14": A, "15": A,
-                      "7": P, "8": P, "9": P, "10": P, "11": P, "12": P, "13": P}
+    assert owners == {
+        "1": A,
+        "2": A,
+        "3": A,
+        "4": A,
+        "5": A,
+        "6": A,
+        "14": A,
+        "15": A,
+        "7": P,
+        "8": P,
+        "9": P,
+        "10": P,
+        "11": P,
+        "12": P,
+        "13": P,
+    }
     assert {e.agency_id for e in by_id.values() if e.account_id == A} == {"askpetronasx"}
     roles = {i: e.author_role.value for i, e in by_id.items() if e.author_role is not AuthorRole.CITIZEN}
-    assert roles == {"2": "agency", "6": "agency", "9": "agency", "13": "agency", "15": "agency",
-                     "10": "other_agency"}
+    assert roles == {"2": "agency", "6": "agency", "9": "agency", "13": "agency", "15": "agency", "10": "other_agency"}
     assert by_id["10"].author_id == A
     mentions = {i for i, e in by_id.items() if e.kind is InteractionKind.MENTION}
     assert mentions == {"1", "4", "7", "8"}
-    assert all(e.platform is Platform.X and e.source == "twcs" and e.event_id == f"x:{e.message_id}"
-               for e in by_id.values())
+    assert all(
+        e.platform is Platform.X and e.source == "twcs" and e.event_id == f"x:{e.message_id}" for e in by_id.values()
+    )
 
 
 def test_roots_parents_and_parent_authors(by_id: dict[str, Interaction]) -> None:
     roots = {i: e.root_id for i, e in by_id.items()}
-    assert roots == {"1": "1", "2": "1", "3": "1", "4": "4", "5": "4", "6": "4", "7": "7",
-                     "8": "8", "9": "8", "10": "8", "11": "8", "12": "8", "13": "8", "14": "14", "15": "14"}
+    assert roots == {
+        "1": "1",
+        "2": "1",
+        "3": "1",
+        "4": "4",
+        "5": "4",
+        "6": "4",
+        "7": "7",
+        "8": "8",
+        "9": "8",
+        "10": "8",
+        "11": "8",
+        "12": "8",
+        "13": "8",
+        "14": "14",
+        "15": "14",
+    }
     assert by_id["14"].parent_id == "999"  # dangling: kept, but no parent author
     assert by_id["14"].parent_author_id is None
     assert by_id["14"].kind is InteractionKind.REPLY
-    assert (by_id["3"].parent_author_id, by_id["6"].parent_author_id, by_id["12"].parent_author_id) == (
-        A, "700002", P)
+    assert (by_id["3"].parent_author_id, by_id["6"].parent_author_id, by_id["12"].parent_author_id) == (A, "700002", P)
 
 
 def test_float_ids_and_text(by_id: dict[str, Interaction]) -> None:
@@ -183,12 +217,16 @@ def _rows(text: str) -> list[dict[str, str]]:
 
 
 def test_pandas_index_header_and_nan_ids() -> None:
-    rows = _rows("Unnamed: 0,tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
-                 "0,1,55,TRUE,Tue Oct 31 22:10:47 +0000 2017,@AmazonHelp hi,2.0,NaN\n"
-                 "1,2.0,AmazonHelp,false,Tue Oct 31 22:11:47 +0000 2017,@55 hello,nan,1.0\n")
+    rows = _rows(
+        "Unnamed: 0,tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
+        "0,1,55,TRUE,Tue Oct 31 22:10:47 +0000 2017,@AmazonHelp hi,2.0,NaN\n"
+        "1,2.0,AmazonHelp,false,Tue Oct 31 22:11:47 +0000 2017,@55 hello,nan,1.0\n"
+    )
     result = parse_twcs(rows)
     assert [(e.message_id, e.parent_id, e.account_id) for e in result.events] == [
-        ("1", None, "AmazonHelp"), ("2", "1", "AmazonHelp")]
+        ("1", None, "AmazonHelp"),
+        ("2", "1", "AmazonHelp"),
+    ]
     assert result.agencies == {"AmazonHelp": "amazonhelp"}
     assert result.invalid == []
 
@@ -205,8 +243,9 @@ def test_duplicate_and_garbled_rows_are_invalid() -> None:
 
 def test_company_reply_chains_and_cycles_terminate() -> None:
     header = "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
-    body = "".join(f"{i},Co{i % 2},False,Tue Oct 31 22:10:47 +0000 2017,t,,{i - 1 if i > 1 else 3000}\n"
-                   for i in range(1, 3001))
+    body = "".join(
+        f"{i},Co{i % 2},False,Tue Oct 31 22:10:47 +0000 2017,t,,{i - 1 if i > 1 else 3000}\n" for i in range(1, 3001)
+    )
     result = parse_twcs(_rows(header + body))  # a 3,000-tweet cycle of company replies
     assert len(result.events) == 3000
     assert len({e.account_id for e in result.events}) == 1
@@ -220,8 +259,12 @@ def test_read_rejects_a_file_that_is_not_twcs(tmp_path: Path) -> None:
 
 
 def test_directory_with_adds_missing_handles_only() -> None:
-    known = Agency(id="posmalaysiax", name="Pos Malaysia", tier="federal",
-                   accounts=(Account(platform=Platform.X, account_id="PosMY"),))
+    known = Agency(
+        id="posmalaysiax",
+        name="Pos Malaysia",
+        tier="federal",
+        accounts=(Account(platform=Platform.X, account_id="PosMY"),),
+    )
     base = Directory(agencies=(known,))
     directory = directory_with(base, {"PosMY": "posmalaysiax", P: "posmalaysiax", A: "askpetronasx"})
     assert [a.account_id for a in directory.get("posmalaysiax").accounts] == ["PosMY", P]
@@ -237,8 +280,9 @@ def test_parse_uses_directory_agency_ids() -> None:
     assert result.agencies == {A: "jpj", P: "posmalaysiax"}
 
 
-@pytest.mark.parametrize(("handle", "slug"), [("AmazonHelp", "amazonhelp"), ("Ask_Petronas-X", "ask_petronas-x"),
-                                              ("_Hidden", "hidden")])
+@pytest.mark.parametrize(
+    ("handle", "slug"), [("AmazonHelp", "amazonhelp"), ("Ask_Petronas-X", "ask_petronas-x"), ("_Hidden", "hidden")]
+)
 def test_agency_slug(handle: str, slug: str) -> None:
     assert agency_slug(handle) == slug
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.businesstime import BusinessClock, business_seconds
+from pipeline.domain.businesstime import BusinessClock, business_seconds
 from schemas.agency import Agency
 
 KL = ZoneInfo("Asia/Kuala_Lumpur")

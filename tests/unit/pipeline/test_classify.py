@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from pipeline.classify import ClassThresholds, classify
+from pipeline.domain.classify import ClassThresholds, classify
 
 
 @pytest.mark.parametrize(

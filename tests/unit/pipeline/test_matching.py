@@ -4,7 +4,7 @@ import itertools
 import random
 from datetime import datetime, timedelta
 
-from pipeline.matching import Matcher, ResponseFact
+from pipeline.domain.matching import Matcher, ResponseFact
 from schemas.events import Interaction
 from tests.conftest import OTHER_ACCOUNT, T0, EventFactory
 
@@ -17,7 +17,9 @@ def _final(facts: list[ResponseFact]) -> dict[str, tuple[str, float]]:
     best: dict[str, ResponseFact] = {}
     for fact in facts:
         if fact.message_id not in best or (fact.answered_at, fact.reply_id) < (
-                best[fact.message_id].answered_at, best[fact.message_id].reply_id):
+            best[fact.message_id].answered_at,
+            best[fact.message_id].reply_id,
+        ):
             best[fact.message_id] = fact
     return {k: (v.reply_id, v.response_seconds) for k, v in best.items()}
 
@@ -81,14 +83,16 @@ def test_reply_to_unknown_parent_waits_then_matches(event_factory: EventFactory)
 
 def test_inter_agency_reply_does_not_answer(event_factory: EventFactory) -> None:
     question = event_factory("comment", message_id="q1", author_id="ps1:a", created_at=_at(0))
-    other = event_factory("reply", message_id="o1", parent_id="q1", author_id=OTHER_ACCOUNT,
-                          author_role="other_agency", created_at=_at(3))
+    other = event_factory(
+        "reply", message_id="o1", parent_id="q1", author_id=OTHER_ACCOUNT, author_role="other_agency", created_at=_at(3)
+    )
     assert _matcher().add([question, other]) == []
 
 
 def test_reply_to_inter_agency_message_answers_no_citizen(event_factory: EventFactory) -> None:
-    inter = event_factory("comment", message_id="o1", author_id=OTHER_ACCOUNT, author_role="other_agency",
-                          created_at=_at(0))
+    inter = event_factory(
+        "comment", message_id="o1", author_id=OTHER_ACCOUNT, author_role="other_agency", created_at=_at(0)
+    )
     reply = event_factory("reply", message_id="r1", parent_id="o1", created_at=_at(3))
     question = event_factory("comment", message_id="q1", author_id="ps1:a", created_at=_at(-5))
     assert _matcher().add([inter, reply, question]) == []
@@ -110,8 +114,10 @@ def test_other_conversation_is_separate(event_factory: EventFactory) -> None:
 
 def test_result_is_independent_of_order_and_duplicates(event_factory: EventFactory) -> None:
     t = _thread(event_factory)
-    extra = [event_factory("reply", message_id="r0", parent_id="q1", created_at=_at(40)),
-             event_factory("reply", message_id="r2", parent_id="q3", created_at=_at(50))]
+    extra = [
+        event_factory("reply", message_id="r0", parent_id="q1", created_at=_at(40)),
+        event_factory("reply", message_id="r2", parent_id="q3", created_at=_at(50)),
+    ]
     events = [*t.values(), *extra]
     expected = _final(_matcher().add(events))
     rng = random.Random(3)

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from hypothesis import given, settings
 
-from pipeline.matching import Matcher
+from pipeline.domain.matching import Matcher
 from schemas.events import Interaction
 from tests.strategies import conversations, final_facts, reference_first_responses
 

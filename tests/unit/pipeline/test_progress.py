@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pipeline.progress import DrainState, HandledOffsets
+from pipeline.stream.offsets import DrainState, HandledOffsets
 
 
 def test_drained_when_every_partition_is_handled() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from pipeline.runtime.statefile import StackState, clear_state, read_state, write_state
 from pipeline.settings import Settings, load_settings
-from pipeline.state import StackState, clear_state, read_state, write_state
 
 
 def test_environment_and_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,8 +8,10 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from pipeline.metrics import Metrics
-from pipeline.sink import COLUMNS, RawSink, Record, dead_letter_row
+from pipeline.storage.rows import dead_letter_row
+from pipeline.stream.decode import RawSink, Record
 from schemas.records import encode_batch
+from schemas.tables import COLUMNS
 from tests.conftest import EventFactory
 
 
@@ -31,7 +33,6 @@ class ListInserter:
 def _sink() -> tuple[RawSink, ListInserter, Metrics]:
     inserter, metrics = ListInserter(), Metrics(CollectorRegistry())
     return RawSink(inserter, metrics), inserter, metrics
-
 
 
 def test_events_land_in_their_tables(event_factory: EventFactory) -> None:
@@ -81,8 +82,15 @@ def test_dead_letter_rows_survive_malformed_letters() -> None:
     row = dead_letter_row(b"nonsense 7012345678901234", at)
     assert row[3] == "bad_dead_letter"
     assert "7012345678901234" not in row[5]
-    good = {"id": "abc", "source": "s", "stage": "worker", "error_type": "schema", "reason": "r", "raw": "{}",
-            "received_at": "2026-11-02T00:00:00Z"}
+    good = {
+        "id": "abc",
+        "source": "s",
+        "stage": "worker",
+        "error_type": "schema",
+        "reason": "r",
+        "raw": "{}",
+        "received_at": "2026-11-02T00:00:00Z",
+    }
     assert dead_letter_row(orjson.dumps(good), at)[:5] == ("abc", "s", "worker", "schema", "r")
 
 

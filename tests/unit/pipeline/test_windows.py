@@ -4,17 +4,20 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from pipeline.windows import MessageStatus, bucket_start, message_status, rolling_window
+from pipeline.domain.windows import MessageStatus, bucket_start, message_status, rolling_window
 
 T = datetime(2026, 11, 2, 10, 17, 42, 500000, tzinfo=UTC)
 SLA = timedelta(hours=24)
 
 
-@pytest.mark.parametrize(("size", "expected"), [
-    ("minute", datetime(2026, 11, 2, 10, 17, tzinfo=UTC)),
-    ("hour", datetime(2026, 11, 2, 10, tzinfo=UTC)),
-    ("day", datetime(2026, 11, 2, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        ("minute", datetime(2026, 11, 2, 10, 17, tzinfo=UTC)),
+        ("hour", datetime(2026, 11, 2, 10, tzinfo=UTC)),
+        ("day", datetime(2026, 11, 2, tzinfo=UTC)),
+    ],
+)
 def test_buckets_are_utc_aligned(size: str, expected: datetime) -> None:
     assert bucket_start(T, size) == expected
     assert bucket_start(T.astimezone(timezone(timedelta(hours=8))), size) == expected
@@ -28,7 +31,8 @@ def test_rolling_windows() -> None:
 def test_status_exact_boundaries() -> None:
     assert message_status(T, T + SLA, SLA, T + SLA + timedelta(seconds=1)) is MessageStatus.ANSWERED_WITHIN_SLA
     assert message_status(T, T + SLA + timedelta(milliseconds=1), SLA, T + timedelta(days=2)) is (
-        MessageStatus.ANSWERED_LATE)
+        MessageStatus.ANSWERED_LATE
+    )
     assert message_status(T, None, SLA, T + SLA) is MessageStatus.PENDING
     assert message_status(T, None, SLA, T + SLA + timedelta(milliseconds=1)) is MessageStatus.OVERDUE
 

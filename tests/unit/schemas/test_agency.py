@@ -13,8 +13,12 @@ def test_sample_directory_has_twelve_agencies_with_two_to_four_accounts(sample_d
     assert len(sample_directory.agencies) == 12
     for agency in sample_directory.agencies:
         assert 2 <= len(agency.accounts) <= 4
-        assert {a.platform for a in agency.accounts} <= {Platform.FACEBOOK, Platform.INSTAGRAM, Platform.X,
-                                                         Platform.YOUTUBE}
+        assert {a.platform for a in agency.accounts} <= {
+            Platform.FACEBOOK,
+            Platform.INSTAGRAM,
+            Platform.X,
+            Platform.YOUTUBE,
+        }
     tiers = {agency.tier for agency in sample_directory.agencies}
     assert {"federal", "state"} <= tiers
 
@@ -45,7 +49,9 @@ def test_missing_file_names_the_setting(tmp_path: Path) -> None:
 
 def test_unknown_timezone_is_rejected(tmp_path: Path) -> None:
     path = tmp_path / "agencies.yaml"
-    path.write_text("agencies:\n  - {id: a, name: A, tier: state, timezone: Mars/Olympus,\n"
-                    "     accounts: [{platform: x, account_id: '1'}]}\n")
+    path.write_text(
+        "agencies:\n  - {id: a, name: A, tier: state, timezone: Mars/Olympus,\n"
+        "     accounts: [{platform: x, account_id: '1'}]}\n"
+    )
     with pytest.raises(DirectoryError, match="unknown timezone"):
         load_directory(path)

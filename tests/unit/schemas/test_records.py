@@ -29,11 +29,14 @@ def test_one_bad_event_does_not_spoil_the_batch(event_factory: EventFactory) -> 
     assert "platform: Field required" in bad[0][0]
 
 
-@pytest.mark.parametrize(("value", "reason"), [
-    (b"not json {", "not JSON"),
-    (b'{"events": []}', "serambi.batch/1"),
-    (b'{"format": "serambi.batch/1"}', "no 'events' list"),
-])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"not json {", "not JSON"),
+        (b'{"events": []}', "serambi.batch/1"),
+        (b'{"format": "serambi.batch/1"}', "no 'events' list"),
+    ],
+)
 def test_undecodable_records_raise(value: bytes, reason: str) -> None:
     with pytest.raises(RecordError, match=reason):
         decode_batch(value)

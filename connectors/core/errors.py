@@ -1,0 +1,37 @@
+"""Errors of the connectors package; each says what the caller does next."""
+
+from __future__ import annotations
+
+__all__ = ["ConnectorError", "InvalidInput", "PublishError", "Retry"]
+
+
+class ConnectorError(RuntimeError):
+    """Base of connector errors."""
+
+
+class InvalidInput(ConnectorError):
+    """Input that cannot become a canonical event: dead-letter it with this reason, then go on."""
+
+    def __init__(self, reason: str, *, error_type: str = "invalid") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error_type = error_type
+
+
+class PublishError(ConnectorError):
+    """Kafka did not acknowledge records: retry the flush; nothing is marked delivered.
+
+    ``failed`` is how many records were not acknowledged (0 when Kafka could not be reached at all).
+    """
+
+    def __init__(self, message: str, *, failed: int = 0) -> None:
+        super().__init__(message)
+        self.failed = failed
+
+
+class Retry(ConnectorError):
+    """A source asked us to back off (429/5xx): call again after ``after_seconds``."""
+
+    def __init__(self, after_seconds: float, reason: str = "rate limited") -> None:
+        super().__init__(f"{reason}; retry after {after_seconds:.0f} s")
+        self.after_seconds = after_seconds

@@ -1,0 +1,189 @@
+"""Reply matching: which agency reply first answers each citizen message. Pure, framework-free.
+
+The rule (DOMAIN.md): an agency reply R whose parent P is a citizen message answers P and every
+still-unanswered message that P's author created before P in the same conversation. A message's first
+response is the earliest reply that answers it (ties: the smaller reply id).
+
+Because "earliest answering reply" is a minimum over a set, the result depends only on the set of
+messages seen, never on arrival order or duplicates: each new message can only *improve* (make earlier)
+the first response of some messages, and every improvement is emitted as an updated fact.
+Conversations idle (in event time) for longer than the lateness are evicted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from schemas.events import AuthorRole, Interaction
+
+__all__ = ["Matcher", "ResponseFact"]
+
+BusinessSeconds = Callable[[str, datetime, datetime], float]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFact:
+    """The first response to one citizen message (an updatable fact: a later-arriving, earlier reply wins)."""
+
+    message_id: str
+    platform: str
+    agency_id: str
+    account_id: str
+    root_id: str
+    citizen_id: str
+    kind: str
+    asked_at: datetime
+    answered_at: datetime
+    reply_id: str
+    response_seconds: float
+    business_seconds: float
+
+
+# Compact state, plain tuples of str/datetime (no text, no models): a fraction of the memory, and the
+# garbage collector stops tracking such tuples, which keeps its pauses short with millions of messages.
+# citizen message: (created_at, author_id, kind, agency_id); reply: created_at.
+_Citizen = tuple[datetime, str, str, str]
+
+
+@dataclass
+class _Conversation:
+    citizen: dict[str, _Citizen] = field(default_factory=dict)
+    by_author: dict[str, list[str]] = field(default_factory=dict)
+    replies_to: dict[str, dict[str, datetime]] = field(default_factory=dict)
+    first: dict[str, tuple[datetime, str]] = field(default_factory=dict)
+    last_event_at: datetime | None = None
+
+
+class Matcher:
+    """Matches agency replies to citizen messages, per conversation, in event time.
+
+    ``business`` gives business seconds of an agency between two instants. ``lateness`` bounds how long
+    an idle conversation is kept (default 7 days of event time).
+
+    >>> matcher = Matcher(business=lambda agency, start, end: 0.0)
+    >>> facts = matcher.add([question, answer])   # -> [ResponseFact(...)]
+    """
+
+    def __init__(self, business: BusinessSeconds, lateness: timedelta = timedelta(days=7)) -> None:
+        self._business = business
+        self._lateness = lateness
+        self._conversations: dict[tuple[str, str, str], _Conversation] = {}
+        self.watermark: datetime | None = None
+
+    def __len__(self) -> int:
+        return len(self._conversations)
+
+    def add(self, events: Iterable[Interaction]) -> list[ResponseFact]:
+        """Feed interactions (any order, duplicates allowed); return new or improved facts."""
+        improved: dict[str, ResponseFact] = {}
+        for event in events:
+            for fact in self._add_one(event):
+                improved[fact.message_id] = fact
+        return list(improved.values())
+
+    def evict(self, watermark: datetime | None = None) -> int:
+        """Drop conversations idle for longer than the lateness before ``watermark``; return how many.
+
+        The caller passes the watermark that is safe for every partition it consumes (the slowest one);
+        without it the matcher's own (the latest event seen) is used.
+        """
+        watermark = watermark or self.watermark
+        if watermark is None:
+            return 0
+        horizon = watermark - self._lateness
+        stale = [
+            key
+            for key, conv in self._conversations.items()
+            if conv.last_event_at is not None and conv.last_event_at < horizon
+        ]
+        for key in stale:
+            del self._conversations[key]
+        return len(stale)
+
+    def _add_one(self, event: Interaction) -> list[ResponseFact]:
+        key = (event.platform.value, event.account_id, event.root_id)
+        conv = self._conversations.get(key)
+        if conv is None:
+            conv = self._conversations[key] = _Conversation()
+        at = event.created_at
+        if conv.last_event_at is None or at > conv.last_event_at:
+            conv.last_event_at = at
+        if self.watermark is None or at > self.watermark:
+            self.watermark = at
+        if event.author_role is AuthorRole.CITIZEN:
+            return self._add_citizen(key, conv, event)
+        if event.author_role is AuthorRole.AGENCY and event.parent_id is not None:
+            return self._add_reply(key, conv, event.parent_id, event.message_id, at)
+        return []
+
+    def _add_citizen(self, key: tuple[str, str, str], conv: _Conversation, message: Interaction) -> list[ResponseFact]:
+        message_id = message.message_id
+        if message_id in conv.citizen:
+            return []
+        conv.citizen[message_id] = (message.created_at, message.author_id, message.kind.value, message.agency_id)
+        conv.by_author.setdefault(message.author_id, []).append(message_id)
+        facts = []
+        # Replies that were waiting for this message answer it and its author's earlier messages.
+        for reply_id, replied_at in conv.replies_to.get(message_id, {}).items():
+            for target in [message_id, *self._by_same_author(conv, message_id, earlier=True)]:
+                facts.extend(self._offer(key, conv, target, reply_id, replied_at))
+        # Replies to a later message by the same citizen answer this one too.
+        for parent in self._by_same_author(conv, message_id, earlier=False):
+            for reply_id, replied_at in conv.replies_to.get(parent, {}).items():
+                facts.extend(self._offer(key, conv, message_id, reply_id, replied_at))
+        return facts
+
+    def _add_reply(
+        self, key: tuple[str, str, str], conv: _Conversation, parent_id: str, reply_id: str, replied_at: datetime
+    ) -> list[ResponseFact]:
+        replies = conv.replies_to.setdefault(parent_id, {})
+        if reply_id in replies:
+            return []
+        replies[reply_id] = replied_at
+        if parent_id not in conv.citizen:
+            return []
+        facts = []
+        for target in [parent_id, *self._by_same_author(conv, parent_id, earlier=True)]:
+            facts.extend(self._offer(key, conv, target, reply_id, replied_at))
+        return facts
+
+    @staticmethod
+    def _by_same_author(conv: _Conversation, message_id: str, *, earlier: bool) -> list[str]:
+        at, author = conv.citizen[message_id][:2]
+        return [
+            other
+            for other in conv.by_author[author]
+            if (conv.citizen[other][0] < at if earlier else conv.citizen[other][0] > at)
+        ]
+
+    def _offer(
+        self, key: tuple[str, str, str], conv: _Conversation, message_id: str, reply_id: str, replied_at: datetime
+    ) -> list[ResponseFact]:
+        candidate = (replied_at, reply_id)
+        current = conv.first.get(message_id)
+        if current is not None and current <= candidate:
+            return []
+        conv.first[message_id] = candidate
+        return [self._fact(key, message_id, conv.citizen[message_id], reply_id, replied_at)]
+
+    def _fact(
+        self, key: tuple[str, str, str], message_id: str, message: _Citizen, reply_id: str, replied_at: datetime
+    ) -> ResponseFact:
+        asked_at, author_id, kind, agency_id = message
+        platform, account_id, root_id = key
+        return ResponseFact(
+            message_id=message_id,
+            platform=platform,
+            agency_id=agency_id,
+            account_id=account_id,
+            root_id=root_id,
+            citizen_id=author_id,
+            kind=kind,
+            asked_at=asked_at,
+            answered_at=replied_at,
+            reply_id=reply_id,
+            response_seconds=max((replied_at - asked_at).total_seconds(), 0.0),
+            business_seconds=self._business(agency_id, asked_at, replied_at),
+        )

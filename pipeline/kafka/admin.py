@@ -1,0 +1,47 @@
+"""Create Serambi's topics at start-up when they are missing."""
+
+from __future__ import annotations
+
+import logging
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from pipeline.errors import BrokerError
+from schemas.topics import TOPICS, TopicSpec
+
+__all__ = ["ensure_topics", "partition_count"]
+
+log = logging.getLogger(__name__)
+
+
+def partition_count(topic: TopicSpec, default_partitions: int) -> int:
+    """Partitions of a topic: its own fixed count, else the configured default."""
+    return topic.partitions or default_partitions
+
+
+def ensure_topics(bootstrap_servers: str, default_partitions: int) -> list[str]:
+    """Create every declared topic that does not exist yet; return the names created."""
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="serambi-admin")
+    except KafkaError as exc:
+        msg = f"cannot reach Kafka at {bootstrap_servers}: {exc}"
+        raise BrokerError(msg) from exc
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(
+                t.name, partition_count(t, default_partitions), 1, topic_configs={"retention.ms": str(t.retention_ms)}
+            )
+            for t in TOPICS
+            if t.name not in existing
+        ]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                log.info("topics were created concurrently")
+        return [t.name for t in missing]
+    finally:
+        admin.close()

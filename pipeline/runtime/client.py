@@ -1,0 +1,69 @@
+"""Client of a running stack's local API (see :mod:`pipeline.web.api`)."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from typing import Any
+
+import orjson
+from pydantic import SecretStr
+
+from pipeline.errors import ConfigError, PipelineError, StoreError
+from pipeline.runtime.statefile import LOCAL_OPENER
+from pipeline.storage.store import QueryResult
+from schemas.agency import Agency
+from schemas.privacy import Pseudonymizer
+
+__all__ = ["StackClient"]
+
+
+class StackClient:
+    """Talks to ``serambi demo``/``serambi run`` in another process. Example: ``StackClient(url).health()``."""
+
+    def __init__(self, base_url: str, timeout_s: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout_s
+
+    def health(self) -> dict[str, Any]:
+        """The stack's health document."""
+        return dict(self._call("GET", "/health"))
+
+    def check_key(self, key: SecretStr) -> None:
+        """Refuse to publish with another pseudonym key than the stack's: one citizen, one pseudonym."""
+        if self.health().get("pseudonym_key") != Pseudonymizer(key).fingerprint:
+            msg = (
+                "this shell's SERAMBI_PSEUDONYM_KEY differs from the running stack's: the same citizen would get "
+                "two pseudonyms; use the stack's key (same environment or data dir)"
+            )
+            raise ConfigError(msg)
+
+    def drained(self) -> dict[str, Any]:
+        """Whether everything on the topics is stored in ClickHouse, with the lag."""
+        return dict(self._call("GET", "/drained"))
+
+    def register(self, agencies: list[Agency]) -> None:
+        """Register agencies (e.g. companies found by an import) with the running stack."""
+        if agencies:
+            self._call("POST", "/agencies", {"agencies": [a.model_dump(mode="json") for a in agencies]})
+
+    def query(self, sql: str, *, read_only: bool = True) -> QueryResult:
+        """Run a read-only query in the stack's ClickHouse."""
+        body = self._call("POST", "/query", {"sql": sql})
+        return QueryResult(tuple(body["columns"]), [tuple(row) for row in body["rows"]])
+
+    def _call(self, method: str, path: str, payload: Any = None) -> Any:
+        data = orjson.dumps(payload) if payload is not None else None
+        request = urllib.request.Request(  # noqa: S310 - loopback URL from our own state file
+            self.base_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with LOCAL_OPENER.open(request, timeout=self._timeout) as response:
+                return orjson.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            detail = orjson.loads(exc.read() or b"{}").get("error", exc.reason)
+            msg = f"stack API {path}: {detail}"
+            raise StoreError(msg) from exc
+        except (urllib.error.URLError, OSError) as exc:
+            msg = f"running stack at {self.base_url} did not answer: {exc}; is it still up?"
+            raise PipelineError(msg) from exc

@@ -1,0 +1,69 @@
+"""``serambi simulate``: the simulator connector on its own, into Kafka or into a JSON-lines file."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import BinaryIO
+
+from connectors.simulator.source import Simulation, SimulatorConnector, default_window
+from pipeline.errors import ConfigError
+from pipeline.kafka.admin import ensure_topics
+from pipeline.metrics import Metrics
+from pipeline.runtime.client import StackClient
+from pipeline.runtime.publishing import kafka_publisher
+from pipeline.runtime.statefile import read_state
+from pipeline.settings import Settings
+from schemas.agency import load_directory
+
+__all__ = ["publish_simulation", "write_simulation"]
+
+
+def write_simulation(settings: Settings, output: BinaryIO, *, hours: float, seed: int) -> int:
+    """Write ``hours`` of simulated events ending now as JSON lines (citizen ids in clear)."""
+    directory = load_directory(settings.agencies_file)
+    now = datetime.now(UTC)
+    start = now - timedelta(hours=hours)
+    simulation = Simulation(directory, seed=seed, start=start, incident_at=start + timedelta(hours=hours * 0.6))
+    count = 0
+    for event in simulation.advance(now):
+        output.write(event.model_dump_json().encode() + b"\n")
+        count += 1
+    output.flush()
+    return count
+
+
+def publish_simulation(
+    settings: Settings, *, duration_s: float | None, speed: float, seed: int, say: Callable[[str], None]
+) -> int:
+    """Publish simulated events to the running stack's broker or the configured Kafka."""
+    bootstrap = _bootstrap(settings)
+    ensure_topics(bootstrap, settings.partitions)
+    directory = load_directory(settings.agencies_file)
+    publisher = kafka_publisher(settings, bootstrap, directory, Metrics(), "simulator")
+    start, incident = default_window(duration_s, speed, datetime.now(UTC))
+    simulation = Simulation(directory, seed=seed, start=start, incident_at=incident)
+    connector = SimulatorConnector(publisher, simulation, start=start, speed=speed)
+    say(f"simulating {len(directory.agencies)} agencies into {bootstrap} at {speed:g}x (Ctrl-C stops)")
+    try:
+        connector.run(threading.Event(), duration_s)
+    except KeyboardInterrupt:
+        say("stopping")
+    finally:
+        publisher.close()
+    return connector.events_emitted
+
+
+def _bootstrap(settings: Settings) -> str:
+    if not settings.embedded_broker:
+        return settings.kafka_bootstrap_servers
+    state = read_state(settings.state_file)
+    if state is None:
+        msg = (
+            "no Kafka to publish to: start `serambi demo` or `serambi run` on this data dir first, "
+            "or set SERAMBI_KAFKA_BOOTSTRAP_SERVERS"
+        )
+        raise ConfigError(msg)
+    StackClient(state.api_url).check_key(settings.pseudonym_key)
+    return state.bootstrap_servers

@@ -1,0 +1,238 @@
+"""The embedded stack in one process: broker child, ClickHouse, local API, Faust worker, connectors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import faust
+
+from pipeline.errors import StackBusyError
+from pipeline.kafka.admin import ensure_topics
+from pipeline.kafka.broker import EmbeddedBroker, free_port
+from pipeline.metrics import Metrics
+from pipeline.runtime.statefile import StackState, clear_state, read_state, write_state
+from pipeline.settings import Settings
+from pipeline.storage.agencies import AgencyRegistry
+from pipeline.storage.sql.views import ensure_views
+from pipeline.storage.store import Store
+from pipeline.stream.app import WORKER_GROUP, build_app, exit_without_commit
+from pipeline.stream.decode import RawSink
+from pipeline.stream.offsets import DrainState, HandledOffsets, OffsetReader
+from pipeline.stream.processor import Processor
+from pipeline.web.api import ApiServer, StackView
+from schemas.agency import load_directory
+from schemas.privacy import Pseudonymizer
+
+__all__ = ["RunningStack", "open_stack"]
+
+log = logging.getLogger(__name__)
+_WORKER_STOP_TIMEOUT_S = 30.0
+
+
+class _QuietWorker(faust.Worker):
+    # The stack owns SIGINT/SIGTERM so that shutdown drains and stops children in order.
+    def install_signal_handlers(self) -> None:
+        return None
+
+
+@dataclass
+class RunningStack:
+    """Handles of a started stack, for commands that run on it (demo, import, bench)."""
+
+    settings: Settings
+    bootstrap_servers: str
+    store: Store
+    processor: Processor
+    metrics: Metrics
+    api: ApiServer
+    handled: HandledOffsets
+    offsets: OffsetReader
+    stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    failed: bool = False
+
+    def fail(self) -> None:
+        """The worker could not handle a batch: stop everything; nothing after it counts as stored."""
+        self.failed = True
+        self.stop_requested.set()
+
+    @property
+    def sink(self) -> RawSink:
+        """The raw sink (row counts)."""
+        return self.processor.sink
+
+    @property
+    def agencies(self) -> AgencyRegistry:
+        """Agencies this stack knows."""
+        return self.processor.agencies
+
+    async def drain_state(self) -> DrainState:
+        """How many records on the topics are not yet handled by the worker."""
+        state = await asyncio.to_thread(self.offsets.drain_state, self.handled)
+        self.metrics.consumer_lag.set(sum(state.lag.values()))
+        return state
+
+    async def wait_drained(self, timeout_s: float, poll_s: float = 0.25, *, interruptible: bool = False) -> DrainState:
+        """Wait until every record produced so far is stored, or the timeout passes.
+
+        ``interruptible``: also give up when a stop was requested (Ctrl-C during an import). Shutdown
+        itself waits regardless: Ctrl-C on ``demo``/``run`` drains before stopping.
+        """
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        state = await self.drain_state()
+        while (
+            not state.drained
+            and not self.failed
+            and asyncio.get_running_loop().time() < deadline
+            and not (interruptible and self.stop_requested.is_set())
+        ):
+            await asyncio.sleep(poll_s)
+            state = await self.drain_state()
+        return state
+
+
+@contextlib.asynccontextmanager
+async def open_stack(
+    settings: Settings,
+    metrics: Metrics,
+    say: Callable[[str], None],
+    prepare: Callable[[RunningStack], None] | None = None,
+) -> AsyncIterator[RunningStack]:
+    """Start broker (unless configured), topics, ClickHouse, API and worker; stop all on exit.
+
+    ``prepare`` runs after ClickHouse is ready and before the worker consumes anything.
+    """
+    if (other := read_state(settings.state_file)) is not None:
+        msg = f"a Serambi stack (pid {other.pid}) already runs on {settings.data_dir}; use it or stop it"
+        raise StackBusyError(msg)
+    with contextlib.ExitStack() as resources:
+        bootstrap, broker_pid = _start_broker(settings, resources, say)
+        created = ensure_topics(bootstrap, settings.partitions)
+        say(f"topics ready ({', '.join(created) or 'already there'})")
+        store = Store(settings)
+        resources.callback(store.close)
+        applied = store.migrate()
+        ensure_views(store, default_sla_hours=settings.sla_hours)
+        say(f"ClickHouse ready ({'chDB' if settings.uses_chdb else 'server'}; migrations applied: {len(applied)})")
+        running = _running(settings, bootstrap, store, metrics)
+        resources.callback(running.offsets.close)
+        rebuilt = await asyncio.to_thread(running.processor.rebuild)
+        say(
+            f"matcher state rebuilt from {rebuilt:,} stored interactions ({len(running.processor.matcher):,} "
+            "open conversations)"
+        )
+        resources.callback(running.api.stop)
+        _publish_state(settings, running, broker_pid, resources)
+        if prepare is not None:
+            prepare(running)
+        async with _worker(running):
+            say(f"worker joined; API on {running.api.url}")
+            with _signals(running.stop_requested):
+                yield running
+
+
+def _start_broker(
+    settings: Settings, resources: contextlib.ExitStack, say: Callable[[str], None]
+) -> tuple[str, int | None]:
+    if not settings.embedded_broker:
+        return settings.kafka_bootstrap_servers, None
+    broker = EmbeddedBroker(log_path=settings.data_dir / "logs" / "broker.log")
+    resources.enter_context(broker)
+    say(f"embedded broker (tansu, pid {broker.pid}) on {broker.bootstrap_servers}")
+    return broker.bootstrap_servers, broker.pid
+
+
+def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics) -> RunningStack:
+    handled = HandledOffsets()
+    registry = AgencyRegistry(store, load_directory(settings.agencies_file))
+    registry.publish()
+    processor = Processor(store, metrics, registry, timedelta(hours=settings.lateness_hours))
+    holder: dict[str, RunningStack] = {}
+
+    def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "pid": os.getpid(),
+            "bootstrap_servers": bootstrap,
+            "pseudonym_key": Pseudonymizer(settings.pseudonym_key).fingerprint,
+            "database": store.database,
+            "rows_stored": holder["stack"].sink.rows_total,
+        }
+
+    offsets = OffsetReader(bootstrap, settings.partitions, WORKER_GROUP)
+
+    def drained() -> dict[str, Any]:
+        return offsets.drain_state(handled).as_dict()
+
+    view = StackView(store, metrics, health, drained, registry)
+    api = ApiServer(view, settings.api_host, settings.api_port).start()
+    stack = RunningStack(settings, bootstrap, store, processor, metrics, api, handled, offsets)
+    holder["stack"] = stack
+    return stack
+
+
+def _publish_state(
+    settings: Settings, running: RunningStack, broker_pid: int | None, resources: contextlib.ExitStack
+) -> None:
+    state = StackState(
+        os.getpid(), running.api.url, running.bootstrap_servers, datetime.now(UTC).isoformat(), broker_pid
+    )
+    write_state(settings.state_file, state)
+    resources.callback(clear_state, settings.state_file, os.getpid())
+
+
+@contextlib.asynccontextmanager
+async def _worker(running: RunningStack) -> AsyncIterator[None]:
+    settings = running.settings
+    # Embedded: the in-memory broker dies with us, so stop cleanly and say so; external Kafka: exit at
+    # once, without committing, and let the restart replay.
+    on_failure = running.fail if settings.embedded_broker else exit_without_commit
+    app = build_app(
+        settings,
+        running.bootstrap_servers,
+        settings.worker_web_port or free_port(),
+        running.processor,
+        running.store,
+        running.handled,
+        on_failure,
+    )
+    with open(os.devnull, "w", encoding="utf-8") as null:  # Faust's spinner and banner, not ours
+        worker = _QuietWorker(
+            app,
+            loop=asyncio.get_running_loop(),
+            quiet=True,
+            override_logging=False,
+            loglevel=settings.log_level,
+            redirect_stdouts=False,
+            daemon=False,
+            stdout=null,
+            stderr=null,
+        )
+        await worker.start()
+        try:
+            yield
+        finally:
+            await asyncio.wait_for(worker.stop(), _WORKER_STOP_TIMEOUT_S)
+
+
+@contextlib.contextmanager
+def _signals(stop: asyncio.Event) -> Any:
+    loop = asyncio.get_running_loop()
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only; an embedding caller stops us through stop_requested
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

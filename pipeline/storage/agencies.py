@@ -1,0 +1,84 @@
+"""The agencies a stack knows: the directory file plus agencies registered later (e.g. by an import)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+from pipeline.errors import StoreError
+from pipeline.storage.rows import agency_row
+from pipeline.storage.store import Store
+from schemas.agency import Account, Agency, Directory
+from schemas.tables import AGENCY_COLUMNS
+
+__all__ = ["AgencyRegistry", "fallback_agency"]
+
+log = logging.getLogger(__name__)
+
+
+def fallback_agency(agency_id: str) -> Agency:
+    """Calendar for an agency nobody registered: the directory defaults (Mon-Fri 08-17, KL time)."""
+    return Agency(id=agency_id, name=agency_id, tier="federal", accounts=(Account(platform="x", account_id=agency_id),))
+
+
+class AgencyRegistry:
+    """Agencies by id: in memory, backed by the ``agencies`` table so other processes' registrations count."""
+
+    def __init__(self, store: Store, directory: Directory) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._agencies: dict[str, Agency] = {}
+        self._accounts: set[tuple[str, str]] = set()
+        self._fallbacks: dict[str, Agency] = {}
+        self._remember([*self._stored(), *directory.agencies])  # the file wins over older registrations
+
+    def _stored(self) -> list[Agency]:
+        # Agencies other processes registered (e.g. companies of an import) before this one started.
+        rows = self._store.query(f"SELECT definition FROM {self._store.database}.agencies FINAL").rows
+        return [Agency.model_validate_json(row[0]) for row in rows if row[0]]
+
+    def _remember(self, agencies: Iterable[Agency]) -> None:
+        with self._lock:
+            for agency in agencies:
+                self._agencies[agency.id] = agency
+                self._accounts.update((str(a.platform), a.account_id) for a in agency.accounts)
+
+    def is_account(self, platform: str, account_id: str) -> bool:
+        """True when an agency known here owns this account (its id may be stored in clear)."""
+        return (str(platform), account_id) in self._accounts
+
+    def publish(self) -> None:
+        """Write every known agency to the ``agencies`` table."""
+        self._store.insert("agencies", AGENCY_COLUMNS, [agency_row(a) for a in self._agencies.values()])
+
+    def register(self, agencies: Iterable[Agency]) -> None:
+        """Add or replace agencies, here and in ClickHouse."""
+        new = list(agencies)
+        self._remember(new)
+        self._store.insert("agencies", AGENCY_COLUMNS, [agency_row(a) for a in new])
+
+    def get(self, agency_id: str) -> Agency:
+        """The agency; looked up in ClickHouse when unknown here, else a default calendar."""
+        with self._lock:
+            known = self._agencies.get(agency_id) or self._fallbacks.get(agency_id)
+        if known is not None:
+            return known
+        try:
+            rows = self._store.query(
+                f"SELECT definition FROM {self._store.database}.agencies FINAL WHERE agency_id = '{_quote(agency_id)}'"
+            ).rows
+        except StoreError:
+            # Never fail the worker's hot path on a lookup: use the default calendar, ask again next time.
+            log.warning("cannot look up agency %s; using the default calendar for now", agency_id)
+            return fallback_agency(agency_id)
+        if not rows:
+            # Cached apart from real agencies: a later register() still takes precedence.
+            return self._fallbacks.setdefault(agency_id, fallback_agency(agency_id))
+        agency = Agency.model_validate_json(rows[0][0])
+        self._remember([agency])
+        return agency
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")

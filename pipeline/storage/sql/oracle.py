@@ -1,0 +1,88 @@
+"""The batch oracle: first responses computed directly from the raw tables in SQL.
+
+It applies the matching rule as a join instead of a stream: a citizen message m is answered by an
+agency reply r whose parent p is a citizen message of the same conversation and author, with p = m or
+p created after m; the first response is the earliest such reply (ties: smaller reply id). Business
+seconds use the same calendar function as the stream (SQL has no agency calendars). After the stream
+drains, the stream's facts must equal these exactly.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pipeline.domain.businesstime import business_seconds
+from pipeline.domain.matching import ResponseFact
+from pipeline.storage.agencies import AgencyRegistry
+from pipeline.storage.rows import fact_row
+from pipeline.storage.store import Store
+from schemas.tables import FACT_COLUMNS
+
+__all__ = ["ORACLE_TABLE", "oracle_facts", "oracle_facts_sql", "store_oracle_facts"]
+
+ORACLE_TABLE = "oracle_facts"
+
+
+def oracle_facts_sql(db: str) -> str:
+    """Every answered citizen message with its first response, from ``interactions`` alone."""
+    return f"""
+WITH cit AS (
+    SELECT platform, agency_id, account_id, root_id, message_id, author_id, kind, created_at
+    FROM {db}.interactions FINAL WHERE author_role = 'citizen'
+), answers AS (
+    SELECT p.platform AS platform, p.account_id AS account_id, p.root_id AS root_id, p.author_id AS author_id,
+           p.message_id AS parent_id, p.created_at AS parent_at, r.message_id AS reply_id, r.created_at AS replied_at
+    FROM (SELECT platform, account_id, root_id, message_id, parent_id, created_at FROM {db}.interactions FINAL
+          WHERE author_role = 'agency' AND parent_id IS NOT NULL) AS r
+    INNER JOIN cit AS p
+        ON p.platform = r.platform AND p.account_id = r.account_id AND p.root_id = r.root_id
+       AND p.message_id = r.parent_id
+)
+SELECT m.message_id, m.platform, m.agency_id, m.account_id, m.root_id, m.author_id, m.kind, m.created_at,
+       min((a.replied_at, a.reply_id)) AS first
+FROM cit AS m
+INNER JOIN answers AS a
+    ON a.platform = m.platform AND a.account_id = m.account_id AND a.root_id = m.root_id AND a.author_id = m.author_id
+WHERE a.parent_id = m.message_id OR a.parent_at > m.created_at
+GROUP BY m.message_id, m.platform, m.agency_id, m.account_id, m.root_id, m.author_id, m.kind, m.created_at"""
+
+
+def oracle_facts(store: Store, agencies: AgencyRegistry) -> list[ResponseFact]:
+    """The oracle's first responses, with wall and business seconds."""
+    return [_fact(row, agencies) for row in store.query(oracle_facts_sql(store.database)).rows]
+
+
+def store_oracle_facts(store: Store, agencies: AgencyRegistry) -> str:
+    """Write the oracle's facts into ``oracle_facts`` (same shape as ``response_facts``); return its SQL."""
+    db = store.database
+    store.command(f"DROP TABLE IF EXISTS {db}.{ORACLE_TABLE}")
+    store.command(f"CREATE TABLE {db}.{ORACLE_TABLE} AS {db}.response_facts")
+    store.insert(ORACLE_TABLE, FACT_COLUMNS, [fact_row(f) for f in oracle_facts(store, agencies)])
+    return (
+        f"SELECT message_id, platform, account_id, answered_at, response_seconds, business_seconds "
+        f"FROM {db}.{ORACLE_TABLE} FINAL"
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _fact(row: tuple[Any, ...], agencies: AgencyRegistry) -> ResponseFact:
+    message_id, platform, agency_id, account_id, root_id, author_id, kind, asked, (answered, reply_id) = row
+    asked, answered = _aware(asked), _aware(answered)
+    return ResponseFact(
+        message_id=message_id,
+        platform=platform,
+        agency_id=agency_id,
+        account_id=account_id,
+        root_id=root_id,
+        citizen_id=author_id,
+        kind=kind,
+        asked_at=asked,
+        answered_at=answered,
+        reply_id=reply_id,
+        response_seconds=max((answered - asked).total_seconds(), 0.0),
+        business_seconds=business_seconds(agencies.get(agency_id), asked, answered),
+    )

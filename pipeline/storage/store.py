@@ -1,0 +1,161 @@
+"""ClickHouse access: one client (chDB in-process or HTTP server), migrations, inserts, queries."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from pipeline.errors import StackBusyError, StoreError
+from pipeline.settings import Settings
+from pipeline.storage.migrations import apply_migrations
+from pipeline.storage.rows import encode_rows
+
+__all__ = ["QueryResult", "Store", "chdb_locked"]
+
+log = logging.getLogger(__name__)
+# Raw rows are the events' own JSON: extra fields (``type``) are skipped, null text becomes ''.
+_JSON_INSERT = {
+    "date_time_input_format": "best_effort",
+    "input_format_null_as_default": 1,
+    "input_format_skip_unknown_fields": 1,
+    # A backfill batch may span years of monthly partitions; ClickHouse refuses >100 by default.
+    "max_partitions_per_insert_block": 0,
+}
+# Table functions and clauses that reach files, URLs or other servers from a "read-only" query.
+_ESCAPES = re.compile(
+    r"outfile|\b(file|url|s3|hdfs|remote|remoteSecure|mysql|postgresql|jdbc|odbc|"
+    r"executable|azureBlobStorage|input)\b",
+    re.IGNORECASE,
+)
+_READ_ONLY = re.compile(r"^\s*(select|with|show|describe|desc|explain)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Column names and rows of a query."""
+
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        """Rows as dicts keyed by column name."""
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+class Store:
+    """Serambi's ClickHouse: same code path for ``chdb:///path`` and ``http(s)://`` URLs.
+
+    chDB allows one engine per process and one process per data dir, so a :class:`Store` is
+    opened once per process and shared (calls are serialised by a lock).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.database = settings.clickhouse_database
+        self._ttl_days = settings.raw_ttl_days
+        self._lock = threading.Lock()
+        self._client = _connect(settings)
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
+        """Run one statement that returns no rows; values travel as bound ``{name:Type}`` parameters."""
+        with self._lock:
+            try:
+                self._client.command(sql, parameters=parameters)
+            except ClickHouseError as exc:
+                raise StoreError(_first_line(exc)) from exc
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None, *, read_only: bool = False) -> QueryResult:
+        """Run a query; values travel as bound ``{name:Type}`` parameters, never spliced into ``sql``.
+
+        With ``read_only`` anything but SELECT/WITH/SHOW/DESCRIBE is refused.
+        """
+        if read_only and (not _READ_ONLY.match(sql) or ";" in sql.strip().rstrip(";") or _ESCAPES.search(sql)):
+            msg = "only one SELECT/WITH/SHOW/DESCRIBE statement, without files or URLs, is allowed here"
+            raise StoreError(msg)
+        with self._lock:
+            try:
+                # The engine enforces read-only too (table functions such as file() are refused).
+                result = self._client.query(sql, parameters=parameters, settings={"readonly": 1} if read_only else None)
+            except ClickHouseError as exc:
+                raise StoreError(_first_line(exc)) from exc
+        return QueryResult(tuple(result.column_names), [tuple(r) for r in result.result_rows])
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert rows into ``<database>.<table>``.
+
+        Rows travel as JSONEachRow, parsed by ClickHouse itself: measured here ~7x faster than
+        clickhouse-connect's Python-side Native encoding, on chDB and over HTTP alike.
+        """
+        if rows:
+            self.insert_encoded(table, columns, encode_rows(columns, rows))
+
+    def insert_encoded(self, table: str, columns: Sequence[str], body: bytes) -> None:
+        """Insert rows already encoded by :func:`encode_rows` (no Python work under the lock)."""
+        with self._lock:
+            try:
+                self._client.raw_insert(
+                    f"{self.database}.{table}",
+                    list(columns),
+                    insert_block=body,
+                    fmt="JSONEachRow",
+                    settings=_JSON_INSERT,
+                )
+            except ClickHouseError as exc:
+                raise StoreError(_first_line(exc)) from exc
+
+    def migrate(self) -> list[str]:
+        """Apply the packaged migrations not applied yet, in order, and the raw TTL; return their names."""
+        return apply_migrations(self, ttl_days=self._ttl_days)
+
+    def close(self) -> None:
+        """Close the client."""
+        with self._lock:
+            self._client.close()
+
+
+def _connect(settings: Settings) -> Any:
+    dsn = settings.clickhouse_dsn
+    if settings.uses_chdb:
+        path = Path(dsn.removeprefix("chdb://"))
+        path.mkdir(parents=True, exist_ok=True)
+        if chdb_locked(path):
+            msg = (
+                f"another process owns the ClickHouse data in {path}; "
+                "use the running stack (serambi status) or set another SERAMBI_DATA_DIR"
+            )
+            raise StackBusyError(msg)
+    try:
+        return clickhouse_connect.get_client(dsn=dsn)
+    except Exception as exc:
+        msg = f"cannot open ClickHouse ({'chDB' if settings.uses_chdb else 'HTTP'}): {_first_line(exc)}"
+        raise StoreError(msg) from exc
+
+
+def chdb_locked(path: Path) -> bool:
+    """True when a chDB engine in another process holds the data dir at ``path``."""
+    status = path / "status"
+    if not status.exists():
+        return False
+    fd = os.open(status, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:500] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,127 @@
+"""The running stack's small local HTTP API: health, status, read-only queries, drain, metrics."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+
+from pipeline.errors import StoreError
+from pipeline.metrics import Metrics
+from pipeline.storage.agencies import AgencyRegistry
+from pipeline.storage.sql.status import status_totals
+from pipeline.storage.store import Store
+from schemas.agency import Agency
+
+__all__ = ["ApiServer", "StackView"]
+
+log = logging.getLogger(__name__)
+_MAX_BODY = 1024 * 1024
+
+
+@dataclass
+class StackView:
+    """What the API exposes of a running stack."""
+
+    store: Store
+    metrics: Metrics
+    health: Callable[[], dict[str, Any]]
+    drained: Callable[[], dict[str, Any]]
+    agencies: AgencyRegistry
+
+
+class ApiServer:
+    """Serves :class:`StackView` on loopback in a background thread.
+
+    ``GET /health``, ``GET /status``, ``GET /drained``, ``GET /metrics``, ``POST /query`` with
+    ``{"sql": "SELECT ..."}`` (read-only).
+    """
+
+    def __init__(self, view: StackView, host: str = "127.0.0.1", port: int = 0) -> None:
+        handler = type("Handler", (_Handler,), {"view": view})
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="serambi-api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:41235``."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> ApiServer:
+        """Start serving."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    view: StackView
+    server_version = "serambi"
+
+    def do_GET(self) -> None:
+        routes: dict[str, Callable[[], Any]] = {
+            "/health": self.view.health,
+            "/drained": self.view.drained,
+            "/status": lambda: status_totals(self.view.store, self.view.store.database),
+        }
+        if self.path == "/metrics":
+            self._send(200, generate_latest(self.view.metrics.registry), CONTENT_TYPE_LATEST)
+        elif self.path in routes:
+            self._json(200, routes[self.path]())
+        else:
+            self._json(404, {"error": f"no route {self.path}"})
+
+    def do_POST(self) -> None:
+        routes = {"/query": self._query, "/agencies": self._register}
+        if self.path not in routes:
+            self._json(404, {"error": f"no route {self.path}"})
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > _MAX_BODY:
+            self._json(413, {"error": "request too large"})
+            return
+        try:
+            body = orjson.loads(self.rfile.read(length))
+            code, answer = routes[self.path](body)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValidationError) as exc:
+            self._json(400, {"error": f"bad request body: {exc}"})
+            return
+        except StoreError as exc:
+            self._json(400, {"error": str(exc)})
+            return
+        self._json(code, answer)
+
+    def _query(self, body: Any) -> tuple[int, Any]:
+        result = self.view.store.query(str(body["sql"]), read_only=True)
+        return 200, {"columns": result.columns, "rows": result.rows}
+
+    def _register(self, body: Any) -> tuple[int, Any]:
+        agencies = [Agency.model_validate(item) for item in body["agencies"]]
+        self.view.agencies.register(agencies)
+        return 200, {"registered": [a.id for a in agencies]}
+
+    def _json(self, code: int, body: Any) -> None:
+        self._send(code, orjson.dumps(body, default=str), "application/json")
+
+    def _send(self, code: int, body: bytes, content_type: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("api: " + format, *args)

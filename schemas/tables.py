@@ -1,0 +1,69 @@
+"""ClickHouse table and column names, declared once (the DDL lives in ``schemas/clickhouse/``).
+
+Raw rows are the events' own JSON (field names are column names), so these tuples are also what a
+JSONEachRow insert of each table carries.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "AGENCIES",
+    "AGENCY_COLUMNS",
+    "COLUMNS",
+    "DEAD_LETTERS",
+    "FACT_COLUMNS",
+    "INTERACTIONS",
+    "ORACLE_FACTS",
+    "POSTS",
+    "RAW_TABLES",
+    "REACTIONS",
+    "RESPONSE_FACTS",
+    "TABLE_OF_EVENT",
+]
+
+POSTS: Final = "posts"
+INTERACTIONS: Final = "interactions"
+REACTIONS: Final = "reactions"
+DEAD_LETTERS: Final = "dead_letters"
+RESPONSE_FACTS: Final = "response_facts"
+AGENCIES: Final = "agencies"
+ORACLE_FACTS: Final = "oracle_facts"
+RAW_TABLES: Final = (POSTS, INTERACTIONS, REACTIONS)
+TABLE_OF_EVENT: Final = {"post": POSTS, "interaction": INTERACTIONS, "reaction": REACTIONS}
+
+_COMMON = ("event_id", "platform", "agency_id", "account_id")
+COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    POSTS: (*_COMMON, "post_id", "created_at", "text", "links", "source", "schema_version"),
+    INTERACTIONS: (*_COMMON, "kind", "message_id", "root_id", "parent_id", "author_id", "author_role",
+                   "parent_author_id", "created_at", "text", "links", "source", "schema_version"),
+    REACTIONS: (*_COMMON, "mode", "target_id", "root_id", "reaction_type", "count", "author_id",
+                "created_at", "source", "schema_version"),
+    DEAD_LETTERS: ("id", "source", "stage", "error_type", "reason", "raw", "received_at"),
+}  # fmt: skip
+FACT_COLUMNS: Final = (
+    "message_id",
+    "platform",
+    "agency_id",
+    "account_id",
+    "root_id",
+    "citizen_id",
+    "kind",
+    "asked_at",
+    "answered_at",
+    "reply_id",
+    "response_seconds",
+    "business_seconds",
+    "version",
+)
+AGENCY_COLUMNS: Final = (
+    "agency_id",
+    "name",
+    "tier",
+    "timezone",
+    "sla_hours",
+    "official_domains",
+    "definition",
+    "updated_at",
+)
