@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import SecretStr
 
 from pipeline.settings import Settings, load_settings
@@ -50,22 +48,3 @@ def store(settings_factory: SettingsFactory) -> Iterator[Store]:
     store.migrate()
     yield store
     store.close()
-
-
-def read_topic(bootstrap: str, topic: str, partitions: int) -> list[ConsumerRecord]:
-    """Every record on a topic, read without a consumer group."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, consumer_timeout_ms=5000
-    )
-    try:
-        parts = [TopicPartition(topic, p) for p in range(partitions)]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        ends = consumer.end_offsets(parts)
-        records: list[ConsumerRecord] = []
-        while any(consumer.position(tp) < ends[tp] for tp in parts):
-            for batch in consumer.poll(timeout_ms=1000).values():
-                records.extend(batch)
-        return records
-    finally:
-        consumer.close()

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 
 from schemas.agency import Directory
-from tests.integration.test_pipeline import alive
-
-SERAMBI = str(Path(sys.executable).parent / "serambi")
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "SERAMBI_DATA_DIR": str(tmp_path / "data"), "SERAMBI_PSEUDONYM_KEY": "demo-test-key"}
+from tests.helpers.processes import SERAMBI, alive, cli_env
 
 
 def _status(env: dict[str, str]) -> dict[str, object]:
@@ -30,7 +22,7 @@ def _status(env: dict[str, str]) -> dict[str, object]:
 
 
 def test_demo_fills_every_agency_and_leaves_nothing_running(tmp_path: Path, sample_directory: Directory) -> None:
-    env = _env(tmp_path)
+    env = cli_env(tmp_path)
     demo = subprocess.Popen(
         [SERAMBI, "demo", "--duration", "30", "--speed", "2880"],
         env=env,
@@ -64,7 +56,7 @@ def test_demo_fills_every_agency_and_leaves_nothing_running(tmp_path: Path, samp
 
 
 def test_status_without_any_data_says_so(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = cli_env(tmp_path)
     result = subprocess.run([SERAMBI, "status"], env=env, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert "no events stored yet" in result.stdout
@@ -73,7 +65,7 @@ def test_status_without_any_data_says_so(tmp_path: Path) -> None:
 def test_simulate_without_a_broker_explains_what_to_do(tmp_path: Path) -> None:
     result = subprocess.run(
         [SERAMBI, "simulate", "--duration", "1"],
-        env=_env(tmp_path),
+        env=cli_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=60,
@@ -84,7 +76,7 @@ def test_simulate_without_a_broker_explains_what_to_do(tmp_path: Path) -> None:
 
 
 def test_simulate_feeds_a_running_stack(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = cli_env(tmp_path)
     stack = subprocess.Popen(
         [SERAMBI, "run", "--duration", "600"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -115,7 +107,7 @@ def test_simulate_feeds_a_running_stack(tmp_path: Path) -> None:
 
 
 def test_publishing_with_another_pseudonym_key_is_refused(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = cli_env(tmp_path)
     stack = subprocess.Popen(
         [SERAMBI, "run", "--duration", "600"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

@@ -19,8 +19,8 @@ from pipeline.storage.sql.oracle import oracle_facts, store_oracle_facts
 from pipeline.storage.sql.report import ReportWindow, build_report
 from schemas.agency import Directory
 from schemas.events import Platform
-from tests.integration.live import LiveStack
-from tests.strategies import conversations
+from tests.helpers.live import LiveStack
+from tests.helpers.strategies import conversations
 
 START = datetime(2026, 11, 5, 6, 0, tzinfo=UTC)
 UNTIL = datetime(2026, 11, 10, tzinfo=UTC)

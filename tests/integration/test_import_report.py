@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 
 from pipeline.storage.sql.report import REPORT_FIELDS
-from tests.integration.test_demo import SERAMBI, _env
+from tests.helpers.processes import SERAMBI, cli_env
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -24,7 +24,7 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 def test_twcs_import_then_report_follows_the_matching_rules(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = cli_env(tmp_path)
     imported = _run(["import", "twcs", str(FIXTURES / "twcs_quirks.csv")], env)
     assert "3 invalid rows (dead-lettered)" in imported.stdout
     assert "1 skipped (no company)" in imported.stdout
@@ -65,7 +65,7 @@ def _dump_tables(env: dict[str, str]) -> str:
 
 
 def test_report_table_and_agency_filter(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = cli_env(tmp_path)
     _run(["import", "twcs", str(FIXTURES / "twcs_quirks.csv")], env)
     table = _run(["report", "--sort", "citizen_messages"], env).stdout
     lines = table.splitlines()
@@ -76,7 +76,7 @@ def test_report_table_and_agency_filter(tmp_path: Path) -> None:
 
 
 def test_jsonl_import_dead_letters_bad_lines(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = cli_env(tmp_path)
     events = tmp_path / "events.jsonl"
     _run(["simulate", "--output", str(events), "--hours", "2", "--seed", "3"], env)
     good = events.read_text().splitlines()

@@ -3,56 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from kafka import KafkaProducer
-from prometheus_client import CollectorRegistry
 
-from pipeline.metrics import Metrics
-from pipeline.runtime.publishing import kafka_publisher
-from pipeline.runtime.stack import RunningStack, open_stack
+from pipeline.runtime.stack import RunningStack
 from pipeline.runtime.statefile import read_state
 from pipeline.settings import Settings
 from schemas.agency import Directory
 from schemas.privacy import Pseudonymizer
 from schemas.records import encode_batch
 from schemas.topics import DEAD_LETTER, EVENTS
-from tests.conftest import EventFactory
-from tests.integration.conftest import SettingsFactory, read_topic
+from tests.helpers.events import EventFactory
+from tests.helpers.kafka import read_topic
+from tests.helpers.processes import alive
+from tests.helpers.stack import produce_raw, publish, run_on_stack, with_store
+from tests.integration.conftest import SettingsFactory
 
 CITIZEN = "7012345678901234"
 BAD_CITIZEN = "7012345678909999"
 RAW_CITIZEN = "7012345678908888"
-
-
-def run_on_stack(settings: Settings, body: Callable[[RunningStack], Awaitable[Any]]) -> Any:
-    async def scenario() -> Any:
-        async with open_stack(settings, Metrics(CollectorRegistry()), lambda _: None) as stack:
-            result = await body(stack)
-            state = await stack.wait_drained(timeout_s=60)
-            assert state.drained, state.lag
-            return result
-
-    return asyncio.run(scenario())
-
-
-def publish(stack: RunningStack, directory: Directory, items: list[Any]) -> None:
-    with kafka_publisher(stack.settings, stack.bootstrap_servers, directory, stack.metrics, "test") as publisher:
-        for item in items:
-            if isinstance(item, bytes):
-                publisher.publish_json(item)
-            else:
-                publisher.publish(item)
-
-
-def produce_raw(bootstrap: str, values: list[bytes]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    for value in values:
-        producer.send(EVENTS.name, value=value, partition=0)
-    producer.flush()
-    producer.close()
 
 
 def test_bad_input_is_dead_lettered_and_neighbours_survive(
@@ -88,16 +58,6 @@ def _check_dead_letters(store: Any, settings: Settings, kept: list[Any]) -> None
     assert by_type[("worker", "undecodable")].startswith("record is not JSON")
     assert "kind: Input should be 'comment', 'reply', 'mention' or 'message'" in by_type[("worker", "schema")]
     assert len(letters) == 4
-
-
-def with_store(settings: Settings, check: Callable[[Any], None]) -> None:
-    from pipeline.storage.store import Store
-
-    store = Store(settings)
-    try:
-        check(store)
-    finally:
-        store.close()
 
 
 def test_citizen_ids_never_in_clear_in_kafka_or_clickhouse(
@@ -201,15 +161,3 @@ def _get_text(url: str) -> str:
 
     with urllib.request.urlopen(url, timeout=10) as response:
         return str(response.read().decode())
-
-
-def alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A reaped child is gone; a zombie would still answer kill(0), so check its state.
-    with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
-        return stat.read().split()[2] != "Z"

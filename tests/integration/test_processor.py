@@ -13,7 +13,7 @@ from pipeline.stream.decode import Record
 from pipeline.stream.processor import Processor
 from schemas.agency import Directory
 from schemas.records import encode_batch
-from tests.conftest import T0, EventFactory
+from tests.helpers.events import T0, EventFactory
 
 
 def test_eviction_waits_for_lagging_partitions_but_not_for_idle_ones(

@@ -6,9 +6,9 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from schemas.agency import Directory
-from tests.conftest import EventFactory
+from tests.helpers.events import EventFactory
+from tests.helpers.stack import publish, run_on_stack, with_store
 from tests.integration.conftest import SettingsFactory
-from tests.integration.test_pipeline import publish, run_on_stack, with_store
 
 
 def test_reply_after_restart_matches_messages_seen_before(

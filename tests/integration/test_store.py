@@ -11,7 +11,7 @@ from pipeline.errors import StoreError
 from pipeline.storage.rows import event_json
 from pipeline.storage.store import Store
 from schemas.tables import COLUMNS
-from tests.conftest import EventFactory
+from tests.helpers.events import EventFactory
 from tests.integration.conftest import SettingsFactory
 
 

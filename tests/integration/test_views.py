@@ -10,9 +10,9 @@ import pytest
 from pipeline.domain.classify import classify
 from pipeline.domain.windows import MessageStatus, message_status
 from schemas.agency import Directory
-from tests.conftest import AGENCY, EventFactory
+from tests.helpers.events import AGENCY, EventFactory
+from tests.helpers.stack import publish, run_on_stack, with_store
 from tests.integration.conftest import SettingsFactory
-from tests.integration.test_pipeline import publish, run_on_stack, with_store
 
 SLA = timedelta(hours=24)
 

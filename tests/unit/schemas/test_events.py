@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.events import EVENT_ADAPTER, Interaction, Post, conversation_key, make_event_id
-from tests.conftest import EventFactory
+from tests.helpers.events import EventFactory
 
 
 def test_event_id_is_platform_prefixed() -> None:

@@ -9,7 +9,7 @@ from schemas.errors import RecordError, SchemaDriftError
 from schemas.jsonschema import check_schemas, render_schema, write_schemas
 from schemas.records import decode_batch, encode_batch
 from schemas.topics import EVENTS, TOPICS, partition_for
-from tests.conftest import EventFactory
+from tests.helpers.events import EventFactory
 
 
 def test_batch_round_trip(event_factory: EventFactory) -> None:

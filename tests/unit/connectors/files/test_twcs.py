@@ -57,7 +57,7 @@ from schemas.privacy import PREFIX, Pseudonymizer
 from schemas.records import decode_batch
 from schemas.topics import DEAD_LETTER, EVENTS
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 QUIRKS = FIXTURES / "twcs_quirks.csv"
 EXPECTED = FIXTURES / "twcs_quirks_expected.json"
 SAMPLE_DIR = Path("/work/shared/payloads/twcs_kaggle")

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from pipeline.domain.matching import Matcher, ResponseFact
 from schemas.events import Interaction
-from tests.conftest import OTHER_ACCOUNT, T0, EventFactory
+from tests.helpers.events import OTHER_ACCOUNT, T0, EventFactory
 
 
 def _matcher() -> Matcher:

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 
 from pipeline.domain.matching import Matcher
 from schemas.events import Interaction
-from tests.strategies import conversations, final_facts, reference_first_responses
+from tests.helpers.strategies import conversations, final_facts, reference_first_responses
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ from schemas.events import Interaction
 from schemas.privacy import PREFIX, Pseudonymizer
 from schemas.records import decode_batch
 from schemas.topics import DEAD_LETTER, EVENTS
-from tests.conftest import EventFactory
+from tests.helpers.events import EventFactory
 
 
 @pytest.fixture

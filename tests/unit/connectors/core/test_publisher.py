@@ -13,7 +13,7 @@ from schemas.events import conversation_key
 from schemas.privacy import Pseudonymizer
 from schemas.records import decode_batch
 from schemas.topics import DEAD_LETTER, EVENTS, partition_for
-from tests.conftest import ACCOUNT, OTHER_ACCOUNT, EventFactory
+from tests.helpers.events import ACCOUNT, OTHER_ACCOUNT, EventFactory
 
 KEY = SecretStr("unit-test-key")
 

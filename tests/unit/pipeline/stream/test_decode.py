@@ -12,7 +12,7 @@ from pipeline.storage.rows import dead_letter_row
 from pipeline.stream.decode import RawSink, Record
 from schemas.records import encode_batch
 from schemas.tables import COLUMNS
-from tests.conftest import EventFactory
+from tests.helpers.events import EventFactory
 
 
 class ListInserter:

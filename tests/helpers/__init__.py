@@ -1,0 +1,1 @@
+"""Test helpers: factories, live stacks, processes and Kafka readers (no test module imports another)."""

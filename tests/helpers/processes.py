@@ -1,0 +1,24 @@
+"""Real ``serambi`` processes, as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+SERAMBI = str(Path(sys.executable).parent / "serambi")
+
+
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Environment of a CLI process with its own data dir and a fixed pseudonym key."""
+    return {**os.environ, "SERAMBI_DATA_DIR": str(tmp_path / "data"), "SERAMBI_PSEUDONYM_KEY": "demo-test-key"}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A reaped child is gone; a zombie would still answer kill(0), so check its state.
+    with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
+        return stat.read().split()[2] != "Z"
