@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 import orjson
 
-from pipeline.runtime.client import StackClient
-from pipeline.runtime.statefile import read_state
-from pipeline.settings import Settings
-from pipeline.storage.sql.report import ReportWindow, build_report
-from pipeline.storage.store import Store
+from pipeline.cli.common import friendly, settings_of
+from pipeline.domain.windows import ROLLING_WINDOWS, rolling_window
+from pipeline.storage.sql.report import REPORT_FIELDS
 
-__all__ = ["show_report"]
+__all__ = ["print_report", "report"]
 
 _COLOURS = {"dinner_party": "green", "mixed": "yellow", "soapbox": "red", "insufficient_data": "bright_black"}
 _COLUMNS = (
@@ -35,21 +34,55 @@ _COLUMNS = (
 )
 
 
-def show_report(settings: Settings, window: ReportWindow, fmt: str, sort: str, say: Callable[[str], None]) -> None:
-    """Print the report, from the running stack if one is up, else from the local store."""
-    state = read_state(settings.state_file)
-    if state is not None:
-        _print(build_report(StackClient(state.api_url), settings.clickhouse_database, window), fmt, sort, say)
-        return
-    store = Store(settings)
-    try:
-        store.migrate()
-        _print(build_report(store, settings.clickhouse_database, window), fmt, sort, say)
-    finally:
-        store.close()
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--since", type=click.DateTime(), default=None, help="Start (UTC) [default: all data].")
+@click.option("--until", type=click.DateTime(), default=None, help="End (UTC), status judged here [default: now].")
+@click.option(
+    "--window",
+    type=click.Choice(list(ROLLING_WINDOWS)),
+    default=None,
+    help="Rolling window ending now (instead of --since/--until).",
+)
+@click.option("--agency", default=None, help="Only this agency id.")
+@click.option("--sort", type=click.Choice(REPORT_FIELDS), default="reply_rate", show_default=True)
+@click.pass_context
+@friendly
+def report(  # noqa: PLR0913 - one per CLI option
+    ctx: click.Context,
+    fmt: str,
+    since: datetime | None,
+    until: datetime | None,
+    window: str | None,
+    agency: str | None,
+    sort: str,
+) -> None:
+    """Cross-agency report: do agencies answer citizens, how fast, and are they soapboxes or dinner parties?"""
+    from pipeline.runtime.engine import open_read_engine  # noqa: PLC0415 - may open chDB
+    from pipeline.storage.sql.report import ReportWindow, build_report  # noqa: PLC0415
+
+    settings = settings_of(ctx)
+    if window is not None:
+        if since is not None or until is not None:
+            msg = "--window replaces --since/--until: give one or the other"
+            raise click.UsageError(msg)
+        since, until = rolling_window(datetime.now(UTC), window)
+    span = ReportWindow(
+        since=_utc(since) or ReportWindow.since,
+        until=_utc(until),
+        agency_id=agency,
+        default_sla_hours=settings.sla_hours,
+    )
+    with open_read_engine(settings) as engine:
+        print_report(build_report(engine.queries, engine.database, span), fmt, sort, click.echo)
 
 
-def _print(rows: list[dict[str, Any]], fmt: str, sort: str, say: Callable[[str], None]) -> None:
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def print_report(rows: list[dict[str, Any]], fmt: str, sort: str, say: Callable[[str], None]) -> None:
+    """Print report rows as a coloured table sorted by ``sort`` (agencies without the figure last), or JSON."""
     if fmt == "json":
         say(orjson.dumps({"agencies": rows}, option=orjson.OPT_INDENT_2).decode())
         return

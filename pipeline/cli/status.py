@@ -3,43 +3,52 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import click
 import orjson
 
-from pipeline.runtime.client import StackClient
-from pipeline.runtime.statefile import read_state
-from pipeline.settings import Settings
-from pipeline.storage.sql.status import QueryEngine, dead_letter_sql, status_totals
-from pipeline.storage.store import Store
+from pipeline.cli.common import friendly, settings_of
 
-__all__ = ["show_status"]
+__all__ = ["status"]
 
-
-def show_status(settings: Settings, fmt: str, say: Callable[[str], None]) -> None:
-    """Print totals per agency and kind (``fmt`` = table or json)."""
-    state = read_state(settings.state_file)
-    if state is not None:
-        _report(StackClient(state.api_url), settings, fmt, say, f"running stack pid {state.pid}")
-        return
-    store = Store(settings)
-    try:
-        store.migrate()
-        _report(store, settings, fmt, say, f"stored data in {settings.data_dir} (no stack running)")
-    finally:
-        store.close()
+_GROUPS = (
+    ("posts", "post"),
+    ("citizen msgs", "citizen_"),
+    ("agency msgs", "agency_"),
+    ("inter-agency", "other_agency_"),
+    ("reactions", "reaction_"),
+)
 
 
-def _report(engine: QueryEngine, settings: Settings, fmt: str, say: Callable[[str], None], where: str) -> None:
-    totals = status_totals(engine, settings.clickhouse_database)
-    letters = engine.query(dead_letter_sql(settings.clickhouse_database), read_only=True).dicts()
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+@friendly
+def status(ctx: click.Context, fmt: str) -> None:
+    """Totals per agency and kind, through the running stack if one is up."""
+    from pipeline.runtime.engine import open_read_engine  # noqa: PLC0415 - may open chDB
+    from pipeline.storage.sql.status import dead_letter_sql, status_totals  # noqa: PLC0415
+
+    with open_read_engine(settings_of(ctx)) as engine:
+        totals = status_totals(engine.queries, engine.database)
+        letters = engine.queries.query(dead_letter_sql(engine.database), read_only=True).dicts()
+        print_status(engine.source, totals, letters, fmt, click.echo)
+
+
+def print_status(
+    source: str,
+    totals: dict[str, dict[str, int]],
+    letters: list[dict[str, Any]],
+    fmt: str,
+    say: Callable[[str], None],
+) -> None:
+    """Print totals per agency and kind and dead letters per stage and type (``fmt`` = table or json)."""
     if fmt == "json":
-        say(
-            orjson.dumps(
-                {"source": where, "agencies": totals, "dead_letters": letters}, option=orjson.OPT_INDENT_2
-            ).decode()
-        )
+        body = {"source": source, "agencies": totals, "dead_letters": letters}
+        say(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
         return
-    say(f"Serambi status: {where}")
+    say(f"Serambi status: {source}")
     if not totals:
         say("no events stored yet")
     say(_row("agency", [title for title, _ in _GROUPS] + ["total"]))
@@ -50,15 +59,6 @@ def _report(engine: QueryEngine, settings: Settings, fmt: str, say: Callable[[st
         f"dead letters: {sum(int(x['letters']) for x in letters)} "
         + " ".join(f"{x['stage']}/{x['error_type']}={x['letters']}" for x in letters)
     )
-
-
-_GROUPS = (
-    ("posts", "post"),
-    ("citizen msgs", "citizen_"),
-    ("agency msgs", "agency_"),
-    ("inter-agency", "other_agency_"),
-    ("reactions", "reaction_"),
-)
 
 
 def _row(first: str, cells: list[str]) -> str:
