@@ -30,8 +30,16 @@ class PublishError(ConnectorError):
 
 
 class Retry(ConnectorError):
-    """A source asked us to back off (429/5xx): call again after ``after_seconds``."""
+    """A source asked us to back off (429/5xx): call again after ``after`` seconds.
 
-    def __init__(self, after_seconds: float, reason: str = "rate limited") -> None:
-        super().__init__(f"{reason}; retry after {after_seconds:.0f} s")
-        self.after_seconds = after_seconds
+    Args:
+        after: seconds to wait before the next call (the platform's ``Retry-After``, or a back-off).
+        reason: what the platform said (default ``"rate limited"``).
+
+    >>> raise Retry(after=900, reason="429 Too Many Requests")  # doctest: +SKIP
+    """
+
+    def __init__(self, after: float, reason: str = "rate limited") -> None:
+        super().__init__(f"{reason}; retry after {after:.0f} s")
+        self.after_seconds = after
+        self.reason = reason

@@ -2,8 +2,7 @@
 
 :class:`Simulation` is pure and framework-free: the same directory, seed, start and sequence of
 ``advance()`` calls give the same events. :class:`connectors.simulator.source.SimulatorConnector` paces it
-against a clock. The calendar helpers :func:`in_working_time` and :func:`next_working_time` say when
-an agency works.
+against a clock; :class:`schemas.workcalendar.WorkingCalendar` says when an agency works.
 """
 
 from __future__ import annotations

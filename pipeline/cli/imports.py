@@ -6,15 +6,16 @@ from pathlib import Path
 
 import click
 
+from connectors.files import FILE_FORMATS
 from pipeline.cli.common import friendly, settings_of
 
 __all__ = ["import_"]
 
-_FORMATS = ("jsonl", "twcs")
 
-
-@click.command("import")
-@click.argument("fmt", metavar="FORMAT", type=click.Choice(_FORMATS))
+@click.command(
+    "import", epilog="\b\nFormats:\n" + "\n".join(f"  {name:<8} {text}" for name, text in FILE_FORMATS.items())
+)
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(list(FILE_FORMATS)))
 @click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--speed",
@@ -25,10 +26,7 @@ _FORMATS = ("jsonl", "twcs")
 @click.pass_context
 @friendly
 def import_(ctx: click.Context, fmt: str, path: Path, speed: float | None) -> None:
-    """Import FILE (jsonl: canonical events; twcs: Kaggle Customer Support on Twitter CSV).
-
-    Events go through Kafka and the worker like live data; returns when ClickHouse holds them.
-    """
+    """Import FILE in FORMAT; events go through Kafka and the worker like live data, until ClickHouse holds them."""
     from pipeline.runtime.importer import run_import  # noqa: PLC0415 - loads Kafka clients and maybe the stack
 
     count = run_import(settings_of(ctx), fmt, path, speed, click.echo)

@@ -6,9 +6,10 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from connectors.core.contracts import Rejected
 from connectors.core.publisher import Publisher
 from connectors.core.testing import ListRecordSink
-from connectors.files.jsonl import JsonlConnector, parse_jsonl
+from connectors.files.jsonl import JsonlSource, parse_jsonl
 from schemas.agency import Directory
 from schemas.events import Interaction
 from schemas.privacy import PREFIX, Pseudonymizer
@@ -39,24 +40,26 @@ def lines(event_factory: EventFactory) -> list[bytes]:
     ]
 
 
-def test_parse_yields_events_and_reasons_with_line_numbers(lines: list[bytes]) -> None:
+def test_parse_yields_events_and_rejected_lines_with_line_numbers(lines: list[bytes]) -> None:
     parsed = list(parse_jsonl(lines))
-    assert [n for n, *_ in parsed] == [1, 3, 4, 6, 7, 8, 9]
-    assert [type(e).__name__ if e else None for _, e, _, _ in parsed] == [
+    assert [type(item).__name__ for item in parsed] == [
         "Post",
-        None,
+        "Rejected",
         "Interaction",
-        None,
+        "Rejected",
         "Interaction",
-        None,
+        "Rejected",
         "Reaction",
     ]
-    reasons = {n: reason for n, _, reason, _ in parsed if reason}
-    assert reasons[3].startswith("line 3: not JSON")
-    assert reasons[6].startswith("line 6: ")
-    assert "root_id" in reasons[6]
-    assert reasons[8].startswith("line 8: ")
-    assert parsed[1][3] == b"{not json\n"
+    rejected = [item for item in parsed if isinstance(item, Rejected)]
+    assert [r.reason.split(":")[0] for r in rejected] == ["line 3", "line 6", "line 8"]  # blank lines count
+    assert rejected[0].reason.startswith("line 3: not JSON")
+    assert "root_id" in rejected[1].reason
+    assert [r.error_type for r in rejected] == ["not_json", "schema", "schema"]
+    # Text goes to the dead letter without its line break; a JSON object as the object, to be pseudonymised.
+    assert rejected[0].raw == b"{not json"
+    assert isinstance(rejected[1].raw, dict)
+    assert rejected[2].raw == b"[1, 2]"
 
 
 def test_publish_routes_valid_and_invalid_lines(tmp_path: Path, lines: list[bytes], tiny_directory: Directory) -> None:
@@ -67,7 +70,7 @@ def test_publish_routes_valid_and_invalid_lines(tmp_path: Path, lines: list[byte
         sink, pseudonymizer=Pseudonymizer(SecretStr("k")), partitions=4, source="jsonl", directory=tiny_directory
     )
     seen: list[int] = []
-    assert JsonlConnector(path).publish(publisher, progress=seen.append) == 4
+    assert JsonlSource(path).publish(publisher, progress=seen.append) == 4
     assert seen == [4]
     events = [e for r in sink.on(EVENTS.name) for e in decode_batch(r.value)[0]]
     assert len(events) == 4
@@ -87,5 +90,5 @@ def test_empty_file_publishes_nothing(tmp_path: Path, tiny_directory: Directory)
     publisher = Publisher(
         sink, pseudonymizer=Pseudonymizer(SecretStr("k")), partitions=4, source="jsonl", directory=tiny_directory
     )
-    assert JsonlConnector(path).publish(publisher) == 0
+    assert JsonlSource(path).publish(publisher) == 0
     assert sink.records == []

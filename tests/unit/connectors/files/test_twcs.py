@@ -48,25 +48,26 @@ from pydantic import SecretStr
 
 from connectors.core.errors import ConnectorError
 from connectors.core.publisher import Publisher
-from connectors.core.testing import ListRecordSink
-from connectors.files.twcs import TwcsConnector, TwcsResult, agency_slug, directory_with, parse_twcs
+from connectors.core.testing import ListEventSink, ListRecordSink
+from connectors.files.twcs import TwcsResult, TwcsSource, agency_slug, directory_with, parse_twcs
 from pipeline.domain.matching import Matcher
 from schemas.agency import Account, Agency, Directory
 from schemas.events import AuthorRole, Interaction, InteractionKind, Platform
 from schemas.privacy import PREFIX, Pseudonymizer
 from schemas.records import decode_batch
 from schemas.topics import DEAD_LETTER, EVENTS
+from tests.helpers.paths import PAYLOADS
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 QUIRKS = FIXTURES / "twcs_quirks.csv"
 EXPECTED = FIXTURES / "twcs_quirks_expected.json"
-SAMPLE_DIR = Path("/work/shared/payloads/twcs_kaggle")
+SAMPLE_DIR = PAYLOADS / "twcs_kaggle"
 A, P = "AskPetronasX", "PosMalaysiaX"
 
 
 @pytest.fixture(scope="module")
 def result() -> TwcsResult:
-    return TwcsConnector(QUIRKS).read()
+    return TwcsSource(QUIRKS).read()
 
 
 @pytest.fixture(scope="module")
@@ -174,13 +175,14 @@ def test_skipped_invalid_and_agencies(result: TwcsResult) -> None:
     assert result.skipped == 1  # tweet 16
     assert len(result.events) == 15
     assert result.agencies == {A: "askpetronasx", P: "posmalaysiax"}
-    reasons = [reason for reason, _ in result.invalid]
+    reasons = [r.reason for r in result.invalid]
     assert len(reasons) == 3
     assert "created_at of tweet 17" in reasons[0]
     assert "'Wed Nov 01 25:00:00 +0000 2017'" in reasons[0]
     assert "inbound of tweet 18 is 'maybe'" in reasons[1]
     assert "tweet_id is missing" in reasons[2]
-    assert [row["author_id"] for _, row in result.invalid] == ["700010", "700011", "700012"]
+    assert [r.raw["author_id"] for r in result.invalid] == ["700010", "700011", "700012"]
+    assert {r.error_type for r in result.invalid} == {"invalid_row"}
 
 
 def test_expected_figures_follow_from_the_events(result: TwcsResult) -> None:
@@ -188,11 +190,31 @@ def test_expected_figures_follow_from_the_events(result: TwcsResult) -> None:
     assert _figures(result.events) == expected
 
 
+def test_prepare_adds_the_companies_and_summarises() -> None:
+    source = TwcsSource(QUIRKS)
+    base = Directory(agencies=())
+    directory = source.prepare(base)
+    assert [(a.id, a.accounts[0].account_id) for a in directory.agencies] == [("askpetronasx", A), ("posmalaysiax", P)]
+    assert source.summary == (
+        f"{QUIRKS}: 15 tweets to import, 2 companies, 1 skipped (no company), 3 invalid rows (dead-lettered)"
+    )
+    assert TwcsSource.format == "twcs"
+
+
+def test_publish_sends_dead_letters_then_events_oldest_first() -> None:
+    sink = ListEventSink()
+    assert TwcsSource(QUIRKS).publish(sink) == 15
+    created = [e.created_at for e in sink.events]
+    assert created == sorted(created)
+    assert [d.error_type for d in sink.dead_letters] == ["invalid_row"] * 3
+    assert sink.flushes == 1
+
+
 def test_publish_events_and_dead_letters(result: TwcsResult) -> None:
     sink = ListRecordSink()
     seen: list[int] = []
     publisher = _publisher(sink, result.agencies)
-    assert TwcsConnector(QUIRKS).publish(publisher, result, progress=seen.append) == 15
+    assert TwcsSource(QUIRKS).publish(publisher, progress=seen.append) == 15
     assert seen == [15]
     events = [e for r in sink.on(EVENTS.name) for e in decode_batch(r.value)[0]]
     assert len(events) == 15
@@ -235,7 +257,7 @@ def test_duplicate_and_garbled_rows_are_invalid() -> None:
     header = "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
     row = "1,55,True,Tue Oct 31 22:10:47 +0000 2017,hi @Co,,\n"
     result = parse_twcs(_rows(header + row + row + "2,55,True,Tue Oct 31 22:10:47 +0000 2017,a,b,,,\n"))
-    reasons = [reason for reason, _ in result.invalid]
+    reasons = [r.reason for r in result.invalid]
     assert reasons[0] == "row 2: duplicate tweet_id 1"
     assert "more fields than the header" in reasons[1]
     assert result.skipped == 1
@@ -255,7 +277,7 @@ def test_read_rejects_a_file_that_is_not_twcs(tmp_path: Path) -> None:
     path = tmp_path / "other.csv"
     path.write_text("id,name\n1,x\n", encoding="utf-8")
     with pytest.raises(ConnectorError, match="missing columns"):
-        TwcsConnector(path).read()
+        TwcsSource(path).read()
 
 
 def test_directory_with_adds_missing_handles_only() -> None:
@@ -288,7 +310,7 @@ def test_agency_slug(handle: str, slug: str) -> None:
 
 
 def test_shared_sample_agrees_with_its_parsed_view() -> None:
-    result = TwcsConnector(SAMPLE_DIR / "twcs_sample.csv").read()
+    result = TwcsSource(SAMPLE_DIR / "twcs_sample.csv").read()
     parsed = json.loads((SAMPLE_DIR / "twcs_sample_parsed.json").read_text(encoding="utf-8"))["rows"]
     by_id = {e.message_id: e for e in result.events}
     assert result.invalid == []

@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from connectors.core.publisher import Publisher
-from connectors.core.testing import ListRecordSink
+from connectors.core.testing import FakeClock, ListEventSink, ListRecordSink
 from connectors.simulator.model import Simulation
 from connectors.simulator.source import SimulatorConnector, default_window
 from schemas.agency import Directory, load_directory
@@ -238,19 +238,6 @@ def test_naive_datetimes_are_refused(directory: Directory) -> None:
         Simulation(directory, seed=1, start=datetime(2026, 11, 2), incident_at=None)  # noqa: DTZ001
 
 
-class FakeClock:
-    """A wall clock that moves only when the connector sleeps."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 class ClockedSink(ListRecordSink):
     """Remembers the fake wall time each record was sent at."""
 
@@ -260,23 +247,23 @@ class ClockedSink(ListRecordSink):
         self.sent_at: list[datetime] = []
 
     def send(self, topic: str, partition: int | None, key: bytes | None, value: bytes) -> None:
-        self.sent_at.append(self.clock.now)
+        self.sent_at.append(self.clock.now())
         super().send(topic, partition, key, value)
 
 
 def test_connector_publishes_pseudonymised_events_never_ahead_of_the_clock(directory: Directory) -> None:
     clock = FakeClock(datetime(2026, 11, 2, 12, tzinfo=UTC))
-    start, incident = default_window(60, 600, clock.now)
+    start, incident = default_window(60, 600, clock.now())
     sim = Simulation(directory, seed=5, start=start, incident_at=incident)
     sink = ClockedSink(clock)
     publisher = Publisher(
         sink, pseudonymizer=Pseudonymizer(SecretStr("test-key")), partitions=4, source="simulator",
         directory=directory,
     )  # fmt: skip
-    connector = SimulatorConnector(publisher, sim, start=start, speed=600, clock=clock, sleep=clock.sleep)
+    connector = SimulatorConnector(publisher, sim, start=start, speed=600, clock=clock)
     connector.run(threading.Event(), duration_seconds=60)
 
-    assert clock.now >= start + timedelta(hours=10)
+    assert clock.now() >= start + timedelta(hours=10)
     assert publisher.dead_lettered == 0
     assert connector.events_emitted == publisher.published > 0
     assert sum(connector.events_emitted_by_type.values()) == connector.events_emitted
@@ -298,15 +285,38 @@ def test_connector_publishes_pseudonymised_events_never_ahead_of_the_clock(direc
 
 def test_connector_stop_ends_the_run(directory: Directory) -> None:
     clock = FakeClock(datetime(2026, 11, 2, 12, tzinfo=UTC))
-    sim = Simulation(directory, seed=5, start=clock.now - timedelta(hours=1), incident_at=None)
-    publisher = Publisher(
-        ListRecordSink(), pseudonymizer=Pseudonymizer(SecretStr("test-key")), partitions=4,
-        source="simulator", directory=directory,
-    )  # fmt: skip
-    connector = SimulatorConnector(
-        publisher, sim, start=clock.now - timedelta(hours=1), speed=10, clock=clock, sleep=clock.sleep
-    )
+    began = clock.now()
+    sim = Simulation(directory, seed=5, start=began - timedelta(hours=1), incident_at=None)
+    connector = SimulatorConnector(ListEventSink(), sim, start=began - timedelta(hours=1), speed=10, clock=clock)
     stop = threading.Event()
-    connector.stop()
+    connector.stop()  # before run(): run still returns after its first step
     connector.run(stop, duration_seconds=None)
-    assert clock.now == datetime(2026, 11, 2, 12, tzinfo=UTC)
+    assert clock.now() == began
+    assert stop.is_set()
+
+
+def test_connector_runs_until_stopped_from_the_sink(directory: Directory) -> None:
+    clock = FakeClock(datetime(2026, 11, 2, 12, tzinfo=UTC))
+    sim = Simulation(directory, seed=5, start=clock.now() - timedelta(hours=1), incident_at=None)
+    stop = threading.Event()
+
+    class StoppingSink(ListEventSink):
+        def flush(self) -> None:
+            super().flush()
+            if self.flushes == 5:
+                stop.set()
+
+    sink = StoppingSink()
+    began = clock.now()
+    connector = SimulatorConnector(sink, sim, start=began - timedelta(hours=1), speed=10, clock=clock)
+    connector.run(stop)
+    assert sink.flushes == 5  # one flush a step
+    assert clock.sleeps == [0.2] * 4  # no wait after the step that saw stop set
+    assert clock.now() == began + timedelta(seconds=0.8)
+    assert len(sink.events) == connector.events_emitted
+
+
+def test_connector_refuses_a_speed_that_is_not_positive(directory: Directory) -> None:
+    sim = Simulation(directory, seed=5, start=START, incident_at=None)
+    with pytest.raises(ValueError, match="speed must be > 0"):
+        SimulatorConnector(ListEventSink(), sim, start=START, speed=0)

@@ -1,0 +1,130 @@
+"""Pacing: event time against the wall clock, for replays (``import --speed``) and the simulator.
+
+Both map wall time to event time with a speed factor (:class:`Timeline`). A replay waits until each event
+is due (:class:`ReplayPacer`); the simulator asks what is due every interval (:func:`run_at_speed`).
+Time comes from an injected :class:`connectors.core.clock.Clock`, so tests move a fake clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from connectors.core.clock import SYSTEM_CLOCK, Clock
+from connectors.core.contracts import EventSink
+from schemas.events import Event
+from schemas.timeutil import require_aware
+
+__all__ = ["ReplayPacer", "Timeline", "check_speed", "run_at_speed"]
+
+
+def check_speed(speed: float) -> float:
+    """``speed`` when it is a usable factor (> 0), else ``ValueError``."""
+    if not speed > 0:  # also refuses NaN
+        msg = f"speed must be > 0, got {speed}"
+        raise ValueError(msg)
+    return speed
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Event time running ``speed`` times faster than the wall clock, both starting at an origin.
+
+    Args:
+        wall_origin: the wall-clock instant (aware) that corresponds to ``event_origin``.
+        event_origin: the event-time instant (aware) at ``wall_origin``.
+        speed: event seconds per wall-clock second (> 0).
+
+    >>> line = Timeline(datetime(2026, 1, 1, tzinfo=UTC), datetime(2017, 1, 1, tzinfo=UTC), 60)  # doctest: +SKIP
+    >>> line.wall_time(datetime(2017, 1, 1, 1, tzinfo=UTC))  # an event-hour later: one wall minute  # doctest: +SKIP
+    """
+
+    wall_origin: datetime
+    event_origin: datetime
+    speed: float
+
+    def __post_init__(self) -> None:
+        require_aware(self.wall_origin, "wall_origin")
+        require_aware(self.event_origin, "event_origin")
+        check_speed(self.speed)
+
+    def event_time(self, wall: datetime) -> datetime:
+        """The event time at wall-clock instant ``wall``."""
+        return self.event_origin + (wall - self.wall_origin) * self.speed
+
+    def wall_time(self, event_time: datetime) -> datetime:
+        """The wall-clock instant at which ``event_time`` is due."""
+        return self.wall_origin + (event_time - self.event_origin) / self.speed
+
+
+class ReplayPacer:
+    """An :class:`EventSink` that replays events with their original spacing divided by ``speed``.
+
+    The first event goes at once; each later one when its ``created_at`` is due on the :class:`Timeline`
+    anchored there. Before waiting it flushes ``inner``, so what is due is delivered, not held back.
+    Mappings (not yet validated events) carry no trusted time and pass unpaced.
+
+    Args:
+        inner: the sink that gets the events (the Kafka publisher).
+        speed: event seconds per wall-clock second (> 0).
+        clock: default the system clock; a fake one in tests.
+
+    >>> ReplayPacer(publisher, 3600).publish(event)  # an event-hour apart: a second apart  # doctest: +SKIP
+    """
+
+    def __init__(self, inner: EventSink, speed: float, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._inner = inner
+        self._speed = check_speed(speed)
+        self._clock = clock
+        self._timeline: Timeline | None = None
+
+    def publish(self, event: Event | Mapping[str, Any]) -> bool:
+        """Wait until ``event`` is due, then hand it to the inner sink."""
+        if not isinstance(event, Mapping):
+            self._wait_for(event.created_at)
+        return self._inner.publish(event)
+
+    def dead_letter(self, reason: str, raw: Any, *, error_type: str = "invalid") -> None:
+        """Dead-letter at once: rejected input has no place on the timeline."""
+        self._inner.dead_letter(reason, raw, error_type=error_type)
+
+    def flush(self) -> None:
+        """Flush the inner sink."""
+        self._inner.flush()
+
+    def _wait_for(self, created_at: datetime) -> None:
+        if self._timeline is None:
+            self._timeline = Timeline(self._clock.now(), created_at, self._speed)
+        delay = (self._timeline.wall_time(created_at) - self._clock.now()).total_seconds()
+        if delay > 0:
+            self._inner.flush()
+            self._clock.sleep(delay)
+
+
+def run_at_speed(  # noqa: PLR0913 - the whole pacing, keyword-only
+    step: Callable[[datetime], None],
+    *,
+    start: datetime,
+    speed: float,
+    stop: threading.Event,
+    clock: Clock = SYSTEM_CLOCK,
+    duration_seconds: float | None = None,
+    interval_seconds: float = 0.2,
+) -> None:
+    """Call ``step(event time now)`` every ``interval_seconds`` until ``stop`` is set or ``duration_seconds`` passed.
+
+    Event time runs ``speed`` times faster than ``clock`` from ``start`` until it catches up with the clock,
+    then in real time: ``step`` is never asked for a moment ahead of the clock. ``step`` runs at least once.
+    """
+    wall_start = clock.now()
+    timeline = Timeline(wall_start, require_aware(start, "start"), speed)
+    until = None if duration_seconds is None else wall_start + timedelta(seconds=duration_seconds)
+    while True:
+        now = clock.now()
+        step(min(timeline.event_time(now), now))
+        if stop.is_set() or (until is not None and now >= until):
+            return
+        clock.sleep(interval_seconds, stop)
