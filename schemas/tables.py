@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "ACTIVITY_MINUTES",
     "AGENCIES",
     "AGENCY_COLUMNS",
     "COLUMNS",
@@ -30,6 +31,7 @@ DEAD_LETTERS: Final = "dead_letters"
 RESPONSE_FACTS: Final = "response_facts"
 AGENCIES: Final = "agencies"
 ORACLE_FACTS: Final = "oracle_facts"
+ACTIVITY_MINUTES: Final = "activity_minutes"
 RAW_TABLES: Final = (POSTS, INTERACTIONS, REACTIONS)
 TABLE_OF_EVENT: Final = {"post": POSTS, "interaction": INTERACTIONS, "reaction": REACTIONS}
 

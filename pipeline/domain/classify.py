@@ -1,4 +1,8 @@
-"""Classify an agency's conversation style: soapbox, mixed or dinner party."""
+"""Classify an agency's conversation style: soapbox, mixed or dinner party.
+
+The SQL twin, ``class_sql`` in :mod:`pipeline.storage.sql.fragments`, is generated from the same
+:class:`ClassThresholds`; a test holds both to the same answers on a grid of inputs.
+"""
 
 from __future__ import annotations
 

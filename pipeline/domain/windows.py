@@ -1,6 +1,9 @@
 """Event-time windows and message status: the definitions the SQL views and reports implement.
 
-Pure functions, used by the CLI and by tests that hold the SQL to them.
+Pure functions, used by the CLI and by tests that hold the SQL to them. Their SQL twins live in
+:mod:`pipeline.storage.sql.fragments`: :func:`message_status` is ``message_status_sql`` (the report and the
+views count messages by it), and the views' rolling windows are :data:`ROLLING_WINDOWS` rendered by
+``interval_sql``.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from enum import StrEnum
 
 __all__ = ["ROLLING_WINDOWS", "MessageStatus", "bucket_start", "message_status", "rolling_window"]
 
+# The one table of rolling windows: the report's --window and the rolling views are built from it.
 ROLLING_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
 _SIZES = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

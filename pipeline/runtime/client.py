@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from pydantic import SecretStr
 
 from pipeline.errors import ConfigError, PipelineError, StoreError
 from pipeline.runtime.statefile import LOCAL_OPENER
-from pipeline.storage.store import QueryResult
+from pipeline.storage.query import Parameters, QueryResult, bind_values
 from schemas.agency import Agency
 from schemas.privacy import Pseudonymizer
 
@@ -47,9 +47,20 @@ class StackClient:
         if agencies:
             self._call("POST", "/agencies", {"agencies": [a.model_dump(mode="json") for a in agencies]})
 
-    def query(self, sql: str, *, read_only: bool = True) -> QueryResult:
-        """Run a read-only query in the stack's ClickHouse."""
-        body = self._call("POST", "/query", {"sql": sql})
+    def query(self, sql: str, parameters: Parameters | None = None, *, read_only: Literal[True] = True) -> QueryResult:
+        """Run a read-only query in the stack's ClickHouse; values travel in ``parameters``.
+
+        The API runs nothing but read-only queries, so ``read_only`` can only be ``True`` (it is there to
+        match :class:`~pipeline.storage.query.QueryEngine`). Values are sent in their wire form
+        (:func:`~pipeline.storage.query.bind_values`: datetimes as UTC text) and bound by the stack's store.
+        """
+        if read_only is not True:  # the annotation says so; callers without a type checker hear it here
+            msg = "the running stack's API runs read-only queries only"
+            raise ValueError(msg)
+        payload: dict[str, Any] = {"sql": sql}
+        if parameters:
+            payload["parameters"] = bind_values(parameters)
+        body = self._call("POST", "/query", payload)
         return QueryResult(tuple(body["columns"]), [tuple(row) for row in body["rows"]])
 
     def _call(self, method: str, path: str, payload: Any = None) -> Any:

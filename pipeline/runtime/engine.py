@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pipeline.runtime.client import StackClient
 from pipeline.runtime.statefile import read_state
 from pipeline.settings import Settings
-from pipeline.storage.sql.status import QueryEngine
+from pipeline.storage.query import QueryEngine
 from pipeline.storage.store import Store
 
 __all__ = ["ReadEngine", "open_read_engine"]

@@ -10,7 +10,7 @@ from pipeline.errors import StoreError
 from pipeline.storage.rows import agency_row
 from pipeline.storage.store import Store
 from schemas.agency import Account, Agency, Directory
-from schemas.tables import AGENCY_COLUMNS
+from schemas.tables import AGENCIES, AGENCY_COLUMNS
 
 __all__ = ["AgencyRegistry", "fallback_agency"]
 
@@ -35,7 +35,7 @@ class AgencyRegistry:
 
     def _stored(self) -> list[Agency]:
         # Agencies other processes registered (e.g. companies of an import) before this one started.
-        rows = self._store.query(f"SELECT definition FROM {self._store.database}.agencies FINAL").rows
+        rows = self._store.query(f"SELECT definition FROM {self._store.database}.{AGENCIES} FINAL").rows
         return [Agency.model_validate_json(row[0]) for row in rows if row[0]]
 
     def _remember(self, agencies: Iterable[Agency]) -> None:
@@ -50,13 +50,13 @@ class AgencyRegistry:
 
     def publish(self) -> None:
         """Write every known agency to the ``agencies`` table."""
-        self._store.insert("agencies", AGENCY_COLUMNS, [agency_row(a) for a in self._agencies.values()])
+        self._store.insert(AGENCIES, AGENCY_COLUMNS, [agency_row(a) for a in self._agencies.values()])
 
     def register(self, agencies: Iterable[Agency]) -> None:
         """Add or replace agencies, here and in ClickHouse."""
         new = list(agencies)
         self._remember(new)
-        self._store.insert("agencies", AGENCY_COLUMNS, [agency_row(a) for a in new])
+        self._store.insert(AGENCIES, AGENCY_COLUMNS, [agency_row(a) for a in new])
 
     def get(self, agency_id: str) -> Agency:
         """The agency; looked up in ClickHouse when unknown here, else a default calendar."""
@@ -66,7 +66,8 @@ class AgencyRegistry:
             return known
         try:
             rows = self._store.query(
-                f"SELECT definition FROM {self._store.database}.agencies FINAL WHERE agency_id = '{_quote(agency_id)}'"
+                f"SELECT definition FROM {self._store.database}.{AGENCIES} FINAL WHERE agency_id = {{agency:String}}",
+                {"agency": agency_id},
             ).rows
         except StoreError:
             # Never fail the worker's hot path on a lookup: use the default calendar, ask again next time.
@@ -78,7 +79,3 @@ class AgencyRegistry:
         agency = Agency.model_validate_json(rows[0][0])
         self._remember([agency])
         return agency
-
-
-def _quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("'", "\\'")

@@ -8,7 +8,6 @@ import os
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,10 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from pipeline.errors import StackBusyError, StoreError
 from pipeline.settings import Settings
 from pipeline.storage.migrations import apply_migrations
+from pipeline.storage.query import Parameters, QueryResult, bind_values
 from pipeline.storage.rows import encode_rows
 
-__all__ = ["QueryResult", "Store", "chdb_locked"]
+__all__ = ["Store", "chdb_locked"]
 
 log = logging.getLogger(__name__)
 # Raw rows are the events' own JSON: extra fields (``type``) are skipped, null text becomes ''.
@@ -40,18 +40,6 @@ _ESCAPES = re.compile(
 _READ_ONLY = re.compile(r"^\s*(select|with|show|describe|desc|explain)\b", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class QueryResult:
-    """Column names and rows of a query."""
-
-    columns: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
-
-    def dicts(self) -> list[dict[str, Any]]:
-        """Rows as dicts keyed by column name."""
-        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
-
-
 class Store:
     """Serambi's ClickHouse: same code path for ``chdb:///path`` and ``http(s)://`` URLs.
 
@@ -65,26 +53,31 @@ class Store:
         self._lock = threading.Lock()
         self._client = _connect(settings)
 
-    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
+    def command(self, sql: str, parameters: Parameters | None = None) -> None:
         """Run one statement that returns no rows; values travel as bound ``{name:Type}`` parameters."""
+        _check_placeholders(sql, parameters)
+        bound = bind_values(parameters)
         with self._lock:
             try:
-                self._client.command(sql, parameters=parameters)
+                self._client.command(sql, parameters=bound)
             except ClickHouseError as exc:
                 raise StoreError(_first_line(exc)) from exc
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None, *, read_only: bool = False) -> QueryResult:
+    def query(self, sql: str, parameters: Parameters | None = None, *, read_only: bool = False) -> QueryResult:
         """Run a query; values travel as bound ``{name:Type}`` parameters, never spliced into ``sql``.
 
-        With ``read_only`` anything but SELECT/WITH/SHOW/DESCRIBE is refused.
+        With ``read_only`` anything but SELECT/WITH/SHOW/DESCRIBE is refused. See
+        :func:`pipeline.storage.query.bind_values` for how values are sent.
         """
         if read_only and (not _READ_ONLY.match(sql) or ";" in sql.strip().rstrip(";") or _ESCAPES.search(sql)):
             msg = "only one SELECT/WITH/SHOW/DESCRIBE statement, without files or URLs, is allowed here"
             raise StoreError(msg)
+        _check_placeholders(sql, parameters)
+        bound = bind_values(parameters)
         with self._lock:
             try:
                 # The engine enforces read-only too (table functions such as file() are refused).
-                result = self._client.query(sql, parameters=parameters, settings={"readonly": 1} if read_only else None)
+                result = self._client.query(sql, parameters=bound, settings={"readonly": 1} if read_only else None)
             except ClickHouseError as exc:
                 raise StoreError(_first_line(exc)) from exc
         return QueryResult(tuple(result.column_names), [tuple(r) for r in result.result_rows])
@@ -120,6 +113,15 @@ class Store:
         """Close the client."""
         with self._lock:
             self._client.close()
+
+
+def _check_placeholders(sql: str, parameters: Parameters | None) -> None:
+    # clickhouse-connect formats parameters into the SQL text itself (client-side, escaped) when the SQL
+    # has no ``{name:Type}`` placeholder; refuse that, so every value is bound by the server.
+    unplaced = [name for name in parameters or () if not re.search(r"\{\s*" + re.escape(name) + r"\s*:", sql)]
+    if unplaced:
+        msg = f"parameters without a {{name:Type}} placeholder in the SQL: {', '.join(sorted(unplaced))}"
+        raise StoreError(msg)
 
 
 def _connect(settings: Settings) -> Any:

@@ -1,4 +1,10 @@
-"""The running stack's small local HTTP API: health, status, read-only queries, drain, metrics."""
+"""The running stack's small local HTTP API: health, status, read-only queries, drain, metrics, agencies.
+
+Other processes on this machine use it while the stack owns the chDB data dir (chDB allows one process
+per data dir): ``serambi report`` and ``serambi status`` read through ``POST /query``; ``serambi import``
+registers the companies it finds through ``POST /agencies``, the one route that writes. Served on
+loopback only; the client is :class:`pipeline.runtime.client.StackClient`.
+"""
 
 from __future__ import annotations
 
@@ -40,8 +46,20 @@ class StackView:
 class ApiServer:
     """Serves :class:`StackView` on loopback in a background thread.
 
-    ``GET /health``, ``GET /status``, ``GET /drained``, ``GET /metrics``, ``POST /query`` with
-    ``{"sql": "SELECT ..."}`` (read-only).
+    Routes (JSON bodies and answers; errors are ``{"error": "..."}`` with 400, 404 or 413):
+
+    - ``GET /health``, ``GET /drained``, ``GET /status`` (totals per agency and kind), ``GET /metrics``
+      (Prometheus text).
+    - ``POST /query`` with ``{"sql": "SELECT ...", "parameters": {"name": value}}``: one read-only query
+      (anything else is refused), answered as ``{"columns": [...], "rows": [[...]]}``. ``parameters`` is
+      optional; each value fills the ``{name:Type}`` placeholder of the same name in the SQL and is parsed
+      by ClickHouse as that type, never spliced into the SQL. Instants are UTC text
+      ``"YYYY-MM-DD HH:MM:SS[.ffffff]"`` for a ``DateTime64(6, 'UTC')`` placeholder (as
+      :func:`pipeline.storage.query.bind_values` writes them). Example body: ``{"sql": "SELECT count()
+      FROM serambi.posts WHERE agency_id = {agency:String}", "parameters": {"agency": "jpj"}}``.
+    - ``POST /agencies`` with ``{"agencies": [<Agency JSON>, ...]}``: registers agencies (e.g. companies
+      found by ``serambi import``) with the stack's registry and the ``agencies`` table, so the worker
+      knows their accounts and the reports their SLA; answers ``{"registered": [ids]}``. This writes.
     """
 
     def __init__(self, view: StackView, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -105,7 +123,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(code, answer)
 
     def _query(self, body: Any) -> tuple[int, Any]:
-        result = self.view.store.query(str(body["sql"]), read_only=True)
+        sql, parameters = body["sql"], body.get("parameters")
+        if not isinstance(sql, str) or not (parameters is None or isinstance(parameters, dict)):
+            msg = '"sql" must be a string and "parameters" an object of {name: value}'
+            raise TypeError(msg)
+        result = self.view.store.query(sql, parameters, read_only=True)
         return 200, {"columns": result.columns, "rows": result.rows}
 
     def _register(self, body: Any) -> tuple[int, Any]:

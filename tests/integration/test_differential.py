@@ -19,6 +19,7 @@ from pipeline.storage.sql.oracle import oracle_facts, store_oracle_facts
 from pipeline.storage.sql.report import ReportWindow, build_report
 from schemas.agency import Directory
 from schemas.events import Platform
+from schemas.tables import INTERACTIONS, RESPONSE_FACTS
 from tests.helpers.live import LiveStack
 from tests.helpers.strategies import conversations
 
@@ -50,11 +51,12 @@ def _x_account(directory: Directory) -> tuple[str, str]:
     return agency.id, next(a.account_id for a in agency.accounts if a.platform is Platform.X)
 
 
-def _stream_facts(live: LiveStack, where: str = "1") -> dict[str, tuple[Any, ...]]:
+def _stream_facts(live: LiveStack, prefix: str = "") -> dict[str, tuple[Any, ...]]:
     store = live.stack.store
     rows = store.query(
         f"SELECT message_id, answered_at, reply_id, response_seconds, business_seconds "
-        f"FROM {store.database}.response_facts FINAL WHERE {where}"
+        f"FROM {store.database}.{RESPONSE_FACTS} FINAL WHERE startsWith(root_id, {{prefix:String}})",
+        {"prefix": prefix},
     ).rows
     return {r[0]: (r[1].replace(tzinfo=UTC), r[2], round(r[3], 3), round(r[4], 3)) for r in rows}
 
@@ -85,7 +87,7 @@ def test_stream_equals_oracle_on_random_late_duplicated_out_of_order_data(
     live.drain()
     live.publish(sample_directory, events[half:])  # the rest arrives later, in another batch
     live.drain()
-    assert _stream_facts(live, f"startsWith(root_id, '{prefix}')") == _oracle_facts(live, prefix)
+    assert _stream_facts(live, prefix) == _oracle_facts(live, prefix)
 
 
 def test_stream_equals_oracle_on_a_simulator_day_and_reports_agree(
@@ -102,7 +104,8 @@ def test_stream_equals_oracle_on_a_simulator_day_and_reports_agree(
     oracle_sql = store_oracle_facts(store, live.stack.agencies)
     window = ReportWindow(since=START, until=UNTIL)
     assert build_report(store, store.database, window) == build_report(store, store.database, window, oracle_sql)
-    counts = store.query(f"SELECT count() FROM {store.database}.interactions FINAL WHERE source = 'simulator'").rows[0][
-        0
-    ]
+    [(counts,)] = store.query(
+        f"SELECT count() FROM {store.database}.{INTERACTIONS} FINAL WHERE source = {{source:String}}",
+        {"source": "simulator"},
+    ).rows
     assert counts == sum(1 for e in events if e.type == "interaction")

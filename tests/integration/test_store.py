@@ -97,3 +97,18 @@ def test_read_only_is_enforced_by_the_engine_too(store: Store) -> None:
         with pytest.raises(StoreError):
             store.query(sql, read_only=True)
     assert not os.path.exists("/tmp/serambi-x")
+
+
+def test_values_are_bound_by_the_server_not_spliced(store: Store) -> None:
+    hostile = "x'); DROP TABLE posts; -- \\ {v:String}"
+    moment = datetime(2026, 11, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    [(text, instant)] = store.query(
+        "SELECT {v:String}, {t:DateTime64(6, 'UTC')}", {"v": hostile, "t": moment}, read_only=True
+    ).rows
+    assert text == hostile
+    assert instant.replace(tzinfo=UTC) == moment  # microseconds survive the binding
+    # Without a placeholder clickhouse-connect would format the value into the SQL text: refused.
+    with pytest.raises(StoreError, match="placeholder"):
+        store.query("SELECT %(v)s", {"v": hostile})
+    with pytest.raises(StoreError, match="placeholder"):
+        store.command(f"ALTER TABLE {store.database}.posts DELETE WHERE agency_id = %(v)s", {"v": hostile})

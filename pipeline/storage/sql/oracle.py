@@ -16,12 +16,11 @@ from pipeline.domain.businesstime import business_seconds
 from pipeline.domain.matching import ResponseFact
 from pipeline.storage.agencies import AgencyRegistry
 from pipeline.storage.rows import fact_row
+from pipeline.storage.sql.fragments import agency_reply_sql, citizen_message_sql, facts_sql
 from pipeline.storage.store import Store
-from schemas.tables import FACT_COLUMNS
+from schemas.tables import FACT_COLUMNS, INTERACTIONS, ORACLE_FACTS, RESPONSE_FACTS
 
-__all__ = ["ORACLE_TABLE", "oracle_facts", "oracle_facts_sql", "store_oracle_facts"]
-
-ORACLE_TABLE = "oracle_facts"
+__all__ = ["oracle_facts", "oracle_facts_sql", "store_oracle_facts"]
 
 
 def oracle_facts_sql(db: str) -> str:
@@ -29,12 +28,12 @@ def oracle_facts_sql(db: str) -> str:
     return f"""
 WITH cit AS (
     SELECT platform, agency_id, account_id, root_id, message_id, author_id, kind, created_at
-    FROM {db}.interactions FINAL WHERE author_role = 'citizen'
+    FROM {db}.{INTERACTIONS} FINAL WHERE {citizen_message_sql()}
 ), answers AS (
     SELECT p.platform AS platform, p.account_id AS account_id, p.root_id AS root_id, p.author_id AS author_id,
            p.message_id AS parent_id, p.created_at AS parent_at, r.message_id AS reply_id, r.created_at AS replied_at
-    FROM (SELECT platform, account_id, root_id, message_id, parent_id, created_at FROM {db}.interactions FINAL
-          WHERE author_role = 'agency' AND parent_id IS NOT NULL) AS r
+    FROM (SELECT platform, account_id, root_id, message_id, parent_id, created_at FROM {db}.{INTERACTIONS} FINAL
+          WHERE {agency_reply_sql()}) AS r
     INNER JOIN cit AS p
         ON p.platform = r.platform AND p.account_id = r.account_id AND p.root_id = r.root_id
        AND p.message_id = r.parent_id
@@ -54,15 +53,16 @@ def oracle_facts(store: Store, agencies: AgencyRegistry) -> list[ResponseFact]:
 
 
 def store_oracle_facts(store: Store, agencies: AgencyRegistry) -> str:
-    """Write the oracle's facts into ``oracle_facts`` (same shape as ``response_facts``); return its SQL."""
+    """Write the oracle's facts into ``oracle_facts`` (same shape as ``response_facts``); return the facts source.
+
+    The returned SQL is :func:`~pipeline.storage.sql.fragments.facts_sql` of that table, ready for
+    :func:`pipeline.storage.sql.report.build_report`.
+    """
     db = store.database
-    store.command(f"DROP TABLE IF EXISTS {db}.{ORACLE_TABLE}")
-    store.command(f"CREATE TABLE {db}.{ORACLE_TABLE} AS {db}.response_facts")
-    store.insert(ORACLE_TABLE, FACT_COLUMNS, [fact_row(f) for f in oracle_facts(store, agencies)])
-    return (
-        f"SELECT message_id, platform, account_id, answered_at, response_seconds, business_seconds "
-        f"FROM {db}.{ORACLE_TABLE} FINAL"
-    )
+    store.command(f"DROP TABLE IF EXISTS {db}.{ORACLE_FACTS}")
+    store.command(f"CREATE TABLE {db}.{ORACLE_FACTS} AS {db}.{RESPONSE_FACTS}")
+    store.insert(ORACLE_FACTS, FACT_COLUMNS, [fact_row(f) for f in oracle_facts(store, agencies)])
+    return facts_sql(db, ORACLE_FACTS)
 
 
 def _aware(moment: datetime) -> datetime:

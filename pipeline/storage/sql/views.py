@@ -3,36 +3,47 @@
 Buckets of raw activity come from the ``activity_minutes`` rollup (idempotent ``uniqExact`` states);
 response buckets (answered, answered within SLA) come from ``response_facts`` and are keyed by the
 minute the *message* was asked, so a late reply updates the bucket of the message it answers.
-Rolling views reuse :func:`pipeline.storage.sql.report.report_sql` with ``now()``-relative windows.
+Rolling views reuse :func:`pipeline.storage.sql.report.report_sql` with ``now64()``-relative windows of
+:data:`pipeline.domain.windows.ROLLING_WINDOWS`.
+
+A view cannot take bound parameters (dashboards read it as a table), so its numbers, the default SLA
+and the class thresholds from settings, are rendered by :func:`~pipeline.storage.sql.fragments.float_sql`:
+a validated finite float, never a caller's text.
 """
 
 from __future__ import annotations
 
-from pipeline.domain.classify import ClassThresholds
-from pipeline.storage.sql.report import report_sql, stream_facts_sql
-from pipeline.storage.store import Store
+from datetime import timedelta
 
-__all__ = ["BUCKETS", "ROLLING", "ensure_views"]
+from pipeline.domain.classify import ClassThresholds
+from pipeline.domain.windows import ROLLING_WINDOWS
+from pipeline.storage.sql.fragments import facts_sql, float_sql, interval_sql, sla_seconds_sql, within_sla_sql
+from pipeline.storage.sql.report import report_sql
+from pipeline.storage.store import Store
+from schemas.tables import ACTIVITY_MINUTES, AGENCIES, RESPONSE_FACTS
+
+__all__ = ["BUCKETS", "ensure_views"]
 
 BUCKETS = {"minute": "toStartOfMinute", "hour": "toStartOfHour", "day": "toStartOfDay"}
-ROLLING = {"24h": "INTERVAL 24 HOUR", "7d": "INTERVAL 7 DAY"}
-_ACCOUNT_KEYS = ("agency_id", "account_id", "platform")
 # Dashboards query these views constantly: their backlog looks back 90 days, not over all history.
-_BACKLOG_HORIZON = "INTERVAL 90 DAY"
+_BACKLOG_HORIZON = timedelta(days=90)
+_LEVELS = {"agency": ("agency_id",), "account": ("agency_id", "account_id", "platform")}
+# The rollup table of migration 0002 (not a table the pipeline writes by name, so not in schemas.tables).
 
 
-def _bucket_sql(db: str, bucket: str) -> str:
+def _bucket_sql(db: str, bucket: str, default_sla_hours: float) -> str:
+    sla_s = sla_seconds_sql(float_sql(default_sla_hours), "ag")
     return f"""
 SELECT agency_id, account_id, platform, {bucket}(minute) AS bucket, metric,
        uniqExactMerge(events) AS value, uniqExactMerge(people) AS people
-FROM {db}.activity_minutes GROUP BY agency_id, account_id, platform, bucket, metric
+FROM {db}.{ACTIVITY_MINUTES} GROUP BY agency_id, account_id, platform, bucket, metric
 UNION ALL
 SELECT f.agency_id, f.account_id, f.platform, {bucket}(toDateTime(f.asked_at, 'UTC')) AS bucket,
-       arrayJoin(if(f.response_seconds <= if(ag.agency_id = '', {{sla}}, ag.sla_hours) * 3600,
+       arrayJoin(if({within_sla_sql("f.response_seconds", sla_s)},
                     ['answered', 'answered_within_sla'], ['answered'])) AS metric,
        count() AS value, uniqExact(f.citizen_id) AS people
-FROM (SELECT * FROM {db}.response_facts FINAL) AS f
-LEFT JOIN (SELECT agency_id, sla_hours FROM {db}.agencies FINAL) AS ag ON ag.agency_id = f.agency_id
+FROM (SELECT * FROM {db}.{RESPONSE_FACTS} FINAL) AS f
+LEFT JOIN (SELECT agency_id, sla_hours FROM {db}.{AGENCIES} FINAL) AS ag ON ag.agency_id = f.agency_id
 GROUP BY f.agency_id, f.account_id, f.platform, bucket, metric"""
 
 
@@ -45,20 +56,19 @@ def ensure_views(
     """Create or replace every view; return their names."""
     db, names = store.database, []
     for name, func in BUCKETS.items():
-        sql = _bucket_sql(db, func).replace("{sla}", str(default_sla_hours))
-        store.command(f"CREATE OR REPLACE VIEW {db}.metrics_by_{name} AS {sql}")
+        store.command(f"CREATE OR REPLACE VIEW {db}.metrics_by_{name} AS {_bucket_sql(db, func, default_sla_hours)}")
         names.append(f"metrics_by_{name}")
-    for window, interval in ROLLING.items():
-        for level, keys in (("agency", ("agency_id",)), ("account", _ACCOUNT_KEYS)):
+    for window, span in ROLLING_WINDOWS.items():
+        for level, keys in _LEVELS.items():
             sql = report_sql(
                 db,
-                stream_facts_sql(db),
-                f"now64(3) - {interval}",
+                facts_sql(db),
+                f"now64(3) - {interval_sql(span)}",
                 "now64(3)",
                 keys=keys,
-                default_sla_hours=default_sla_hours,
+                default_sla_sql=float_sql(default_sla_hours),
                 thresholds=thresholds or ClassThresholds(),
-                backlog_since_sql=f"now64(3) - {_BACKLOG_HORIZON}",
+                backlog_since_sql=f"now64(3) - {interval_sql(_BACKLOG_HORIZON)}",
             )
             store.command(f"CREATE OR REPLACE VIEW {db}.{level}_metrics_{window} AS {sql}")
             names.append(f"{level}_metrics_{window}")

@@ -1,0 +1,166 @@
+"""The SQL catalog's one definition of every metric rule; the report, the views and the oracle use these.
+
+Each fragment is an SQL *expression* over column expressions the caller names, so one rule reads the same
+in every query that needs it. Fragments hold no caller values: windows, agency ids and defaults are
+bound parameters (:func:`param`) in ad-hoc queries; views, which cannot take parameters, get
+``now64()``-relative windows (:func:`interval_sql`) and numbers rendered by :func:`float_sql`.
+
+Python twins, held to the same answers by tests: :func:`pipeline.domain.windows.message_status`
+(:func:`message_status_sql`), :func:`pipeline.domain.classify.classify` (:func:`class_sql`),
+:data:`pipeline.domain.windows.ROLLING_WINDOWS` (:func:`interval_sql`). The activity rollup in migration
+``0002_response_facts.sql`` carries the pull-post and agency-reply predicates as they were when it was
+written; a unit test checks that they still read as :func:`pull_post_sql` and :func:`agency_reply_sql`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import timedelta
+
+from pipeline.domain.classify import ClassThresholds
+from pipeline.domain.windows import MessageStatus
+from schemas.events import AuthorRole
+from schemas.tables import RESPONSE_FACTS
+
+__all__ = [
+    "FACTS_SELECT",
+    "SECONDS_PER_HOUR",
+    "age_seconds_sql",
+    "agency_reply_sql",
+    "answered_sql",
+    "citizen_message_sql",
+    "class_sql",
+    "facts_sql",
+    "float_sql",
+    "interval_sql",
+    "message_status_sql",
+    "param",
+    "pull_post_sql",
+    "sla_seconds_sql",
+    "within_sla_sql",
+]
+
+SECONDS_PER_HOUR = 3600
+# What a report needs of a first response, from the stream's facts or the oracle's (same table shape).
+FACTS_SELECT = ("message_id", "platform", "account_id", "answered_at", "response_seconds", "business_seconds")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def param(name: str, sql_type: str) -> str:
+    """A server-side placeholder, e.g. ``param("agency", "String") == "{agency:String}"``."""
+    if not _NAME.match(name):
+        msg = f"not a parameter name: {name!r}"
+        raise ValueError(msg)
+    return f"{{{name}:{sql_type}}}"
+
+
+def float_sql(value: float) -> str:
+    """A finite number as an SQL literal, for views (they cannot take parameters).
+
+    The value goes through ``float()`` and its ``repr`` is digits, a point and an exponent only: no
+    text of the caller reaches the SQL. ``float_sql(24) == "24.0"``.
+    """
+    number = float(value)
+    if not math.isfinite(number):
+        msg = f"not a finite number: {value!r}"
+        raise ValueError(msg)
+    return repr(number)
+
+
+def interval_sql(span: timedelta) -> str:
+    """A positive whole-second ``timedelta`` as an SQL interval.
+
+    Example: ``interval_sql(timedelta(hours=24)) == "INTERVAL 86400 SECOND"``.
+    """
+    seconds = span.total_seconds()
+    if seconds <= 0 or seconds != int(seconds):
+        msg = f"an interval must be a positive whole number of seconds: {span!r}"
+        raise ValueError(msg)
+    return f"INTERVAL {int(seconds)} SECOND"
+
+
+def facts_sql(database: str, table: str = RESPONSE_FACTS) -> str:
+    """First responses (:data:`FACTS_SELECT`) of a facts table: the stream's, or the oracle's."""
+    return f"SELECT {', '.join(FACTS_SELECT)} FROM {database}.{table} FINAL"
+
+
+def citizen_message_sql(alias: str = "") -> str:
+    """An interaction written by a citizen (``alias`` prefixes the columns, e.g. ``"i."``)."""
+    return f"{alias}author_role = '{AuthorRole.CITIZEN.value}'"
+
+
+def agency_reply_sql(alias: str = "") -> str:
+    """An agency reply: written by the agency, in answer to a message (a post of its own is no reply)."""
+    return f"{alias}author_role = '{AuthorRole.AGENCY.value}' AND {alias}parent_id IS NOT NULL"
+
+
+def pull_post_sql(links: str, domains: str) -> str:
+    """A pull post: one of ``links`` is on an official domain or a subdomain of it (case-insensitive)."""
+    return (
+        f"arrayExists(l -> arrayExists(d -> lower(domain(l)) = lower(d) "
+        f"OR endsWith(lower(domain(l)), concat('.', lower(d))), {domains}), {links})"
+    )
+
+
+def sla_seconds_sql(default_hours: str, agencies: str = "ag") -> str:
+    """The SLA in seconds: the agency's ``sla_hours`` (``agencies`` is its LEFT-joined alias), else the default.
+
+    ``default_hours`` is SQL: a placeholder in a report, :func:`float_sql` of the setting in a view.
+    """
+    return f"if({agencies}.agency_id = '', {default_hours}, {agencies}.sla_hours) * {SECONDS_PER_HOUR}"
+
+
+def age_seconds_sql(since: str, until: str) -> str:
+    """Seconds from ``since`` to ``until``, to the millisecond (the tables' precision)."""
+    return f"dateDiff('millisecond', {since}, {until}) / 1000"
+
+
+def answered_sql(answered_at: str, until: str) -> str:
+    """Answered by ``until``: a first response at or after ``until`` does not count yet."""
+    return f"{answered_at} < {until}"
+
+
+def within_sla_sql(response_seconds: str, sla_seconds: str) -> str:
+    """An answer within the SLA: the bound is inclusive."""
+    return f"{response_seconds} <= {sla_seconds}"
+
+
+def message_status_sql(answered: str, response_seconds: str, age_seconds: str, sla_seconds: str) -> str:
+    """The :class:`~pipeline.domain.windows.MessageStatus` value of a message at ``until``, as the report counts it.
+
+    ``answered`` is :func:`answered_sql` (and, after a LEFT JOIN, that a fact exists); ``age_seconds`` runs
+    from the message to ``until`` (:func:`age_seconds_sql`). An unanswered message is pending while its age
+    is within the SLA (inclusive), overdue after.
+    """
+    s = MessageStatus
+    return (
+        f"multiIf(({answered}) AND {within_sla_sql(response_seconds, sla_seconds)}, '{s.ANSWERED_WITHIN_SLA.value}', "
+        f"{answered}, '{s.ANSWERED_LATE.value}', "
+        f"{age_seconds} <= {sla_seconds}, '{s.PENDING.value}', '{s.OVERDUE.value}')"
+    )
+
+
+def class_sql(
+    thresholds: ClassThresholds,
+    *,
+    two_way: str = "two_way_ratio",
+    reply_rate: str = "reply_rate",
+    citizen_messages: str = "citizen_messages",
+    output: str = "agency_posts + agency_replies",
+) -> str:
+    """The SQL twin of :func:`pipeline.domain.classify.classify`, from the same thresholds.
+
+    Ratios are NULL when undefined, like ``None`` in Python: a NULL counts as 0, except that an unknown
+    reply rate alone never makes a soapbox. Thresholds are rendered by :func:`float_sql` (views use this too).
+    """
+    t, num = thresholds, float_sql
+    return (
+        f"multiIf(({citizen_messages}) < {num(t.min_messages)} AND ({output}) < {num(t.min_output)}, "
+        "'insufficient_data', "
+        f"coalesce({two_way}, 0) >= {num(t.dinner_min_two_way)} "
+        f"AND coalesce({reply_rate}, 0) >= {num(t.dinner_min_reply_rate)}, 'dinner_party', "
+        f"coalesce({two_way}, 0) <= {num(t.soapbox_max_two_way)} "
+        f"OR (({reply_rate}) IS NOT NULL AND ({reply_rate}) <= {num(t.soapbox_max_reply_rate)}), 'soapbox', "
+        "'mixed')"
+    )
