@@ -143,8 +143,8 @@ async def _worker_phases(
         await stack.wait_drained(timeout_s=3600, poll_s=2.0)
         # From the first batch stored to the last: the worker's rate, without its ~4 s group join.
         elapsed = probe.last - probe.first
-        rate = (stack.sink.rows_total - probe.first_rows) / elapsed if elapsed > 0 else 0.0
-        say(f"    {stack.sink.rows_total:,} events at {rate:,.0f} events/s, {stack.processor.facts_total:,} facts")
+        rate = (stack.processor.rows_total - probe.first_rows) / elapsed if elapsed > 0 else 0.0
+        say(f"    {stack.processor.rows_total:,} events at {rate:,.0f} events/s, {stack.processor.facts_total:,} facts")
         fresh = await _freshness(stack, data, options, probe, say)
     return rate, fresh
 

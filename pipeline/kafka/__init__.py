@@ -1,1 +1,1 @@
-"""pipeline/kafka."""
+"""Kafka plumbing outside the worker: topic admin and the embedded Tansu broker."""

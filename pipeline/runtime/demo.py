@@ -49,7 +49,7 @@ async def run_stack(settings: Settings, options: DemoOptions, say: Callable[[str
             return 2
         say("draining: waiting until ClickHouse holds every event...")
         state = await stack.wait_drained(_DRAIN_TIMEOUT_S)
-        say(f"drained: {state.drained} (lag {state.lag}); rows stored: {stack.sink.rows_total}")
+        say(f"drained: {state.drained} (lag {state.lag}); rows stored: {stack.processor.rows_total}")
         return 0 if state.drained else 1
 
 
@@ -92,7 +92,7 @@ async def _progress(
         with_timeout = asyncio.wait_for(stack.stop_requested.wait(), options.progress_every_s)
         with contextlib.suppress(TimeoutError):
             await with_timeout
-        now, rows = time.monotonic(), stack.sink.rows_total
+        now, rows = time.monotonic(), stack.processor.rows_total
         state = await stack.drain_state()
         rate = (rows - last_rows) / max(now - last_time, 1e-9)
         say(

@@ -65,7 +65,7 @@ async def _embedded(
         if not state.drained:
             msg = f"pipeline did not drain within {_DRAIN_TIMEOUT_S:.0f} s (lag {state.lag})"
             raise PipelineError(msg)
-        say(f"drained: {stack.sink.rows_total:,} rows stored, {stack.processor.facts_total:,} response facts")
+        say(f"drained: {stack.processor.rows_total:,} rows stored, {stack.processor.facts_total:,} response facts")
         return count
 
 

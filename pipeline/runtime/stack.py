@@ -22,10 +22,10 @@ from pipeline.metrics import Metrics
 from pipeline.runtime.statefile import StackState, clear_state, read_state, write_state
 from pipeline.settings import Settings
 from pipeline.storage.agencies import AgencyRegistry
+from pipeline.storage.history import InteractionHistory
 from pipeline.storage.sql.views import ensure_views
 from pipeline.storage.store import Store
 from pipeline.stream.app import WORKER_GROUP, build_app, exit_without_commit
-from pipeline.stream.decode import RawSink
 from pipeline.stream.offsets import DrainState, HandledOffsets, OffsetReader
 from pipeline.stream.processor import Processor
 from pipeline.web.api import ApiServer, StackView
@@ -56,6 +56,7 @@ class RunningStack:
     api: ApiServer
     handled: HandledOffsets
     offsets: OffsetReader
+    agencies: AgencyRegistry
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     failed: bool = False
 
@@ -63,16 +64,6 @@ class RunningStack:
         """The worker could not handle a batch: stop everything; nothing after it counts as stored."""
         self.failed = True
         self.stop_requested.set()
-
-    @property
-    def sink(self) -> RawSink:
-        """The raw sink (row counts)."""
-        return self.processor.sink
-
-    @property
-    def agencies(self) -> AgencyRegistry:
-        """Agencies this stack knows."""
-        return self.processor.agencies
 
     async def drain_state(self) -> DrainState:
         """How many records on the topics are not yet handled by the worker."""
@@ -154,8 +145,8 @@ def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics)
     handled = HandledOffsets()
     registry = AgencyRegistry(store, load_directory(settings.agencies_file))
     registry.publish()
-    processor = Processor(store, metrics, registry, timedelta(hours=settings.lateness_hours))
-    holder: dict[str, RunningStack] = {}
+    history = InteractionHistory(store)
+    processor = Processor(store, metrics, registry, history, timedelta(hours=settings.lateness_hours))
 
     def health() -> dict[str, Any]:
         return {
@@ -164,7 +155,7 @@ def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics)
             "bootstrap_servers": bootstrap,
             "pseudonym_key": Pseudonymizer(settings.pseudonym_key).fingerprint,
             "database": store.database,
-            "rows_stored": holder["stack"].sink.rows_total,
+            "rows_stored": processor.rows_total,
         }
 
     offsets = OffsetReader(bootstrap, settings.partitions, WORKER_GROUP)
@@ -174,9 +165,7 @@ def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics)
 
     view = StackView(store, metrics, health, drained, registry)
     api = ApiServer(view, settings.api_host, settings.api_port).start()
-    stack = RunningStack(settings, bootstrap, store, processor, metrics, api, handled, offsets)
-    holder["stack"] = stack
-    return stack
+    return RunningStack(settings, bootstrap, store, processor, metrics, api, handled, offsets, registry)
 
 
 def _publish_state(

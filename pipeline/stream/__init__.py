@@ -1,1 +1,1 @@
-"""pipeline/stream."""
+"""The Faust worker: app and agents, the processor (decode, match, store), offsets and retry."""

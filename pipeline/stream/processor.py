@@ -1,9 +1,12 @@
 """What the worker does with a batch of records: raw rows, reply matching, response facts.
 
-Open conversations live in memory (a :class:`pipeline.domain.matching.Matcher`); ClickHouse is the durable
-copy. After a restart (or with a broker that kept nothing) :meth:`Processor.rebuild` replays the stored
-interactions of the lateness window into the matcher, so a reply that arrives after the restart still
-matches a message seen before it. Facts are upserts, so replays never double-count.
+:meth:`Processor.prepare` decodes a chunk of records (:func:`pipeline.stream.decode.decode`), feeds its
+interactions to the :class:`pipeline.domain.matching.Matcher` and encodes every row; :meth:`Processor.commit`
+inserts them. Open conversations live in memory; ClickHouse is the durable copy: after a restart
+:meth:`Processor.rebuild` replays the stored interactions of the lateness window into the matcher, so a reply
+that arrives after the restart still matches a message seen before it. Inserts are upserts, so replays never
+double-count. The processor reaches storage only through three small Protocols (:class:`Inserter`,
+:class:`AgencyLookup`, :class:`History`), so its logic is unit-tested with in-memory fakes.
 """
 
 from __future__ import annotations
@@ -13,43 +16,72 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline.domain.businesstime import business_seconds
-from pipeline.domain.matching import Matcher, ResponseFact
+from pipeline.domain.matching import Matcher
 from pipeline.metrics import Metrics
-from pipeline.storage.agencies import AgencyRegistry
 from pipeline.storage.rows import encode_rows, fact_row
-from pipeline.storage.store import Store
-from pipeline.stream.decode import DeadLetterRow, RawSink, Record
-from schemas.events import AuthorRole, Interaction, InteractionKind, Platform
-from schemas.tables import COLUMNS, FACT_COLUMNS
+from pipeline.stream.decode import DeadLetterRow, Record, decode
+from schemas.agency import Agency
+from schemas.events import Interaction
+from schemas.tables import COLUMNS, FACT_COLUMNS, RESPONSE_FACTS
 
-__all__ = ["Prepared", "Processor"]
+__all__ = ["AgencyLookup", "History", "Inserter", "Prepared", "Processor", "TableRows"]
 
 log = logging.getLogger(__name__)
+# A producer's clock may run ahead; an event further ahead than this must not move eviction watermarks.
 _MAX_CLOCK_SKEW = timedelta(hours=1)
+# A partition silent this long (wall clock) no longer holds eviction back.
 _IDLE_PARTITION = timedelta(minutes=10)
-_REBUILD_COLUMNS = (
-    "event_id",
-    "platform",
-    "agency_id",
-    "account_id",
-    "kind",
-    "message_id",
-    "root_id",
-    "parent_id",
-    "author_id",
-    "author_role",
-    "created_at",
-)
+
+
+class Inserter(Protocol):
+    """Where rows go (:class:`pipeline.storage.store.Store`); inserts must be idempotent upserts."""
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert rows (tuples in ``columns`` order)."""
+
+    def insert_encoded(self, table: str, columns: Sequence[str], body: bytes) -> None:
+        """Insert JSONEachRow lines."""
+
+
+class AgencyLookup(Protocol):
+    """The agencies the worker knows (:class:`pipeline.storage.agencies.AgencyRegistry`)."""
+
+    def get(self, agency_id: str) -> Agency:
+        """The agency (its calendar counts business time); a default one when unknown."""
+
+    def is_account(self, platform: str, account_id: str) -> bool:
+        """True when an agency owns this account, so its id may be stored in clear."""
+
+
+class History(Protocol):
+    """Stored interactions to rebuild the matcher from (:class:`pipeline.storage.history.InteractionHistory`)."""
+
+    def recent(self, lateness: timedelta, until: datetime) -> Sequence[Interaction]:
+        """Stored interactions of the conversations active within ``lateness``, oldest first.
+
+        The window ends at the latest stored interaction not after ``until`` (a clock from the future must
+        not hide the recent past).
+        """
+
+
+@dataclass(frozen=True, slots=True)
+class TableRows:
+    """``rows`` rows of one table, encoded as JSONEachRow lines in ``body``."""
+
+    table: str
+    columns: tuple[str, ...]
+    rows: int
+    body: bytes
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A batch ready to insert: JSONEachRow bodies per table (raw tables first, facts last)."""
+    """A chunk ready to insert: rows per table (raw tables first, facts last) and the failures to dead-letter."""
 
-    bodies: dict[str, tuple[int, bytes]]
+    tables: list[TableRows]
     failures: list[DeadLetterRow]
     records: Sequence[Record]
 
@@ -58,76 +90,93 @@ class Prepared:
 class Processor:
     """Stores raw events, matches replies and stores response facts, for one worker process.
 
-    :meth:`prepare` is Python work (decode, match, encode); :meth:`commit` is ClickHouse work, which
-    releases the GIL, so the worker overlaps the commit of one chunk with the preparation of the next.
+    Args:
+        inserter: where rows go (the :class:`pipeline.storage.store.Store`).
+        metrics: rows stored, batches and insert time are counted here.
+        agencies: calendars for business time; which accounts are agencies' own.
+        history: stored interactions for :meth:`rebuild`.
+        lateness: how long (event time) an idle conversation stays open; default 7 days.
+        clock: wall clock (default ``datetime.now(UTC)``); it bounds clocks from the future and tells
+            idle partitions apart.
+
+    Attributes: ``matcher`` (the open conversations), ``rows_total`` (raw rows stored by this process),
+    ``facts_total`` (response facts stored; an improved fact counts again) and ``observers`` (called with a
+    chunk's records once its rows are stored, e.g. by the benchmark's freshness probe).
+
+    :meth:`prepare` is Python work (decode, match, encode); :meth:`commit` is ClickHouse work, which releases
+    the GIL, so the worker overlaps the commit of one chunk with the preparation of the next. Call
+    :meth:`prepare` in record order, one chunk at a time; commit every prepared chunk.
+
+    Example::
+
+        processor = Processor(store, metrics, registry, InteractionHistory(store))
+        processor.rebuild()
+        prepared = processor.prepare(records)
+        processor.commit(prepared)          # then dead-letter prepared.failures
     """
 
-    store: Store
+    inserter: Inserter
     metrics: Metrics
-    agencies: AgencyRegistry
+    agencies: AgencyLookup
+    history: History
     lateness: timedelta = timedelta(days=7)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    rows_total: int = field(default=0, init=False)
+    facts_total: int = field(default=0, init=False)
+    observers: list[Callable[[Sequence[Record]], None]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self._partition_marks: dict[int, datetime] = {}
         self._partition_seen: dict[int, datetime] = {}
-        self.sink = RawSink(self.store, self.metrics, is_agency_account=self.agencies.is_account)
         self.matcher = Matcher(business=self._business, lateness=self.lateness)
-        self.facts_total = 0
-        self.observers: list[Callable[[Sequence[Record]], None]] = []
-
-    def process(self, records: Sequence[Record]) -> list[DeadLetterRow]:
-        """Prepare and commit one batch; return the failures to dead-letter."""
-        prepared = self.prepare(records)
-        self.commit(prepared)
-        return prepared.failures
 
     def prepare(self, records: Sequence[Record]) -> Prepared:
-        """Decode, match replies and encode rows; call in record order, one batch at a time."""
-        decoded = self.sink.decode(records, ceiling=self.clock() + _MAX_CLOCK_SKEW)
+        """Decode, match replies and encode rows; call in record order, one chunk at a time."""
+        decoded = decode(records, ceiling=self.clock() + _MAX_CLOCK_SKEW, is_agency_account=self.agencies.is_account)
         facts = self.matcher.add(decoded.interactions)
         watermark = self._watermark(decoded.latest)
         if watermark is not None:
             self.matcher.evict(watermark)
-        bodies = {table: (len(rows), b"\n".join(rows)) for table, rows in decoded.rows.items() if rows}
+        tables = [
+            TableRows(table, COLUMNS[table], len(rows), b"\n".join(rows))
+            for table, rows in decoded.rows.items()
+            if rows
+        ]
         if facts:
-            bodies["response_facts"] = (len(facts), encode_rows(FACT_COLUMNS, [fact_row(f) for f in facts]))
-        return Prepared(bodies, decoded.failures, records)
+            body = encode_rows(FACT_COLUMNS, [fact_row(f) for f in facts])
+            tables.append(TableRows(RESPONSE_FACTS, FACT_COLUMNS, len(facts), body))
+        return Prepared(tables, decoded.failures, records)
 
     def commit(self, prepared: Prepared) -> None:
-        """Insert a prepared batch (idempotent: safe to retry)."""
+        """Insert a prepared chunk (idempotent: safe to retry after a failure)."""
         started = time.perf_counter()
-        for table, (count, body) in prepared.bodies.items():
-            self.store.insert_encoded(table, FACT_COLUMNS if table == "response_facts" else COLUMNS[table], body)
-            if table == "response_facts":
-                self.facts_total += count
-                self.metrics.rows_stored.labels(table).inc(count)
-            else:
-                self.sink.counted(table, count)
+        for rows in prepared.tables:
+            self.inserter.insert_encoded(rows.table, rows.columns, rows.body)
+            self._count(rows.table, rows.rows)
         self.metrics.sink_batches.inc()
         self.metrics.sink_insert_seconds.observe(time.perf_counter() - started)
-        for observer in self.observers:  # e.g. the benchmark's freshness probe: records now visible
+        for observer in self.observers:
             observer(prepared.records)
 
     def rebuild(self) -> int:
-        """Replay stored interactions of the lateness window into the matcher; return how many."""
-        db = self.store.database
-        # Whole conversations with activity inside the lateness window (their older messages too), counted
-        # back from the latest event that is not in the future.
-        lateness = f"toIntervalSecond({int(self.lateness.total_seconds())})"
-        recent = (
-            f"SELECT DISTINCT platform, account_id, root_id FROM {db}.interactions WHERE created_at >= "
-            f"(SELECT max(created_at) FROM {db}.interactions WHERE created_at <= now64(3) + "
-            f"toIntervalSecond({int(_MAX_CLOCK_SKEW.total_seconds())})) - {lateness}"
-        )
-        rows = self.store.query(
-            f"SELECT {', '.join(_REBUILD_COLUMNS)} FROM {db}.interactions FINAL "
-            f"WHERE (platform, account_id, root_id) IN ({recent}) ORDER BY created_at"
-        ).rows
-        events = [_interaction(dict(zip(_REBUILD_COLUMNS, row, strict=True))) for row in rows]
-        self._store_facts(self.matcher.add(events))
+        """Replay stored interactions of the lateness window into the matcher; return how many.
+
+        Facts the replay finds (e.g. a reply stored before a crash whose fact was not) are stored too.
+        """
+        events = self.history.recent(self.lateness, until=self.clock() + _MAX_CLOCK_SKEW)
+        facts = self.matcher.add(events)
+        if facts:
+            self.inserter.insert(RESPONSE_FACTS, FACT_COLUMNS, [fact_row(f) for f in facts])
+            self._count(RESPONSE_FACTS, len(facts))
         log.info("rebuilt %d conversations from %d stored interactions", len(self.matcher), len(events))
         return len(events)
+
+    def _count(self, table: str, rows: int) -> None:
+        self.metrics.rows_stored.labels(table).inc(rows)
+        if table == RESPONSE_FACTS:
+            self.facts_total += rows
+        else:
+            self.rows_total += rows
 
     def _watermark(self, latest: dict[int, datetime]) -> datetime | None:
         # The slowest *active* partition bounds eviction: a backlog may run days ahead in one partition,
@@ -143,28 +192,5 @@ class Processor:
         ]
         return min(active) if active else None
 
-    def _store_facts(self, facts: list[ResponseFact]) -> None:
-        if facts:
-            self.store.insert("response_facts", FACT_COLUMNS, [fact_row(f) for f in facts])
-            self.metrics.rows_stored.labels("response_facts").inc(len(facts))
-            self.facts_total += len(facts)
-
     def _business(self, agency_id: str, start: datetime, end: datetime) -> float:
         return business_seconds(self.agencies.get(agency_id), start, end)
-
-
-def _interaction(row: dict[str, Any]) -> Interaction:
-    created = row["created_at"]
-    return Interaction.model_construct(
-        event_id=row["event_id"],
-        platform=Platform(row["platform"]),
-        agency_id=row["agency_id"],
-        account_id=row["account_id"],
-        kind=InteractionKind(row["kind"]),
-        message_id=row["message_id"],
-        root_id=row["root_id"],
-        parent_id=row["parent_id"],
-        author_id=row["author_id"],
-        author_role=AuthorRole(row["author_role"]),
-        created_at=created if created.tzinfo else created.replace(tzinfo=UTC),
-    )

@@ -1,110 +1,68 @@
+"""decode(): batch records -> raw rows, interactions, failures and per-partition latest times (pure)."""
+
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry
 
-from pipeline.metrics import Metrics
-from pipeline.storage.rows import dead_letter_row
-from pipeline.stream.decode import RawSink, Record
+from pipeline.stream.decode import Record, decode
+from schemas.events import Event
 from schemas.records import encode_batch
-from schemas.tables import COLUMNS
-from tests.helpers.events import EventFactory
+from schemas.tables import RAW_TABLES
+from tests.helpers.events import T0, EventFactory
+
+PSEUDONYM = "ps1:" + "a" * 32
+FAR = T0 + timedelta(days=365)
 
 
-class ListInserter:
-    __test__ = False
-
-    def __init__(self) -> None:
-        self.rows: dict[str, list[Any]] = {}
-
-    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        assert tuple(columns) == COLUMNS[table]
-        self.rows.setdefault(table, []).extend(rows)
-
-    def insert_encoded(self, table: str, columns: Sequence[str], body: bytes) -> None:
-        assert tuple(columns) == COLUMNS[table]
-        self.rows.setdefault(table, []).extend(orjson.loads(line) for line in body.splitlines())
+def _never_agency(platform: str, account_id: str) -> bool:
+    return False
 
 
-def _sink() -> tuple[RawSink, ListInserter, Metrics]:
-    inserter, metrics = ListInserter(), Metrics(CollectorRegistry())
-    return RawSink(inserter, metrics), inserter, metrics
+def _record(partition: int, offset: int, *events: Event) -> Record:
+    return Record(partition, offset, encode_batch(list(events)))
 
 
-def test_events_land_in_their_tables(event_factory: EventFactory) -> None:
-    sink, inserter, metrics = _sink()
-    post = event_factory("post")
-    comment = event_factory("comment", author_id="ps1:" + "a" * 32)
-    like = event_factory("reaction", author_id="ps1:" + "b" * 32)
-    failures = sink.write([Record(0, 10, encode_batch([post, comment])), Record(1, 3, encode_batch([like]))]).failures
-    assert failures == []
-    assert [row["event_id"] for row in inserter.rows["posts"]] == [post.event_id]
-    assert [row["event_id"] for row in inserter.rows["interactions"]] == [comment.event_id]
-    assert [row["event_id"] for row in inserter.rows["reactions"]] == [like.event_id]
-    assert sink.rows_total == 3
-    assert metrics.registry.get_sample_value("serambi_sink_rows_stored_total", {"table": "posts"}) == 1
+def test_rows_are_the_events_own_json_grouped_by_raw_table(event_factory: EventFactory) -> None:
+    post, comment = event_factory("post"), event_factory("comment", author_id=PSEUDONYM)
+    decoded = decode([_record(0, 0, post, comment)], ceiling=FAR, is_agency_account=_never_agency)
+    assert set(decoded.rows) == set(RAW_TABLES)
+    assert [orjson.loads(line)["event_id"] for line in decoded.rows["posts"]] == [post.event_id]
+    assert decoded.rows["reactions"] == []
+    assert decoded.interactions == [comment]
+    assert decoded.failures == []
 
 
-def test_rows_carry_every_column(event_factory: EventFactory) -> None:
-    sink, inserter, _ = _sink()
-    comment = event_factory("comment", author_id="ps1:" + "b" * 32, parent_author_id=None)
-    sink.write([Record(0, 0, encode_batch([comment]))])
-    row = inserter.rows["interactions"][0]
-    assert set(COLUMNS["interactions"]) <= set(row)
-    assert row["message_id"] == comment.message_id
-    assert row["author_role"] == "citizen"
-    assert datetime.fromisoformat(row["created_at"]) == comment.created_at
-    assert row["links"] == []
+def test_latest_is_the_newest_interaction_per_partition_not_after_the_ceiling(event_factory: EventFactory) -> None:
+    def comment(minutes: int) -> Any:
+        return event_factory("comment", author_id=PSEUDONYM, created_at=T0 + timedelta(minutes=minutes))
+
+    ceiling = T0 + timedelta(minutes=30)
+    records = [
+        _record(0, 0, comment(10), comment(5)),
+        _record(0, 1, comment(20), comment(31)),  # 31 is past the ceiling: a clock from the future
+        _record(1, 0, comment(40)),  # only a future event in partition 1
+        _record(2, 0, event_factory("post", created_at=T0)),  # posts do not move watermarks
+    ]
+    decoded = decode(records, ceiling=ceiling, is_agency_account=_never_agency)
+    assert decoded.latest == {0: T0 + timedelta(minutes=20)}
+    assert len(decoded.interactions) == 5  # future events are still stored and matched
 
 
-def test_failures_name_partition_and_offset(event_factory: EventFactory) -> None:
-    sink, inserter, _ = _sink()
-    ok = event_factory("post")
-    failures = sink.write([Record(2, 41, b"garbage"), Record(2, 42, encode_batch([ok]))]).failures
-    assert [(f.error_type, f.source) for f in failures] == [("undecodable", "worker:events/p2@41")]
-    assert len(inserter.rows["posts"]) == 1
+def test_agency_accounts_are_asked_only_for_ids_that_are_not_pseudonyms(event_factory: EventFactory) -> None:
+    asked: list[tuple[str, str]] = []
 
+    def is_agency(platform: str, account_id: str) -> bool:
+        asked.append((str(platform), account_id))
+        return True
 
-def test_clear_citizen_ids_are_refused(event_factory: EventFactory) -> None:
-    sink, inserter, _ = _sink()
-    clear = event_factory("comment", author_id="7012345678901234")
-    failures = sink.write([Record(0, 0, encode_batch([clear]))]).failures
-    assert [f.error_type for f in failures] == ["not_pseudonymised"]
-    assert "interactions" not in inserter.rows
-
-
-def test_dead_letter_rows_survive_malformed_letters() -> None:
-    at = datetime(2026, 11, 2, tzinfo=UTC)
-    row = dead_letter_row(b"nonsense 7012345678901234", at)
-    assert row[3] == "bad_dead_letter"
-    assert "7012345678901234" not in row[5]
-    good = {
-        "id": "abc",
-        "source": "s",
-        "stage": "worker",
-        "error_type": "schema",
-        "reason": "r",
-        "raw": "{}",
-        "received_at": "2026-11-02T00:00:00Z",
-    }
-    assert dead_letter_row(orjson.dumps(good), at)[:5] == ("abc", "s", "worker", "schema", "r")
-
-
-def test_clear_parent_authors_and_reaction_authors_are_refused(event_factory: EventFactory) -> None:
-    inserter, metrics = ListInserter(), Metrics(CollectorRegistry())
-    sink = RawSink(inserter, metrics, is_agency_account=lambda platform, account: account == "900100")
-    pseudonym = "ps1:" + "c" * 32
     events = [
-        event_factory("reply", parent_author_id="7012345678901234"),
-        event_factory("reaction", author_id="7012345678901234"),
-        event_factory("comment", author_id=pseudonym, parent_author_id="900100"),
+        event_factory("comment", author_id=PSEUDONYM, parent_author_id="900100"),
+        event_factory("comment", author_id=PSEUDONYM, parent_author_id=PSEUDONYM),
         event_factory("reaction", author_id="900100"),
     ]
-    failures = sink.write([Record(0, 0, encode_batch(events))]).failures
-    assert [f.error_type for f in failures] == ["not_pseudonymised", "not_pseudonymised"]
-    assert len(inserter.rows["interactions"]) == 1
-    assert len(inserter.rows["reactions"]) == 1
+    decoded = decode([_record(0, 0, *events)], ceiling=FAR, is_agency_account=is_agency)
+    assert decoded.failures == []
+    assert asked == [("x", "900100"), ("x", "900100")]

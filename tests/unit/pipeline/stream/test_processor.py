@@ -1,0 +1,227 @@
+"""The processor on in-memory fakes, through the worker's own prepare() -> commit() path (no chDB, no Kafka)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from pipeline.errors import StoreError
+from pipeline.metrics import Metrics
+from pipeline.stream.decode import DeadLetterRow, Record
+from pipeline.stream.processor import Processor
+from schemas.agency import Directory
+from schemas.events import Event
+from schemas.records import encode_batch
+from schemas.tables import COLUMNS
+from tests.helpers.events import ACCOUNT, T0, EventFactory
+from tests.helpers.fakes import DirectoryAgencies, FakeClock, ListHistory, ListInserter
+
+CLEAR = "7012345678901234"
+ALICE, BOB, CARA = ("ps1:" + c * 32 for c in "abc")
+
+
+@dataclass
+class Rig:
+    """A processor and the fakes around it."""
+
+    processor: Processor
+    inserter: ListInserter
+    history: ListHistory
+    clock: FakeClock
+    metrics: Metrics
+
+    def handle(self, *records: Record) -> list[DeadLetterRow]:
+        """What the worker does with a chunk: prepare, then commit; the failures to dead-letter."""
+        prepared = self.processor.prepare(records)
+        self.processor.commit(prepared)
+        return prepared.failures
+
+    def stored(self, table: str) -> float | None:
+        return self.metrics.registry.get_sample_value("serambi_sink_rows_stored_total", {"table": table})
+
+
+@pytest.fixture
+def rig(tiny_directory: Directory) -> Rig:
+    inserter, history, clock = (
+        ListInserter(),
+        ListHistory(),
+        FakeClock(T0 + timedelta(days=10)),
+    )  # wall clock after every event below
+    metrics = Metrics(CollectorRegistry())
+    processor = Processor(inserter, metrics, DirectoryAgencies(tiny_directory), history, clock=clock)
+    return Rig(processor, inserter, history, clock, metrics)
+
+
+def record(partition: int, offset: int, *events: Event) -> Record:
+    return Record(partition, offset, encode_batch(list(events)))
+
+
+def test_events_are_stored_only_on_commit(rig: Rig, event_factory: EventFactory) -> None:
+    post = event_factory("post")
+    comment = event_factory("comment", author_id=ALICE)
+    like = event_factory("reaction", author_id=BOB)
+    seen: list[Sequence[Record]] = []
+    rig.processor.observers.append(seen.append)
+    records = [record(0, 10, post, comment), record(1, 3, like)]
+    prepared = rig.processor.prepare(records)
+    assert rig.inserter.rows == {}
+    assert seen == []
+    rig.processor.commit(prepared)
+    assert prepared.failures == []
+    assert rig.inserter.column("posts", "event_id") == [post.event_id]
+    assert rig.inserter.column("interactions", "event_id") == [comment.event_id]
+    assert rig.inserter.column("reactions", "event_id") == [like.event_id]
+    assert rig.processor.rows_total == 3
+    assert rig.stored("posts") == 1
+    assert rig.metrics.registry.get_sample_value("serambi_sink_batches_total") == 1
+    assert seen == [records]
+
+
+def test_raw_rows_carry_every_column(rig: Rig, event_factory: EventFactory) -> None:
+    comment = event_factory("comment", author_id=ALICE, parent_author_id=None)
+    rig.handle(record(0, 0, comment))
+    row = rig.inserter.rows["interactions"][0]
+    assert set(COLUMNS["interactions"]) <= set(row)
+    assert row["message_id"] == comment.message_id
+    assert row["author_role"] == "citizen"
+    assert datetime.fromisoformat(row["created_at"]) == comment.created_at
+    assert row["links"] == []
+
+
+def test_bad_records_and_events_are_dead_lettered_with_their_place(rig: Rig, event_factory: EventFactory) -> None:
+    good = event_factory("post")
+    batch = orjson.loads(encode_batch([event_factory("comment", author_id=ALICE)]))
+    batch["events"].append({**batch["events"][0], "event_id": "x:broken", "kind": "shout"})
+    failures = rig.handle(Record(2, 41, b"garbage"), Record(2, 42, orjson.dumps(batch)), record(2, 43, good))
+    assert [(f.error_type, f.source) for f in failures] == [
+        ("undecodable", "worker:events/p2@41"),
+        ("schema", "worker:events/p2@42"),
+    ]
+    assert "kind" in failures[1].reason
+    assert rig.inserter.column("posts", "event_id") == [good.event_id]
+    assert len(rig.inserter.rows["interactions"]) == 1  # the broken event's neighbour survives
+
+
+def test_citizen_ids_in_clear_are_dead_lettered_and_never_stored(rig: Rig, event_factory: EventFactory) -> None:
+    question = event_factory("comment", message_id="q1", author_id=CLEAR)
+    refused = [
+        question,
+        event_factory("reply", parent_id="q1", parent_author_id=CLEAR),
+        event_factory("reaction", author_id=CLEAR),
+    ]
+    allowed = [  # agencies' own accounts may stay in clear
+        event_factory("comment", author_id=ALICE, parent_author_id=ACCOUNT),
+        event_factory("reaction", author_id=ACCOUNT),
+    ]
+    failures = rig.handle(record(0, 7, *refused, *allowed))
+    assert [(f.error_type, f.source) for f in failures] == [("not_pseudonymised", "worker:events/p0@7")] * 3
+    assert [f.raw["event_id"] for f in failures] == [e.event_id for e in refused]
+    assert rig.inserter.column("interactions", "event_id") == [allowed[0].event_id]
+    assert rig.inserter.column("reactions", "event_id") == [allowed[1].event_id]
+    assert CLEAR not in orjson.dumps(rig.inserter.rows).decode()
+    assert len(rig.processor.matcher) == 1  # the refused question never reached the matcher
+
+
+def test_a_reply_in_a_later_chunk_stores_a_response_fact(rig: Rig, event_factory: EventFactory) -> None:
+    question = event_factory("comment", message_id="q1", author_id=ALICE, created_at=T0)  # Monday 10:00 KL
+    reply = event_factory("reply", message_id="r1", parent_id="q1", created_at=T0 + timedelta(hours=1))
+    rig.handle(record(0, 0, question))
+    assert "response_facts" not in rig.inserter.rows
+    rig.handle(record(1, 0, reply))
+    [fact] = rig.inserter.rows["response_facts"]
+    assert (fact["message_id"], fact["reply_id"], fact["citizen_id"]) == ("q1", "r1", ALICE)
+    assert fact["response_seconds"] == fact["business_seconds"] == 3600.0
+    assert rig.processor.facts_total == 1
+    assert rig.stored("response_facts") == 1
+    assert rig.processor.rows_total == 2
+
+
+def test_a_redelivered_chunk_stores_its_rows_again_but_no_new_fact(rig: Rig, event_factory: EventFactory) -> None:
+    question = event_factory("comment", message_id="q1", author_id=ALICE)
+    reply = event_factory("reply", message_id="r1", parent_id="q1")
+    rig.handle(record(0, 0, question, reply))
+    rig.handle(record(0, 0, question, reply))
+    assert len(rig.inserter.rows["interactions"]) == 4  # upserts: ClickHouse keeps one of each
+    assert len(rig.inserter.rows["response_facts"]) == 1
+
+
+def test_a_failed_commit_can_be_retried(rig: Rig, event_factory: EventFactory) -> None:
+    prepared = rig.processor.prepare([record(0, 0, event_factory("post"))])
+    rig.inserter.fail_next = 1
+    with pytest.raises(StoreError):
+        rig.processor.commit(prepared)
+    rig.processor.commit(prepared)
+    assert len(rig.inserter.rows["posts"]) == 1
+    assert rig.processor.rows_total == 1
+
+
+def _comment(event_factory: EventFactory, root: str, author: str, at: datetime) -> Any:
+    return event_factory("comment", root_id=root, author_id=author, created_at=at)
+
+
+def test_eviction_waits_for_a_lagging_partition(rig: Rig, event_factory: EventFactory) -> None:
+    rig.handle(record(0, 0, _comment(event_factory, "A", ALICE, T0)))
+    rig.handle(record(1, 0, _comment(event_factory, "B", BOB, T0 + timedelta(days=8))))
+    assert len(rig.processor.matcher) == 2  # partition 0 is 8 days behind: A may still get replies
+
+
+def test_eviction_follows_the_slowest_partition_once_it_moves(rig: Rig, event_factory: EventFactory) -> None:
+    rig.handle(record(0, 0, _comment(event_factory, "A", ALICE, T0)))
+    rig.handle(record(1, 0, _comment(event_factory, "B", BOB, T0 + timedelta(days=8))))
+    rig.handle(record(0, 1, _comment(event_factory, "C", CARA, T0 + timedelta(days=7, hours=1))))
+    assert len(rig.processor.matcher) == 2  # A idle for 7 days and 1 hour at the slowest partition's time
+
+
+def test_a_partition_silent_for_ten_minutes_stops_holding_eviction(rig: Rig, event_factory: EventFactory) -> None:
+    rig.handle(record(0, 0, _comment(event_factory, "A", ALICE, T0)))
+    rig.handle(record(1, 0, _comment(event_factory, "B", BOB, T0 + timedelta(days=8))))
+    rig.clock.advance(timedelta(minutes=10))
+    rig.handle(record(1, 1, _comment(event_factory, "C", CARA, T0 + timedelta(days=8))))
+    assert len(rig.processor.matcher) == 3  # silent for exactly 10 minutes: still active
+    rig.clock.advance(timedelta(seconds=1))
+    rig.handle(record(1, 2, _comment(event_factory, "D", CARA, T0 + timedelta(days=8))))
+    assert len(rig.processor.matcher) == 3  # partition 0 is idle: A (8 days old) is evicted
+
+
+def test_an_event_from_the_future_does_not_move_the_watermark(rig: Rig, event_factory: EventFactory) -> None:
+    question = event_factory("comment", message_id="q1", root_id="A", author_id=ALICE, created_at=T0)
+    future = _comment(event_factory, "B", BOB, T0.replace(year=2099))
+    reply = event_factory("reply", message_id="r1", parent_id="q1", root_id="A", created_at=T0 + timedelta(minutes=30))
+    rig.handle(record(0, 0, question, future))
+    assert len(rig.processor.matcher) == 2
+    rig.handle(record(0, 1, reply))
+    assert rig.inserter.column("response_facts", "message_id") == ["q1"]
+    assert rig.inserter.column("interactions", "event_id") == [question.event_id, future.event_id, reply.event_id]
+
+
+def test_an_event_within_the_clock_skew_moves_the_watermark(rig: Rig, event_factory: EventFactory) -> None:
+    rig.clock.now = T0 + timedelta(days=8)
+    rig.handle(record(0, 0, _comment(event_factory, "A", ALICE, T0)))
+    rig.handle(record(0, 1, _comment(event_factory, "B", BOB, rig.clock.now + timedelta(minutes=59))))
+    assert len(rig.processor.matcher) == 1  # 59 minutes ahead is a plausible clock: A (8 days old) goes
+
+
+def test_rebuild_replays_history_so_a_later_reply_matches(rig: Rig, event_factory: EventFactory) -> None:
+    first = event_factory("comment", message_id="q1", author_id=ALICE)
+    second = event_factory("comment", message_id="q2", author_id=ALICE)
+    rig.history.events = [first, second]
+    assert rig.processor.rebuild() == 2
+    assert rig.history.asked == [(timedelta(days=7), rig.clock.now + timedelta(hours=1))]
+    assert "response_facts" not in rig.inserter.rows
+    rig.handle(record(0, 0, event_factory("reply", message_id="r1", parent_id="q2")))
+    assert sorted(rig.inserter.column("response_facts", "message_id")) == ["q1", "q2"]
+
+
+def test_rebuild_stores_facts_the_history_already_implies(rig: Rig, event_factory: EventFactory) -> None:
+    question = event_factory("comment", message_id="q1", author_id=ALICE)
+    rig.history.events = [question, event_factory("reply", message_id="r1", parent_id="q1")]
+    rig.processor.rebuild()
+    assert rig.inserter.column("response_facts", "reply_id") == ["r1"]
+    assert rig.processor.facts_total == 1
+    assert rig.processor.rows_total == 0  # raw rows were stored before the restart
