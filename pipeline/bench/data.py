@@ -58,16 +58,22 @@ class SyntheticEvents:
             time.sleep(max(0.0, step - (time.monotonic() - now)))  # pacing the load, by design
         producer.close()
 
-    def _send(self, producer: KafkaProducer, count: int) -> int:
+    def batch_records(self, count: int) -> list[tuple[int, bytes]]:
+        """The next ``count`` events as ``(partition, batch record value)`` pairs, as a connector sends them."""
         per_partition: dict[int, list[dict[str, Any]]] = {}
         for _ in range(count):
             event = self._event()
             key = f"x:{event['account_id']}:{event.get('root_id', event.get('post_id'))}"
             per_partition.setdefault(partition_for(key, self._partitions), []).append(event)
-        for partition, events in per_partition.items():
-            for i in range(0, len(events), self._batch):
-                value = orjson.dumps({"format": BATCH_FORMAT, "events": events[i : i + self._batch]})
-                producer.send(EVENTS.name, value=value, partition=partition)
+        return [
+            (partition, orjson.dumps({"format": BATCH_FORMAT, "events": events[i : i + self._batch]}))
+            for partition, events in per_partition.items()
+            for i in range(0, len(events), self._batch)
+        ]
+
+    def _send(self, producer: KafkaProducer, count: int) -> int:
+        for partition, value in self.batch_records(count):
+            producer.send(EVENTS.name, value=value, partition=partition)
         return count
 
     def _event(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from pipeline.bench.data import SyntheticEvents
+from pipeline.bench.hotpath import hot_path_us_per_event
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.broker import EmbeddedBroker
 from pipeline.metrics import Metrics
@@ -37,13 +38,17 @@ Say = Callable[[str], None]
 
 @dataclass(frozen=True)
 class BenchOptions:
-    """What to measure: ``events`` through the worker; ``fresh_rate`` events/s for ``fresh_seconds``."""
+    """What to measure: ``events`` through the worker; ``fresh_rate`` events/s for ``fresh_seconds``.
+
+    ``hot_path_events`` go through the processor alone first (CPU time per event, no broker or ClickHouse).
+    """
 
     events: int = 1_000_000
     batch_events: int = 500
     fresh_rate: int = 5000
     fresh_seconds: float = 20.0
     seed: int = 1
+    hot_path_events: int = 200_000
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class BenchResult:
     freshness_p99_s: float
     peak_rss_worker_mb: float
     peak_rss_broker_mb: float
+    hot_path_events: int
+    hot_path_us_per_event: float
 
     def as_json(self) -> str:
         """Pretty JSON."""
@@ -69,6 +76,11 @@ class BenchResult:
 
 def run_bench(settings: Settings, options: BenchOptions, say: Say) -> BenchResult:
     """Run every phase on a throw-away data dir and embedded broker; return the figures."""
+    say(f"0/4 hot path: prepare + commit of {options.hot_path_events:,} events, CPU time, no I/O...")
+    hot_path = hot_path_us_per_event(
+        SyntheticEvents(settings.partitions, options.batch_events, options.seed), options.hot_path_events
+    )
+    say(f"    {hot_path:.2f} us/event")
     with tempfile.TemporaryDirectory(prefix="serambi-bench-") as tmp:
         bench_settings = settings.model_copy(
             update={
@@ -98,6 +110,8 @@ def run_bench(settings: Settings, options: BenchOptions, say: Say) -> BenchResul
         freshness_p99_s=_quantile(fresh, 0.99),
         peak_rss_worker_mb=_peak_rss_mb(),
         peak_rss_broker_mb=broker_rss,
+        hot_path_events=options.hot_path_events,
+        hot_path_us_per_event=hot_path,
     )
 
 

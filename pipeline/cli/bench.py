@@ -16,6 +16,13 @@ __all__ = ["bench"]
 @click.option("--fresh-rate", type=int, default=5000, show_default=True, help="Events/s in the freshness phase.")
 @click.option("--fresh-seconds", type=float, default=20.0, show_default=True, help="Length of that phase.")
 @click.option(
+    "--hot-path-events",
+    type=int,
+    default=200_000,
+    show_default=True,
+    help="Events through the processor alone (CPU time per event, no broker or ClickHouse).",
+)
+@click.option(
     "--json-out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -23,11 +30,15 @@ __all__ = ["bench"]
 )
 @click.pass_context
 @friendly
-def bench(ctx: click.Context, events: int, fresh_rate: int, fresh_seconds: float, json_out: Path | None) -> None:
+def bench(  # noqa: PLR0913 - one per CLI option
+    ctx: click.Context, events: int, fresh_rate: int, fresh_seconds: float, hot_path_events: int, json_out: Path | None
+) -> None:
     """Benchmark: events/s end to end, freshness p50/p99, peak RSS, ratio to a bare aiokafka consumer."""
     from pipeline.bench.throughput import BenchOptions, run_bench  # noqa: PLC0415 - loads the whole stack
 
-    options = BenchOptions(events=events, fresh_rate=fresh_rate, fresh_seconds=fresh_seconds)
+    options = BenchOptions(
+        events=events, fresh_rate=fresh_rate, fresh_seconds=fresh_seconds, hot_path_events=hot_path_events
+    )
     result = run_bench(settings_of(ctx), options, click.echo)
     click.echo(result.as_json())
     if json_out is not None:
