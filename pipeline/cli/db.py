@@ -6,7 +6,7 @@ import click
 
 from pipeline.cli.common import friendly, settings_of
 
-__all__ = ["db"]
+__all__ = ["db", "db_migrate"]
 
 
 @click.group()

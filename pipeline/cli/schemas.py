@@ -6,7 +6,7 @@ import click
 
 from pipeline.cli.common import friendly
 
-__all__ = ["schemas"]
+__all__ = ["schemas", "schemas_check", "schemas_generate"]
 
 
 @click.group()

@@ -10,7 +10,7 @@ import orjson
 
 from pipeline.cli.common import friendly, settings_of
 
-__all__ = ["status"]
+__all__ = ["print_status", "status"]
 
 _GROUPS = (
     ("posts", "post"),

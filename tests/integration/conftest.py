@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from pipeline.settings import Settings, load_settings
 from pipeline.storage.store import Store
+from tests.helpers.settings import SettingsFactory
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -19,9 +20,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.integration)
-
-
-SettingsFactory = Callable[..., Settings]
 
 
 @pytest.fixture(scope="session")

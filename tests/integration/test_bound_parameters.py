@@ -26,7 +26,7 @@ from schemas.tables import AGENCIES, DEAD_LETTERS, INTERACTIONS, POSTS, REACTION
 from tests.helpers.events import AGENCY, T0, EventFactory
 from tests.helpers.live import LiveStack
 from tests.helpers.processes import SERAMBI, cli_env
-from tests.integration.conftest import SettingsFactory
+from tests.helpers.settings import SettingsFactory
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 HOSTILE = (

@@ -17,8 +17,8 @@ from schemas.topics import DEAD_LETTER, EVENTS
 from tests.helpers.events import EventFactory
 from tests.helpers.kafka import read_topic
 from tests.helpers.processes import alive
+from tests.helpers.settings import SettingsFactory
 from tests.helpers.stack import produce_raw, publish, run_on_stack, with_store
-from tests.integration.conftest import SettingsFactory
 
 CITIZEN = "7012345678901234"
 BAD_CITIZEN = "7012345678909999"

@@ -7,8 +7,8 @@ from typing import Any
 
 from schemas.agency import Directory
 from tests.helpers.events import EventFactory
+from tests.helpers.settings import SettingsFactory
 from tests.helpers.stack import publish, run_on_stack, with_store
-from tests.integration.conftest import SettingsFactory
 
 
 def test_reply_after_restart_matches_messages_seen_before(

@@ -12,7 +12,7 @@ from pipeline.storage.rows import event_json
 from pipeline.storage.store import Store
 from schemas.tables import COLUMNS
 from tests.helpers.events import EventFactory
-from tests.integration.conftest import SettingsFactory
+from tests.helpers.settings import SettingsFactory
 
 
 def test_migrations_apply_once(store: Store) -> None:

@@ -21,8 +21,8 @@ from pipeline.storage.sql.fragments import (
 from pipeline.storage.store import Store
 from schemas.agency import Directory
 from tests.helpers.events import AGENCY, EventFactory
+from tests.helpers.settings import SettingsFactory
 from tests.helpers.stack import publish, run_on_stack, with_store
-from tests.integration.conftest import SettingsFactory
 
 SLA = timedelta(hours=24)
 T = datetime(2026, 11, 2, 10, 17, 42, 500000, tzinfo=UTC)
