@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,3 +23,19 @@ def alive(pid: int) -> bool:
     # A reaped child is gone; a zombie would still answer kill(0), so check its state.
     with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
         return stat.read().split()[2] != "Z"
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``serambi ARGS`` to completion; fail the test with its output unless it exits 0."""
+    result = subprocess.run([SERAMBI, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def run_python(code: str, env: dict[str, str]) -> str:
+    """Run Python ``code`` in a process of its own (chDB allows one engine per process); return its stdout."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout

@@ -7,8 +7,6 @@ report answers the empty row for it, nothing errors, and every table is intact a
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +23,7 @@ from schemas.agency import Directory
 from schemas.tables import AGENCIES, DEAD_LETTERS, INTERACTIONS, POSTS, REACTIONS, RESPONSE_FACTS
 from tests.helpers.events import AGENCY, T0, EventFactory
 from tests.helpers.live import LiveStack
-from tests.helpers.processes import SERAMBI, cli_env
+from tests.helpers.processes import cli_env, run_cli, run_python
 from tests.helpers.settings import SettingsFactory
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -48,12 +46,6 @@ def _empty(agency_id: str) -> dict[str, Any]:
     return {**row, "agency_id": agency_id, "class": "insufficient_data"}
 
 
-def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([SERAMBI, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
-
-
 def _stored_counts(env: dict[str, str]) -> dict[str, int]:
     # Another process: the CLI's data dir is chDB too, and chDB allows one engine per process.
     code = (
@@ -63,27 +55,24 @@ def _stored_counts(env: dict[str, str]) -> dict[str, int]:
         " {'db': s.database}).rows\n"
         "print(json.dumps({t: s.query(f'SELECT count() FROM {s.database}.{t}').rows[0][0] for (t,) in tables}))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    counts: dict[str, int] = json.loads(result.stdout)
+    stdout = run_python(code, env)
+    counts: dict[str, int] = json.loads(stdout)
     return counts
 
 
 def test_hostile_agency_ids_through_the_cli_report(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
-    _run(["import", "twcs", str(FIXTURES / "twcs_quirks.csv")], env)
+    run_cli(["import", "twcs", str(FIXTURES / "twcs_quirks.csv")], env)
     before = _stored_counts(env)
     assert set(TABLES) <= set(before)
     assert before[INTERACTIONS] > 0
     for hostile in HOSTILE:
-        report = orjson.loads(_run(["report", "--agency", hostile, "--format", "json"], env).stdout)
+        report = orjson.loads(run_cli(["report", "--agency", hostile, "--format", "json"], env).stdout)
         assert report["agencies"] == [_empty(hostile)], hostile
     # The filter still works for a real agency, and the window travels bound too.
     expected = json.loads((FIXTURES / "twcs_quirks_expected.json").read_text())["posmalaysiax"]
     args = ["--agency", "posmalaysiax", "--since", "2000-01-01 00:00:00", "--until", "2030-01-01 00:00:00"]
-    [row] = orjson.loads(_run(["report", *args, "--format", "json"], env).stdout)["agencies"]
+    [row] = orjson.loads(run_cli(["report", *args, "--format", "json"], env).stdout)["agencies"]
     assert (row["agency_id"], row["citizen_messages"], row["answered"]) == (
         "posmalaysiax",
         expected["citizen_messages"],

@@ -5,30 +5,22 @@ from __future__ import annotations
 import csv
 import json
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 
 from pipeline.storage.sql.report import REPORT_FIELDS
-from tests.helpers.processes import SERAMBI, cli_env
+from tests.helpers.processes import cli_env, run_cli, run_python
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
-def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([SERAMBI, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
-
-
 def test_twcs_import_then_report_follows_the_matching_rules(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
-    imported = _run(["import", "twcs", str(FIXTURES / "twcs_quirks.csv")], env)
+    imported = run_cli(["import", "twcs", str(FIXTURES / "twcs_quirks.csv")], env)
     assert "3 invalid rows (dead-lettered)" in imported.stdout
     assert "1 skipped (no company)" in imported.stdout
-    report = orjson.loads(_run(["report", "--format", "json", "--until", "2030-01-01 00:00:00"], env).stdout)
+    report = orjson.loads(run_cli(["report", "--format", "json", "--until", "2030-01-01 00:00:00"], env).stdout)
     rows = {row["agency_id"]: row for row in report["agencies"]}
     expected = json.loads((FIXTURES / "twcs_quirks_expected.json").read_text())
     for agency_id, want in expected.items():
@@ -39,7 +31,7 @@ def test_twcs_import_then_report_follows_the_matching_rules(tmp_path: Path) -> N
         assert row["median_response_seconds"] == statistics.median(want["response_seconds"]), agency_id
         assert row["overdue"] == want["citizen_messages"] - want["answered"], agency_id
         assert row["reply_rate"] == want["answered"] / want["citizen_messages"], agency_id
-    letters = orjson.loads(_run(["status", "--format", "json"], env).stdout)["dead_letters"]
+    letters = orjson.loads(run_cli(["status", "--format", "json"], env).stdout)["dead_letters"]
     assert {(d["stage"], d["error_type"]): d["letters"] for d in letters} == {("connector", "invalid_row"): 3}
     stored = _dump_tables(env)
     customers = {
@@ -58,31 +50,28 @@ def _dump_tables(env: dict[str, str]) -> str:
         "for t in ('posts', 'interactions', 'reactions', 'dead_letters', 'response_facts'):\n"
         "    print(s.query(f'SELECT toString(tuple(*)) FROM serambi.{t}').rows)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True
-    )
-    return result.stdout
+    return run_python(code, env)
 
 
 def test_report_table_and_agency_filter(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
-    _run(["import", "twcs", str(FIXTURES / "twcs_quirks.csv")], env)
-    table = _run(["report", "--sort", "citizen_messages"], env).stdout
+    run_cli(["import", "twcs", str(FIXTURES / "twcs_quirks.csv")], env)
+    table = run_cli(["report", "--sort", "citizen_messages"], env).stdout
     lines = table.splitlines()
     assert lines[0].split()[:3] == ["agency", "class", "msgs"]
     assert lines[1].startswith("askpetronasx")
-    one = orjson.loads(_run(["report", "--format", "json", "--agency", "posmalaysiax"], env).stdout)
+    one = orjson.loads(run_cli(["report", "--format", "json", "--agency", "posmalaysiax"], env).stdout)
     assert [row["agency_id"] for row in one["agencies"]] == ["posmalaysiax"]
 
 
 def test_jsonl_import_dead_letters_bad_lines(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
     events = tmp_path / "events.jsonl"
-    _run(["simulate", "--output", str(events), "--hours", "2", "--seed", "3"], env)
+    run_cli(["simulate", "--output", str(events), "--hours", "2", "--seed", "3"], env)
     good = events.read_text().splitlines()
     events.write_text("\n".join([*good[:5], "{not json", *good[5:]]) + "\n")
-    imported = _run(["import", "jsonl", str(events)], env)
+    imported = run_cli(["import", "jsonl", str(events)], env)
     assert f"imported {len(good):,} events" in imported.stdout
-    status = orjson.loads(_run(["status", "--format", "json"], env).stdout)
+    status = orjson.loads(run_cli(["status", "--format", "json"], env).stdout)
     assert sum(sum(kinds.values()) for kinds in status["agencies"].values()) == len(good)
     assert {(d["stage"], d["error_type"]) for d in status["dead_letters"]} == {("connector", "not_json")}
