@@ -18,6 +18,7 @@ from pipeline.errors import StackBusyError, StoreError
 from pipeline.settings import Settings
 from pipeline.storage.migrations import apply_migrations
 from pipeline.storage.query import Parameters, QueryResult, bind_values
+from pipeline.storage.readonly import ONE_READ_STATEMENT, READ_LIMITS, check_read_statement
 from pipeline.storage.rows import encode_rows
 
 __all__ = ["Store", "chdb_locked"]
@@ -31,20 +32,16 @@ _JSON_INSERT = {
     # A backfill batch may span years of monthly partitions; ClickHouse refuses >100 by default.
     "max_partitions_per_insert_block": 0,
 }
-# Table functions and clauses that reach files, URLs or other servers from a "read-only" query.
-_ESCAPES = re.compile(
-    r"outfile|\b(file|url|s3|hdfs|remote|remoteSecure|mysql|postgresql|jdbc|odbc|"
-    r"executable|azureBlobStorage|input)\b",
-    re.IGNORECASE,
-)
-_READ_ONLY = re.compile(r"^\s*(select|with|show|describe|desc|explain)\b", re.IGNORECASE)
 
 
 class Store:
     """Serambi's ClickHouse: same code path for ``chdb:///path`` and ``http(s)://`` URLs.
 
     chDB allows one engine per process and one process per data dir, so a :class:`Store` is
-    opened once per process and shared (calls are serialised by a lock).
+    opened once per process and shared. It holds two sessions: the writer's (inserts, migrations, the
+    worker's own queries; serialised by a lock) and a read-only one for ad-hoc queries
+    (:mod:`pipeline.storage.readonly`), so an outside query can neither change the writer's settings nor
+    make it wait.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -52,6 +49,8 @@ class Store:
         self._ttl_days = settings.raw_ttl_days
         self._lock = threading.Lock()
         self._client = _connect(settings)
+        self._read_lock = threading.Lock()
+        self._reader = _connect(settings, second_session=True)
 
     def command(self, sql: str, parameters: Parameters | None = None) -> None:
         """Run one statement that returns no rows; values travel as bound ``{name:Type}`` parameters."""
@@ -66,18 +65,31 @@ class Store:
     def query(self, sql: str, parameters: Parameters | None = None, *, read_only: bool = False) -> QueryResult:
         """Run a query; values travel as bound ``{name:Type}`` parameters, never spliced into ``sql``.
 
-        With ``read_only`` anything but SELECT/WITH/SHOW/DESCRIBE is refused. See
-        :func:`pipeline.storage.query.bind_values` for how values are sent.
+        With ``read_only`` it runs on the read-only session with bounded time, rows and memory, and only if
+        ClickHouse's parser says it is a plain SELECT/SHOW/DESCRIBE (see :mod:`pipeline.storage.readonly`).
+        See :func:`pipeline.storage.query.bind_values` for how values are sent.
         """
-        if read_only and (not _READ_ONLY.match(sql) or ";" in sql.strip().rstrip(";") or _ESCAPES.search(sql)):
-            msg = "only one SELECT/WITH/SHOW/DESCRIBE statement, without files or URLs, is allowed here"
-            raise StoreError(msg)
         _check_placeholders(sql, parameters)
         bound = bind_values(parameters)
+        if read_only:
+            return self._read(sql, bound)
         with self._lock:
             try:
-                # The engine enforces read-only too (table functions such as file() are refused).
-                result = self._client.query(sql, parameters=bound, settings={"readonly": 1} if read_only else None)
+                result = self._client.query(sql, parameters=bound)
+            except ClickHouseError as exc:
+                raise StoreError(_first_line(exc)) from exc
+        return QueryResult(tuple(result.column_names), [tuple(r) for r in result.result_rows])
+
+    def _read(self, sql: str, bound: dict[str, Any] | None) -> QueryResult:
+        with self._read_lock:
+            try:
+                ast = self._reader.query(f"EXPLAIN AST {sql}", parameters=bound, settings=READ_LIMITS)
+            except ClickHouseError as exc:
+                msg = f"{ONE_READ_STATEMENT}; ClickHouse cannot parse this one: {_first_line(exc)}"
+                raise StoreError(msg) from exc
+            check_read_statement([str(row[0]) for row in ast.result_rows])
+            try:
+                result = self._reader.query(sql, parameters=bound, settings=READ_LIMITS)
             except ClickHouseError as exc:
                 raise StoreError(_first_line(exc)) from exc
         return QueryResult(tuple(result.column_names), [tuple(r) for r in result.result_rows])
@@ -110,8 +122,9 @@ class Store:
         return apply_migrations(self, ttl_days=self._ttl_days)
 
     def close(self) -> None:
-        """Close the client."""
-        with self._lock:
+        """Close both sessions."""
+        with self._lock, self._read_lock:
+            self._reader.close()
             self._client.close()
 
 
@@ -124,9 +137,10 @@ def _check_placeholders(sql: str, parameters: Parameters | None) -> None:
         raise StoreError(msg)
 
 
-def _connect(settings: Settings) -> Any:
+def _connect(settings: Settings, *, second_session: bool = False) -> Any:
+    # The second session of this process shares its engine: the data dir's lock is already ours.
     dsn = settings.clickhouse_dsn
-    if settings.uses_chdb:
+    if settings.uses_chdb and not second_session:
         path = Path(dsn.removeprefix("chdb://"))
         path.mkdir(parents=True, exist_ok=True)
         if chdb_locked(path):
