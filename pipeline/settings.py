@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -15,7 +16,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "ensure_private_dir", "load_settings"]
 
 
 class Settings(BaseSettings):
@@ -39,7 +40,10 @@ class Settings(BaseSettings):
     lateness_hours: Annotated[float, Field(gt=0)] = Field(168.0, description="how late a reply may arrive")
     pseudonym_key: SecretStr = Field(SecretStr(""), description="HMAC key for citizen pseudonyms")
     agencies_file: Path | None = Field(None, description="agency directory YAML; empty = the packaged sample")
-    api_host: str = "127.0.0.1"
+    api_host: str = Field("127.0.0.1", description="API address; not loopback only with SERAMBI_API_TOKEN")
+    api_token: SecretStr = Field(
+        SecretStr(""), description="bearer token every API route but /health requires; empty = loopback only"
+    )
     api_port: Annotated[int, Field(ge=0, le=65535)] = Field(0, description="0 = any free port")
     worker_web_port: Annotated[int, Field(ge=0, le=65535)] = Field(0, description="Faust web; 0 = free")
     sink_batch_records: Annotated[int, Field(ge=1)] = Field(
@@ -67,6 +71,17 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
         return tuple(sources)
 
+    @model_validator(mode="after")
+    def _exposed_api_needs_a_token(self) -> Settings:
+        # Anyone who reaches the API can read every stored message: off this machine only with a token.
+        if not _loopback(self.api_host) and not self.api_token.get_secret_value():
+            msg = (
+                f"SERAMBI_API_HOST={self.api_host!r} exposes the API beyond this machine: set SERAMBI_API_TOKEN "
+                "(clients then send it as a bearer token) or keep the default 127.0.0.1"
+            )
+            raise ValueError(msg)
+        return self
+
     @property
     def embedded_broker(self) -> bool:
         """True when no Kafka is configured and Serambi starts its own broker."""
@@ -88,10 +103,29 @@ class Settings(BaseSettings):
         """Where a running stack records its endpoints."""
         return self.data_dir / "stack.json"
 
+    @property
+    def admin_token_file(self) -> Path:
+        """The running stack's admin token (0600): processes of this user on this machine may change it."""
+        return self.data_dir / "admin.token"
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` readable by its owner only (0700), or make an existing one of ours so.
+
+    The data dir holds citizens' messages (chDB files), keys and the admin token: other users of the
+    machine must not enter it, whatever the umask. A directory of another user is left alone.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_uid == os.getuid() and info.st_mode & 0o777 != 0o700:
+        path.chmod(0o700)
+
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from env/TOML; a missing pseudonym key is created once per data dir (0600 file)."""
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    if settings.data_dir.is_dir():
+        ensure_private_dir(settings.data_dir)
     if settings.pseudonym_key.get_secret_value():
         return settings
     return settings.model_copy(update={"pseudonym_key": SecretStr(_local_key(settings.data_dir))})
@@ -102,9 +136,18 @@ def _local_key(data_dir: Path) -> str:
     path = data_dir / "pseudonym.key"
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(data_dir)
     key = secrets.token_hex(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(key)
     return key
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere

@@ -16,8 +16,11 @@ _AUTHOR_KEYS = frozenset({"author_id", "parent_author_id", "user_id", "from_id",
 # Free text we cannot parse may still hold ids, handles or e-mail addresses: mask them all.
 _MASK = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|@\w+|\d{5,}")
 _AUTHOR_FIELD = re.compile(r'"(author_id|parent_author_id|user_id|from_id|sender_id)"\s*:\s*"[^"]*"')
-# @handle (dots inside allowed: instagram), optionally @server (mastodon); not e-mails, not pseudonyms, not URL paths.
-_MENTION = re.compile(r"(?<![\w.+/-])@(?!ps1:)(\w(?:[\w.]{0,62}\w)?(?:@[\w-]+(?:\.[\w-]+)+)?)")
+# @handle (dots inside allowed: instagram), optionally @server (mastodon); not pseudonyms, not URL paths.
+# Only a word character (or "/" of a URL path) before the "@" rules a mention out: in an e-mail
+# (a.b@c.my) the "@" follows a word character, while ".@handle", "-@handle" or "(@handle)" are
+# mentions (".@handle" is how X users make a reply public).
+_MENTION = re.compile(r"(?<![\w/])@(?!ps1:[0-9a-f]{32}(?!\w))(\w(?:[\w.]{0,62}\w)?(?:@[\w-]+(?:\.[\w-]+)+)?)")
 
 
 class Pseudonymizer:

@@ -6,13 +6,12 @@ inside the command that needs it, so ``serambi --help`` and ``serambi schemas ch
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
 
 from pipeline.cli import bench, db, imports, report, run, schemas, simulate, status
-from pipeline.cli.common import settings_epilog
+from pipeline.cli.common import configure_logging, settings_epilog
 
 __all__ = ["main"]
 
@@ -25,15 +24,16 @@ __all__ = ["main"]
     show_envvar=True,
     help="Where chDB data, logs and the state file live [default: ./serambi-data].",
 )
-@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="More log output (-v info, -vv debug; Kafka and Faust libraries at most info: no message text).",
+)
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None, verbose: int) -> None:
     """Serambi: do government agencies talk *with* citizens on social media, or only *at* them?"""
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if verbose < 2:  # client libraries log reconnects and slow polls as warnings; ours say what matters
-        for noisy in ("kafka", "aiokafka", "faust", "mode"):
-            logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    configure_logging(verbose)
     ctx.obj = {"data_dir": data_dir} if data_dir else {}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -19,10 +20,25 @@ from pipeline.errors import PipelineError
 from pipeline.settings import Settings, load_settings
 from schemas.errors import DirectoryError, SchemaDriftError
 
-__all__ = ["duration_option", "friendly", "settings_epilog", "settings_of"]
+__all__ = ["LIBRARY_LOGGERS", "configure_logging", "duration_option", "friendly", "settings_epilog", "settings_of"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _USER_ERRORS = (PipelineError, ConnectorError, DirectoryError, SchemaDriftError, ValueError, csv.Error)
+# Client libraries whose DEBUG records dump whole Kafka records (citizens' text, before the worker
+# stores it): they never log below INFO, whatever -v says.
+LIBRARY_LOGGERS = ("kafka", "aiokafka", "faust", "mode")
+
+
+def configure_logging(verbose: int) -> None:
+    """Logging for ``-v`` (info) and ``-vv`` (debug of Serambi's own modules, which never log event text).
+
+    The libraries of :data:`LIBRARY_LOGGERS` are silent below ``-vv`` (they report reconnects and slow
+    polls as warnings; ours say what matters) and at most at INFO with it.
+    """
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for library in LIBRARY_LOGGERS:
+        logging.getLogger(library).setLevel(logging.INFO if verbose >= 2 else logging.CRITICAL)
 
 
 def settings_epilog() -> str:

@@ -19,11 +19,20 @@ __all__ = ["StackClient"]
 
 
 class StackClient:
-    """Talks to ``serambi demo``/``serambi run`` in another process. Example: ``StackClient(url).health()``."""
+    """Talks to ``serambi demo``/``serambi run`` in another process. Example: ``StackClient(url).health()``.
 
-    def __init__(self, base_url: str, timeout_s: float = 30.0) -> None:
+    Args:
+        base_url: the stack's API, from its state file.
+        timeout_s: per request (default 30).
+        token: sent as ``Authorization: Bearer``; the stack's admin token
+            (:func:`~pipeline.runtime.statefile.client_token`) for :meth:`register`, ``SERAMBI_API_TOKEN``
+            when the stack requires one for reads. Empty: no header.
+    """
+
+    def __init__(self, base_url: str, timeout_s: float = 30.0, token: SecretStr | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout = timeout_s
+        self._token = token or SecretStr("")
 
     def health(self) -> dict[str, Any]:
         """The stack's health document."""
@@ -43,7 +52,11 @@ class StackClient:
         return dict(self._call("GET", "/drained"))
 
     def register(self, agencies: list[Agency]) -> None:
-        """Register agencies (e.g. companies found by an import) with the running stack."""
+        """Register agencies (e.g. companies found by an import) with the running stack (needs its admin token).
+
+        Agencies of the stack's directory file cannot be changed this way (the stack answers 409 and this
+        raises :class:`~pipeline.errors.StoreError` saying so).
+        """
         if agencies:
             self._call("POST", "/agencies", {"agencies": [a.model_dump(mode="json") for a in agencies]})
 
@@ -65,8 +78,11 @@ class StackClient:
 
     def _call(self, method: str, path: str, payload: Any = None) -> Any:
         data = orjson.dumps(payload) if payload is not None else None
+        headers = {"Content-Type": "application/json"}
+        if token := self._token.get_secret_value():
+            headers["Authorization"] = f"Bearer {token}"
         request = urllib.request.Request(  # noqa: S310 - loopback URL from our own state file
-            self.base_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+            self.base_url + path, data=data, method=method, headers=headers
         )
         try:
             with LOCAL_OPENER.open(request, timeout=self._timeout) as response:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pipeline.runtime.client import StackClient
-from pipeline.runtime.statefile import read_state
+from pipeline.runtime.statefile import client_token, read_state
 from pipeline.settings import Settings
 from pipeline.storage.query import QueryEngine
 from pipeline.storage.store import Store
@@ -34,7 +34,8 @@ def open_read_engine(settings: Settings) -> Iterator[ReadEngine]:
     """The running stack's API if one runs on this data dir, else the local store (migrated, closed on exit)."""
     state = read_state(settings.state_file)
     if state is not None:
-        yield ReadEngine(StackClient(state.api_url), f"running stack pid {state.pid}", settings.clickhouse_database)
+        client = StackClient(state.api_url, token=client_token(settings))
+        yield ReadEngine(client, f"running stack pid {state.pid}", settings.clickhouse_database)
         return
     store = Store(settings)
     try:

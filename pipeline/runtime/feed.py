@@ -13,7 +13,7 @@ from pipeline.kafka.admin import ensure_topics
 from pipeline.metrics import Metrics
 from pipeline.runtime.client import StackClient
 from pipeline.runtime.publishing import kafka_publisher
-from pipeline.runtime.statefile import read_state
+from pipeline.runtime.statefile import client_token, read_state
 from pipeline.settings import Settings
 from schemas.agency import load_directory
 
@@ -65,5 +65,5 @@ def _bootstrap(settings: Settings) -> str:
             "or set SERAMBI_KAFKA_BOOTSTRAP_SERVERS"
         )
         raise ConfigError(msg)
-    StackClient(state.api_url).check_key(settings.pseudonym_key)
+    StackClient(state.api_url, token=client_token(settings)).check_key(settings.pseudonym_key)
     return state.bootstrap_servers

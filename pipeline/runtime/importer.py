@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from pipeline.metrics import Metrics
 from pipeline.runtime.client import StackClient
 from pipeline.runtime.publishing import kafka_publisher
 from pipeline.runtime.stack import open_stack
-from pipeline.runtime.statefile import read_state
+from pipeline.runtime.statefile import client_token, read_state
 from pipeline.settings import Settings
 from schemas.agency import Agency, Directory, load_directory
 
@@ -38,11 +39,12 @@ def run_import(settings: Settings, fmt: str, path: Path, speed: float | None, sa
     state = read_state(settings.state_file)
     if state is not None:
         say(f"using the running stack (pid {state.pid})")
-        client = StackClient(state.api_url)
+        client = StackClient(state.api_url, token=client_token(settings))
         client.check_key(settings.pseudonym_key)
         count = _publish(settings, state.bootstrap_servers, directory, source, speed, say, client.register)
         _wait_remote(client, say)
         return count
+    say(f"no running stack on {settings.data_dir}: starting one for this import (it stops when drained)")
     return asyncio.run(_embedded(settings, directory, source, speed, say))
 
 
@@ -55,7 +57,14 @@ async def _embedded(
 ) -> int:
     async with open_stack(settings, Metrics(), say) as stack:
         count = await asyncio.to_thread(
-            _publish, settings, stack.bootstrap_servers, directory, source, speed, say, stack.agencies.register
+            _publish,
+            settings,
+            stack.bootstrap_servers,
+            directory,
+            source,
+            speed,
+            say,
+            functools.partial(stack.agencies.register, source="import"),
         )
         say("waiting until ClickHouse holds every event...")
         state = await stack.wait_drained(_DRAIN_TIMEOUT_S, interruptible=True)

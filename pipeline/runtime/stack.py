@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
+import secrets
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -19,8 +21,8 @@ from pipeline.errors import StackBusyError
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.broker import EmbeddedBroker, free_port
 from pipeline.metrics import Metrics
-from pipeline.runtime.statefile import StackState, clear_state, read_state, write_state
-from pipeline.settings import Settings
+from pipeline.runtime.statefile import StackState, clear_state, read_state, write_private, write_state
+from pipeline.settings import Settings, ensure_private_dir
 from pipeline.storage.agencies import AgencyRegistry
 from pipeline.storage.history import InteractionHistory
 from pipeline.storage.sql.views import ensure_views
@@ -105,6 +107,7 @@ async def open_stack(
         msg = f"a Serambi stack (pid {other.pid}) already runs on {settings.data_dir}; use it or stop it"
         raise StackBusyError(msg)
     with contextlib.ExitStack() as resources:
+        _own_data_dir(settings, resources)
         bootstrap, broker_pid = _start_broker(settings, resources, say)
         created = ensure_topics(bootstrap, settings.partitions)
         say(f"topics ready ({', '.join(created) or 'already there'})")
@@ -130,6 +133,27 @@ async def open_stack(
                 yield running
 
 
+def _own_data_dir(settings: Settings, resources: contextlib.ExitStack) -> None:
+    """Make the data dir private and hold its lock until the stack is stopped.
+
+    Without the lock, a second stack (or an import) starting while the first starts or stops, before
+    or after its state file exists, would reach chDB and fail with its raw "Error initializing
+    EmbeddedServer". The lock dies with the process: a crash leaves nothing to clean up.
+    """
+    ensure_private_dir(settings.data_dir)
+    fd = os.open(settings.data_dir / "stack.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        msg = (
+            f"another Serambi stack is starting or stopping on {settings.data_dir}; wait until `serambi status` "
+            "answers (then commands use it) or it has stopped, and try again"
+        )
+        raise StackBusyError(msg) from None
+    resources.callback(os.close, fd)  # closing the descriptor releases the lock
+
+
 def _start_broker(
     settings: Settings, resources: contextlib.ExitStack, say: Callable[[str], None]
 ) -> tuple[str, int | None]:
@@ -141,7 +165,15 @@ def _start_broker(
     return broker.bootstrap_servers, broker.pid
 
 
+def _admin_token(settings: Settings) -> str:
+    # A new token each start: one that leaked with an old data dir copy opens nothing.
+    token = secrets.token_urlsafe(32)
+    write_private(settings.admin_token_file, token)
+    return token
+
+
 def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics) -> RunningStack:
+    api_token = settings.api_token.get_secret_value()
     handled = HandledOffsets()
     registry = AgencyRegistry(store, load_directory(settings.agencies_file))
     registry.publish()
@@ -163,7 +195,7 @@ def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics)
     def drained() -> dict[str, Any]:
         return offsets.drain_state(handled).as_dict()
 
-    view = StackView(store, metrics, health, drained, registry)
+    view = StackView(store, metrics, health, drained, registry, _admin_token(settings), api_token)
     api = ApiServer(view, settings.api_host, settings.api_port).start()
     return RunningStack(settings, bootstrap, store, processor, metrics, api, handled, offsets, registry)
 

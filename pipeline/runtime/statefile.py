@@ -1,4 +1,8 @@
-"""The state file a running stack leaves in its data dir, so other commands can find it."""
+"""The state file and admin token a running stack leaves in its data dir, so other commands can find it.
+
+Both are written 0600 (whatever the umask) in a 0700 data dir: the token lets whoever reads it change
+the agency directory through the API, so only the stack's own user may.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,19 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["LOCAL_OPENER", "StackState", "clear_state", "read_state", "write_state"]
+from pydantic import SecretStr
+
+from pipeline.settings import Settings, ensure_private_dir
+
+__all__ = [
+    "LOCAL_OPENER",
+    "StackState",
+    "clear_state",
+    "client_token",
+    "read_state",
+    "write_private",
+    "write_state",
+]
 
 
 @dataclass(frozen=True)
@@ -23,11 +39,31 @@ class StackState:
 
 
 def write_state(path: Path, state: StackState) -> None:
-    """Write the state file atomically (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the state file atomically (readers never see half a file), readable by its owner only."""
+    write_private(path, json.dumps(asdict(state), indent=2))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically with mode 0600, in a 0700 directory."""
+    ensure_private_dir(path.parent)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=2), encoding="utf-8")
+    tmp.unlink(missing_ok=True)  # O_EXCL below: a leftover (maybe 0644) temp file is never reused
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
     tmp.replace(path)
+
+
+def client_token(settings: Settings) -> SecretStr:
+    """The token a client of this data dir's stack sends: its admin token, else ``SERAMBI_API_TOKEN``.
+
+    Processes on the stack's machine and user read the admin token (it also allows ``POST /agencies``);
+    others need the configured API token (reads only). Empty when neither exists.
+    """
+    try:
+        return SecretStr(settings.admin_token_file.read_text(encoding="utf-8").strip())
+    except OSError:
+        return settings.api_token
 
 
 def read_state(path: Path) -> StackState | None:

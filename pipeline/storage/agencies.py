@@ -1,20 +1,34 @@
-"""The agencies a stack knows: the directory file plus agencies registered later (e.g. by an import)."""
+"""The agencies a stack knows: the directory file plus agencies registered later (e.g. by an import).
+
+The directory file is the authority on its agencies: a registration may add agencies (e.g. the
+companies of a twcs import) or accounts of a directory agency, never change a directory agency's SLA,
+calendar or anything else (that is done in the file, then a restart). Every registration, accepted or
+refused, leaves a row in ``agency_audit``.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
-from pipeline.errors import StoreError
+from pipeline.errors import ConfigError, StoreError
 from pipeline.storage.rows import agency_row
 from pipeline.storage.store import Store
 from schemas.agency import Account, Agency, Directory
 from schemas.tables import AGENCIES, AGENCY_COLUMNS
 
-__all__ = ["AgencyRegistry", "fallback_agency"]
+__all__ = ["AGENCY_AUDIT", "AUDIT_COLUMNS", "AgencyRegistry", "DirectoryConflictError", "fallback_agency"]
 
 log = logging.getLogger(__name__)
+AGENCY_AUDIT = "agency_audit"
+AUDIT_COLUMNS = ("at", "agency_id", "action", "source", "actor", "definition")
+
+
+class DirectoryConflictError(ConfigError):
+    """A registration would change an agency of the directory file: change the file instead."""
 
 
 def fallback_agency(agency_id: str) -> Agency:
@@ -31,6 +45,7 @@ class AgencyRegistry:
         self._agencies: dict[str, Agency] = {}
         self._accounts: set[tuple[str, str]] = set()
         self._fallbacks: dict[str, Agency] = {}
+        self._directory = {agency.id: agency for agency in directory.agencies}
         self._remember([*self._stored(), *directory.agencies])  # the file wins over older registrations
 
     def _stored(self) -> list[Agency]:
@@ -52,11 +67,41 @@ class AgencyRegistry:
         """Write every known agency to the ``agencies`` table."""
         self._store.insert(AGENCIES, AGENCY_COLUMNS, [agency_row(a) for a in self._agencies.values()])
 
-    def register(self, agencies: Iterable[Agency]) -> None:
-        """Add or replace agencies, here and in ClickHouse."""
-        new = list(agencies)
+    def register(self, agencies: Iterable[Agency], *, source: str = "stack", actor: str = "") -> None:
+        """Add or replace agencies, here and in ClickHouse, with an audit row each.
+
+        ``source`` and ``actor`` say who asked (e.g. ``"api"`` and the client's address; default: this
+        process). Raises :class:`DirectoryConflictError`, registering none of them, when one would change
+        an agency of the directory file other than by adding accounts.
+        """
+        new, actor = list(agencies), actor or f"pid {os.getpid()}"
+        refused = [agency for agency in new if not self._may_register(agency)]
+        if refused:
+            self._audit([(agency, "refused") for agency in refused], source, actor)
+            ids = ", ".join(sorted(agency.id for agency in refused))
+            msg = (
+                f"agencies {ids} come from the agency directory file; change their SLA, calendar or name "
+                "in that file (SERAMBI_AGENCIES_FILE) and restart the stack, not through a registration"
+            )
+            raise DirectoryConflictError(msg)
+        with self._lock:
+            actions = [(agency, _action(self._agencies.get(agency.id), agency)) for agency in new]
         self._remember(new)
         self._store.insert(AGENCIES, AGENCY_COLUMNS, [agency_row(a) for a in new])
+        self._audit(actions, source, actor)
+
+    def _may_register(self, agency: Agency) -> bool:
+        # A directory agency may gain accounts (twcs handles of a known company), nothing else.
+        filed = self._directory.get(agency.id)
+        if filed is None:
+            return True
+        same_otherwise = agency.model_copy(update={"accounts": filed.accounts}) == filed
+        return same_otherwise and all(account in agency.accounts for account in filed.accounts)
+
+    def _audit(self, actions: list[tuple[Agency, str]], source: str, actor: str) -> None:
+        now = datetime.now(UTC)
+        rows = [(now, agency.id, action, source, actor, agency.model_dump_json()) for agency, action in actions]
+        self._store.insert(AGENCY_AUDIT, AUDIT_COLUMNS, rows)
 
     def get(self, agency_id: str) -> Agency:
         """The agency; looked up in ClickHouse when unknown here, else a default calendar."""
@@ -79,3 +124,9 @@ class AgencyRegistry:
         agency = Agency.model_validate_json(rows[0][0])
         self._remember([agency])
         return agency
+
+
+def _action(before: Agency | None, after: Agency) -> str:
+    if before is None:
+        return "added"
+    return "unchanged" if before == after else "changed"

@@ -152,6 +152,11 @@ def _connect(settings: Settings, *, second_session: bool = False) -> Any:
     try:
         return clickhouse_connect.get_client(dsn=dsn)
     except Exception as exc:
+        path = Path(dsn.removeprefix("chdb://"))
+        if settings.uses_chdb and not second_session and chdb_locked(path):
+            # Another process took the data dir between our check and chDB's start.
+            msg = f"another process is opening the ClickHouse data in {path}; wait for it, or use another data dir"
+            raise StackBusyError(msg) from exc
         msg = f"cannot open ClickHouse ({'chDB' if settings.uses_chdb else 'HTTP'}): {_first_line(exc)}"
         raise StoreError(msg) from exc
 

@@ -13,6 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar, TypeVarTuple
 
+from schemas.privacy import Pseudonymizer
+
 __all__ = ["backoff_delays", "retry_forever"]
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,9 @@ async def retry_forever(
     while True:
         try:
             return await func(*args)
-        except Exception:
+        except Exception as exc:
             delay = next(waits)
-            log.exception("%s failed; retrying in %.1f s", what, delay)
+            # A ClickHouse error may quote the rows it refused (citizen text): log the reason masked, no traceback.
+            reason = Pseudonymizer.mask_text(str(exc).strip().splitlines()[0][:300] if str(exc).strip() else "")
+            log.error("%s failed (%s: %s); retrying in %.1f s", what, type(exc).__name__, reason, delay)
             await sleep(delay)

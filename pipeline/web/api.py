@@ -2,12 +2,18 @@
 
 Other processes on this machine use it while the stack owns the chDB data dir (chDB allows one process
 per data dir): ``serambi report`` and ``serambi status`` read through ``POST /query``; ``serambi import``
-registers the companies it finds through ``POST /agencies``, the one route that writes. Served on
-loopback only; the client is :class:`pipeline.runtime.client.StackClient`.
+registers the companies it finds through ``POST /agencies``, the one route that writes. The client is
+:class:`pipeline.runtime.client.StackClient`.
+
+Authentication is a bearer token compared in constant time. ``POST /agencies`` requires the admin token
+the stack writes to its data dir at start-up (0600: only its user on its machine reads it). Every other
+route but ``/health`` is open on loopback, and requires ``SERAMBI_API_TOKEN`` (or the admin token) when
+that is set; settings refuse a non-loopback address without it.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 from collections.abc import Callable
@@ -21,7 +27,7 @@ from pydantic import ValidationError
 
 from pipeline.errors import StoreError
 from pipeline.metrics import Metrics
-from pipeline.storage.agencies import AgencyRegistry
+from pipeline.storage.agencies import AgencyRegistry, DirectoryConflictError
 from pipeline.storage.sql.status import status_totals
 from pipeline.storage.store import Store
 from schemas.agency import Agency
@@ -41,12 +47,15 @@ class StackView:
     health: Callable[[], dict[str, Any]]
     drained: Callable[[], dict[str, Any]]
     agencies: AgencyRegistry
+    admin_token: str
+    api_token: str = ""
 
 
 class ApiServer:
-    """Serves :class:`StackView` on loopback in a background thread.
+    """Serves :class:`StackView` in a background thread (on loopback unless settings allow otherwise).
 
-    Routes (JSON bodies and answers; errors are ``{"error": "..."}`` with 400, 404 or 413):
+    Routes (JSON bodies and answers; errors are ``{"error": "..."}`` with 400, 401, 404, 409 or 413). With
+    ``SERAMBI_API_TOKEN`` set, every route but ``/health`` needs ``Authorization: Bearer <token>``:
 
     - ``GET /health``, ``GET /drained``, ``GET /status`` (totals per agency and kind), ``GET /metrics``
       (Prometheus text).
@@ -59,7 +68,11 @@ class ApiServer:
       FROM serambi.posts WHERE agency_id = {agency:String}", "parameters": {"agency": "jpj"}}``.
     - ``POST /agencies`` with ``{"agencies": [<Agency JSON>, ...]}``: registers agencies (e.g. companies
       found by ``serambi import``) with the stack's registry and the ``agencies`` table, so the worker
-      knows their accounts and the reports their SLA; answers ``{"registered": [ids]}``. This writes.
+      knows their accounts and the reports their SLA; answers ``{"registered": [ids]}``. This writes, so
+      it needs ``Authorization: Bearer <admin token>`` (the content of ``<data_dir>/admin.token``), else
+      401. An agency of the directory file may gain accounts but not change otherwise (409: edit the
+      file). Each agency, accepted or refused, gets an ``agency_audit`` row (source ``api``, actor the
+      client's address).
     """
 
     def __init__(self, view: StackView, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -90,6 +103,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "serambi"
 
     def do_GET(self) -> None:
+        if self.path != "/health" and not self._authorised(admin=False):
+            return
         routes: dict[str, Callable[[], Any]] = {
             "/health": self.view.health,
             "/drained": self.view.drained,
@@ -106,6 +121,8 @@ class _Handler(BaseHTTPRequestHandler):
         routes = {"/query": self._query, "/agencies": self._register}
         if self.path not in routes:
             self._json(404, {"error": f"no route {self.path}"})
+            return
+        if not self._authorised(admin=self.path == "/agencies"):
             return
         length = int(self.headers.get("Content-Length") or 0)
         if length > _MAX_BODY:
@@ -132,14 +149,32 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _register(self, body: Any) -> tuple[int, Any]:
         agencies = [Agency.model_validate(item) for item in body["agencies"]]
-        self.view.agencies.register(agencies)
+        try:
+            self.view.agencies.register(agencies, source="api", actor=self.address_string())
+        except DirectoryConflictError as exc:
+            return 409, {"error": str(exc)}
         return 200, {"registered": [a.id for a in agencies]}
+
+    def _authorised(self, *, admin: bool) -> bool:
+        """Whether the request carries a token for the route; answer 401 if not."""
+        if not admin and not self.view.api_token:
+            return True  # reads on loopback stay open unless SERAMBI_API_TOKEN is set
+        tokens = [self.view.admin_token] if admin else [self.view.admin_token, self.view.api_token]
+        given = self.headers.get("Authorization", "").encode()
+        # Constant-time compare against each: the answer time tells nothing about a token's prefix.
+        if any(token and hmac.compare_digest(given, f"Bearer {token}".encode()) for token in tokens):
+            return True
+        which = "the admin token of <data_dir>/admin.token" if admin else "SERAMBI_API_TOKEN"
+        self._json(401, {"error": f"{self.path} needs 'Authorization: Bearer <token>' with {which}"})
+        return False
 
     def _json(self, code: int, body: Any) -> None:
         self._send(code, orjson.dumps(body, default=str), "application/json")
 
     def _send(self, code: int, body: bytes, content_type: str) -> None:
         self.send_response(code)
+        if code == 401:
+            self.send_header("WWW-Authenticate", "Bearer")
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

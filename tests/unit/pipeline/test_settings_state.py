@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from pipeline.runtime.statefile import StackState, clear_state, read_state, write_state
+from pipeline.runtime.statefile import StackState, clear_state, client_token, read_state, write_private, write_state
 from pipeline.settings import Settings, load_settings
 
 
@@ -85,3 +85,53 @@ class _Health(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "serambi.example.my", ""])
+def test_api_beyond_loopback_needs_a_token(host: str) -> None:
+    with pytest.raises(ValidationError, match="SERAMBI_API_TOKEN"):
+        Settings(api_host=host)
+    assert Settings(api_host=host, api_token=SecretStr("t0ken")).api_host == host
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_api_on_loopback_needs_no_token(host: str) -> None:
+    assert Settings(api_host=host).api_host == host
+
+
+def test_state_file_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "stack.json"
+    (tmp_path / "data").mkdir(mode=0o755)
+    path.with_suffix(".tmp").write_text("left over by a crash")
+    path.with_suffix(".tmp").chmod(0o644)
+    old = os.umask(0)
+    try:
+        write_state(path, StackState(1, "http://127.0.0.1:1", "b", "t"))
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert json.loads(path.read_text())["pid"] == 1
+
+
+def test_data_dir_is_made_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SERAMBI_PSEUDONYM_KEY", raising=False)
+    old = os.umask(0)
+    try:
+        load_settings(data_dir=tmp_path / "new")  # created for its pseudonym key
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+    existing = tmp_path / "old"
+    existing.mkdir(mode=0o755)
+    existing.chmod(0o755)
+    load_settings(data_dir=existing, pseudonym_key=SecretStr("k"))
+    assert existing.stat().st_mode & 0o777 == 0o700
+
+
+def test_client_token_is_the_admin_token_else_the_api_token(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, api_token=SecretStr("api"))
+    assert client_token(settings).get_secret_value() == "api"
+    write_private(settings.admin_token_file, "admin\n")
+    assert settings.admin_token_file.stat().st_mode & 0o777 == 0o600
+    assert client_token(settings).get_secret_value() == "admin"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from schemas.privacy import PREFIX, Pseudonymizer
@@ -65,3 +67,58 @@ def test_mentions_keep_dotted_agency_handles_and_stay_idempotent() -> None:
         f"hi @{p.pseudonym('mastodon', 'ana@social.example')}"
     )
     assert p.mentions("x", "see https://medium.com/@ali/post", frozenset()) == "see https://medium.com/@ali/post"
+
+
+# Every form a citizen handle takes in real posts (issue 7 item 10: `.@handle` leaked on X).
+_LETTERS = st.characters(categories=("Lu", "Ll", "Lo", "Nd"))
+_INNER = st.one_of(_LETTERS, st.just("_"))
+_BEFORE = (
+    "",
+    "hi ",
+    "@ps1: ",
+    ".",
+    "thanks.",
+    "(",
+    '"',
+    "\n",
+    "RT ",
+    "!",
+    ",",
+    ";",
+    "-",
+    "cc:",
+    "«",
+    "，",
+    "—",
+    "a\n.",
+)
+_AFTER = ("", " ", ":", ".", ",", ")", '"', "!", "?", "\n", " tolong", "'s", "…", "».")
+_DOMAIN = st.from_regex(r"[a-z0-9][a-z0-9-]{0,8}(\.[a-z]{2,6}){1,2}", fullmatch=True)
+
+
+@st.composite
+def _handles(draw: st.DrawFn) -> str:
+    first, last = draw(_LETTERS), draw(_LETTERS)
+    middle = draw(st.lists(st.one_of(_INNER, st.just(".")), max_size=12).map("".join))
+    handle = first + middle.replace("..", "._") + last if draw(st.booleans()) else first
+    return handle + "@" + draw(_DOMAIN) if draw(st.booleans()) else handle  # Mastodon: user@server.tld
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    handle=_handles(),
+    before=st.sampled_from(_BEFORE),
+    after=st.sampled_from(_AFTER),
+    platform=st.sampled_from(["x", "instagram", "mastodon", "facebook"]),
+)
+def test_no_citizen_handle_form_survives_mentions(handle: str, before: str, after: str, platform: str) -> None:
+    p = Pseudonymizer(SecretStr("k"))
+    keep = frozenset({"askjpj"})
+    text = f"{before}@{handle}{after} cc @AskJPJ, mail ali.baba@example.my"
+    out = p.mentions(platform, text, keep)
+    pseudonym = f"@{p.pseudonym(platform, handle)}"
+    assert pseudonym in out, (text, out)
+    citizen_part, rest = out.split(" cc ")
+    assert f"@{handle}" not in citizen_part.replace(pseudonym, ""), (text, out)
+    assert rest == "@AskJPJ, mail ali.baba@example.my"  # agency handle and e-mail stay
+    assert p.mentions(platform, out, keep) == out

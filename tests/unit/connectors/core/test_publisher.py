@@ -170,3 +170,17 @@ def test_dead_letter_reasons_are_masked(publisher: Publisher, sink: ListRecordSi
     publisher.dead_letter("row 2: author_id of tweet @cust_amy is missing", "x")
     [letter] = [r.json() for r in sink.on(DEAD_LETTER.name)]
     assert "cust_amy" not in letter["reason"]
+
+
+def test_dot_mentions_are_pseudonymised_before_kafka(
+    publisher: Publisher, sink: ListRecordSink, event_factory: EventFactory
+) -> None:
+    # ".@handle" makes a reply public on X; issue 7 found such handles in clear in Kafka and ClickHouse.
+    publisher.publish(event_factory("comment", text=".@aisyah_r and (@ben.lee): still waiting, email a.b@c.my"))
+    publisher.flush()
+    [sent] = _events(sink)
+    pseudo = Pseudonymizer(KEY)
+    assert sent.text == (
+        f".@{pseudo.pseudonym('x', 'aisyah_r')} and (@{pseudo.pseudonym('x', 'ben.lee')}): still waiting, "
+        "email a.b@c.my"
+    )

@@ -47,11 +47,29 @@ def test_retries_until_it_works_with_the_same_arguments(caplog: pytest.LogCaptur
     assert flaky.calls == [("interactions", 42)] * 4
     assert sleeps.delays == [0.5, 1.0, 2.0]
     assert [r.getMessage() for r in caplog.records] == [
-        "ClickHouse insert failed; retrying in 0.5 s",
-        "ClickHouse insert failed; retrying in 1.0 s",
-        "ClickHouse insert failed; retrying in 2.0 s",
+        "ClickHouse insert failed (ConnectionError: ClickHouse is down); retrying in 0.5 s",
+        "ClickHouse insert failed (ConnectionError: ClickHouse is down); retrying in 1.0 s",
+        "ClickHouse insert failed (ConnectionError: ClickHouse is down); retrying in 2.0 s",
     ]
-    assert all(r.exc_info and r.exc_info[0] is ConnectionError for r in caplog.records)
+
+
+def test_a_refused_row_quoted_in_the_error_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    # ClickHouse errors may quote the rows they refused: a citizen's text or id must not reach the log.
+    calls: list[int] = []
+
+    async def refuses_then_works() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            msg = 'Cannot parse input: {"author_id":"7012345678901234","text":"tolong @aisyah_r"}'
+            raise ValueError(msg)
+        return "stored"
+
+    with caplog.at_level(logging.DEBUG, logger="pipeline.stream.retry"):
+        assert asyncio.run(retry_forever(refuses_then_works, what="insert", sleep=Sleeps())) == "stored"
+    logged = caplog.text
+    assert "insert failed (ValueError" in logged
+    assert "7012345678901234" not in logged
+    assert "aisyah_r" not in logged
 
 
 def test_success_at_once_never_sleeps() -> None:
