@@ -12,11 +12,13 @@ Three event types travel on the events topic, told apart by ``type``:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+from schemas.timeutil import EARLIEST_EVENT, LATEST_EVENT, event_time
 
 __all__ = [
     "EVENT_ADAPTER",
@@ -36,6 +38,10 @@ __all__ = [
 
 SCHEMA_VERSION: Final = 1
 _ZERO = timedelta(0)
+_FIRST_YEAR = EARLIEST_EVENT.year
+_END_YEAR = LATEST_EVENT.year
+# ClickHouse stores reaction counts as UInt64: a larger count would wrap (2**64 is stored as 0).
+_MAX_COUNT: Final = 2**64 - 1
 
 
 class Platform(StrEnum):
@@ -90,13 +96,26 @@ class _EventBase(BaseModel):
     created_at: AwareDatetime
     source: Annotated[str, Field(max_length=64)] = "unknown"
 
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _text_or_datetime(cls, value: Any) -> Any:
+        # Lax pydantic reads a number as epoch seconds (or milliseconds, by its size): a producer that sends
+        # a number most likely means something else, so only text (JSON) or a datetime (Python) is a time.
+        if isinstance(value, str | datetime):
+            return value
+        msg = f"must be an ISO 8601 string with a UTC offset (e.g. '2024-05-01T08:00:00Z'), not {type(value).__name__}"
+        raise ValueError(msg)  # not TypeError: pydantic reports a ValueError as a validation error
+
     @field_validator("created_at")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
         # Millisecond precision, as ClickHouse stores it, so stream and stored data agree to the ms.
-        if not value.microsecond % 1000 and value.utcoffset() == _ZERO:
-            return value  # the common case, on the hot path: already UTC and whole milliseconds
-        utc = value.astimezone(UTC)
+        # The year test bounds the common case exactly (its offset is zero) at the cost of one comparison.
+        if not value.microsecond % 1000 and _FIRST_YEAR <= value.year < _END_YEAR and value.utcoffset() == _ZERO:
+            return value  # the common case, on the hot path: already UTC, whole milliseconds, in range
+        # Bounds first (a ValueError with the reason), so that no time near year 1 or 9999 gets shifted to UTC
+        # and overflows, here or in any consumer.
+        utc = event_time(value)
         return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 
@@ -137,7 +156,7 @@ class Reaction(_EventBase):
     target_id: Annotated[str, Field(min_length=1)]
     root_id: Annotated[str, Field(min_length=1)]
     reaction_type: Annotated[str, Field(min_length=1, max_length=32)]
-    count: Annotated[int, Field(ge=0)] = 1
+    count: Annotated[int, Field(ge=0, le=_MAX_COUNT)] = 1
     author_id: str | None = None
 
 

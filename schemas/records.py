@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, NamedTuple
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -21,17 +21,22 @@ from schemas.privacy import Pseudonymizer
 
 __all__ = [
     "BATCH_FORMAT",
+    "POISON",
     "DeadLetter",
     "EventBatch",
+    "EventFailure",
     "decode_batch",
     "encode_batch",
     "make_dead_letter",
+    "poison_reason",
     "validation_reason",
 ]
 
 # Dead letters keep at most this much of the failed input (scrubbed); the original stays at its source.
 _RAW_LIMIT = 64 * 1024
 BATCH_FORMAT: Final = "serambi.batch/1"
+POISON: Final = "poison"
+"""``error_type`` of an input that failed for an unexpected reason (a bug, or a case validation missed)."""
 
 
 class EventBatch(BaseModel):
@@ -63,6 +68,14 @@ class DeadLetter(BaseModel):
         return digest[:32]
 
 
+class EventFailure(NamedTuple):
+    """One event of a batch that cannot be used: why, the event as read, and the dead letter's ``error_type``."""
+
+    reason: str
+    raw: Any
+    error_type: str = "schema"
+
+
 def encode_batch(events: list[Event]) -> bytes:
     """Serialise events (already validated) into one batch record value."""
     payload = {"format": BATCH_FORMAT, "events": [e.model_dump(mode="json") for e in events]}
@@ -78,15 +91,22 @@ def validation_reason(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def decode_batch(value: bytes) -> tuple[list[Event], list[tuple[str, Any]]]:
-    """Decode one batch record into valid events and ``(reason, raw_event)`` failures.
+def poison_reason(exc: BaseException) -> str:
+    """The reason of a poison dead letter: the exception's type and message, e.g. ``OverflowError: ...``."""
+    return f"{type(exc).__name__}: {exc}"[:1000]
 
-    Raises :class:`RecordError` when the record as a whole is unreadable (not JSON, wrong format).
+
+def decode_batch(value: bytes) -> tuple[list[Event], list[EventFailure]]:
+    """Decode one batch record into valid events and :class:`EventFailure` s, never raising for one event.
+
+    An event that fails validation is a ``schema`` failure; one that raises anything else (validation missed
+    a case) is a :data:`POISON` failure with the exception as its reason. Raises :class:`RecordError` when the
+    record as a whole is unreadable (not JSON, wrong format).
     """
     try:
         return list(EventBatch.model_validate_json(value).events), []
-    except ValidationError:
-        pass  # not JSON, not a batch, or bad events: find out which below, keeping the good events
+    except Exception:  # noqa: S110 - not JSON, not a batch, bad or poison events: found out below, event by event
+        pass
     try:
         payload = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
@@ -100,12 +120,14 @@ def decode_batch(value: bytes) -> tuple[list[Event], list[tuple[str, Any]]]:
         msg = "batch has no 'events' list"
         raise RecordError(msg)
     good: list[Event] = []
-    bad: list[tuple[str, Any]] = []
+    bad: list[EventFailure] = []
     for raw in raw_events:
         try:
             good.append(EVENT_ADAPTER.validate_python(raw))
         except ValidationError as exc:
-            bad.append((validation_reason(exc), raw))
+            bad.append(EventFailure(validation_reason(exc), raw))
+        except Exception as exc:  # one poison event must cost neither its neighbours nor the worker
+            bad.append(EventFailure(poison_reason(exc), raw, POISON))
     return good, bad
 
 

@@ -77,12 +77,20 @@ class WorkingCalendar:
         """Working seconds between two aware instants; ``0.0`` when ``end <= start``.
 
         Cost is one step per local calendar day spanned. Sums are exact timedelta arithmetic
-        (microseconds), so results are exact to the millisecond.
+        (microseconds), so results are exact to the millisecond. Raises ``ValueError`` (never
+        ``OverflowError``) for naive instants and for instants within a day of year 1 or 9999.
         """
         start_utc = require_aware(start, "start")
         end_utc = require_aware(end, "end")
         if end_utc <= start_utc:
             return 0.0
+        try:
+            return self._seconds(start_utc, end_utc)
+        except OverflowError:  # within a day of year 1 or 9999: say so as a ValueError, like a naive time
+            msg = f"cannot count working time from {start.isoformat()} to {end.isoformat()}: out of the date range"
+            raise ValueError(msg) from None
+
+    def _seconds(self, start_utc: datetime, end_utc: datetime) -> float:
         day = start_utc.astimezone(self.zone).date()
         last_day = end_utc.astimezone(self.zone).date()
         total = _ZERO

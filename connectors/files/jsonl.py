@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from connectors.core.contracts import EventSink, FileSource, Parsed, Progress, Rejected, publish_all
 from connectors.files import FILE_FORMATS
 from schemas.events import EVENT_ADAPTER
-from schemas.records import validation_reason
+from schemas.records import POISON, poison_reason, validation_reason
 
 __all__ = ["JsonlSource", "parse_jsonl"]
 
@@ -53,9 +53,11 @@ def _parse_line(line_no: int, raw: bytes) -> Parsed:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         return Rejected(f"line {line_no}: not JSON: {exc}", text, "not_json")
+    # An object goes to the dead letter as JSON, so its author ids get pseudonymised; other text gets masked.
+    dead = payload if isinstance(payload, dict) else text
     try:
         return EVENT_ADAPTER.validate_python(payload)
     except ValidationError as exc:
-        # An object goes to the dead letter as JSON, so its author ids get pseudonymised; other text gets masked.
-        dead = payload if isinstance(payload, dict) else text
         return Rejected(f"line {line_no}: {validation_reason(exc)}", dead, "schema")
+    except Exception as exc:  # validation missed a case: one line must not abort the whole import
+        return Rejected(f"line {line_no}: {poison_reason(exc)}", dead, POISON)

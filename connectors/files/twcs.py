@@ -30,7 +30,7 @@ from connectors.files.twcs_threads import Threads, Tweet, clean_row, parse_row
 from schemas.agency import Account, Agency, Directory
 from schemas.events import AuthorRole, Interaction, InteractionKind, Platform, make_event_id
 from schemas.privacy import Pseudonymizer
-from schemas.records import validation_reason
+from schemas.records import POISON, poison_reason, validation_reason
 
 __all__ = ["SOURCE", "TwcsResult", "TwcsSource", "agency_slug", "directory_with", "parse_twcs"]
 
@@ -81,6 +81,8 @@ def parse_twcs(rows: Iterable[Mapping[str, str]], *, directory: Directory | None
             events.append(_interaction(tweet, owner, agencies[owner], threads))
         except ValidationError as exc:
             invalid.append(Rejected(f"tweet {tweet.tweet_id}: {validation_reason(exc)}", tweet.row(), "invalid_row"))
+        except Exception as exc:  # validation missed a case: one tweet must not abort the whole import
+            invalid.append(Rejected(f"tweet {tweet.tweet_id}: {poison_reason(exc)}", tweet.row(), POISON))
     return TwcsResult(events=events, agencies=agencies, skipped=skipped, invalid=invalid)
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import NoReturn
 
 from connectors.core.errors import InvalidInput
+from schemas.timeutil import event_time
 
 __all__ = ["Threads", "Tweet", "clean_row", "parse_row"]
 
@@ -162,17 +163,22 @@ def parse_row(row: dict[str, str]) -> Tweet:
 
 
 def _parse_time(tweet_id: str, value: str) -> datetime:
+    text = value.strip()
     try:
-        return datetime.strptime(value.strip(), _TWITTER_TIME).astimezone(UTC)
-    except ValueError:
-        pass
-    try:  # pandas re-exports may hold ISO-8601 instead; only with an offset, naive times are ambiguous
-        parsed = datetime.fromisoformat(value.strip())
+        parsed: datetime | None = datetime.strptime(text, _TWITTER_TIME)  # noqa: DTZ007 - the format has %z
     except ValueError:
         parsed = None
+    if parsed is None:
+        try:  # pandas re-exports may hold ISO-8601 instead; only with an offset, naive times are ambiguous
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            parsed = None
     if parsed is None or parsed.tzinfo is None:
         _invalid(f"created_at of tweet {tweet_id} is {value!r}, expected like 'Tue Oct 31 22:10:47 +0000 2017'")
-    return parsed.astimezone(UTC)
+    try:  # bounded before it is shifted to UTC: a time near year 1 or 9999 would overflow there
+        return event_time(parsed, f"created_at of tweet {tweet_id}")
+    except ValueError as exc:
+        _invalid(str(exc))
 
 
 def _norm_id(value: str | None) -> str | None:

@@ -8,6 +8,10 @@ Because "earliest answering reply" is a minimum over a set, the result depends o
 messages seen, never on arrival order or duplicates: each new message can only *improve* (make earlier)
 the first response of some messages, and every improvement is emitted as an updated fact.
 Conversations idle (in event time) for longer than the lateness are evicted.
+
+A fact is computed (business time included) before the state that records it is written, and collected as
+soon as it is, so an interaction that raises midway never leaves a first response recorded but not emitted:
+re-adding interactions that were added before is then harmless (they change nothing and emit nothing).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from schemas.events import AuthorRole, Interaction
 __all__ = ["Matcher", "ResponseFact"]
 
 BusinessSeconds = Callable[[str, datetime, datetime], float]
+_Facts = dict[str, "ResponseFact"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +80,23 @@ class Matcher:
     def __len__(self) -> int:
         return len(self._conversations)
 
-    def add(self, events: Iterable[Interaction]) -> list[ResponseFact]:
-        """Feed interactions (any order, duplicates allowed); return new or improved facts."""
-        improved: dict[str, ResponseFact] = {}
+    def add(
+        self, events: Iterable[Interaction], failed: list[tuple[Interaction, Exception]] | None = None
+    ) -> list[ResponseFact]:
+        """Feed interactions (any order, duplicates allowed); return new or improved facts.
+
+        ``failed`` (default ``None``: the first error propagates) collects each interaction that raised
+        (e.g. business time could not be counted) with its exception, and the others go on; the facts
+        found before and after it are returned.
+        """
+        improved: _Facts = {}
         for event in events:
-            for fact in self._add_one(event):
-                improved[fact.message_id] = fact
+            try:
+                self._add_one(event, improved)
+            except Exception as exc:
+                if failed is None:
+                    raise
+                failed.append((event, exc))
         return list(improved.values())
 
     def evict(self, watermark: datetime | None = None) -> int:
@@ -102,7 +118,7 @@ class Matcher:
             del self._conversations[key]
         return len(stale)
 
-    def _add_one(self, event: Interaction) -> list[ResponseFact]:
+    def _add_one(self, event: Interaction, out: _Facts) -> None:
         key = (event.platform.value, event.account_id, event.root_id)
         conv = self._conversations.get(key)
         if conv is None:
@@ -113,41 +129,37 @@ class Matcher:
         if self.watermark is None or at > self.watermark:
             self.watermark = at
         if event.author_role is AuthorRole.CITIZEN:
-            return self._add_citizen(key, conv, event)
-        if event.author_role is AuthorRole.AGENCY and event.parent_id is not None:
-            return self._add_reply(key, conv, event.parent_id, event.message_id, at)
-        return []
+            self._add_citizen(key, conv, event, out)
+        elif event.author_role is AuthorRole.AGENCY and event.parent_id is not None:
+            self._add_reply(key, conv, (event.parent_id, event.message_id, at), out)
 
-    def _add_citizen(self, key: tuple[str, str, str], conv: _Conversation, message: Interaction) -> list[ResponseFact]:
+    def _add_citizen(self, key: tuple[str, str, str], conv: _Conversation, message: Interaction, out: _Facts) -> None:
         message_id = message.message_id
         if message_id in conv.citizen:
-            return []
+            return
         conv.citizen[message_id] = (message.created_at, message.author_id, message.kind.value, message.agency_id)
         conv.by_author.setdefault(message.author_id, []).append(message_id)
-        facts = []
         # Replies that were waiting for this message answer it and its author's earlier messages.
         for reply_id, replied_at in conv.replies_to.get(message_id, {}).items():
             for target in [message_id, *self._by_same_author(conv, message_id, earlier=True)]:
-                facts.extend(self._offer(key, conv, target, reply_id, replied_at))
+                self._offer(key, conv, target, (reply_id, replied_at), out)
         # Replies to a later message by the same citizen answer this one too.
         for parent in self._by_same_author(conv, message_id, earlier=False):
             for reply_id, replied_at in conv.replies_to.get(parent, {}).items():
-                facts.extend(self._offer(key, conv, message_id, reply_id, replied_at))
-        return facts
+                self._offer(key, conv, message_id, (reply_id, replied_at), out)
 
     def _add_reply(
-        self, key: tuple[str, str, str], conv: _Conversation, parent_id: str, reply_id: str, replied_at: datetime
-    ) -> list[ResponseFact]:
+        self, key: tuple[str, str, str], conv: _Conversation, reply: tuple[str, str, datetime], out: _Facts
+    ) -> None:
+        parent_id, reply_id, replied_at = reply
         replies = conv.replies_to.setdefault(parent_id, {})
         if reply_id in replies:
-            return []
+            return
         replies[reply_id] = replied_at
         if parent_id not in conv.citizen:
-            return []
-        facts = []
+            return
         for target in [parent_id, *self._by_same_author(conv, parent_id, earlier=True)]:
-            facts.extend(self._offer(key, conv, target, reply_id, replied_at))
-        return facts
+            self._offer(key, conv, target, (reply_id, replied_at), out)
 
     @staticmethod
     def _by_same_author(conv: _Conversation, message_id: str, *, earlier: bool) -> list[str]:
@@ -159,14 +171,17 @@ class Matcher:
         ]
 
     def _offer(
-        self, key: tuple[str, str, str], conv: _Conversation, message_id: str, reply_id: str, replied_at: datetime
-    ) -> list[ResponseFact]:
+        self, key: tuple[str, str, str], conv: _Conversation, message_id: str, reply: tuple[str, datetime], out: _Facts
+    ) -> None:
+        reply_id, replied_at = reply
         candidate = (replied_at, reply_id)
         current = conv.first.get(message_id)
         if current is not None and current <= candidate:
-            return []
+            return
+        # The fact first (it may raise): the state must never hold a first response that was not emitted.
+        fact = self._fact(key, message_id, conv.citizen[message_id], reply_id, replied_at)
         conv.first[message_id] = candidate
-        return [self._fact(key, message_id, conv.citizen[message_id], reply_id, replied_at)]
+        out[message_id] = fact
 
     def _fact(
         self, key: tuple[str, str, str], message_id: str, message: _Citizen, reply_id: str, replied_at: datetime

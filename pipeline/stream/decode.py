@@ -16,7 +16,7 @@ from typing import Any
 from schemas.errors import RecordError
 from schemas.events import AuthorRole, Event, Interaction, Reaction
 from schemas.privacy import PREFIX
-from schemas.records import decode_batch
+from schemas.records import POISON, decode_batch, poison_reason
 from schemas.tables import TABLE_OF_EVENT
 
 __all__ = ["DeadLetterRow", "Decoded", "Record", "decode"]
@@ -32,6 +32,11 @@ class Record:
     offset: int
     value: bytes
     timestamp_ms: int = 0
+
+    @property
+    def where(self) -> str:
+        """Where the record is, as a dead letter's ``source``: ``worker:events/p<partition>@<offset>``."""
+        return f"worker:events/p{self.partition}@{self.offset}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,20 @@ class Decoded:
     failures: list[DeadLetterRow]
     latest: dict[int, datetime]
 
+    @classmethod
+    def poison(cls, record: Record, exc: BaseException) -> Decoded:
+        """Nothing stored from ``record``: one :data:`schemas.records.POISON` failure saying what it raised."""
+        failure = DeadLetterRow(POISON, poison_reason(exc), record.value, record.where)
+        return cls({table: [] for table in TABLE_OF_EVENT.values()}, [], [failure], {})
+
+    def then(self, later: Decoded) -> Decoded:
+        """Both results in record order: ``later`` is what the records after these gave."""
+        rows = {table: lines + later.rows.get(table, []) for table, lines in self.rows.items()}
+        latest = dict(self.latest)
+        for partition, moment in later.latest.items():
+            latest[partition] = max(moment, latest.get(partition, moment))
+        return Decoded(rows, self.interactions + later.interactions, self.failures + later.failures, latest)
+
 
 def decode(records: Iterable[Record], *, ceiling: datetime, is_agency_account: IsAgencyAccount) -> Decoded:
     """Rows of every valid event in ``records``; a failure for everything else.
@@ -74,14 +93,17 @@ def decode(records: Iterable[Record], *, ceiling: datetime, is_agency_account: I
         try:
             events, bad = decode_batch(record.value)
         except RecordError as exc:
-            failures.append(DeadLetterRow("undecodable", str(exc), record.value, _where(record)))
+            failures.append(DeadLetterRow("undecodable", str(exc), record.value, record.where))
             continue
-        failures.extend(DeadLetterRow("schema", reason, raw, _where(record)) for reason, raw in bad)
+        except Exception as exc:  # a poison record costs itself, never the worker
+            failures.append(DeadLetterRow(POISON, poison_reason(exc), record.value, record.where))
+            continue
+        failures.extend(DeadLetterRow(f.error_type, f.reason, f.raw, record.where) for f in bad)
         first = len(interactions)
         for event in events:
             if _clear_citizen(event, is_agency_account):
                 raw = event.model_dump(mode="json")
-                failures.append(DeadLetterRow("not_pseudonymised", _CLEAR_REASON, raw, _where(record)))
+                failures.append(DeadLetterRow("not_pseudonymised", _CLEAR_REASON, raw, record.where))
                 continue
             rows[TABLE_OF_EVENT[event.type]].append(event.__pydantic_serializer__.to_json(event))
             if event.type == "interaction":
@@ -115,7 +137,3 @@ def _clear_citizen(event: Event, is_agency_account: IsAgencyAccount) -> bool:
     else:
         return False
     return person is not None and not person.startswith(PREFIX) and not is_agency_account(event.platform, person)
-
-
-def _where(record: Record) -> str:
-    return f"worker:events/p{record.partition}@{record.offset}"

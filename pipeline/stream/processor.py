@@ -5,7 +5,9 @@ interactions to the :class:`pipeline.domain.matching.Matcher` and encodes every 
 inserts them. Open conversations live in memory; ClickHouse is the durable copy: after a restart
 :meth:`Processor.rebuild` replays the stored interactions of the lateness window into the matcher, so a reply
 that arrives after the restart still matches a message seen before it. Inserts are upserts, so replays never
-double-count. The processor reaches storage only through three small Protocols (:class:`Inserter`,
+double-count. A chunk that fails for an unexpected reason is split in halves until the records that fail are
+isolated: they are dead-lettered (``poison``) and the others processed, so one bad record never stops the worker.
+The processor reaches storage only through three small Protocols (:class:`Inserter`,
 :class:`AgencyLookup`, :class:`History`), so its logic is unit-tested with in-memory fakes.
 """
 
@@ -22,9 +24,10 @@ from pipeline.domain.businesstime import business_seconds
 from pipeline.domain.matching import Matcher
 from pipeline.metrics import Metrics
 from pipeline.storage.rows import encode_rows, fact_row
-from pipeline.stream.decode import DeadLetterRow, Record, decode
+from pipeline.stream.decode import DeadLetterRow, Decoded, Record, decode
 from schemas.agency import Agency
 from schemas.events import Interaction
+from schemas.records import POISON, poison_reason
 from schemas.tables import COLUMNS, FACT_COLUMNS, RESPONSE_FACTS
 
 __all__ = ["AgencyLookup", "History", "Inserter", "Prepared", "Processor", "TableRows"]
@@ -132,8 +135,12 @@ class Processor:
 
     def prepare(self, records: Sequence[Record]) -> Prepared:
         """Decode, match replies and encode rows; call in record order, one chunk at a time."""
-        decoded = decode(records, ceiling=self.clock() + _MAX_CLOCK_SKEW, is_agency_account=self.agencies.is_account)
-        facts = self.matcher.add(decoded.interactions)
+        decoded = self._decode(records, self.clock() + _MAX_CLOCK_SKEW)
+        # Matching isolates each interaction itself: one that raises is dead-lettered (its row is valid and
+        # stored all the same), and every fact found before or after it is kept (see Matcher.add).
+        failed: list[tuple[Interaction, Exception]] = []
+        facts = self.matcher.add(decoded.interactions, failed)
+        failures = decoded.failures + [_matching_failure(event, exc) for event, exc in failed]
         watermark = self._watermark(decoded.latest)
         if watermark is not None:
             self.matcher.evict(watermark)
@@ -145,7 +152,7 @@ class Processor:
         if facts:
             body = encode_rows(FACT_COLUMNS, [fact_row(f) for f in facts])
             tables.append(TableRows(RESPONSE_FACTS, FACT_COLUMNS, len(facts), body))
-        return Prepared(tables, decoded.failures, records)
+        return Prepared(tables, failures, records)
 
     def commit(self, prepared: Prepared) -> None:
         """Insert a prepared chunk (idempotent: safe to retry after a failure)."""
@@ -164,12 +171,31 @@ class Processor:
         Facts the replay finds (e.g. a reply stored before a crash whose fact was not) are stored too.
         """
         events = self.history.recent(self.lateness, until=self.clock() + _MAX_CLOCK_SKEW)
-        facts = self.matcher.add(events)
+        failed: list[tuple[Interaction, Exception]] = []
+        facts = self.matcher.add(events, failed)
+        # A stored interaction the matcher cannot take was dead-lettered when it arrived: skip it, or every
+        # restart would fail on it again.
+        for event, exc in failed:
+            log.warning("rebuild skipped interaction %s: %s", event.event_id, poison_reason(exc))
         if facts:
             self.inserter.insert(RESPONSE_FACTS, FACT_COLUMNS, [fact_row(f) for f in facts])
             self._count(RESPONSE_FACTS, len(facts))
         log.info("rebuilt %d conversations from %d stored interactions", len(self.matcher), len(events))
         return len(events)
+
+    def _decode(self, records: Sequence[Record], ceiling: datetime) -> Decoded:
+        # Decoding has no side effects, so a failed attempt can be redone on each half: a chunk with k poison
+        # records costs about k * log2(len) extra decodes of shrinking halves, and only when something failed.
+        try:
+            return decode(records, ceiling=ceiling, is_agency_account=self.agencies.is_account)
+        except Exception as exc:
+            if len(records) > 1:
+                middle = len(records) // 2
+                return self._decode(records[:middle], ceiling).then(self._decode(records[middle:], ceiling))
+            if not records:
+                raise  # failing on nothing is a bug of the decoder, not a bad record
+            log.error("record %s dead-lettered: %s", records[0].where, poison_reason(exc))
+            return Decoded.poison(records[0], exc)
 
     def _count(self, table: str, rows: int) -> None:
         self.metrics.rows_stored.labels(table).inc(rows)
@@ -194,3 +220,9 @@ class Processor:
 
     def _business(self, agency_id: str, start: datetime, end: datetime) -> float:
         return business_seconds(self.agencies.get(agency_id), start, end)
+
+
+def _matching_failure(event: Interaction, exc: Exception) -> DeadLetterRow:
+    log.error("interaction %s not matched: %s", event.event_id, poison_reason(exc))
+    reason = f"reply matching failed (the event is stored): {poison_reason(exc)}"
+    return DeadLetterRow(POISON, reason, event.model_dump(mode="json"), "worker:matcher")

@@ -64,3 +64,27 @@ def test_drift_is_detected(tmp_path: Path) -> None:
 def test_every_topic_has_a_schema_naming_its_key() -> None:
     for topic in TOPICS:
         assert topic.key in orjson.loads(render_schema(topic))["description"]
+
+
+def test_poison_events_are_failures_and_their_neighbours_survive(event_factory: EventFactory) -> None:
+    # Issue 7, item 5: the 9999 event raised OverflowError out of decode_batch, losing the whole record.
+    good = [event_factory("comment"), event_factory("reaction")]
+    payload = orjson.loads(encode_batch(good))
+    first = payload["events"][0]
+    payload["events"][1:1] = [
+        first | {"event_id": "x:late", "created_at": "9999-12-31T23:59:59-01:00"},
+        first | {"event_id": "x:early", "created_at": "0001-01-01T00:00:00+01:00"},
+        first | {"event_id": "x:epoch", "created_at": 1_700_000_000},
+    ]
+    value = orjson.dumps(payload).replace(b'"count":1', b'"count":18446744073709551616')
+    events, bad = decode_batch(value)
+    assert events == good[:1]
+    assert [(f.raw["event_id"], f.error_type) for f in bad] == [
+        ("x:late", "schema"),
+        ("x:early", "schema"),
+        ("x:epoch", "schema"),
+        (good[1].event_id, "schema"),
+    ]
+    assert all("created_at: Value error" in f.reason for f in bad[:3])
+    assert "out of range" in bad[0].reason
+    assert "reaction.count" in bad[3].reason

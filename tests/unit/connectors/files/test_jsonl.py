@@ -92,3 +92,29 @@ def test_empty_file_publishes_nothing(tmp_path: Path, tiny_directory: Directory)
     )
     assert JsonlSource(path).publish(publisher) == 0
     assert sink.records == []
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"created_at": "9999-12-31T23:59:59-01:00"}, "out of range"),
+        ({"created_at": "0001-01-01T00:00:00+01:00"}, "out of range"),
+        ({"created_at": 1_700_000_000}, "must be an ISO 8601 string"),
+        ({"count": 2**64}, "count"),
+    ],
+)
+def test_lines_out_of_range_are_rejected_not_raised(
+    event_factory: EventFactory, change: dict[str, object], reason: str
+) -> None:
+    # Issue 7, item 5: `serambi import` aborted with an OverflowError traceback on such a line.
+    good = orjson.dumps(event_factory("reaction").model_dump(mode="json")) + b"\n"
+    bad = orjson.dumps(orjson.loads(good) | {k: v for k, v in change.items() if k != "count"})
+    if "count" in change:
+        bad = bad.replace(b'"count":1', b'"count":' + str(change["count"]).encode())
+    parsed = list(parse_jsonl([good, bad + b"\n", good]))
+    assert [type(p).__name__ for p in parsed] == ["Reaction", "Rejected", "Reaction"]
+    rejected = parsed[1]
+    assert isinstance(rejected, Rejected)
+    assert rejected.reason.startswith("line 2: ")
+    assert reason in rejected.reason
+    assert rejected.error_type == "schema"

@@ -331,3 +331,28 @@ def test_shared_sample_agrees_with_its_parsed_view() -> None:
         assert got.kind.value == want["kind"]
         assert got.created_at.isoformat().replace("+00:00", "Z") == want["created_at"]
         assert got.text == want["text"]
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [
+        "Fri Dec 31 23:59:59 -0100 9999",  # overflows when shifted to UTC
+        "Mon Jan 01 00:00:00 +0100 0001",  # underflows
+        "9999-12-31T23:59:59-01:00",  # the same, as a pandas re-export writes it
+        "Tue Oct 31 22:10:47 +0000 1999",  # before any social platform
+    ],
+)
+def test_rows_with_times_out_of_range_are_invalid_not_raised(created_at: str) -> None:
+    # Issue 7, item 5: `serambi import twcs` aborted with an OverflowError traceback on such a row.
+    header = "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
+    rows = _rows(
+        header + "1,55,True,Tue Oct 31 22:10:47 +0000 2017,@Co hi,3,\n"
+        f"2,56,True,{created_at},@Co hello,,\n"
+        "3,Co,False,Tue Oct 31 22:11:47 +0000 2017,@55 yes,,1\n"
+    )
+    result = parse_twcs(rows)
+    assert [e.message_id for e in result.events] == ["1", "3"]
+    [invalid] = result.invalid
+    assert invalid.error_type == "invalid_row"
+    assert invalid.reason.startswith("row 2: created_at of tweet 2 ")
+    assert "out of range: events must be at or after 2006-01-01" in invalid.reason

@@ -205,3 +205,17 @@ def test_zero_within_one_non_working_stretch(agency: Agency, day: date, f: float
     length = opens - closes
     a, b = sorted((closes + length * f, closes + length * g))
     assert business_seconds(agency, a, b) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (datetime(2026, 1, 1, tzinfo=UTC), datetime.max.replace(tzinfo=UTC)),  # the local date overflows
+        (datetime.min.replace(tzinfo=timezone(timedelta(hours=1))), datetime(2026, 1, 1, tzinfo=UTC)),
+        (datetime.max.replace(tzinfo=timezone(-timedelta(hours=1))), datetime.max.replace(tzinfo=UTC)),
+    ],
+)
+def test_instants_at_the_edge_of_time_are_a_value_error_not_an_overflow(start: datetime, end: datetime) -> None:
+    # Issue 7, item 5: the business clock raised OverflowError near year 1 or 9999, stopping the worker.
+    with pytest.raises(ValueError, match="out of the"):
+        business_seconds(MON_FRI_KL, start, end)

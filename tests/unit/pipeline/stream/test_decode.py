@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.stream.decode import Record, decode
+from pipeline.stream.decode import Decoded, Record, decode
 from schemas.events import Event
 from schemas.records import encode_batch
 from schemas.tables import RAW_TABLES
@@ -66,3 +66,34 @@ def test_agency_accounts_are_asked_only_for_ids_that_are_not_pseudonyms(event_fa
     decoded = decode([_record(0, 0, *events)], ceiling=FAR, is_agency_account=is_agency)
     assert decoded.failures == []
     assert asked == [("x", "900100"), ("x", "900100")]
+
+
+def test_poison_events_are_failures_and_the_rest_is_decoded(event_factory: EventFactory) -> None:
+    # Issue 7, item 5: OverflowError escaped decode() and stopped the worker, for good, on every restart.
+    comments = [event_factory("comment", author_id=PSEUDONYM) for _ in range(3)]
+    records = []
+    for partition, comment in enumerate(comments):
+        batch = orjson.loads(encode_batch([comment]))
+        poison = batch["events"][0] | {"event_id": f"x:bad{partition}", "created_at": "9999-12-31T23:59:59-01:00"}
+        records.append(Record(partition, 5, orjson.dumps({**batch, "events": [poison, *batch["events"]]})))
+    decoded = decode(records, ceiling=FAR, is_agency_account=_never_agency)
+    assert decoded.interactions == comments
+    assert [(f.error_type, f.source) for f in decoded.failures] == [
+        ("schema", f"worker:events/p{p}@5") for p in range(3)
+    ]
+    assert all("out of range" in f.reason for f in decoded.failures)
+    assert set(decoded.latest) == {0, 1, 2}
+
+
+def test_decoded_parts_join_in_record_order(event_factory: EventFactory) -> None:
+    one, two = (event_factory("comment", author_id=PSEUDONYM) for _ in range(2))
+    first = decode([_record(0, 0, one)], ceiling=FAR, is_agency_account=_never_agency)
+    second = decode([_record(0, 1, two)], ceiling=FAR, is_agency_account=_never_agency)
+    poison = Decoded.poison(Record(1, 9, b"{}"), OverflowError("date value out of range"))
+    joined = first.then(poison).then(second)
+    assert joined.interactions == [one, two]
+    assert len(joined.rows["interactions"]) == 2
+    assert [(f.error_type, f.reason, f.source) for f in joined.failures] == [
+        ("poison", "OverflowError: date value out of range", "worker:events/p1@9")
+    ]
+    assert joined.latest == {0: two.created_at}

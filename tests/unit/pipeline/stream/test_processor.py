@@ -225,3 +225,68 @@ def test_rebuild_stores_facts_the_history_already_implies(rig: Rig, event_factor
     assert rig.inserter.column("response_facts", "reply_id") == ["r1"]
     assert rig.processor.facts_total == 1
     assert rig.processor.rows_total == 0  # raw rows were stored before the restart
+
+
+class _PoisonedAgencies(DirectoryAgencies):
+    """The agency lookup, raising (a bug, not bad input) when asked about the account ``poison``."""
+
+    __test__ = False
+
+    def is_account(self, platform: str, account_id: str) -> bool:
+        if account_id == "poison":
+            msg = "lookup bug"
+            raise RuntimeError(msg)
+        return super().is_account(platform, account_id)
+
+
+def test_a_chunk_that_fails_is_split_until_the_bad_record_is_isolated(
+    tiny_directory: Directory, event_factory: EventFactory
+) -> None:
+    # Issue 7, item 5: an unexpected exception while decoding stopped the worker for good (exit 70, forever).
+    inserter = ListInserter()
+    agencies = _PoisonedAgencies(tiny_directory)
+    processor = Processor(inserter, Metrics(CollectorRegistry()), agencies, ListHistory(), clock=FakeClock(T0))
+    goods = [event_factory("reaction", author_id=ALICE) for _ in range(7)]
+    records = [record(n % 3, n, good) for n, good in enumerate(goods)]
+    records[3] = record(1, 3, goods[3], event_factory("reaction", author_id="poison"))
+    prepared = processor.prepare(records)
+    processor.commit(prepared)
+    assert [(f.error_type, f.source, f.raw) for f in prepared.failures] == [
+        ("poison", "worker:events/p1@3", records[3].value)
+    ]
+    assert prepared.failures[0].reason == "RuntimeError: lookup bug"
+    # Every other record is stored, in record order; only the bad record is lost (its whole batch, dead-lettered).
+    assert inserter.column("reactions", "event_id") == [e.event_id for n, e in enumerate(goods) if n != 3]
+
+
+def test_an_interaction_the_matcher_cannot_take_is_dead_lettered_and_the_rest_matched(
+    rig: Rig, event_factory: EventFactory
+) -> None:
+    # A reply for an agency the lookup does not know raises KeyError while its business time is counted.
+    ghost = {"agency_id": "ghost", "root_id": "g"}
+    question = event_factory("comment", message_id="q1", author_id=ALICE)
+    reply = event_factory("reply", message_id="r1", parent_id="q1")
+    ghost_q = event_factory("comment", message_id="gq", author_id=BOB, parent_id="g", **ghost)
+    ghost_r = event_factory("reply", message_id="gr", parent_id="gq", **ghost)
+    later = event_factory("comment", message_id="q2", author_id=CARA)
+    later_reply = event_factory("reply", message_id="r2", parent_id="q2")
+    failures = rig.handle(record(0, 0, question, ghost_q, ghost_r, reply, later, later_reply))
+    assert [(f.error_type, f.source, f.raw["event_id"]) for f in failures] == [
+        ("poison", "worker:matcher", ghost_r.event_id)
+    ]
+    assert "KeyError" in failures[0].reason
+    assert sorted(rig.inserter.column("response_facts", "message_id")) == ["q1", "q2"]
+    assert len(rig.inserter.rows["interactions"]) == 6  # valid events are stored all the same
+    rig.handle(record(0, 0, question, reply, later, later_reply))  # redelivered: nothing new, nothing lost
+    assert sorted(rig.inserter.column("response_facts", "message_id")) == ["q1", "q2"]
+
+
+def test_rebuild_skips_a_stored_interaction_the_matcher_cannot_take(rig: Rig, event_factory: EventFactory) -> None:
+    # Otherwise every restart would fail on it again: a crash loop.
+    question = event_factory("comment", message_id="q1", author_id=ALICE)
+    ghost_q = event_factory("comment", message_id="gq", author_id=BOB, agency_id="ghost", root_id="g")
+    ghost_r = event_factory("reply", message_id="gr", parent_id="gq", agency_id="ghost", root_id="g")
+    rig.history.events = [question, ghost_q, ghost_r]
+    assert rig.processor.rebuild() == 3
+    rig.handle(record(0, 0, event_factory("reply", message_id="r1", parent_id="q1")))
+    assert rig.inserter.column("response_facts", "message_id") == ["q1"]
