@@ -13,6 +13,7 @@ __all__ = [
     "AGENCIES",
     "AGENCY_COLUMNS",
     "COLUMNS",
+    "CONVERSATION_INDEX",
     "DEAD_LETTERS",
     "FACT_COLUMNS",
     "INTERACTIONS",
@@ -32,6 +33,7 @@ RESPONSE_FACTS: Final = "response_facts"
 AGENCIES: Final = "agencies"
 ORACLE_FACTS: Final = "oracle_facts"
 ACTIVITY_MINUTES: Final = "activity_minutes"
+CONVERSATION_INDEX: Final = "conversation_index"
 RAW_TABLES: Final = (POSTS, INTERACTIONS, REACTIONS)
 TABLE_OF_EVENT: Final = {"post": POSTS, "interaction": INTERACTIONS, "reaction": REACTIONS}
 

@@ -8,13 +8,14 @@ steadier measure of what a code change costs per event.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from pipeline.bench.data import SyntheticEvents
+from pipeline.domain.matching import ConversationKey
 from pipeline.metrics import Metrics
 from pipeline.storage.agencies import fallback_agency
 from pipeline.stream.decode import Record
@@ -54,6 +55,9 @@ class _DefaultCalendars:
 
 
 class _NoHistory:
+    def conversations(self, keys: Collection[ConversationKey]) -> Sequence[Interaction]:
+        return []
+
     def recent(self, lateness: timedelta, until: datetime) -> Sequence[Interaction]:
         return []
 

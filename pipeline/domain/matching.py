@@ -7,7 +7,10 @@ response is the earliest reply that answers it (ties: the smaller reply id).
 Because "earliest answering reply" is a minimum over a set, the result depends only on the set of
 messages seen, never on arrival order or duplicates: each new message can only *improve* (make earlier)
 the first response of some messages, and every improvement is emitted as an updated fact.
-Conversations idle (in event time) for longer than the lateness are evicted.
+Conversations idle (in event time) for longer than the lateness are evicted from memory; that bounds memory,
+not correctness: the caller reloads an evicted (or never seen) conversation from its durable copy before
+adding new interactions to it (see :meth:`Matcher.holds`), and because the result only depends on the set
+of messages, a reloaded conversation matches exactly as one that never left memory.
 
 A fact is computed (business time included) before the state that records it is written, and collected as
 soon as it is, so an interaction that raises midway never leaves a first response recorded but not emitted:
@@ -16,16 +19,23 @@ re-adding interactions that were added before is then harmless (they change noth
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from schemas.events import AuthorRole, Interaction
 
-__all__ = ["Matcher", "ResponseFact"]
+__all__ = ["ConversationKey", "Matcher", "ResponseFact", "conversation_key"]
 
 BusinessSeconds = Callable[[str, datetime, datetime], float]
+# (platform, account_id, root_id): the conversation an interaction belongs to.
+ConversationKey = tuple[str, str, str]
 _Facts = dict[str, "ResponseFact"]
+
+
+def conversation_key(event: Interaction) -> ConversationKey:
+    """The key of the conversation ``event`` belongs to: ``(platform, account_id, root_id)``."""
+    return (event.platform.value, event.account_id, event.root_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +84,15 @@ class Matcher:
     def __init__(self, business: BusinessSeconds, lateness: timedelta = timedelta(days=7)) -> None:
         self._business = business
         self._lateness = lateness
-        self._conversations: dict[tuple[str, str, str], _Conversation] = {}
+        self._conversations: dict[ConversationKey, _Conversation] = {}
         self.watermark: datetime | None = None
 
     def __len__(self) -> int:
         return len(self._conversations)
+
+    def holds(self, key: ConversationKey) -> bool:
+        """True when the conversation ``key`` is in memory (seen and not evicted since)."""
+        return key in self._conversations
 
     def add(
         self, events: Iterable[Interaction], failed: list[tuple[Interaction, Exception]] | None = None
@@ -99,11 +113,12 @@ class Matcher:
                 failed.append((event, exc))
         return list(improved.values())
 
-    def evict(self, watermark: datetime | None = None) -> int:
+    def evict(self, watermark: datetime | None = None, keep: Container[ConversationKey] = ()) -> int:
         """Drop conversations idle for longer than the lateness before ``watermark``; return how many.
 
         The caller passes the watermark that is safe for every partition it consumes (the slowest one);
-        without it the matcher's own (the latest event seen) is used.
+        without it the matcher's own (the latest event seen) is used. Conversations in ``keep`` stay
+        whatever their age: e.g. those whose latest messages are not yet durable, so could not be reloaded.
         """
         watermark = watermark or self.watermark
         if watermark is None:
@@ -112,14 +127,14 @@ class Matcher:
         stale = [
             key
             for key, conv in self._conversations.items()
-            if conv.last_event_at is not None and conv.last_event_at < horizon
+            if conv.last_event_at is not None and conv.last_event_at < horizon and key not in keep
         ]
         for key in stale:
             del self._conversations[key]
         return len(stale)
 
     def _add_one(self, event: Interaction, out: _Facts) -> None:
-        key = (event.platform.value, event.account_id, event.root_id)
+        key = conversation_key(event)
         conv = self._conversations.get(key)
         if conv is None:
             conv = self._conversations[key] = _Conversation()
@@ -133,7 +148,7 @@ class Matcher:
         elif event.author_role is AuthorRole.AGENCY and event.parent_id is not None:
             self._add_reply(key, conv, (event.parent_id, event.message_id, at), out)
 
-    def _add_citizen(self, key: tuple[str, str, str], conv: _Conversation, message: Interaction, out: _Facts) -> None:
+    def _add_citizen(self, key: ConversationKey, conv: _Conversation, message: Interaction, out: _Facts) -> None:
         message_id = message.message_id
         if message_id in conv.citizen:
             return
@@ -149,7 +164,7 @@ class Matcher:
                 self._offer(key, conv, message_id, (reply_id, replied_at), out)
 
     def _add_reply(
-        self, key: tuple[str, str, str], conv: _Conversation, reply: tuple[str, str, datetime], out: _Facts
+        self, key: ConversationKey, conv: _Conversation, reply: tuple[str, str, datetime], out: _Facts
     ) -> None:
         parent_id, reply_id, replied_at = reply
         replies = conv.replies_to.setdefault(parent_id, {})
@@ -171,7 +186,7 @@ class Matcher:
         ]
 
     def _offer(
-        self, key: tuple[str, str, str], conv: _Conversation, message_id: str, reply: tuple[str, datetime], out: _Facts
+        self, key: ConversationKey, conv: _Conversation, message_id: str, reply: tuple[str, datetime], out: _Facts
     ) -> None:
         reply_id, replied_at = reply
         candidate = (replied_at, reply_id)
@@ -184,7 +199,7 @@ class Matcher:
         out[message_id] = fact
 
     def _fact(
-        self, key: tuple[str, str, str], message_id: str, message: _Citizen, reply_id: str, replied_at: datetime
+        self, key: ConversationKey, message_id: str, message: _Citizen, reply_id: str, replied_at: datetime
     ) -> ResponseFact:
         asked_at, author_id, kind, agency_id = message
         platform, account_id, root_id = key

@@ -10,7 +10,7 @@ import os
 import secrets
 import signal
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +27,7 @@ from pipeline.storage.agencies import AgencyRegistry
 from pipeline.storage.history import InteractionHistory
 from pipeline.storage.sql.views import ensure_views
 from pipeline.storage.store import Store
-from pipeline.stream.app import WORKER_GROUP, build_app, exit_without_commit
+from pipeline.stream.app import WORKER_GROUP, build_app
 from pipeline.stream.offsets import DrainState, HandledOffsets, OffsetReader
 from pipeline.stream.processor import Processor
 from pipeline.web.api import ApiServer, StackView
@@ -37,7 +37,11 @@ from schemas.privacy import Pseudonymizer
 __all__ = ["RunningStack", "open_stack"]
 
 log = logging.getLogger(__name__)
+# Every shutdown step is bounded: one stuck step (a worker that does not stop, a task that ignores its
+# cancellation) is logged and left behind instead of holding the process until a second signal.
 _WORKER_STOP_TIMEOUT_S = 30.0
+_TASKS_CANCEL_TIMEOUT_S = 10.0
+_API_STOP_TIMEOUT_S = 10.0
 
 
 class _QuietWorker(faust.Worker):
@@ -61,11 +65,23 @@ class RunningStack:
     agencies: AgencyRegistry
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     failed: bool = False
+    stuck: list[str] = field(default_factory=list)
 
     def fail(self) -> None:
-        """The worker could not handle a batch: stop everything; nothing after it counts as stored."""
+        """The worker could not handle a batch: stop everything; nothing after it counts as stored.
+
+        Its offsets are not committed (see :func:`pipeline.stream.app.commit_only_handled`): the next start
+        replays the batch and rebuilds the matcher from ClickHouse.
+        """
         self.failed = True
         self.stop_requested.set()
+
+    def outcome(self) -> str:
+        """One line on how the stack stopped, for the user and the log."""
+        how = "after a worker failure (the failed batch stays uncommitted)" if self.failed else "on request"
+        if self.stuck:
+            return f"stopped: {how}; gave up waiting for: {', '.join(self.stuck)}"
+        return f"stopped: {how}; every step finished"
 
     async def drain_state(self) -> DrainState:
         """How many records on the topics are not yet handled by the worker."""
@@ -106,31 +122,36 @@ async def open_stack(
     if (other := read_state(settings.state_file)) is not None:
         msg = f"a Serambi stack (pid {other.pid}) already runs on {settings.data_dir}; use it or stop it"
         raise StackBusyError(msg)
-    with contextlib.ExitStack() as resources:
-        _own_data_dir(settings, resources)
-        bootstrap, broker_pid = _start_broker(settings, resources, say)
-        created = ensure_topics(bootstrap, settings.partitions)
-        say(f"topics ready ({', '.join(created) or 'already there'})")
-        store = Store(settings)
-        resources.callback(store.close)
-        applied = store.migrate()
-        ensure_views(store, default_sla_hours=settings.sla_hours)
-        say(f"ClickHouse ready ({'chDB' if settings.uses_chdb else 'server'}; migrations applied: {len(applied)})")
-        running = _running(settings, bootstrap, store, metrics)
-        resources.callback(running.offsets.close)
-        rebuilt = await asyncio.to_thread(running.processor.rebuild)
-        say(
-            f"matcher state rebuilt from {rebuilt:,} stored interactions ({len(running.processor.matcher):,} "
-            "open conversations)"
-        )
-        resources.callback(running.api.stop)
-        _publish_state(settings, running, broker_pid, resources)
-        if prepare is not None:
-            prepare(running)
-        async with _worker(running):
-            say(f"worker joined; API on {running.api.url}")
-            with _signals(running.stop_requested):
-                yield running
+    running: RunningStack | None = None
+    try:
+        with contextlib.ExitStack() as resources:
+            _own_data_dir(settings, resources)
+            bootstrap, broker_pid = _start_broker(settings, resources, say)
+            created = ensure_topics(bootstrap, settings.partitions)
+            say(f"topics ready ({', '.join(created) or 'already there'})")
+            store = Store(settings)
+            resources.callback(store.close)
+            applied = store.migrate()
+            ensure_views(store, default_sla_hours=settings.sla_hours)
+            say(f"ClickHouse ready ({'chDB' if settings.uses_chdb else 'server'}; migrations applied: {len(applied)})")
+            running = _running(settings, bootstrap, store, metrics)
+            resources.callback(running.offsets.close)
+            rebuilt = await asyncio.to_thread(running.processor.rebuild)
+            say(
+                f"matcher state rebuilt from {rebuilt:,} stored interactions ({len(running.processor.matcher):,} "
+                "open conversations)"
+            )
+            resources.callback(_bounded_call, running.api.stop, _API_STOP_TIMEOUT_S, "local API stop", running.stuck)
+            _publish_state(settings, running, broker_pid, resources)
+            if prepare is not None:
+                prepare(running)
+            async with _worker(running):
+                say(f"worker joined; API on {running.api.url}")
+                with _signals(running.stop_requested):
+                    yield running
+    finally:
+        if running is not None:  # after every step, the API and broker included
+            say(running.outcome())
 
 
 def _own_data_dir(settings: Settings, resources: contextlib.ExitStack) -> None:
@@ -213,9 +234,8 @@ def _publish_state(
 @contextlib.asynccontextmanager
 async def _worker(running: RunningStack) -> AsyncIterator[None]:
     settings = running.settings
-    # Embedded: the in-memory broker dies with us, so stop cleanly and say so; external Kafka: exit at
-    # once, without committing, and let the restart replay.
-    on_failure = running.fail if settings.embedded_broker else exit_without_commit
+    # A failed batch stops the stack cleanly, whatever the broker: no commit can pass the batch (the app
+    # commits only handled offsets), so the old os._exit for an external Kafka is no longer needed.
     app = build_app(
         settings,
         running.bootstrap_servers,
@@ -223,8 +243,9 @@ async def _worker(running: RunningStack) -> AsyncIterator[None]:
         running.processor,
         running.store,
         running.handled,
-        on_failure,
+        running.fail,
     )
+    ours = asyncio.all_tasks()
     with open(os.devnull, "w", encoding="utf-8") as null:  # Faust's spinner and banner, not ours
         worker = _QuietWorker(
             app,
@@ -241,7 +262,53 @@ async def _worker(running: RunningStack) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            await asyncio.wait_for(worker.stop(), _WORKER_STOP_TIMEOUT_S)
+            await _bounded(worker.stop(), _WORKER_STOP_TIMEOUT_S, "worker stop", running.stuck)
+            # Faust's tasks that outlived its stop would otherwise meet asyncio.run's final cancellation,
+            # which waits for them without a bound.
+            await _cancel_left(asyncio.all_tasks() - ours, running.stuck)
+
+
+async def _bounded(step: Awaitable[object], timeout_s: float, what: str, stuck: list[str]) -> bool:
+    """Await ``step`` for at most ``timeout_s``; if it is not done, log, cancel it and move on.
+
+    Not ``asyncio.wait_for``: on timeout it waits for the cancelled step to finish, without a bound, so a
+    step that does not honour its cancellation would hang the shutdown all the same.
+    """
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if task in done:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("%s failed: %s: %s", what, type(exc).__name__, exc)
+        return True
+    log.error("%s did not finish within %.0f s; cancelled and left behind", what, timeout_s)
+    stuck.append(what)
+    task.cancel()
+    return False
+
+
+async def _cancel_left(tasks: set[asyncio.Task[Any]], stuck: list[str]) -> None:
+    """Cancel the worker's tasks still running after its stop; wait a bounded time; log what stays."""
+    left = {task for task in tasks if not task.done() and task is not asyncio.current_task()}
+    if not left:
+        return
+    log.warning("cancelling %d worker task(s) left after its stop", len(left))
+    for task in left:
+        task.cancel()
+    _, pending = await asyncio.wait(left, timeout=_TASKS_CANCEL_TIMEOUT_S)
+    if pending:
+        names = ", ".join(sorted(task.get_name() for task in pending))
+        log.error("%d worker task(s) ignored cancellation for %.0f s: %s", len(pending), _TASKS_CANCEL_TIMEOUT_S, names)
+        stuck.append(f"{len(pending)} worker task(s)")
+
+
+def _bounded_call(func: Callable[[], object], timeout_s: float, what: str, stuck: list[str]) -> None:
+    """Run blocking ``func`` in a daemon thread for at most ``timeout_s``; log and move on if it hangs."""
+    thread = threading.Thread(target=func, name=what, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        log.error("%s did not finish within %.0f s; left behind", what, timeout_s)
+        stuck.append(what)
 
 
 @contextlib.contextmanager

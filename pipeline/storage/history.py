@@ -1,19 +1,23 @@
-"""Stored interactions read back to rebuild the matcher: ClickHouse is the durable copy of its state.
+"""Stored interactions read back into the matcher: ClickHouse is the durable copy of its state.
 
-After a restart (or with a broker that kept nothing) the worker replays the conversations that were
-active within the lateness window, so a reply that arrives after the restart still matches a message
-seen before it (see :meth:`pipeline.stream.processor.Processor.rebuild`).
+The worker reloads, before each chunk, the stored conversations of that chunk it does not hold in memory
+(never seen by this process, e.g. after a restart, or evicted), so a reply matches the messages seen before
+it however late it arrives and whichever partition it is on (:meth:`InteractionHistory.conversations`; see
+:meth:`pipeline.stream.processor.Processor.prepare`). At start-up it may also warm up with the conversations
+active within the lateness window (:meth:`InteractionHistory.recent`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pipeline.domain.matching import ConversationKey
 from pipeline.storage.query import DATETIME_PARAM
 from pipeline.storage.store import Store
 from schemas.events import AuthorRole, Interaction, InteractionKind, Platform
-from schemas.tables import INTERACTIONS
+from schemas.tables import CONVERSATION_INDEX, INTERACTIONS
 
 __all__ = ["InteractionHistory"]
 
@@ -36,11 +40,41 @@ _COLUMNS = (
 class InteractionHistory:
     """The ``interactions`` table as the matcher's history (implements the processor's ``History``).
 
-    Example: ``InteractionHistory(store).recent(timedelta(days=7), until=now + timedelta(hours=1))``.
+    Example: ``InteractionHistory(store).conversations([("x", "900100", "p1")])``.
     """
 
     def __init__(self, store: Store) -> None:
         self._store = store
+
+    def conversations(self, keys: Collection[ConversationKey]) -> list[Interaction]:
+        """Every stored interaction of the conversations ``keys`` (``(platform, account_id, root_id)``).
+
+        One query whatever the number of keys; rows in no particular order (the matcher needs none).
+        """
+        if not keys:
+            return []
+        db = self._store.database
+        # Most of a chunk's new conversations have never been stored: the index (sorted by conversation) says
+        # which have, cheaply, so the interactions table is read only for those. Both reads run on the read
+        # session: the previous chunk's insert may be running on the writer's.
+        stored = self._store.read(
+            f"SELECT platform, account_id, root_id FROM {db}.{CONVERSATION_INDEX} "
+            f"WHERE (platform, account_id, root_id) IN {{keys:Array(Tuple(String, String, String))}}",
+            {"keys": [tuple(key) for key in keys]},
+        ).rows
+        if not stored:
+            return []
+        found = sorted({(str(p), str(a), str(r)) for p, a, r in stored})
+        # The table is not sorted by conversation: PREWHERE on the root ids (one column, selective) reads the
+        # other columns only of the matching granules; the tuple filter then keeps exactly the conversations
+        # asked for. FINAL: the same rows as the oracle reads.
+        result = self._store.read(
+            f"SELECT {', '.join(_COLUMNS)} FROM {db}.{INTERACTIONS} FINAL "
+            f"PREWHERE root_id IN {{roots:Array(String)}} "
+            f"WHERE (platform, account_id, root_id) IN {{keys:Array(Tuple(String, String, String))}}",
+            {"roots": sorted({key[2] for key in found}), "keys": found},
+        )
+        return [_interaction(row) for row in result.dicts()]
 
     def recent(self, lateness: timedelta, until: datetime) -> list[Interaction]:
         """Every stored interaction of the conversations active within ``lateness``, oldest first.

@@ -80,6 +80,22 @@ class Store:
                 raise StoreError(_first_line(exc)) from exc
         return QueryResult(tuple(result.column_names), [tuple(r) for r in result.result_rows])
 
+    def read(self, sql: str, parameters: Parameters | None = None) -> QueryResult:
+        """Run one of Serambi's own queries on the read session: it does not wait behind inserts.
+
+        For the worker's reads that run while its previous chunk is being inserted (conversations reloaded
+        into the matcher), so reading and inserting overlap as preparing and inserting do. No limits: these
+        queries are ours, not a user's.
+        """
+        _check_placeholders(sql, parameters)
+        bound = bind_values(parameters)
+        with self._read_lock:
+            try:
+                result = self._reader.query(sql, parameters=bound)
+            except ClickHouseError as exc:
+                raise StoreError(_first_line(exc)) from exc
+        return QueryResult(tuple(result.column_names), [tuple(r) for r in result.result_rows])
+
     def _read(self, sql: str, bound: dict[str, Any] | None) -> QueryResult:
         with self._read_lock:
             try:

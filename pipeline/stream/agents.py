@@ -17,10 +17,11 @@ from typing import Any
 
 import faust
 
+from pipeline.errors import StoreError
 from pipeline.storage.rows import dead_letter_row
 from pipeline.stream.decode import DeadLetterRow, Record
 from pipeline.stream.offsets import HandledOffsets
-from pipeline.stream.processor import Inserter, Processor
+from pipeline.stream.processor import Inserter, Prepared, Processor
 from pipeline.stream.retry import retry_forever
 from schemas.privacy import Pseudonymizer
 from schemas.records import make_dead_letter
@@ -35,6 +36,7 @@ _CHUNK_BYTES = 6 * 1024 * 1024
 _DEAD_LETTER_BATCH = 1000
 _LETTER_COLUMNS = COLUMNS[DEAD_LETTERS]
 _STORE_CHUNK = "ClickHouse insert of a chunk of events"
+_PREPARE_CHUNK = "ClickHouse read of the stored conversations of a chunk"
 _STORE_LETTERS = "ClickHouse insert of dead letters"
 _SEND_LETTER = "sending a dead letter to Kafka"
 
@@ -86,7 +88,9 @@ async def _pipelined(processor: Processor, records: list[Record]) -> list[DeadLe
     failures: list[DeadLetterRow] = []
     pending: asyncio.Future[None] | None = None
     for chunk in _chunks(records):
-        prepared = await asyncio.to_thread(processor.prepare, chunk)
+        prepared = await retry_forever(_prepare, processor, chunk, what=_PREPARE_CHUNK)
+        if isinstance(prepared, Exception):
+            raise prepared
         failures.extend(prepared.failures)
         if pending is not None:
             await pending
@@ -94,6 +98,18 @@ async def _pipelined(processor: Processor, records: list[Record]) -> list[DeadLe
     if pending is not None:
         await pending
     return failures
+
+
+async def _prepare(processor: Processor, chunk: list[Record]) -> Prepared | Exception:
+    # Preparing reads the stored past of conversations: a ClickHouse error there is an outage, retried
+    # like an insert (the read comes before any state change, so a retry starts afresh). Any other error
+    # is a bug: returned, not raised, so retry_forever hands it back instead of retrying it.
+    try:
+        return await asyncio.to_thread(processor.prepare, chunk)
+    except StoreError:
+        raise
+    except Exception as exc:
+        return exc
 
 
 async def _send_dead_letters(topic: Any, pseudo: Pseudonymizer, failures: list[DeadLetterRow]) -> None:

@@ -7,11 +7,10 @@ The agents store raw events, response facts and dead letters in ClickHouse throu
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable
-from typing import NoReturn
+from collections.abc import Awaitable, Callable, Mapping
 
 import faust
+from faust.types import TP
 
 from pipeline.settings import Settings
 from pipeline.stream.agents import AgentContext, add_agents
@@ -21,8 +20,9 @@ from pipeline.stream.processor import Inserter, Processor
 from schemas.privacy import Pseudonymizer
 from schemas.topics import DEAD_LETTER, EVENTS
 
-__all__ = ["WORKER_GROUP", "build_app", "exit_without_commit"]
+__all__ = ["WORKER_GROUP", "build_app", "commit_only_handled"]
 
+log = logging.getLogger(__name__)
 WORKER_GROUP = "serambi-sink"
 
 
@@ -33,13 +33,13 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
     processor: Processor,
     store: Inserter,
     handled: HandledOffsets,
-    on_failure: Callable[[], None] | None = None,
+    on_failure: Callable[[], None],
 ) -> faust.App:
     """A Faust app that stores raw events, response facts and dead letters in ClickHouse.
 
     ``store`` takes the dead letters (the processor has its own inserter); ``handled`` learns every offset
-    whose effects are complete; ``on_failure`` (default :func:`exit_without_commit`) runs when a batch
-    cannot be handled at all.
+    whose effects are complete; ``on_failure`` runs when a batch cannot be handled at
+    all (the batch stays uncommitted: see :func:`commit_only_handled`).
     """
     set_fetch_wait_ms(settings.worker_fetch_wait_ms)
     app = faust.App(
@@ -56,6 +56,9 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
         broker_rebalance_timeout=5,
         broker_session_timeout=6,
         broker_heartbeat_interval=1,
+        # Stopping must not wait for in-flight events to be acked (a failed batch never is, so the stop
+        # would wait for it): acks no longer decide what is committed, commit_only_handled does.
+        stream_wait_empty=False,
     )
     # Raw bytes: the processor decodes and validates batch records itself, in one pass.
     events = app.topic(EVENTS.name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
@@ -65,18 +68,42 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
         store=store,
         handled=handled,
         pseudo=Pseudonymizer(settings.pseudonym_key),
-        on_failure=on_failure or exit_without_commit,
+        on_failure=on_failure,
         batch_records=settings.sink_batch_records,
         batch_seconds=settings.sink_batch_seconds,
     )
     add_agents(app, events, dead, context)
+    commit_only_handled(app, handled)
     return app
 
 
-def exit_without_commit() -> NoReturn:
-    """Default failure action with an external Kafka: leave now, so no offset past the batch is committed.
+def commit_only_handled(app: faust.App, handled: HandledOffsets) -> None:
+    """Make every offset commit of ``app`` stop at the records whose effects ``handled`` knows complete.
 
-    A restart replays the batch and rebuilds the matcher from ClickHouse.
+    Faust acks events it merely handed to an agent: ``take_events`` acks its whole buffer when the agent's
+    stream is stopped or cancelled, even while the batch waits for ClickHouse, and the consumer commits
+    acked offsets periodically, on rebalance and on stop. Rather than chase each of those paths, the one
+    call every commit ends in (``Consumer._commit``, after Faust chose the offsets) is wrapped: each
+    offset is lowered to the first record not yet handled, and a partition this run has handled nothing of
+    is left alone (its committed offset stays where an earlier run left it). So whatever Faust acked, and
+    however the worker stops (signal, failure, timeout), Kafka never holds an offset past an unstored
+    record; the next start replays from there (inserts are upserts). Faust's own bookkeeping still
+    believes it committed its offsets: harmless, it only decides what to ask for next time, and the clamp
+    applies again then. Only at-least-once processing is used (no Kafka transactions), so no other commit
+    path exists.
     """
-    logging.shutdown()
-    os._exit(70)
+    consumer = app.consumer
+    commit: Callable[[Mapping[TP, int]], Awaitable[bool]] = consumer._commit  # type: ignore[attr-defined]
+
+    async def commit_handled(offsets: Mapping[TP, int]) -> bool:
+        done = handled.snapshot()
+        allowed: dict[TP, int] = {}
+        for tp, offset in offsets.items():
+            last = done.get((tp.topic, tp.partition))
+            if last is not None:
+                allowed[tp] = min(offset, last + 1)
+            if last is None or last + 1 < offset:
+                log.info("not committing %s up to %d: handled only up to %s", tp, offset, last)
+        return await commit(allowed) if allowed else False
+
+    consumer._commit = commit_handled  # type: ignore[attr-defined]

@@ -2,26 +2,29 @@
 
 :meth:`Processor.prepare` decodes a chunk of records (:func:`pipeline.stream.decode.decode`), feeds its
 interactions to the :class:`pipeline.domain.matching.Matcher` and encodes every row; :meth:`Processor.commit`
-inserts them. Open conversations live in memory; ClickHouse is the durable copy: after a restart
-:meth:`Processor.rebuild` replays the stored interactions of the lateness window into the matcher, so a reply
-that arrives after the restart still matches a message seen before it. Inserts are upserts, so replays never
-double-count. A chunk that fails for an unexpected reason is split in halves until the records that fail are
-isolated: they are dead-lettered (``poison``) and the others processed, so one bad record never stops the worker.
-The processor reaches storage only through three small Protocols (:class:`Inserter`,
-:class:`AgencyLookup`, :class:`History`), so its logic is unit-tested with in-memory fakes.
+inserts them. Open conversations live in memory; ClickHouse is the durable copy, read back lazily: before a
+chunk is matched, the stored interactions of every conversation of the chunk the matcher does not hold (never
+seen by this process, e.g. after a restart, or evicted) are loaded in one query (:class:`History`). So a reply
+matches whatever its lateness and whichever partition it is on, and a restart restores, per conversation,
+every message stored before it: exactly what the committed offsets stand for (more, if a chunk was stored but
+not yet acknowledged; it is replayed, and the matcher's result depends only on the set of messages).
+Inserts are upserts, so replays never double-count. A chunk that fails for an unexpected reason is split in
+halves until the records that fail are isolated: they are dead-lettered (``poison``) and the others processed,
+so one bad record never stops the worker. The processor reaches storage only through three small Protocols
+(:class:`Inserter`, :class:`AgencyLookup`, :class:`History`), so its logic is unit-tested with in-memory fakes.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pipeline.domain.businesstime import business_seconds
-from pipeline.domain.matching import Matcher
+from pipeline.domain.matching import ConversationKey, Matcher, ResponseFact, conversation_key
 from pipeline.metrics import Metrics
 from pipeline.storage.rows import encode_rows, fact_row
 from pipeline.stream.decode import DeadLetterRow, Decoded, Record, decode
@@ -60,7 +63,10 @@ class AgencyLookup(Protocol):
 
 
 class History(Protocol):
-    """Stored interactions to rebuild the matcher from (:class:`pipeline.storage.history.InteractionHistory`)."""
+    """Stored interactions to load the matcher from (:class:`pipeline.storage.history.InteractionHistory`)."""
+
+    def conversations(self, keys: Collection[ConversationKey]) -> Sequence[Interaction]:
+        """Every stored interaction of the conversations ``keys`` (``(platform, account_id, root_id)``), any order."""
 
     def recent(self, lateness: timedelta, until: datetime) -> Sequence[Interaction]:
         """Stored interactions of the conversations active within ``lateness``, oldest first.
@@ -97,8 +103,9 @@ class Processor:
         inserter: where rows go (the :class:`pipeline.storage.store.Store`).
         metrics: rows stored, batches and insert time are counted here.
         agencies: calendars for business time; which accounts are agencies' own.
-        history: stored interactions for :meth:`rebuild`.
-        lateness: how long (event time) an idle conversation stays open; default 7 days.
+        history: stored interactions of the conversations not in memory (and for :meth:`rebuild`).
+        lateness: how long (event time) an idle conversation stays in memory; default 7 days. Only memory
+            depends on it: a later reply reloads its conversation from ``history``.
         clock: wall clock (default ``datetime.now(UTC)``); it bounds clocks from the future and tells
             idle partitions apart.
 
@@ -108,7 +115,10 @@ class Processor:
 
     :meth:`prepare` is Python work (decode, match, encode); :meth:`commit` is ClickHouse work, which releases
     the GIL, so the worker overlaps the commit of one chunk with the preparation of the next. Call
-    :meth:`prepare` in record order, one chunk at a time; commit every prepared chunk.
+    :meth:`prepare` in record order, one chunk at a time; commit every prepared chunk, and finish committing
+    chunk k before preparing chunk k + 2 (the conversations of a chunk stay in memory while the next one is
+    prepared, as its rows may not be stored yet; after that they may be evicted and reloaded from storage).
+    :meth:`prepare` reads ``history``: if that raises, nothing has changed and the chunk may be prepared again.
 
     Example::
 
@@ -136,21 +146,31 @@ class Processor:
     def prepare(self, records: Sequence[Record]) -> Prepared:
         """Decode, match replies and encode rows; call in record order, one chunk at a time."""
         decoded = self._decode(records, self.clock() + _MAX_CLOCK_SKEW)
+        keys = {conversation_key(event) for event in decoded.interactions}
+        # The stored past of the conversations not in memory comes first, so the chunk matches against every
+        # message seen before it; its facts are stored again (upserts: equal or better), which also restores
+        # a fact lost when a crash came between a chunk's raw rows and its facts. The read happens before any
+        # state changes, so a failed read leaves the chunk preparable again.
+        missing = [key for key in keys if not self.matcher.holds(key)]
+        facts = {fact.message_id: fact for fact in self._replay(self.history.conversations(missing) if missing else [])}
         # Matching isolates each interaction itself: one that raises is dead-lettered (its row is valid and
-        # stored all the same), and every fact found before or after it is kept (see Matcher.add).
+        # stored all the same), and every fact found before or after it is kept (see Matcher.add). A chunk's
+        # fact improves on a reloaded one of the same message, so it replaces it.
         failed: list[tuple[Interaction, Exception]] = []
-        facts = self.matcher.add(decoded.interactions, failed)
+        facts.update((fact.message_id, fact) for fact in self.matcher.add(decoded.interactions, failed))
         failures = decoded.failures + [_matching_failure(event, exc) for event, exc in failed]
         watermark = self._watermark(decoded.latest)
         if watermark is not None:
-            self.matcher.evict(watermark)
+            # This chunk's rows are not stored yet (the worker commits chunk k while it prepares k + 1): its
+            # conversations could not be reloaded by the next chunk, so they stay in memory until then.
+            self.matcher.evict(watermark, keep=keys)
         tables = [
             TableRows(table, COLUMNS[table], len(rows), b"\n".join(rows))
             for table, rows in decoded.rows.items()
             if rows
         ]
         if facts:
-            body = encode_rows(FACT_COLUMNS, [fact_row(f) for f in facts])
+            body = encode_rows(FACT_COLUMNS, [fact_row(f) for f in facts.values()])
             tables.append(TableRows(RESPONSE_FACTS, FACT_COLUMNS, len(facts), body))
         return Prepared(tables, failures, records)
 
@@ -166,22 +186,28 @@ class Processor:
             observer(prepared.records)
 
     def rebuild(self) -> int:
-        """Replay stored interactions of the lateness window into the matcher; return how many.
+        """Warm up: replay stored interactions of the lateness window into the matcher; return how many.
 
-        Facts the replay finds (e.g. a reply stored before a crash whose fact was not) are stored too.
+        Correctness does not depend on it (:meth:`prepare` reloads any conversation it does not hold); it
+        loads the conversations most likely to get replies in one query instead of one per chunk. Facts the
+        replay finds (e.g. a reply stored before a crash whose fact was not) are stored too.
         """
         events = self.history.recent(self.lateness, until=self.clock() + _MAX_CLOCK_SKEW)
-        failed: list[tuple[Interaction, Exception]] = []
-        facts = self.matcher.add(events, failed)
-        # A stored interaction the matcher cannot take was dead-lettered when it arrived: skip it, or every
-        # restart would fail on it again.
-        for event, exc in failed:
-            log.warning("rebuild skipped interaction %s: %s", event.event_id, poison_reason(exc))
+        facts = self._replay(events)
         if facts:
             self.inserter.insert(RESPONSE_FACTS, FACT_COLUMNS, [fact_row(f) for f in facts])
             self._count(RESPONSE_FACTS, len(facts))
         log.info("rebuilt %d conversations from %d stored interactions", len(self.matcher), len(events))
         return len(events)
+
+    def _replay(self, events: Iterable[Interaction]) -> list[ResponseFact]:
+        # A stored interaction the matcher cannot take was dead-lettered when it arrived: skip it, or every
+        # reload of its conversation would dead-letter it again.
+        failed: list[tuple[Interaction, Exception]] = []
+        facts = self.matcher.add(events, failed)
+        for event, exc in failed:
+            log.warning("reload skipped stored interaction %s: %s", event.event_id, poison_reason(exc))
+        return facts
 
     def _decode(self, records: Sequence[Record], ceiling: datetime) -> Decoded:
         # Decoding has no side effects, so a failed attempt can be redone on each half: a chunk with k poison

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
+from pipeline.domain.matching import ConversationKey, conversation_key
 from pipeline.errors import StoreError
 from schemas.agency import Agency, Directory
 from schemas.events import Interaction
@@ -64,13 +65,27 @@ class DirectoryAgencies:
 
 
 class ListHistory:
-    """Stored interactions as a list; remembers what it was asked (``asked``: lateness, until)."""
+    """Stored interactions as a list; remembers what it was asked.
+
+    ``asked`` holds the (lateness, until) of each :meth:`recent`, ``asked_keys`` the keys of each
+    :meth:`conversations`; ``fail_next`` makes that many of the next reads raise :class:`StoreError`.
+    """
 
     __test__ = False
 
     def __init__(self, events: Iterable[Interaction] = ()) -> None:
         self.events = list(events)
         self.asked: list[tuple[timedelta, datetime]] = []
+        self.asked_keys: list[set[ConversationKey]] = []
+        self.fail_next = 0
+
+    def conversations(self, keys: Collection[ConversationKey]) -> list[Interaction]:
+        self.asked_keys.append(set(keys))
+        if self.fail_next:
+            self.fail_next -= 1
+            msg = "ClickHouse is down (fake)"
+            raise StoreError(msg)
+        return [event for event in self.events if conversation_key(event) in keys]
 
     def recent(self, lateness: timedelta, until: datetime) -> list[Interaction]:
         self.asked.append((lateness, until))

@@ -28,6 +28,19 @@ def run_on_stack(settings: Settings, body: Callable[[RunningStack], Awaitable[An
     return asyncio.run(scenario())
 
 
+def run_until_stopped(
+    settings: Settings, body: Callable[[RunningStack], Awaitable[Any]], say: Callable[[str], None] = lambda _: None
+) -> RunningStack:
+    """Run ``body`` on a stack and stop it without draining (a stop during an outage, a failed worker)."""
+
+    async def scenario() -> RunningStack:
+        async with open_stack(settings, Metrics(CollectorRegistry()), say) as stack:
+            await body(stack)
+            return stack
+
+    return asyncio.run(scenario())
+
+
 def publish(stack: RunningStack, directory: Directory, items: list[Any]) -> None:
     with kafka_publisher(stack.settings, stack.bootstrap_servers, directory, stack.metrics, "test") as publisher:
         for item in items:

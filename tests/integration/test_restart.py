@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 from typing import Any
 
+from pipeline.domain.matching import conversation_key
+from pipeline.storage.sql.oracle import oracle_facts
 from schemas.agency import Directory
-from tests.helpers.events import EventFactory
+from schemas.events import conversation_key as partition_key
+from schemas.topics import partition_for
+from tests.helpers.events import T0, EventFactory
 from tests.helpers.settings import SettingsFactory
 from tests.helpers.stack import publish, run_on_stack, with_store
 
@@ -96,5 +100,50 @@ def test_an_event_from_the_future_does_not_evict_open_conversations(
     def check(store: Any) -> None:
         rows = store.query(f"SELECT message_id, reply_id FROM {store.database}.response_facts FINAL").rows
         assert rows == [("q1", "r1")]
+
+    with_store(settings, check)
+
+
+def _roots_on_two_partitions(partitions: int) -> tuple[str, str]:
+    """Two root ids whose conversations (the tiny directory's X account) land on different partitions."""
+    roots = (f"root{n}" for n in range(100))
+    by_partition = {partition_for(f"x:900100:{root}", partitions): root for root in roots}
+    first, second, *_ = by_partition.values()
+    return first, second
+
+
+def test_a_reply_after_restart_matches_a_question_on_a_lagging_partition(
+    settings_factory: SettingsFactory, tiny_directory: Directory, event_factory: EventFactory
+) -> None:
+    # Issue 7, item 3: the rebuild reloaded conversations active within the lateness of the newest stored
+    # event; a partition days behind the others replays from further back and its replies never matched.
+    settings = settings_factory()
+    lagging, ahead = _roots_on_two_partitions(settings.partitions)
+    citizen = "ps1:" + "f" * 32
+    question = event_factory("comment", message_id="q1", root_id=lagging, author_id=citizen, created_at=T0)
+    newer = event_factory(
+        "comment", message_id="q2", root_id=ahead, author_id=citizen, created_at=T0 + timedelta(days=9)
+    )
+    reply = event_factory("reply", message_id="r1", parent_id="q1", root_id=lagging, created_at=T0 + timedelta(hours=1))
+    assert partition_key(question) != partition_key(newer)
+
+    async def before(stack: Any) -> None:
+        publish(stack, tiny_directory, [question, newer])
+
+    async def after(stack: Any) -> list[Any]:
+        assert not stack.processor.matcher.holds(conversation_key(question))  # the warm-up did not reload it
+        publish(stack, tiny_directory, [reply])
+        await stack.wait_drained(timeout_s=60)
+        return oracle_facts(stack.store, stack.agencies)
+
+    run_on_stack(settings, before)
+    oracle = run_on_stack(settings, after)
+
+    def check(store: Any) -> None:
+        rows = store.query(
+            f"SELECT message_id, reply_id, answered_at, response_seconds FROM {store.database}.response_facts FINAL"
+        ).rows
+        assert [(r[0], r[1], r[2].replace(tzinfo=UTC), r[3]) for r in rows] == [("q1", "r1", reply.created_at, 3600.0)]
+        assert [(f.message_id, f.reply_id, f.answered_at) for f in oracle] == [("q1", "r1", reply.created_at)]
 
     with_store(settings, check)

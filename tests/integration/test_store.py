@@ -18,7 +18,12 @@ from tests.helpers.settings import SettingsFactory
 def test_migrations_apply_once(store: Store) -> None:
     assert store.migrate() == []
     versions = store.query(f"SELECT version, name FROM {store.database}.schema_migrations FINAL ORDER BY version").rows
-    assert versions == [(1, "0001_raw_tables.sql"), (2, "0002_response_facts.sql"), (3, "0003_agency_audit.sql")]
+    assert versions == [
+        (1, "0001_raw_tables.sql"),
+        (2, "0002_response_facts.sql"),
+        (3, "0003_agency_audit.sql"),
+        (4, "0004_conversation_index.sql"),
+    ]
     tables = {row[0] for row in store.query(f"SHOW TABLES FROM {store.database}").rows}
     assert {"posts", "interactions", "reactions", "dead_letters"} <= tables
 

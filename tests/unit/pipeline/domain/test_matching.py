@@ -4,7 +4,7 @@ import itertools
 import random
 from datetime import datetime, timedelta
 
-from pipeline.domain.matching import Matcher, ResponseFact
+from pipeline.domain.matching import Matcher, ResponseFact, conversation_key
 from schemas.events import Interaction
 from tests.helpers.events import OTHER_ACCOUNT, T0, EventFactory
 
@@ -133,6 +133,39 @@ def test_idle_conversations_are_evicted_after_lateness(event_factory: EventFacto
     assert len(matcher) == 2
     assert matcher.evict() == 1
     assert len(matcher) == 1
+
+
+def test_a_conversation_to_keep_is_not_evicted_and_the_matcher_tells_which_it_holds(
+    event_factory: EventFactory,
+) -> None:
+    matcher = Matcher(business=lambda *_: 0.0, lateness=timedelta(days=7))
+    old, new = (
+        event_factory("comment", root_id="old", created_at=_at(0)),
+        event_factory("comment", root_id="new", created_at=_at(0) + timedelta(days=8)),
+    )
+    matcher.add([old, new])
+    assert conversation_key(old) == ("x", old.account_id, "old")
+    assert matcher.evict(keep={conversation_key(old)}) == 0
+    assert matcher.holds(conversation_key(old))
+    assert matcher.evict() == 1
+    assert not matcher.holds(conversation_key(old))
+    assert matcher.holds(conversation_key(new))
+
+
+def test_a_conversation_reloaded_after_eviction_matches_as_if_it_never_left(event_factory: EventFactory) -> None:
+    # The worker reloads an evicted conversation from ClickHouse before adding to it: a reply of any lateness
+    # then gives the same fact as in a matcher that kept everything.
+    t = _thread(event_factory)
+    late = event_factory("reply", message_id="r0", parent_id="q3", created_at=_at(0) + timedelta(days=15))
+    newer = event_factory("comment", root_id="other", created_at=_at(0) + timedelta(days=15))
+    kept = _final(_matcher().add([*t.values(), newer, late]))
+    matcher = _matcher()
+    first = matcher.add(t.values())
+    matcher.add([newer])
+    assert matcher.evict() == 1
+    reloaded = matcher.add(t.values())  # what ClickHouse holds of the conversation
+    assert _final(first) == _final(reloaded)  # its facts come back (stored again: an upsert)
+    assert _final([*reloaded, *matcher.add([late])]) == kept
 
 
 def test_reply_arriving_before_its_parent_still_answers_earlier_messages(event_factory: EventFactory) -> None:

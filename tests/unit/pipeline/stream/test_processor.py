@@ -11,6 +11,7 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from pipeline.domain.matching import conversation_key
 from pipeline.errors import StoreError
 from pipeline.metrics import Metrics
 from pipeline.stream.decode import DeadLetterRow, Record
@@ -290,3 +291,109 @@ def test_rebuild_skips_a_stored_interaction_the_matcher_cannot_take(rig: Rig, ev
     assert rig.processor.rebuild() == 3
     rig.handle(record(0, 0, event_factory("reply", message_id="r1", parent_id="q1")))
     assert rig.inserter.column("response_facts", "message_id") == ["q1"]
+
+
+# Issue 7, items 3 and 4: the matcher's memory is a cache of ClickHouse. A conversation it does not hold (never
+# seen by this process, e.g. after a restart, or evicted) is reloaded before the chunk that touches it.
+
+
+def test_after_a_restart_a_reply_reloads_its_conversation_whatever_its_partition_lags(
+    rig: Rig, event_factory: EventFactory
+) -> None:
+    # Stored before the restart: a question on a partition far behind another one, which a time-window
+    # rebuild at the newest stored time would miss.
+    question = event_factory("comment", message_id="q1", root_id="A", author_id=ALICE, created_at=T0)
+    newer = event_factory("comment", message_id="q2", root_id="B", author_id=BOB, created_at=T0 + timedelta(days=9))
+    rig.history.events = [question, newer]
+    reply = event_factory("reply", message_id="r1", parent_id="q1", root_id="A", created_at=T0 + timedelta(hours=1))
+    rig.handle(record(0, 5, reply))
+    assert rig.history.asked_keys == [{conversation_key(reply)}]
+    [fact] = rig.inserter.rows["response_facts"]
+    assert (fact["message_id"], fact["reply_id"], fact["response_seconds"]) == ("q1", "r1", 3600.0)
+
+
+def test_a_reply_later_than_the_lateness_matches_its_evicted_conversation(
+    rig: Rig, event_factory: EventFactory
+) -> None:
+    rig.clock.now = T0 + timedelta(days=16)
+    question = event_factory("comment", message_id="q1", root_id="A", author_id=ALICE, created_at=T0)
+    rig.handle(record(0, 0, question))
+    rig.history.events = [question]  # its row is stored
+    for offset in (1, 2):  # newer traffic: A's chunk falls behind, and A is 15 days idle
+        rig.handle(record(0, offset, _comment(event_factory, "B", BOB, T0 + timedelta(days=15))))
+    assert not rig.processor.matcher.holds(conversation_key(question))
+    reply = event_factory("reply", message_id="r1", parent_id="q1", root_id="A", created_at=T0 + timedelta(days=15))
+    rig.handle(record(0, 3, reply))
+    [fact] = rig.inserter.rows["response_facts"]
+    assert (fact["message_id"], fact["reply_id"]) == ("q1", "r1")
+    assert fact["response_seconds"] == 15 * 86400.0
+
+
+def test_conversations_of_a_chunk_stay_in_memory_while_the_next_is_prepared(
+    rig: Rig, event_factory: EventFactory
+) -> None:
+    # The worker commits chunk k while it prepares k + 1: a conversation evicted right after chunk k could not
+    # be reloaded by k + 1, its rows not being visible yet (the history here never holds them).
+    rig.handle(record(0, 0, _comment(event_factory, "B", BOB, T0 + timedelta(days=9))))
+    late = event_factory("comment", message_id="q1", root_id="A", author_id=ALICE, created_at=T0)
+    rig.handle(record(0, 1, late))
+    assert rig.processor.matcher.holds(conversation_key(late))  # 9 days idle, but its rows are not stored yet
+    rig.handle(record(0, 2, _comment(event_factory, "B", BOB, T0 + timedelta(days=9))))
+    assert not rig.processor.matcher.holds(conversation_key(late))
+
+
+def test_conversations_in_memory_are_not_read_again(rig: Rig, event_factory: EventFactory) -> None:
+    question = event_factory("comment", message_id="q1", author_id=ALICE)
+    rig.handle(record(0, 0, question, event_factory("post")))
+    rig.handle(record(0, 1, event_factory("reply", message_id="r1", parent_id="q1")))
+    rig.handle(record(0, 2, event_factory("reaction", author_id=BOB)))  # no interaction: no read at all
+    assert rig.history.asked_keys == [{conversation_key(question)}]
+    assert rig.inserter.column("response_facts", "message_id") == ["q1"]
+
+
+def test_facts_of_a_reloaded_conversation_are_stored_again(rig: Rig, event_factory: EventFactory) -> None:
+    # A crash between a chunk's raw rows and its facts: the redelivered chunk adds nothing new to the reloaded
+    # conversation, so the fact must come from the reload (an upsert: storing it twice is harmless).
+    question = event_factory("comment", message_id="q1", author_id=ALICE)
+    reply = event_factory("reply", message_id="r1", parent_id="q1")
+    rig.history.events = [question, reply]
+    rig.handle(record(0, 0, question, reply))
+    assert rig.inserter.column("response_facts", "reply_id") == ["r1"]
+    assert rig.processor.facts_total == 1
+
+
+def test_a_chunk_fact_replaces_the_reloaded_fact_it_improves(rig: Rig, event_factory: EventFactory) -> None:
+    question = event_factory("comment", message_id="q1", author_id=ALICE, created_at=T0)
+    slow = event_factory("reply", message_id="r2", parent_id="q1", created_at=T0 + timedelta(hours=5))
+    rig.history.events = [question, slow]
+    rig.handle(
+        record(0, 0, event_factory("reply", message_id="r1", parent_id="q1", created_at=T0 + timedelta(hours=1)))
+    )
+    assert rig.inserter.column("response_facts", "reply_id") == ["r1"]
+
+
+def test_a_failed_history_read_changes_nothing_and_the_chunk_can_be_prepared_again(
+    rig: Rig, event_factory: EventFactory
+) -> None:
+    question = event_factory("comment", message_id="q1", author_id=ALICE)
+    rig.history.events = [question]
+    records = [record(0, 0, event_factory("reply", message_id="r1", parent_id="q1"))]
+    rig.history.fail_next = 1
+    with pytest.raises(StoreError):
+        rig.processor.prepare(records)
+    assert len(rig.processor.matcher) == 0
+    rig.processor.commit(rig.processor.prepare(records))
+    assert rig.inserter.column("response_facts", "message_id") == ["q1"]
+
+
+def test_a_stored_interaction_the_matcher_cannot_take_is_skipped_on_reload(
+    rig: Rig, event_factory: EventFactory
+) -> None:
+    # It was dead-lettered when it arrived: a reload must neither fail on it nor dead-letter it again.
+    ghost = {"agency_id": "ghost", "root_id": "g"}
+    ghost_q = event_factory("comment", message_id="gq", author_id=BOB, **ghost)
+    ghost_r = event_factory("reply", message_id="gr", parent_id="gq", **ghost)
+    rig.history.events = [ghost_q, ghost_r]
+    failures = rig.handle(record(0, 0, event_factory("comment", message_id="g2", author_id=CARA, **ghost)))
+    assert failures == []
+    assert "response_facts" not in rig.inserter.rows
