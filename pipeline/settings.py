@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     raw_ttl_days: Annotated[int, Field(ge=0)] = Field(0, description="0 = keep raw events forever")
     partitions: Annotated[int, Field(ge=1, le=1024)] = 6
     sla_hours: Annotated[float, Field(gt=0)] = Field(24.0, description="SLA of agencies the directory lacks")
-    lateness_hours: Annotated[float, Field(gt=0)] = Field(168.0, description="how late a reply may arrive")
+    lateness_hours: Annotated[float, Field(gt=0)] = Field(
+        168.0, description="how long idle conversations stay in memory (replies match at any lateness)"
+    )
     pseudonym_key: SecretStr = Field(SecretStr(""), description="HMAC key for citizen pseudonyms")
     agencies_file: Path | None = Field(None, description="agency directory YAML; empty = the packaged sample")
     api_host: str = Field("127.0.0.1", description="API address; not loopback only with SERAMBI_API_TOKEN")
