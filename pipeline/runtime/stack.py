@@ -30,6 +30,7 @@ from pipeline.storage.store import Store
 from pipeline.stream.app import WORKER_GROUP, build_app
 from pipeline.stream.offsets import DrainState, HandledOffsets, OffsetReader
 from pipeline.stream.processor import Processor
+from pipeline.stream.retry import Failing
 from pipeline.web.api import ApiServer, StackView
 from schemas.agency import load_directory
 from schemas.privacy import Pseudonymizer
@@ -63,6 +64,7 @@ class RunningStack:
     handled: HandledOffsets
     offsets: OffsetReader
     agencies: AgencyRegistry
+    failing: Failing
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     failed: bool = False
     stuck: list[str] = field(default_factory=list)
@@ -200,10 +202,14 @@ def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics)
     registry.publish()
     history = InteractionHistory(store)
     processor = Processor(store, metrics, registry, history, timedelta(hours=settings.lateness_hours))
+    failing = Failing()
 
     def health() -> dict[str, Any]:
+        # Alive but holding a batch through an outage is not "ok": say what is retried, since when and why.
+        retrying = failing.snapshot()
         return {
-            "status": "ok",
+            "status": "degraded" if retrying else "ok",
+            "retrying": retrying,
             "pid": os.getpid(),
             "bootstrap_servers": bootstrap,
             "pseudonym_key": Pseudonymizer(settings.pseudonym_key).fingerprint,
@@ -218,7 +224,7 @@ def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics)
 
     view = StackView(store, metrics, health, drained, registry, _admin_token(settings), api_token)
     api = ApiServer(view, settings.api_host, settings.api_port).start()
-    return RunningStack(settings, bootstrap, store, processor, metrics, api, handled, offsets, registry)
+    return RunningStack(settings, bootstrap, store, processor, metrics, api, handled, offsets, registry, failing)
 
 
 def _publish_state(
@@ -244,6 +250,7 @@ async def _worker(running: RunningStack) -> AsyncIterator[None]:
         running.store,
         running.handled,
         running.fail,
+        running.failing,
     )
     ours = asyncio.all_tasks()
     with open(os.devnull, "w", encoding="utf-8") as null:  # Faust's spinner and banner, not ours

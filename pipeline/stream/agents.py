@@ -22,7 +22,7 @@ from pipeline.storage.rows import dead_letter_row
 from pipeline.stream.decode import DeadLetterRow, Record
 from pipeline.stream.offsets import HandledOffsets
 from pipeline.stream.processor import Inserter, Prepared, Processor
-from pipeline.stream.retry import retry_forever
+from pipeline.stream.retry import Failing, retry_forever
 from schemas.privacy import Pseudonymizer
 from schemas.records import make_dead_letter
 from schemas.tables import COLUMNS, DEAD_LETTERS
@@ -46,7 +46,8 @@ class AgentContext:
     """What the agents work with.
 
     ``store`` takes the dead-letter rows; ``on_failure`` runs when a batch cannot be handled at all (a bug,
-    not an outage), before the agent parks for good; ``batch_records`` / ``batch_seconds`` bound a batch.
+    not an outage), before the agent parks for good; ``batch_records`` / ``batch_seconds`` bound a batch;
+    ``failing`` learns what is being retried (an outage), for the stack's health.
     """
 
     processor: Processor
@@ -56,6 +57,7 @@ class AgentContext:
     on_failure: Callable[[], None]
     batch_records: int
     batch_seconds: float
+    failing: Failing
 
 
 def add_agents(app: faust.App, events: Any, dead: Any, context: AgentContext) -> None:
@@ -65,12 +67,12 @@ def add_agents(app: faust.App, events: Any, dead: Any, context: AgentContext) ->
     async def store_events(stream: Any) -> None:
         async for batch in stream.take_events(context.batch_records, within=context.batch_seconds):
             try:
-                failures = await _pipelined(context.processor, _records(batch))
+                failures = await _pipelined(context.processor, _records(batch), context.failing)
             except Exception:
                 log.critical("worker failed while handling a batch; stopping without acking it", exc_info=True)
                 context.on_failure()
                 await asyncio.Event().wait()  # park: never return to the stream, which would ack the batch
-            await _send_dead_letters(dead, context.pseudo, failures)
+            await _send_dead_letters(dead, context.pseudo, failures, context.failing)
             _mark(context.handled, EVENTS.name, batch)
 
     @app.agent(dead, name="store-dead-letters")
@@ -78,23 +80,33 @@ def add_agents(app: faust.App, events: Any, dead: Any, context: AgentContext) ->
         async for batch in stream.take_events(_DEAD_LETTER_BATCH, within=context.batch_seconds):
             rows = [dead_letter_row(e.value, _timestamp(e)) for e in batch]
             insert = context.store.insert
-            await retry_forever(asyncio.to_thread, insert, DEAD_LETTERS, _LETTER_COLUMNS, rows, what=_STORE_LETTERS)
+            await retry_forever(
+                asyncio.to_thread,
+                insert,
+                DEAD_LETTERS,
+                _LETTER_COLUMNS,
+                rows,
+                what=_STORE_LETTERS,
+                failing=context.failing,
+            )
             _mark(context.handled, DEAD_LETTER.name, batch)
 
 
-async def _pipelined(processor: Processor, records: list[Record]) -> list[DeadLetterRow]:
+async def _pipelined(processor: Processor, records: list[Record], failing: Failing) -> list[DeadLetterRow]:
     # Commit chunk k (ClickHouse, GIL released) while chunk k+1 is prepared (Python). Every commit
     # finishes before we return, so Faust acks (and later commits) only offsets whose rows are stored.
     failures: list[DeadLetterRow] = []
     pending: asyncio.Future[None] | None = None
     for chunk in _chunks(records):
-        prepared = await retry_forever(_prepare, processor, chunk, what=_PREPARE_CHUNK)
+        prepared = await retry_forever(_prepare, processor, chunk, what=_PREPARE_CHUNK, failing=failing)
         if isinstance(prepared, Exception):
             raise prepared
         failures.extend(prepared.failures)
         if pending is not None:
             await pending
-        pending = asyncio.ensure_future(retry_forever(asyncio.to_thread, processor.commit, prepared, what=_STORE_CHUNK))
+        pending = asyncio.ensure_future(
+            retry_forever(asyncio.to_thread, processor.commit, prepared, what=_STORE_CHUNK, failing=failing)
+        )
     if pending is not None:
         await pending
     return failures
@@ -112,11 +124,13 @@ async def _prepare(processor: Processor, chunk: list[Record]) -> Prepared | Exce
         return exc
 
 
-async def _send_dead_letters(topic: Any, pseudo: Pseudonymizer, failures: list[DeadLetterRow]) -> None:
+async def _send_dead_letters(
+    topic: Any, pseudo: Pseudonymizer, failures: list[DeadLetterRow], failing: Failing
+) -> None:
     # A record counts as handled only once its dead letters are in Kafka: retry until they are.
     for failure in failures:
         letter = make_dead_letter(pseudo, failure.source, "worker", failure.reason, failure.raw, failure.error_type)
-        await retry_forever(_send, topic, failure.source.encode(), letter, what=_SEND_LETTER)
+        await retry_forever(_send, topic, failure.source.encode(), letter, what=_SEND_LETTER, failing=failing)
 
 
 async def _send(topic: Any, key: bytes, value: bytes) -> None:

@@ -17,6 +17,7 @@ from pipeline.stream.agents import AgentContext, add_agents
 from pipeline.stream.fetchwait import set_fetch_wait_ms
 from pipeline.stream.offsets import HandledOffsets
 from pipeline.stream.processor import Inserter, Processor
+from pipeline.stream.retry import Failing
 from schemas.privacy import Pseudonymizer
 from schemas.topics import DEAD_LETTER, EVENTS
 
@@ -34,12 +35,13 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
     store: Inserter,
     handled: HandledOffsets,
     on_failure: Callable[[], None],
+    failing: Failing,
 ) -> faust.App:
     """A Faust app that stores raw events, response facts and dead letters in ClickHouse.
 
     ``store`` takes the dead letters (the processor has its own inserter); ``handled`` learns every offset
-    whose effects are complete; ``on_failure`` runs when a batch cannot be handled at
-    all (the batch stays uncommitted: see :func:`commit_only_handled`).
+    whose effects are complete; ``failing`` learns what is being retried (for health); ``on_failure`` runs
+    when a batch cannot be handled at all (the batch stays uncommitted: see :func:`commit_only_handled`).
     """
     set_fetch_wait_ms(settings.worker_fetch_wait_ms)
     app = faust.App(
@@ -71,6 +73,7 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
         on_failure=on_failure,
         batch_records=settings.sink_batch_records,
         batch_seconds=settings.sink_batch_seconds,
+        failing=failing,
     )
     add_agents(app, events, dead, context)
     commit_only_handled(app, handled)

@@ -94,3 +94,24 @@ def test_cancellation_is_not_retried() -> None:
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(retry_forever(cancelled, what="stopping", sleep=sleeps))
     assert sleeps.delays == []
+
+
+def test_failing_says_what_is_retried_since_when_and_forgets_it_once_it_works() -> None:
+    from pipeline.stream.retry import Failing
+
+    clock = iter([100.0, 101.0, 102.0])
+    failing = Failing(clock=lambda: next(clock))
+    seen: list[dict[str, dict[str, object]]] = []
+
+    class Watching(Sleeps):
+        async def __call__(self, seconds: float) -> None:
+            seen.append(failing.snapshot())
+            await super().__call__(seconds)
+
+    result = asyncio.run(retry_forever(Flaky(failures=2), "x", what="insert", sleep=Watching(), failing=failing))
+    assert result == ("x",)
+    assert seen == [
+        {"insert": {"since": 100.0, "reason": "ConnectionError: ClickHouse is down"}},
+        {"insert": {"since": 100.0, "reason": "ConnectionError: ClickHouse is down"}},
+    ]
+    assert failing.snapshot() == {}
