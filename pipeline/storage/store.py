@@ -72,13 +72,9 @@ class Store:
         _check_placeholders(sql, parameters)
         bound = bind_values(parameters)
         if read_only:
-            return self._read(sql, bound)
+            return self._read_checked(sql, bound)
         with self._lock:
-            try:
-                result = self._client.query(sql, parameters=bound)
-            except ClickHouseError as exc:
-                raise StoreError(_first_line(exc)) from exc
-        return QueryResult(tuple(result.column_names), [tuple(r) for r in result.result_rows])
+            return _run(self._client, sql, bound)
 
     def read(self, sql: str, parameters: Parameters | None = None) -> QueryResult:
         """Run one of Serambi's own queries on the read session: it does not wait behind inserts.
@@ -90,13 +86,9 @@ class Store:
         _check_placeholders(sql, parameters)
         bound = bind_values(parameters)
         with self._read_lock:
-            try:
-                result = self._reader.query(sql, parameters=bound)
-            except ClickHouseError as exc:
-                raise StoreError(_first_line(exc)) from exc
-        return QueryResult(tuple(result.column_names), [tuple(r) for r in result.result_rows])
+            return _run(self._reader, sql, bound)
 
-    def _read(self, sql: str, bound: dict[str, Any] | None) -> QueryResult:
+    def _read_checked(self, sql: str, bound: dict[str, Any] | None) -> QueryResult:
         with self._read_lock:
             try:
                 ast = self._reader.query(f"EXPLAIN AST {sql}", parameters=bound, settings=READ_LIMITS)
@@ -104,11 +96,7 @@ class Store:
                 msg = f"{ONE_READ_STATEMENT}; ClickHouse cannot parse this one: {_first_line(exc)}"
                 raise StoreError(msg) from exc
             check_read_statement([str(row[0]) for row in ast.result_rows])
-            try:
-                result = self._reader.query(sql, parameters=bound, settings=READ_LIMITS)
-            except ClickHouseError as exc:
-                raise StoreError(_first_line(exc)) from exc
-        return QueryResult(tuple(result.column_names), [tuple(r) for r in result.result_rows])
+            return _run(self._reader, sql, bound, READ_LIMITS)
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert rows into ``<database>.<table>``.
@@ -192,6 +180,15 @@ def chdb_locked(path: Path) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+def _run(client: Any, sql: str, bound: dict[str, Any] | None, settings: dict[str, Any] | None = None) -> QueryResult:
+    # The caller holds the lock of the session ``client`` is.
+    try:
+        result = client.query(sql, parameters=bound, settings=settings)
+    except ClickHouseError as exc:
+        raise StoreError(_first_line(exc)) from exc
+    return QueryResult(tuple(result.column_names), [tuple(r) for r in result.result_rows])
 
 
 def _first_line(exc: BaseException) -> str:
