@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Final
 
-__all__ = ["EARLIEST_EVENT", "LATEST_EVENT", "event_time", "require_aware", "utc_now"]
+__all__ = ["EARLIEST_EVENT", "LATEST_EVENT", "assume_utc", "event_time", "require_aware", "utc_now"]
 
 EARLIEST_EVENT: Final = datetime(2006, 1, 1, tzinfo=UTC)
 """The earliest event time accepted (inclusive)."""
@@ -21,6 +21,11 @@ LATEST_EVENT: Final = datetime(2100, 1, 1, tzinfo=UTC)
 def utc_now() -> datetime:
     """The current instant, aware, in UTC (the default clock wherever a clock is injected)."""
     return datetime.now(UTC)
+
+
+def assume_utc(moment: datetime) -> datetime:
+    """``moment`` with UTC as its zone when it has none (ClickHouse returns ``DateTime64(3, 'UTC')`` naive)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def require_aware(value: datetime, name: str) -> datetime:

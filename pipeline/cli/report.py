@@ -12,6 +12,7 @@ import orjson
 from pipeline.cli.common import friendly, settings_of
 from pipeline.domain.windows import ROLLING_WINDOWS, rolling_window
 from pipeline.storage.sql.report import REPORT_FIELDS
+from schemas.timeutil import assume_utc
 
 __all__ = ["print_report", "report"]
 
@@ -78,7 +79,8 @@ def report(  # noqa: PLR0913 - one per CLI option
 
 
 def _utc(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+    # click.DateTime gives naive times: the report's times are UTC.
+    return assume_utc(moment) if moment is not None else None
 
 
 def print_report(rows: list[dict[str, Any]], fmt: str, sort: str, say: Callable[[str], None]) -> None:

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from schemas.events import AuthorRole, Interaction
 
-__all__ = ["ConversationKey", "Matcher", "ResponseFact", "conversation_key"]
+__all__ = ["ConversationKey", "Matcher", "ResponseFact", "conversation_key", "response_seconds"]
 
 BusinessSeconds = Callable[[str, datetime, datetime], float]
 # (platform, account_id, root_id): the conversation an interaction belongs to.
@@ -36,6 +36,11 @@ _Facts = dict[str, "ResponseFact"]
 def conversation_key(event: Interaction) -> ConversationKey:
     """The key of the conversation ``event`` belongs to: ``(platform, account_id, root_id)``."""
     return (event.platform.value, event.account_id, event.root_id)
+
+
+def response_seconds(asked_at: datetime, answered_at: datetime) -> float:
+    """Wall-clock seconds from a message to its first response (never negative: clocks disagree)."""
+    return max((answered_at - asked_at).total_seconds(), 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +219,6 @@ class Matcher:
             asked_at=asked_at,
             answered_at=replied_at,
             reply_id=reply_id,
-            response_seconds=max((replied_at - asked_at).total_seconds(), 0.0),
+            response_seconds=response_seconds(asked_at, replied_at),
             business_seconds=self._business(agency_id, asked_at, replied_at),
         )

@@ -10,7 +10,7 @@ active within the lateness window (:meth:`InteractionHistory.recent`).
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pipeline.domain.matching import ConversationKey
@@ -18,6 +18,7 @@ from pipeline.storage.query import DATETIME_PARAM
 from pipeline.storage.store import Store
 from schemas.events import AuthorRole, Interaction, InteractionKind, Platform
 from schemas.tables import CONVERSATION_INDEX, INTERACTIONS
+from schemas.timeutil import assume_utc
 
 __all__ = ["InteractionHistory"]
 
@@ -98,7 +99,6 @@ class InteractionHistory:
 
 def _interaction(row: dict[str, Any]) -> Interaction:
     # Rows come from our own table, already validated once: construct without validating again.
-    created = row["created_at"]
     return Interaction.model_construct(
         event_id=row["event_id"],
         platform=Platform(row["platform"]),
@@ -110,5 +110,5 @@ def _interaction(row: dict[str, Any]) -> Interaction:
         parent_id=row["parent_id"],
         author_id=row["author_id"],
         author_role=AuthorRole(row["author_role"]),
-        created_at=created if created.tzinfo else created.replace(tzinfo=UTC),
+        created_at=assume_utc(row["created_at"]),
     )

@@ -9,16 +9,16 @@ drains, the stream's facts must equal these exactly.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.domain.businesstime import business_seconds
-from pipeline.domain.matching import ResponseFact
+from pipeline.domain.matching import ResponseFact, response_seconds
 from pipeline.storage.agencies import AgencyRegistry
 from pipeline.storage.rows import fact_row
 from pipeline.storage.sql.fragments import agency_reply_sql, citizen_message_sql, facts_sql
 from pipeline.storage.store import Store
 from schemas.tables import FACT_COLUMNS, INTERACTIONS, ORACLE_FACTS, RESPONSE_FACTS
+from schemas.timeutil import assume_utc
 
 __all__ = ["oracle_facts", "oracle_facts_sql", "store_oracle_facts"]
 
@@ -65,13 +65,9 @@ def store_oracle_facts(store: Store, agencies: AgencyRegistry) -> str:
     return facts_sql(db, ORACLE_FACTS)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _fact(row: tuple[Any, ...], agencies: AgencyRegistry) -> ResponseFact:
     message_id, platform, agency_id, account_id, root_id, author_id, kind, asked, (answered, reply_id) = row
-    asked, answered = _aware(asked), _aware(answered)
+    asked, answered = assume_utc(asked), assume_utc(answered)
     return ResponseFact(
         message_id=message_id,
         platform=platform,
@@ -83,6 +79,6 @@ def _fact(row: tuple[Any, ...], agencies: AgencyRegistry) -> ResponseFact:
         asked_at=asked,
         answered_at=answered,
         reply_id=reply_id,
-        response_seconds=max((answered - asked).total_seconds(), 0.0),
+        response_seconds=response_seconds(asked, answered),
         business_seconds=business_seconds(agencies.get(agency_id), asked, answered),
     )
