@@ -10,12 +10,13 @@ import orjson
 from pydantic import SecretStr
 
 from pipeline.errors import ConfigError, PipelineError, StoreError
-from pipeline.runtime.statefile import LOCAL_OPENER
+from pipeline.runtime.statefile import LOCAL_OPENER, StackState, client_token, read_state
+from pipeline.settings import Settings
 from pipeline.storage.query import Parameters, QueryResult, bind_values
 from schemas.agency import Agency
 from schemas.privacy import Pseudonymizer
 
-__all__ = ["StackClient"]
+__all__ = ["StackClient", "running_stack"]
 
 
 class StackClient:
@@ -94,3 +95,11 @@ class StackClient:
         except (urllib.error.URLError, OSError) as exc:
             msg = f"running stack at {self.base_url} did not answer: {exc}; is it still up?"
             raise PipelineError(msg) from exc
+
+
+def running_stack(settings: Settings) -> tuple[StackState, StackClient] | None:
+    """The stack running on this data dir and a client of its API (with this user's token), else ``None``."""
+    state = read_state(settings.state_file)
+    if state is None:
+        return None
+    return state, StackClient(state.api_url, token=client_token(settings))

@@ -11,8 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pipeline.runtime.client import StackClient
-from pipeline.runtime.statefile import client_token, read_state
+from pipeline.runtime.client import running_stack
 from pipeline.settings import Settings
 from pipeline.storage.query import QueryEngine
 from pipeline.storage.store import Store
@@ -32,9 +31,9 @@ class ReadEngine:
 @contextlib.contextmanager
 def open_read_engine(settings: Settings) -> Iterator[ReadEngine]:
     """The running stack's API if one runs on this data dir, else the local store (migrated, closed on exit)."""
-    state = read_state(settings.state_file)
-    if state is not None:
-        client = StackClient(state.api_url, token=client_token(settings))
+    running = running_stack(settings)
+    if running is not None:
+        state, client = running
         yield ReadEngine(client, f"running stack pid {state.pid}", settings.clickhouse_database)
         return
     store = Store(settings)

@@ -11,9 +11,8 @@ from connectors.simulator.source import Simulation, SimulatorConnector, default_
 from pipeline.errors import ConfigError
 from pipeline.kafka.admin import ensure_topics
 from pipeline.metrics import Metrics
-from pipeline.runtime.client import StackClient
+from pipeline.runtime.client import running_stack
 from pipeline.runtime.publishing import kafka_publisher
-from pipeline.runtime.statefile import client_token, read_state
 from pipeline.settings import Settings
 from schemas.agency import load_directory
 
@@ -58,12 +57,13 @@ def publish_simulation(
 def _bootstrap(settings: Settings) -> str:
     if not settings.embedded_broker:
         return settings.kafka_bootstrap_servers
-    state = read_state(settings.state_file)
-    if state is None:
+    running = running_stack(settings)
+    if running is None:
         msg = (
             "no Kafka to publish to: start `serambi demo` or `serambi run` on this data dir first, "
             "or set SERAMBI_KAFKA_BOOTSTRAP_SERVERS"
         )
         raise ConfigError(msg)
-    StackClient(state.api_url, token=client_token(settings)).check_key(settings.pseudonym_key)
+    state, client = running
+    client.check_key(settings.pseudonym_key)
     return state.bootstrap_servers

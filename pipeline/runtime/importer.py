@@ -13,10 +13,9 @@ from connectors.core.pacing import ReplayPacer, check_speed
 from connectors.files.registry import file_source
 from pipeline.errors import PipelineError
 from pipeline.metrics import Metrics
-from pipeline.runtime.client import StackClient
+from pipeline.runtime.client import StackClient, running_stack
 from pipeline.runtime.publishing import kafka_publisher
 from pipeline.runtime.stack import open_stack
-from pipeline.runtime.statefile import client_token, read_state
 from pipeline.settings import Settings
 from schemas.agency import Agency, Directory, load_directory
 
@@ -36,10 +35,10 @@ def run_import(settings: Settings, fmt: str, path: Path, speed: float | None, sa
     if speed:
         check_speed(speed)
     directory = load_directory(settings.agencies_file)
-    state = read_state(settings.state_file)
-    if state is not None:
+    running = running_stack(settings)
+    if running is not None:
+        state, client = running
         say(f"using the running stack (pid {state.pid})")
-        client = StackClient(state.api_url, token=client_token(settings))
         client.check_key(settings.pseudonym_key)
         count = _publish(settings, state.bootstrap_servers, directory, source, speed, say, client.register)
         _wait_remote(client, say)
