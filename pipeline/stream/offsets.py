@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -16,6 +17,7 @@ __all__ = ["DrainState", "HandledOffsets", "OffsetReader", "Offsets"]
 
 log = logging.getLogger(__name__)
 Offsets = dict[tuple[str, int], int]
+_PROBE_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -70,6 +72,11 @@ class OffsetReader:
     """Reads end offsets and the worker group's committed offsets with long-lived clients.
 
     Creating Kafka clients for every poll costs ~0.2 s of CPU, which the worker would feel.
+
+    End offsets are raised to the high watermark of a fetch: the embedded broker (Tansu) answers
+    ListOffsets(latest) with the base offset of the partition's last batch plus one, short of the real end
+    by the rest of that batch, so end offsets alone would call a partition drained while the end of its
+    last batch is not stored yet.
     """
 
     def __init__(self, bootstrap_servers: str, default_partitions: int, group_id: str) -> None:
@@ -81,6 +88,16 @@ class OffsetReader:
             bootstrap_servers=servers, group_id=None, enable_auto_commit=False, client_id="serambi-drain"
         )
         self._admin = KafkaAdminClient(bootstrap_servers=servers, client_id="serambi-drain")
+        self._probe = KafkaConsumer(
+            bootstrap_servers=servers,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id="serambi-drain-probe",
+            # One batch per partition is all a high watermark needs.
+            max_partition_fetch_bytes=1,
+            fetch_max_bytes=1,
+        )
+        self._confirmed: dict[tuple[str, int], tuple[int, int]] = {}  # key -> (reported end, real end)
 
     def drain_state(self, handled: HandledOffsets) -> DrainState:
         """Lag per topic; committed offsets are asked for only when this run's handled offsets fall short."""
@@ -89,10 +106,56 @@ class OffsetReader:
             # report drained while a dead letter it produced is still on its way.
             done = handled.snapshot()
             ends = {(tp.topic, tp.partition): int(off) for tp, off in self._consumer.end_offsets(self._parts).items()}
+            ends = self._real_ends(ends)
             state = DrainState.compute(ends, done)
             if state.drained:
                 return state
             return DrainState.compute(ends, done, self._committed())
+
+    def _real_ends(self, ends: Offsets) -> Offsets:
+        """End offsets raised to the high watermark a fetch of each partition's last record reports."""
+        real = dict(ends)
+        unknown = []
+        for key, end in ends.items():
+            cached = self._confirmed.get(key)
+            if end <= 0:
+                continue
+            if cached is not None and cached[0] == end:  # a new batch would have moved the reported end
+                real[key] = cached[1]
+            else:
+                unknown.append(TopicPartition(key[0], key[1]))
+        if unknown:
+            found = self._high_watermarks(unknown, ends)
+            for tp in unknown:
+                key = (tp.topic, tp.partition)
+                if tp in found:
+                    real[key] = max(ends[key], found[tp])
+                    self._confirmed[key] = (ends[key], real[key])
+                else:  # unconfirmed keeps lag: "not drained" is the safe answer when in doubt
+                    real[key] = ends[key] + 1
+        return real
+
+    def _high_watermarks(self, parts: list[TopicPartition], ends: Offsets) -> dict[TopicPartition, int]:
+        probe = self._probe
+        probe.unsubscribe()  # fresh partition states: no high watermark left from an earlier probe
+        probe.assign(parts)
+        for tp in parts:
+            probe.seek(tp, ends[(tp.topic, tp.partition)] - 1)
+        found: dict[TopicPartition, int] = {}
+        deadline = time.monotonic() + _PROBE_TIMEOUT_S
+        while len(found) < len(parts) and time.monotonic() < deadline:
+            probe.poll(timeout_ms=100, max_records=1)
+            for tp in parts:
+                high = probe.highwater(tp)
+                if high is not None:
+                    found[tp] = int(high)
+        if len(found) < len(parts):
+            log.warning(
+                "no high watermark for %d partition(s) within %.0f s; not calling them drained",
+                len(parts) - len(found),
+                _PROBE_TIMEOUT_S,
+            )
+        return found
 
     def _committed(self) -> Offsets:
         try:
@@ -110,4 +173,5 @@ class OffsetReader:
         """Close the clients."""
         with self._lock:
             self._consumer.close()
+            self._probe.close()
             self._admin.close()
