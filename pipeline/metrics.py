@@ -31,6 +31,11 @@ class Metrics(ConnectorMetrics):
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=r,
         )
+        self.spool_bytes = Gauge(
+            "serambi_spool_bytes",
+            "Bytes of embedded-broker input spooled to disk and not yet known to be stored.",
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "serambi_worker_consumer_lag_records",
             "Records on the events topic not yet stored in ClickHouse.",

@@ -38,11 +38,23 @@ class KafkaRecordSink:
             msg = f"cannot reach Kafka at {bootstrap_servers}: {exc}; check the broker and retry"
             raise PublishError(msg) from exc
         self._failures: list[BaseException] = []
+        self._acked: dict[tuple[str, int], int] = {}
 
     def send(self, topic: str, partition: int | None, key: bytes | None, value: bytes) -> None:
         """Queue one record; delivery failures surface at the next :meth:`flush`."""
         future = self._producer.send(topic, value=value, key=key, partition=partition)
+        future.add_callback(self._ack)
         future.add_errback(self._failures.append)
+
+    def take_acked(self) -> dict[tuple[str, int], int]:
+        """The highest acknowledged offset per (topic, partition) since the last call (after a flush: all)."""
+        acked, self._acked = self._acked, {}
+        return acked
+
+    def _ack(self, metadata: Any) -> None:
+        key = (metadata.topic, metadata.partition)
+        if metadata.offset > self._acked.get(key, -1):
+            self._acked[key] = metadata.offset
 
     def flush(self) -> None:
         """Wait for every queued record; raise :class:`PublishError` if any failed."""

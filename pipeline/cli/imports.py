@@ -29,5 +29,5 @@ def import_(ctx: click.Context, fmt: str, path: Path, speed: float | None) -> No
     """Import FILE in FORMAT; events go through Kafka and the worker like live data, until ClickHouse holds them."""
     from pipeline.runtime.importer import run_import  # noqa: PLC0415 - loads Kafka clients and maybe the stack
 
-    count = run_import(settings_of(ctx), fmt, path, speed, click.echo)
-    click.echo(f"imported {count:,} events from {path}")
+    result = run_import(settings_of(ctx), fmt, path, speed, click.echo)
+    click.echo(result.summary(path))

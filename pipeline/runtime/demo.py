@@ -60,7 +60,9 @@ def _start_simulator(
     stop: threading.Event,
     say: Callable[[str], None],
 ) -> asyncio.Task[None]:
-    publisher = kafka_publisher(stack.settings, stack.bootstrap_servers, directory, stack.metrics, "simulator")
+    publisher = kafka_publisher(
+        stack.settings, stack.bootstrap_servers, directory, stack.metrics, "simulator", epoch=stack.spool_epoch
+    )
     start, incident = default_window(options.duration_s, options.speed, datetime.now(UTC))
     simulation = Simulation(directory, seed=options.seed, start=start, incident_at=incident)
     connector = SimulatorConnector(publisher, simulation, start=start, speed=options.speed)

@@ -13,6 +13,7 @@ from pipeline.kafka.admin import ensure_topics
 from pipeline.metrics import Metrics
 from pipeline.runtime.client import running_stack
 from pipeline.runtime.publishing import kafka_publisher
+from pipeline.runtime.spool import broker_epoch
 from pipeline.settings import Settings
 from schemas.agency import load_directory
 
@@ -37,10 +38,10 @@ def publish_simulation(
     settings: Settings, *, duration_s: float | None, speed: float, seed: int, say: Callable[[str], None]
 ) -> int:
     """Publish simulated events to the running stack's broker or the configured Kafka."""
-    bootstrap = _bootstrap(settings)
+    bootstrap, epoch = _broker(settings)
     ensure_topics(bootstrap, settings.partitions)
     directory = load_directory(settings.agencies_file)
-    publisher = kafka_publisher(settings, bootstrap, directory, Metrics(), "simulator")
+    publisher = kafka_publisher(settings, bootstrap, directory, Metrics(), "simulator", epoch=epoch)
     start, incident = default_window(duration_s, speed, datetime.now(UTC))
     simulation = Simulation(directory, seed=seed, start=start, incident_at=incident)
     connector = SimulatorConnector(publisher, simulation, start=start, speed=speed)
@@ -54,9 +55,10 @@ def publish_simulation(
     return connector.events_emitted
 
 
-def _bootstrap(settings: Settings) -> str:
+def _broker(settings: Settings) -> tuple[str, str | None]:
+    """Bootstrap servers, and the spool epoch when they are a running stack's embedded broker."""
     if not settings.embedded_broker:
-        return settings.kafka_bootstrap_servers
+        return settings.kafka_bootstrap_servers, None
     running = running_stack(settings)
     if running is None:
         msg = (
@@ -66,4 +68,4 @@ def _bootstrap(settings: Settings) -> str:
         raise ConfigError(msg)
     state, client = running
     client.check_key(settings.pseudonym_key)
-    return state.bootstrap_servers
+    return state.bootstrap_servers, broker_epoch(state.bootstrap_servers, state.broker_pid)

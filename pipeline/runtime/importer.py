@@ -6,6 +6,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.core.contracts import EventSink, FileSource, Progress
@@ -15,18 +16,35 @@ from pipeline.errors import PipelineError
 from pipeline.metrics import Metrics
 from pipeline.runtime.client import StackClient, running_stack
 from pipeline.runtime.publishing import kafka_publisher
+from pipeline.runtime.spool import broker_epoch
 from pipeline.runtime.stack import open_stack
 from pipeline.settings import Settings
 from schemas.agency import Agency, Directory, load_directory
 
-__all__ = ["run_import"]
+__all__ = ["ImportResult", "run_import"]
 
 _DRAIN_TIMEOUT_S = 600.0
 Say = Callable[[str], None]
 
 
-def run_import(settings: Settings, fmt: str, path: Path, speed: float | None, say: Say) -> int:
-    """Import ``path`` as format ``fmt`` (a key of ``FILE_SOURCES``); return the number of events published.
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import published; it returns only once ClickHouse holds all of it (or its dead letters)."""
+
+    events: int
+    rejected: int
+
+    def summary(self, path: Path) -> str:
+        """The closing line for the user."""
+        rejected = f"; {self.rejected:,} rejected input(s) dead-lettered with the reason" if self.rejected else ""
+        return (
+            f"imported {self.events:,} events from {path}{rejected}. ClickHouse holds every one of them; "
+            "running the import again stores nothing twice"
+        )
+
+
+def run_import(settings: Settings, fmt: str, path: Path, speed: float | None, say: Say) -> ImportResult:
+    """Import ``path`` as format ``fmt`` (a key of ``FILE_SOURCES``); say what was published and stored.
 
     ``speed`` (none or 0: as fast as possible) replays the original spacing divided by it. Waits until
     ClickHouse holds the events, through the running stack if one is up, else an embedded one.
@@ -40,9 +58,10 @@ def run_import(settings: Settings, fmt: str, path: Path, speed: float | None, sa
         state, client = running
         say(f"using the running stack (pid {state.pid})")
         client.check_key(settings.pseudonym_key)
-        count = _publish(settings, state.bootstrap_servers, directory, source, speed, say, client.register)
+        epoch = broker_epoch(state.bootstrap_servers, state.broker_pid)
+        result = _publish(settings, (state.bootstrap_servers, epoch), directory, source, speed, say, client.register)
         _wait_remote(client, say)
-        return count
+        return result
     say(f"no running stack on {settings.data_dir}: starting one for this import (it stops when drained)")
     return asyncio.run(_embedded(settings, directory, source, speed, say))
 
@@ -53,12 +72,12 @@ async def _embedded(
     source: FileSource,
     speed: float | None,
     say: Say,
-) -> int:
+) -> ImportResult:
     async with open_stack(settings, Metrics(), say) as stack:
-        count = await asyncio.to_thread(
+        result = await asyncio.to_thread(
             _publish,
             settings,
-            stack.bootstrap_servers,
+            (stack.bootstrap_servers, stack.spool_epoch),
             directory,
             source,
             speed,
@@ -74,26 +93,29 @@ async def _embedded(
             msg = f"pipeline did not drain within {_DRAIN_TIMEOUT_S:.0f} s (lag {state.lag})"
             raise PipelineError(msg)
         say(f"drained: {stack.processor.rows_total:,} rows stored, {stack.processor.facts_total:,} response facts")
-        return count
+        return result
 
 
 def _publish(  # noqa: PLR0913 - the whole import, positional for to_thread
     settings: Settings,
-    bootstrap: str,
+    broker: tuple[str, str | None],
     directory: Directory,
     source: FileSource,
     speed: float | None,
     say: Say,
     register: Callable[[list[Agency]], None],
-) -> int:
+) -> ImportResult:
+    """Publish the file; ``broker`` is the bootstrap servers and the spool epoch (see ``kafka_publisher``)."""
     full = source.prepare(directory)
     added = _added(directory, full)
     if added:  # the worker must know them before their events arrive
         register(added)
     say(source.summary)
-    with kafka_publisher(settings, bootstrap, full, Metrics(), source.format) as publisher:
+    bootstrap, epoch = broker
+    with kafka_publisher(settings, bootstrap, full, Metrics(), source.format, epoch=epoch) as publisher:
         sink: EventSink = ReplayPacer(publisher, speed) if speed else publisher
-        return source.publish(sink, progress=_progress(say))
+        events = source.publish(sink, progress=_progress(say))
+    return ImportResult(events, publisher.dead_lettered)
 
 
 def _added(before: Directory, after: Directory) -> list[Agency]:

@@ -17,10 +17,12 @@ from typing import Any
 
 import faust
 
+from connectors.core.kafka import KafkaRecordSink
 from pipeline.errors import StackBusyError
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.broker import EmbeddedBroker, free_port
 from pipeline.metrics import Metrics
+from pipeline.runtime.spool import SPOOL_DIR, Spool, broker_epoch
 from pipeline.runtime.statefile import StackState, clear_state, read_state, write_private, write_state
 from pipeline.settings import Settings, ensure_private_dir
 from pipeline.storage.agencies import AgencyRegistry
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 _WORKER_STOP_TIMEOUT_S = 30.0
 _TASKS_CANCEL_TIMEOUT_S = 10.0
 _API_STOP_TIMEOUT_S = 10.0
+_SPOOL_COLLECT_EVERY_S = 1.0
 
 
 class _QuietWorker(faust.Worker):
@@ -65,9 +68,15 @@ class RunningStack:
     offsets: OffsetReader
     agencies: AgencyRegistry
     failing: Failing
+    spool: Spool | None = None
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     failed: bool = False
     stuck: list[str] = field(default_factory=list)
+
+    @property
+    def spool_epoch(self) -> str | None:
+        """The embedded broker's run, for publishers in this process; ``None`` with an external Kafka."""
+        return None if self.spool is None else self.spool.epoch
 
     def fail(self) -> None:
         """The worker could not handle a batch: stop everything; nothing after it counts as stored.
@@ -138,6 +147,7 @@ async def open_stack(
             say(f"ClickHouse ready ({'chDB' if settings.uses_chdb else 'server'}; migrations applied: {len(applied)})")
             running = _running(settings, bootstrap, store, metrics)
             resources.callback(running.offsets.close)
+            running.spool = await _replay_spool(settings, bootstrap, broker_pid, say)
             rebuilt = await asyncio.to_thread(running.processor.rebuild)
             say(
                 f"matcher state rebuilt from {rebuilt:,} stored interactions ({len(running.processor.matcher):,} "
@@ -147,7 +157,7 @@ async def open_stack(
             _publish_state(settings, running, broker_pid, resources)
             if prepare is not None:
                 prepare(running)
-            async with _worker(running):
+            async with _collecting(running, say), _worker(running):
                 say(f"worker joined; API on {running.api.url}")
                 with _signals(running.stop_requested):
                     yield running
@@ -186,6 +196,55 @@ def _start_broker(
     resources.enter_context(broker)
     say(f"embedded broker (tansu, pid {broker.pid}) on {broker.bootstrap_servers}")
     return broker.bootstrap_servers, broker.pid
+
+
+async def _replay_spool(
+    settings: Settings, bootstrap: str, broker_pid: int | None, say: Callable[[str], None]
+) -> Spool | None:
+    """The embedded broker's spool, after re-publishing what a run that ended without draining left."""
+    epoch = broker_epoch(bootstrap, broker_pid)
+    if epoch is None:
+        return None  # an external Kafka keeps what it acknowledged; nothing is spooled
+    spool = Spool(settings.data_dir / SPOOL_DIR, epoch, lambda: KafkaRecordSink(bootstrap))
+    replayed = await asyncio.to_thread(spool.replay_earlier)
+    if replayed.records:
+        say(
+            f"the previous run ended without draining: re-published {replayed.records:,} spooled record(s) of "
+            f"{replayed.segments} segment(s); sinks are idempotent, so nothing already stored counts twice"
+        )
+    return spool
+
+
+@contextlib.asynccontextmanager
+async def _collecting(running: RunningStack, say: Callable[[str], None]) -> AsyncIterator[None]:
+    """Delete spooled input once stored, while the stack runs and after the worker stopped."""
+    spool = running.spool
+    if spool is None:
+        yield
+        return
+
+    async def collect() -> None:
+        await asyncio.to_thread(spool.collect, running.handled.snapshot())
+        running.metrics.spool_bytes.set(await asyncio.to_thread(spool.pending_bytes))
+
+    async def loop() -> None:
+        while True:
+            try:
+                await collect()
+            except Exception:  # a full disk must not stop the worker; the spool only grows meanwhile
+                log.exception("spool collection failed; retrying")
+            await asyncio.sleep(_SPOOL_COLLECT_EVERY_S)
+
+    task = asyncio.create_task(loop(), name="spool-collector")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await collect()
+        if left := spool.pending_bytes():
+            say(f"{left:,} bytes of input are not stored yet: the next start re-publishes them from the spool")
 
 
 def _admin_token(settings: Settings) -> str:

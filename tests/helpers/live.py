@@ -62,7 +62,12 @@ class LiveStack:
 
     def publish(self, directory: Directory, events: list[Any]) -> None:
         with kafka_publisher(
-            self.settings, self.stack.bootstrap_servers, directory, self.stack.metrics, "test"
+            self.settings,
+            self.stack.bootstrap_servers,
+            directory,
+            self.stack.metrics,
+            "test",
+            epoch=self.stack.spool_epoch,
         ) as publisher:
             for event in events:
                 publisher.publish(event)

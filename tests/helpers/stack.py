@@ -42,7 +42,9 @@ def run_until_stopped(
 
 
 def publish(stack: RunningStack, directory: Directory, items: list[Any]) -> None:
-    with kafka_publisher(stack.settings, stack.bootstrap_servers, directory, stack.metrics, "test") as publisher:
+    with kafka_publisher(
+        stack.settings, stack.bootstrap_servers, directory, stack.metrics, "test", epoch=stack.spool_epoch
+    ) as publisher:
         for item in items:
             if isinstance(item, bytes):
                 publisher.publish_json(item)

@@ -1,0 +1,149 @@
+"""The embedded broker's spool: frames survive torn writes; segments go only once their records are stored."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.runtime.spool import Spool, SpooledSink, SpoolWriter, read_frames
+
+EVENTS = "serambi.events.v1"
+EPOCH = "127.0.0.1:9092#100"
+
+
+@dataclass
+class FakeKafka:
+    """Acknowledges every record at the next offset of its partition, as a broker does."""
+
+    sent: list[tuple[str, int | None, bytes | None, bytes]] = field(default_factory=list)
+    ends: dict[tuple[str, int], int] = field(default_factory=dict)
+    acked: dict[tuple[str, int], int] = field(default_factory=dict)
+    closed: bool = False
+
+    def send(self, topic: str, partition: int | None, key: bytes | None, value: bytes) -> None:
+        self.sent.append((topic, partition, key, value))
+        where = (topic, partition or 0)
+        self.acked[where] = self.ends.get(where, 0)
+        self.ends[where] = self.acked[where] + 1
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take_acked(self) -> dict[tuple[str, int], int]:
+        acked, self.acked = self.acked, {}
+        return acked
+
+
+frames = st.tuples(
+    st.sampled_from([EVENTS, "serambi.deadletter.v1"]),
+    st.none() | st.integers(0, 1023),
+    st.none() | st.binary(max_size=40),
+    st.binary(max_size=200),
+)
+
+
+@given(st.lists(frames, max_size=20))
+def test_frames_come_back_as_written(
+    tmp_path_factory: pytest.TempPathFactory, records: list[tuple[str, int | None, bytes | None, bytes]]
+) -> None:
+    directory = tmp_path_factory.mktemp("spool")
+    writer = SpoolWriter(directory)
+    for record in records:
+        writer.append(*record)
+    segments = list(directory.glob("*.seg"))
+    assert [tuple(frame) for path in segments for frame in read_frames(path)] == records
+
+
+def test_a_torn_write_at_the_end_loses_only_that_record(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path)
+    writer.append(EVENTS, 0, b"k", b"first")
+    writer.append(EVENTS, 1, None, b"second")
+    (segment,) = tmp_path.glob("*.seg")
+    whole = segment.read_bytes()
+    segment.write_bytes(whole[:-3])  # the kill cut the last write short
+    assert [frame[3] for frame in read_frames(segment)] == [b"first"]
+    segment.write_bytes(whole[:-1] + bytes([whole[-1] ^ 0xFF]))  # or left garbage: the checksum catches it
+    assert [frame[3] for frame in read_frames(segment)] == [b"first"]
+
+
+def test_a_sealed_segment_is_deleted_once_the_worker_handled_every_offset_in_it(tmp_path: Path) -> None:
+    kafka = FakeKafka()
+    sink = SpooledSink(kafka, SpoolWriter(tmp_path), EPOCH)
+    for number in range(3):
+        sink.send(EVENTS, number % 2, b"k", b"%d" % number)
+    sink.close()
+    spool = Spool(tmp_path, EPOCH, FakeKafka)
+    assert len(spool.segments()) == 1
+    assert spool.collect({(EVENTS, 0): 1, (EVENTS, 1): -1}) == 0  # partition 1's record is not stored yet
+    assert spool.collect({(EVENTS, 0): 0, (EVENTS, 1): 0}) == 0  # partition 0 holds two records: 0 and 1
+    assert spool.collect({(EVENTS, 0): 1, (EVENTS, 1): 0}) == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_full_segment_is_sealed_and_a_new_one_begins(tmp_path: Path) -> None:
+    kafka = FakeKafka()
+    sink = SpooledSink(kafka, SpoolWriter(tmp_path, segment_bytes=64), EPOCH)
+    for number in range(6):
+        sink.send(EVENTS, 0, None, b"x" * 40 + b"%d" % number)
+    spool = Spool(tmp_path, EPOCH, FakeKafka)
+    assert len(spool.segments()) == 6
+    assert spool.collect({(EVENTS, 0): 4}) == 5  # the open sixth segment is not sealed yet
+    sink.close()
+    assert spool.collect({(EVENTS, 0): 5}) == 1
+
+
+def test_a_new_broker_run_republishes_what_the_last_one_left(tmp_path: Path) -> None:
+    old = SpooledSink(FakeKafka(), SpoolWriter(tmp_path), "127.0.0.1:9092#1")
+    old.send(EVENTS, 0, b"k", b"sealed")
+    old.close()
+    SpoolWriter(tmp_path).append(EVENTS, 2, b"k", b"never sealed")  # its writer was killed
+    republished: list[FakeKafka] = []
+
+    def kafka() -> FakeKafka:
+        republished.append(FakeKafka())
+        return republished[-1]
+
+    spool = Spool(tmp_path, EPOCH, kafka)
+    replayed = spool.replay_earlier()
+    assert (replayed.segments, replayed.records) == (2, 2)
+    assert sorted(value for _, _, _, value in republished[0].sent) == [b"never sealed", b"sealed"]
+    assert republished[0].closed
+    assert spool.replay_earlier().records == 0  # sealed for this run now: not re-published again
+    assert spool.collect({(EVENTS, 0): 0, (EVENTS, 2): 0}) == 2
+
+
+def test_the_segment_of_a_writer_that_died_is_republished_by_the_running_stack(tmp_path: Path) -> None:
+    code = (
+        "import sys; from pathlib import Path; from pipeline.runtime.spool import SpoolWriter;"
+        f"SpoolWriter(Path({str(tmp_path)!r})).append({EVENTS!r}, 1, None, b'orphan')"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)  # the writer exits without sealing
+    mine = SpoolWriter(tmp_path)
+    mine.append(EVENTS, 0, None, b"still being written")  # this process is alive: left alone
+    republished = FakeKafka()
+    spool = Spool(tmp_path, EPOCH, lambda: republished)
+    assert spool.collect({}) == 0
+    assert republished.sent == [(EVENTS, 1, None, b"orphan")]
+    assert spool.collect({(EVENTS, 1): 0}) == 1
+    assert [path.name.partition("-")[0] for path in spool.segments()] == [str(os.getpid())]
+
+
+def test_a_segment_of_an_earlier_process_with_the_same_pid_is_not_taken_for_a_live_writer(tmp_path: Path) -> None:
+    # In a container the stack is pid 1 on every run: the pid alone would call the dead run's writer alive.
+    SpoolWriter(tmp_path).append(EVENTS, 0, None, b"from the last run")
+    (segment,) = tmp_path.glob("*.seg")
+    pid, started, written = segment.stem.split("-")
+    segment.rename(tmp_path / f"{pid}-{int(started) - 1}-{written}.seg")
+    republished = FakeKafka()
+    Spool(tmp_path, EPOCH, lambda: republished).collect({})
+    assert republished.sent == [(EVENTS, 0, None, b"from the last run")]
