@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     worker_fetch_wait_ms: Annotated[int, Field(ge=1, le=5000)] = Field(
         100, description="max broker wait per fetch (Faust hard-codes 1500)"
     )
+    broker_memory_mb: Annotated[int, Field(ge=0)] = Field(
+        512,
+        description="embedded broker: above this RSS, drop the records already stored (0 = never)",
+    )
     log_level: str = "WARNING"
 
     @classmethod

@@ -11,7 +11,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from pipeline.errors import BrokerError
 from schemas.topics import TOPICS, TopicSpec
 
-__all__ = ["ensure_topics", "partition_count"]
+__all__ = ["ensure_topics", "partition_count", "recreate_topics"]
 
 log = logging.getLogger(__name__)
 
@@ -45,3 +45,18 @@ def ensure_topics(bootstrap_servers: str, default_partitions: int) -> list[str]:
         return [t.name for t in missing]
     finally:
         admin.close()
+
+
+def recreate_topics(bootstrap_servers: str, default_partitions: int) -> None:
+    """Delete and create again every declared topic: the embedded broker then frees their memory.
+
+    Tansu (memory storage) implements neither DeleteRecords nor retention; deleting a topic is the one way
+    to make it let go of records. Its consumer groups' offsets go with the topics, and offsets start at 0.
+    """
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="serambi-admin")
+    try:
+        existing = set(admin.list_topics())
+        admin.delete_topics([t.name for t in TOPICS if t.name in existing])
+    finally:
+        admin.close()
+    ensure_topics(bootstrap_servers, default_partitions)

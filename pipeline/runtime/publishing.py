@@ -31,7 +31,7 @@ def kafka_publisher(  # noqa: PLR0913 - a connector's whole context
     kafka = KafkaRecordSink(bootstrap_servers)
     sink: RecordSink = kafka
     if epoch is not None:
-        sink = SpooledSink(kafka, SpoolWriter(settings.data_dir / SPOOL_DIR), epoch)
+        sink = SpooledSink(kafka, SpoolWriter(settings.data_dir / SPOOL_DIR, epoch))
     return Publisher(
         sink,
         pseudonymizer=Pseudonymizer(settings.pseudonym_key),

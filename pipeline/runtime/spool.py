@@ -14,6 +14,11 @@ every record a connector sends is first appended to a spool file in the data dir
 
 A writer that dies (e.g. a killed ``serambi import`` on a running stack) leaves its segment unsealed; the
 stack re-publishes and seals it on its next collection.
+
+The epoch changes when the stack recreates the topics to free the broker's memory (see
+``pipeline.runtime.stack``); it is in the file ``EPOCH``, which writers read when they open and seal a
+segment. A segment that spans a change is sealed *stale* and re-published whole: records it sent before
+the change may have been dropped with the old topics before they were stored.
 """
 
 from __future__ import annotations
@@ -33,19 +38,25 @@ from typing import Protocol
 from connectors.core.publisher import RecordSink
 
 __all__ = [
+    "EPOCH_FILE",
     "SPOOL_DIR",
+    "STALE",
     "AckingSink",
     "Replayed",
     "Spool",
     "SpoolWriter",
     "SpooledSink",
     "broker_epoch",
+    "read_epoch",
     "read_frames",
 ]
 
 log = logging.getLogger(__name__)
 
 SPOOL_DIR = "spool"
+EPOCH_FILE = "EPOCH"
+STALE = "stale"
+_SEAL_EVERY_S = 5.0  # a flush seals a segment this old: what it holds is collected or re-published soon
 _HEADER = struct.Struct("<II")  # body length, crc32 of the body
 _BODY = struct.Struct("<iHI")  # partition (-1: none), topic length, key length (0xFFFFFFFF: none)
 _NO_KEY = 0xFFFFFFFF
@@ -102,13 +113,25 @@ class SpoolWriter:
     Example: ``writer.append("serambi.events", 0, b"k", b"v"); writer.seal(epoch, {("serambi.events", 0): 7})``.
     """
 
-    def __init__(self, directory: Path, segment_bytes: int = _SEGMENT_BYTES) -> None:
+    def __init__(self, directory: Path, epoch: str, segment_bytes: int = _SEGMENT_BYTES) -> None:
         self.directory = directory
         self.segment_bytes = segment_bytes
+        self._hint = epoch  # until the stack writes the EPOCH file
+        self._opened_epoch = epoch
+        self._opened_at = 0.0
         self._fd: int | None = None
         self._path: Path | None = None
         self.size = 0
         self.records = 0
+
+    @property
+    def age_s(self) -> float:
+        """Seconds since the open segment was opened (0 when none is open)."""
+        return 0.0 if self._fd is None else time.monotonic() - self._opened_at
+
+    def current_epoch(self) -> str:
+        """The stack's epoch now: its ``EPOCH`` file, else the one this writer was given."""
+        return read_epoch(self.directory) or self._hint
 
     def append(self, topic: str, partition: int | None, key: bytes | None, value: bytes) -> None:
         """Append one record; it is in the file (the OS's) when this returns."""
@@ -125,20 +148,31 @@ class SpoolWriter:
         if self._fd is not None:
             os.fsync(self._fd)
 
-    def seal(self, epoch: str, acked: Offsets) -> None:
-        """Close the open segment: Kafka (broker run ``epoch``) acknowledged all of it, up to ``acked``."""
+    def seal(self, acked: Offsets) -> None:
+        """Close the open segment: Kafka acknowledged all of it, up to ``acked``."""
         if self._fd is None or self._path is None:
             return
         os.fsync(self._fd)
         os.close(self._fd)
-        write_seal(self._path, epoch, acked, self.records)
+        epoch = self.current_epoch()
+        write_seal(self._path, epoch if epoch == self._opened_epoch else STALE, acked, self.records)
         self._fd, self._path, self.size, self.records = None, None, 0, 0
 
     def _open(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._opened_epoch = self.current_epoch()
+        self._opened_at = time.monotonic()
         pid = os.getpid()
         self._path = self.directory / f"{pid}-{_started(pid)}-{time.time_ns()}.seg"
         self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+
+
+def read_epoch(directory: Path) -> str | None:
+    """The epoch the stack wrote in ``directory``, if any."""
+    try:
+        return (directory / EPOCH_FILE).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def write_seal(segment: Path, epoch: str, acked: Offsets, records: int) -> None:
@@ -161,13 +195,11 @@ class SpooledSink:
     Args:
         kafka: the Kafka sink records go to after the spool.
         writer: this process's segments.
-        epoch: the embedded broker's run (:func:`broker_epoch`).
     """
 
-    def __init__(self, kafka: AckingSink, writer: SpoolWriter, epoch: str) -> None:
+    def __init__(self, kafka: AckingSink, writer: SpoolWriter) -> None:
         self._kafka = kafka
         self._writer = writer
-        self._epoch = epoch
 
     def send(self, topic: str, partition: int | None, key: bytes | None, value: bytes) -> None:
         """Spool the record, then queue it to Kafka; a full segment is sealed once Kafka acknowledged it."""
@@ -177,9 +209,12 @@ class SpooledSink:
         self._kafka.send(topic, partition, key, value)
 
     def flush(self) -> None:
-        """Wait for Kafka's acknowledgement of every record; fsync the spool."""
+        """Wait for Kafka's acknowledgement of every record; fsync the spool (seal a segment a few s old)."""
         self._kafka.flush()
-        self._writer.sync()
+        if self._writer.age_s >= _SEAL_EVERY_S:
+            self._writer.seal(self._kafka.take_acked())
+        else:
+            self._writer.sync()
 
     def close(self) -> None:
         """Flush, seal the open segment and close the Kafka sink."""
@@ -190,7 +225,7 @@ class SpooledSink:
 
     def _seal(self) -> None:
         self._kafka.flush()  # raises if Kafka lost any: the segment then stays unsealed, for a replay
-        self._writer.seal(self._epoch, self._kafka.take_acked())
+        self._writer.seal(self._kafka.take_acked())
 
 
 @dataclass(frozen=True)
@@ -214,6 +249,33 @@ class Spool:
         self.directory = directory
         self.epoch = epoch
         self._make_sink = sink
+        self._since_ns = 0
+
+    def set_epoch(self, epoch: str) -> None:
+        """Start a new epoch (the topics were recreated) and tell the writers through the ``EPOCH`` file."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = self.directory / f"{EPOCH_FILE}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(epoch)
+        tmp.replace(self.directory / EPOCH_FILE)
+        self.epoch = epoch
+        self._since_ns = time.time_ns()
+
+    def unsettled(self) -> int:
+        """Segments whose records may be on no topic now: re-published soon, so nothing is drained before.
+
+        Those sealed in an earlier epoch, those of dead writers, and open ones begun before this epoch
+        (their writer seals them stale).
+        """
+        count = 0
+        for path in self.segments():
+            seal = _read_seal(path)
+            if seal is None:
+                count += not _writer_alive(path) or _written_at(path)[0] < self._since_ns
+            else:
+                count += seal.epoch != self.epoch
+        return count
 
     def segments(self) -> list[Path]:
         """Every segment, oldest first."""
@@ -229,12 +291,17 @@ class Spool:
                 total += path.stat().st_size
         return total
 
-    def replay_earlier(self) -> Replayed:
-        """Re-publish every segment an earlier run left (call before anything of this run is spooled)."""
-        return self._replay([path for path in self.segments() if _seal_epoch(path) != self.epoch])
+    def replay_stale(self) -> Replayed:
+        """Re-publish what an earlier epoch left: segments sealed in it, and those of writers that died."""
+        stale = []
+        for path in self.segments():
+            seal = _read_seal(path)
+            if (seal is None and not _writer_alive(path)) or (seal is not None and seal.epoch != self.epoch):
+                stale.append(path)
+        return self._replay(stale)
 
     def collect(self, handled: Offsets) -> int:
-        """Delete sealed segments of this broker run whose records are all handled; re-publish dead writers'.
+        """Delete sealed segments of this epoch whose records are all handled; re-publish stale ones.
 
         Returns the number of segments deleted.
         """
@@ -247,7 +314,8 @@ class Spool:
                     orphans.append(path)
                 continue
             if seal.epoch != self.epoch:
-                continue  # an earlier run's: replay_earlier re-publishes it at start
+                orphans.append(path)  # sealed in an earlier epoch: its records may be gone from the topics
+                continue
             if all(handled.get(key, -1) >= offset for key, offset in seal.offsets.items()):
                 path.unlink(missing_ok=True)
                 path.with_suffix(".sealed").unlink(missing_ok=True)
@@ -255,7 +323,7 @@ class Spool:
         if orphans:
             replayed = self._replay(orphans)
             log.warning(
-                "re-published %d record(s) of %d spool segment(s) whose writer died before sealing them",
+                "re-published %d record(s) of %d spool segment(s) of a dead writer or an earlier epoch",
                 replayed.records,
                 replayed.segments,
             )
@@ -297,11 +365,6 @@ def _read_seal(segment: Path) -> _Seal | None:
     except FileNotFoundError:
         return None
     return _Seal(str(raw["epoch"]), {(str(t), int(p)): int(o) for t, p, o in raw["offsets"]})
-
-
-def _seal_epoch(segment: Path) -> str | None:
-    seal = _read_seal(segment)
-    return None if seal is None else seal.epoch
 
 
 def _started(pid: int) -> str:

@@ -19,7 +19,7 @@ import faust
 
 from connectors.core.kafka import KafkaRecordSink
 from pipeline.errors import StackBusyError
-from pipeline.kafka.admin import ensure_topics
+from pipeline.kafka.admin import ensure_topics, recreate_topics
 from pipeline.kafka.broker import EmbeddedBroker, free_port
 from pipeline.metrics import Metrics
 from pipeline.runtime.spool import SPOOL_DIR, Spool, broker_epoch
@@ -36,6 +36,7 @@ from pipeline.stream.retry import Failing
 from pipeline.web.api import ApiServer, StackView
 from schemas.agency import load_directory
 from schemas.privacy import Pseudonymizer
+from schemas.topics import DEAD_LETTER
 
 __all__ = ["RunningStack", "open_stack"]
 
@@ -46,6 +47,7 @@ _WORKER_STOP_TIMEOUT_S = 30.0
 _TASKS_CANCEL_TIMEOUT_S = 10.0
 _API_STOP_TIMEOUT_S = 10.0
 _SPOOL_COLLECT_EVERY_S = 1.0
+_MIN_ROTATION_GAP_S = 30.0
 
 
 class _QuietWorker(faust.Worker):
@@ -69,6 +71,12 @@ class RunningStack:
     agencies: AgencyRegistry
     failing: Failing
     spool: Spool | None = None
+    broker_pid: int | None = None
+    worker: _WorkerHandle | None = None
+    generation: int = 0
+    rotating: bool = False
+    rotation_requested: bool = False
+    """Set (from any thread) to recreate the embedded broker's topics at the next collection, memory or not."""
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     failed: bool = False
     stuck: list[str] = field(default_factory=list)
@@ -94,11 +102,19 @@ class RunningStack:
             return f"stopped: {how}; gave up waiting for: {', '.join(self.stuck)}"
         return f"stopped: {how}; every step finished"
 
-    async def drain_state(self) -> DrainState:
-        """How many records on the topics are not yet handled by the worker."""
-        state = await asyncio.to_thread(self.offsets.drain_state, self.handled)
+    def drain_state_now(self) -> DrainState:
+        """How many records on the topics are not yet handled by the worker (blocking: Kafka calls)."""
+        # The spool first: a segment re-published in between can only make us report lag, never drained.
+        unsettled = 0 if self.spool is None else self.spool.unsettled()
+        state = self.offsets.drain_state(self.handled)
+        if self.rotating or unsettled:
+            state = DrainState(state.lag, unsettled + self.rotating)
         self.metrics.consumer_lag.set(sum(state.lag.values()))
         return state
+
+    async def drain_state(self) -> DrainState:
+        """:meth:`drain_state_now` off the event loop."""
+        return await asyncio.to_thread(self.drain_state_now)
 
     async def wait_drained(self, timeout_s: float, poll_s: float = 0.25, *, interruptible: bool = False) -> DrainState:
         """Wait until every record produced so far is stored, or the timeout passes.
@@ -148,6 +164,7 @@ async def open_stack(
             running = _running(settings, bootstrap, store, metrics)
             resources.callback(running.offsets.close)
             running.spool = await _replay_spool(settings, bootstrap, broker_pid, say)
+            running.broker_pid = broker_pid
             rebuilt = await asyncio.to_thread(running.processor.rebuild)
             say(
                 f"matcher state rebuilt from {rebuilt:,} stored interactions ({len(running.processor.matcher):,} "
@@ -205,8 +222,9 @@ async def _replay_spool(
     epoch = broker_epoch(bootstrap, broker_pid)
     if epoch is None:
         return None  # an external Kafka keeps what it acknowledged; nothing is spooled
-    spool = Spool(settings.data_dir / SPOOL_DIR, epoch, lambda: KafkaRecordSink(bootstrap))
-    replayed = await asyncio.to_thread(spool.replay_earlier)
+    spool = Spool(settings.data_dir / SPOOL_DIR, f"{epoch}#0", lambda: KafkaRecordSink(bootstrap))
+    spool.set_epoch(spool.epoch)
+    replayed = await asyncio.to_thread(spool.replay_stale)
     if replayed.records:
         say(
             f"the previous run ended without draining: re-published {replayed.records:,} spooled record(s) of "
@@ -227,12 +245,31 @@ async def _collecting(running: RunningStack, say: Callable[[str], None]) -> Asyn
         await asyncio.to_thread(spool.collect, running.handled.snapshot())
         running.metrics.spool_bytes.set(await asyncio.to_thread(spool.pending_bytes))
 
+    limit_mb = running.settings.broker_memory_mb
+    last_rotation = asyncio.get_running_loop().time()
+
+    def due(rss_mb: float) -> bool:
+        if running.worker is None or running.stop_requested.is_set():
+            return False
+        if running.rotation_requested:
+            return True
+        # A gap between rotations: a limit below what the broker needs when empty must not keep the worker
+        # stopping and starting without storing anything.
+        gap = asyncio.get_running_loop().time() - last_rotation >= _MIN_ROTATION_GAP_S
+        return bool(limit_mb) and rss_mb >= limit_mb and gap
+
     async def loop() -> None:
+        nonlocal last_rotation
         while True:
             try:
                 await collect()
+                rss_mb = _rss_mb(running.broker_pid)
+                if due(rss_mb):
+                    running.rotation_requested = False
+                    await _rotate(running, rss_mb, say)
+                    last_rotation = asyncio.get_running_loop().time()
             except Exception:  # a full disk must not stop the worker; the spool only grows meanwhile
-                log.exception("spool collection failed; retrying")
+                log.exception("spool collection or broker rotation failed; retrying")
             await asyncio.sleep(_SPOOL_COLLECT_EVERY_S)
 
     task = asyncio.create_task(loop(), name="spool-collector")
@@ -277,13 +314,16 @@ def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics)
         }
 
     offsets = OffsetReader(bootstrap, settings.partitions, WORKER_GROUP)
+    built: list[RunningStack] = []  # the API answers only once the stack below exists
 
     def drained() -> dict[str, Any]:
-        return offsets.drain_state(handled).as_dict()
+        return built[0].drain_state_now().as_dict()
 
     view = StackView(store, metrics, health, drained, registry, _admin_token(settings), api_token)
     api = ApiServer(view, settings.api_host, settings.api_port).start()
-    return RunningStack(settings, bootstrap, store, processor, metrics, api, handled, offsets, registry, failing)
+    running = RunningStack(settings, bootstrap, store, processor, metrics, api, handled, offsets, registry, failing)
+    built.append(running)
+    return running
 
 
 def _publish_state(
@@ -296,23 +336,33 @@ def _publish_state(
     resources.callback(clear_state, settings.state_file, os.getpid())
 
 
-@contextlib.asynccontextmanager
-async def _worker(running: RunningStack) -> AsyncIterator[None]:
-    settings = running.settings
-    # A failed batch stops the stack cleanly, whatever the broker: no commit can pass the batch (the app
-    # commits only handled offsets), so the old os._exit for an external Kafka is no longer needed.
-    app = build_app(
-        settings,
-        running.bootstrap_servers,
-        settings.worker_web_port or free_port(),
-        running.processor,
-        running.store,
-        running.handled,
-        running.fail,
-        running.failing,
-    )
-    ours = asyncio.all_tasks()
-    with open(os.devnull, "w", encoding="utf-8") as null:  # Faust's spinner and banner, not ours
+class _WorkerHandle:
+    """The stack's Faust worker: started, stopped, and started again after the topics were recreated."""
+
+    def __init__(self, running: RunningStack) -> None:
+        self._running = running
+        self._worker: _QuietWorker | None = None
+        self._null: Any = None
+        self._before: set[asyncio.Task[Any]] = set()
+        self._started: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        """Build a Faust app on the stack's processor and offsets, and start it."""
+        running, settings = self._running, self._running.settings
+        # A failed batch stops the stack cleanly, whatever the broker: no commit can pass the batch (the app
+        # commits only handled offsets).
+        app = build_app(
+            settings,
+            running.bootstrap_servers,
+            settings.worker_web_port or free_port(),
+            running.processor,
+            running.store,
+            running.handled,
+            running.fail,
+            running.failing,
+        )
+        self._before = asyncio.all_tasks()
+        self._null = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - Faust's spinner and banner
         worker = _QuietWorker(
             app,
             loop=asyncio.get_running_loop(),
@@ -321,17 +371,96 @@ async def _worker(running: RunningStack) -> AsyncIterator[None]:
             loglevel=settings.log_level,
             redirect_stdouts=False,
             daemon=False,
-            stdout=null,
-            stderr=null,
+            stdout=self._null,
+            stderr=self._null,
         )
         await worker.start()
-        try:
-            yield
-        finally:
-            await _bounded(worker.stop(), _WORKER_STOP_TIMEOUT_S, "worker stop", running.stuck)
-            # Faust's tasks that outlived its stop would otherwise meet asyncio.run's final cancellation,
-            # which waits for them without a bound.
-            await _cancel_left(asyncio.all_tasks() - ours, running.stuck)
+        self._worker = worker
+        self._started = asyncio.all_tasks() - self._before
+
+    async def stop(self) -> None:
+        """Stop the worker (bounded) and cancel what it left running."""
+        if self._worker is None:
+            return
+        worker, self._worker = self._worker, None
+        stuck = self._running.stuck
+        await _bounded(worker.stop(), _WORKER_STOP_TIMEOUT_S, "worker stop", stuck)
+        # Faust's tasks that outlived its stop would otherwise meet asyncio.run's final cancellation, which
+        # waits for them without a bound. Only Faust's: the caller's own tasks (a simulator) keep running.
+        left = {task for task in asyncio.all_tasks() - self._before if task in self._started or _of_faust(task)}
+        await _cancel_left(left, stuck)
+        self._null.close()
+
+
+def _of_faust(task: asyncio.Task[Any]) -> bool:
+    code = getattr(task.get_coro(), "cr_code", None)
+    filename = getattr(code, "co_filename", "")
+    return any(part in filename for part in ("/faust/", "/mode/", "/aiokafka/"))
+
+
+@contextlib.asynccontextmanager
+async def _worker(running: RunningStack) -> AsyncIterator[None]:
+    handle = _WorkerHandle(running)
+    running.worker = handle
+    await handle.start()
+    try:
+        yield
+    finally:
+        await handle.stop()
+
+
+async def _rotate(running: RunningStack, rss_mb: float, say: Callable[[str], None]) -> None:
+    """Free the embedded broker's memory: drop its topics once what they hold is stored or spooled.
+
+    The worker stops; stored segments leave the spool; the topics are deleted and created again (Tansu
+    frees nothing else); a new epoch starts; the matcher is rebuilt from ClickHouse, as after a restart;
+    what the spool still holds (not stored yet) is re-published; the worker starts again. Dead letters are
+    not spooled (the worker makes them), so the rotation waits until they are all stored.
+    """
+    spool, worker = running.spool, running.worker
+    assert spool is not None
+    assert worker is not None
+    await worker.stop()
+    state = await running.drain_state()
+    if state.lag.get(DEAD_LETTER.name, 0) or running.failed:
+        log.info("broker rotation postponed: dead letters not stored yet")
+        if not running.failed:
+            await worker.start()
+        return
+    await asyncio.to_thread(spool.collect, running.handled.snapshot())
+    running.rotating = True  # until the spool re-published what the old topics held unstored
+    try:
+        await asyncio.to_thread(recreate_topics, running.bootstrap_servers, running.settings.partitions)
+        running.generation += 1
+        spool.set_epoch(f"{spool.epoch.rpartition('#')[0]}#{running.generation}")
+        running.handled.reset()
+        running.offsets.reset()
+        await asyncio.to_thread(running.processor.forget)
+        await asyncio.to_thread(running.processor.rebuild)
+        replayed = await asyncio.to_thread(spool.replay_stale)
+    finally:
+        running.rotating = False
+        if not running.failed:  # whatever failed above (logged by the caller), the worker runs again
+            await worker.start()
+    after = _rss_mb(running.broker_pid)
+    say(
+        f"embedded broker at {rss_mb:,.0f} MB: dropped the records already stored (now {after:,.0f} MB); "
+        f"re-published {replayed.records:,} spooled record(s) not stored yet"
+    )
+
+
+def _rss_mb(pid: int | None) -> float:
+    """Resident memory of process ``pid`` in MiB (0 when unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 async def _bounded(step: Awaitable[object], timeout_s: float, what: str, stuck: list[str]) -> bool:

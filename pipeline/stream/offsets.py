@@ -33,6 +33,11 @@ class HandledOffsets:
             key = (topic, partition)
             self._offsets[key] = max(offset, self._offsets.get(key, -1))
 
+    def reset(self) -> None:
+        """Forget every offset: the topics were recreated and their offsets start again at 0."""
+        with self._lock:
+            self._offsets.clear()
+
     def snapshot(self) -> Offsets:
         """A copy of the handled offsets."""
         with self._lock:
@@ -44,15 +49,17 @@ class DrainState:
     """Records on the topics that are not handled yet."""
 
     lag: dict[str, int]
+    unsettled_segments: int = 0
+    """Spooled input that is on no topic right now (the embedded broker's topics were recreated)."""
 
     @property
     def drained(self) -> bool:
-        """True when every record on every topic is handled."""
-        return not any(self.lag.values())
+        """True when every record on every topic is handled and no spooled input waits to be re-published."""
+        return not any(self.lag.values()) and not self.unsettled_segments
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form."""
-        return {"drained": self.drained, "lag_records": self.lag}
+        return {"drained": self.drained, "lag_records": self.lag, "unsettled_spool_segments": self.unsettled_segments}
 
     @staticmethod
     def compute(ends: Offsets, handled: Offsets, committed: Offsets | None = None) -> DrainState:
@@ -111,6 +118,11 @@ class OffsetReader:
             if state.drained:
                 return state
             return DrainState.compute(ends, done, self._committed())
+
+    def reset(self) -> None:
+        """Forget what was learnt of the topics: they were recreated."""
+        with self._lock:
+            self._confirmed.clear()
 
     def _real_ends(self, ends: Offsets) -> Offsets:
         """End offsets raised to the high watermark a fetch of each partition's last record reports."""

@@ -139,6 +139,14 @@ class Processor:
     observers: list[Callable[[Sequence[Record]], None]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop the in-memory state (then :meth:`rebuild`): what the matcher saw but did not store is gone.
+
+        A worker restarted in the same process (the embedded broker's rotation) replays records whose
+        rows were not stored; the matcher must meet them as the first time, as after a restart.
+        """
         self._partition_marks: dict[int, datetime] = {}
         self._partition_seen: dict[int, datetime] = {}
         self.matcher = Matcher(business=self._business, lateness=self.lateness)

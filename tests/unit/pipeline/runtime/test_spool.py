@@ -57,7 +57,7 @@ def test_frames_come_back_as_written(
     tmp_path_factory: pytest.TempPathFactory, records: list[tuple[str, int | None, bytes | None, bytes]]
 ) -> None:
     directory = tmp_path_factory.mktemp("spool")
-    writer = SpoolWriter(directory)
+    writer = SpoolWriter(directory, EPOCH)
     for record in records:
         writer.append(*record)
     segments = list(directory.glob("*.seg"))
@@ -65,7 +65,7 @@ def test_frames_come_back_as_written(
 
 
 def test_a_torn_write_at_the_end_loses_only_that_record(tmp_path: Path) -> None:
-    writer = SpoolWriter(tmp_path)
+    writer = SpoolWriter(tmp_path, EPOCH)
     writer.append(EVENTS, 0, b"k", b"first")
     writer.append(EVENTS, 1, None, b"second")
     (segment,) = tmp_path.glob("*.seg")
@@ -78,7 +78,7 @@ def test_a_torn_write_at_the_end_loses_only_that_record(tmp_path: Path) -> None:
 
 def test_a_sealed_segment_is_deleted_once_the_worker_handled_every_offset_in_it(tmp_path: Path) -> None:
     kafka = FakeKafka()
-    sink = SpooledSink(kafka, SpoolWriter(tmp_path), EPOCH)
+    sink = SpooledSink(kafka, SpoolWriter(tmp_path, EPOCH))
     for number in range(3):
         sink.send(EVENTS, number % 2, b"k", b"%d" % number)
     sink.close()
@@ -92,7 +92,7 @@ def test_a_sealed_segment_is_deleted_once_the_worker_handled_every_offset_in_it(
 
 def test_a_full_segment_is_sealed_and_a_new_one_begins(tmp_path: Path) -> None:
     kafka = FakeKafka()
-    sink = SpooledSink(kafka, SpoolWriter(tmp_path, segment_bytes=64), EPOCH)
+    sink = SpooledSink(kafka, SpoolWriter(tmp_path, EPOCH, segment_bytes=64))
     for number in range(6):
         sink.send(EVENTS, 0, None, b"x" * 40 + b"%d" % number)
     spool = Spool(tmp_path, EPOCH, FakeKafka)
@@ -103,10 +103,14 @@ def test_a_full_segment_is_sealed_and_a_new_one_begins(tmp_path: Path) -> None:
 
 
 def test_a_new_broker_run_republishes_what_the_last_one_left(tmp_path: Path) -> None:
-    old = SpooledSink(FakeKafka(), SpoolWriter(tmp_path), "127.0.0.1:9092#1")
+    old = SpooledSink(FakeKafka(), SpoolWriter(tmp_path, "127.0.0.1:9092#1"))
     old.send(EVENTS, 0, b"k", b"sealed")
     old.close()
-    SpoolWriter(tmp_path).append(EVENTS, 2, b"k", b"never sealed")  # its writer was killed
+    unsealed = SpoolWriter(tmp_path / "killed", EPOCH)
+    unsealed.append(EVENTS, 2, b"k", b"never sealed")
+    (segment,) = (tmp_path / "killed").glob("*.seg")
+    pid, started, written = segment.stem.split("-")
+    segment.rename(tmp_path / f"{pid}-{int(started) - 1}-{written}.seg")  # its writer was killed
     republished: list[FakeKafka] = []
 
     def kafka() -> FakeKafka:
@@ -114,21 +118,21 @@ def test_a_new_broker_run_republishes_what_the_last_one_left(tmp_path: Path) -> 
         return republished[-1]
 
     spool = Spool(tmp_path, EPOCH, kafka)
-    replayed = spool.replay_earlier()
+    replayed = spool.replay_stale()
     assert (replayed.segments, replayed.records) == (2, 2)
     assert sorted(value for _, _, _, value in republished[0].sent) == [b"never sealed", b"sealed"]
     assert republished[0].closed
-    assert spool.replay_earlier().records == 0  # sealed for this run now: not re-published again
+    assert spool.replay_stale().records == 0  # sealed for this run now: not re-published again
     assert spool.collect({(EVENTS, 0): 0, (EVENTS, 2): 0}) == 2
 
 
 def test_the_segment_of_a_writer_that_died_is_republished_by_the_running_stack(tmp_path: Path) -> None:
     code = (
         "import sys; from pathlib import Path; from pipeline.runtime.spool import SpoolWriter;"
-        f"SpoolWriter(Path({str(tmp_path)!r})).append({EVENTS!r}, 1, None, b'orphan')"
+        f"SpoolWriter(Path({str(tmp_path)!r}), 'e').append({EVENTS!r}, 1, None, b'orphan')"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)  # the writer exits without sealing
-    mine = SpoolWriter(tmp_path)
+    mine = SpoolWriter(tmp_path, EPOCH)
     mine.append(EVENTS, 0, None, b"still being written")  # this process is alive: left alone
     republished = FakeKafka()
     spool = Spool(tmp_path, EPOCH, lambda: republished)
@@ -140,10 +144,26 @@ def test_the_segment_of_a_writer_that_died_is_republished_by_the_running_stack(t
 
 def test_a_segment_of_an_earlier_process_with_the_same_pid_is_not_taken_for_a_live_writer(tmp_path: Path) -> None:
     # In a container the stack is pid 1 on every run: the pid alone would call the dead run's writer alive.
-    SpoolWriter(tmp_path).append(EVENTS, 0, None, b"from the last run")
+    SpoolWriter(tmp_path, EPOCH).append(EVENTS, 0, None, b"from the last run")
     (segment,) = tmp_path.glob("*.seg")
     pid, started, written = segment.stem.split("-")
     segment.rename(tmp_path / f"{pid}-{int(started) - 1}-{written}.seg")
     republished = FakeKafka()
     Spool(tmp_path, EPOCH, lambda: republished).collect({})
     assert republished.sent == [(EVENTS, 0, None, b"from the last run")]
+
+
+def test_a_segment_that_spans_a_new_epoch_is_sealed_stale_and_republished(tmp_path: Path) -> None:
+    # The topics were recreated while it was open: what it sent before may be gone with the old topics.
+    spool = Spool(tmp_path, EPOCH, FakeKafka)
+    spool.set_epoch(EPOCH)
+    sink = SpooledSink(FakeKafka(), SpoolWriter(tmp_path, EPOCH))
+    sink.send(EVENTS, 0, None, b"before the rotation")
+    spool.set_epoch(EPOCH + "#1")
+    assert spool.unsettled() == 1  # open, begun before this epoch: no drain can be claimed until it is back
+    sink.close()
+    republished = FakeKafka()
+    spool = Spool(tmp_path, EPOCH + "#1", lambda: republished)
+    assert spool.collect({}) == 0
+    assert republished.sent == [(EVENTS, 0, None, b"before the rotation")]
+    assert spool.collect({(EVENTS, 0): 0}) == 1

@@ -10,7 +10,7 @@ def test_drained_when_every_partition_is_handled() -> None:
     ends = {("events", 0): 10, ("events", 1): 0}
     state = DrainState.compute(ends, handled.snapshot())
     assert state.drained
-    assert state.as_dict() == {"drained": True, "lag_records": {"events": 0}}
+    assert state.as_dict() == {"drained": True, "lag_records": {"events": 0}, "unsettled_spool_segments": 0}
 
 
 def test_lag_counts_unhandled_records_per_topic() -> None:
