@@ -110,7 +110,7 @@ def read_frames(path: Path) -> Iterator[Frame]:
 class SpoolWriter:
     """Appends one process's records to its own segments in ``directory`` and seals them.
 
-    Example: ``writer.append("serambi.events", 0, b"k", b"v"); writer.seal(epoch, {("serambi.events", 0): 7})``.
+    Example: ``writer.append("serambi.events", 0, b"k", b"v"); writer.seal({("serambi.events", 0): 7})``.
     """
 
     def __init__(self, directory: Path, epoch: str, segment_bytes: int = _SEGMENT_BYTES) -> None:
@@ -148,14 +148,18 @@ class SpoolWriter:
         if self._fd is not None:
             os.fsync(self._fd)
 
-    def seal(self, acked: Offsets) -> None:
-        """Close the open segment: Kafka acknowledged all of it, up to ``acked``."""
+    def seal(self, acked: Offsets, *, complete: bool = True) -> None:
+        """Close the open segment: Kafka acknowledged all of it, up to ``acked``.
+
+        ``complete=False``: Kafka lost some of it; the seal says stale, so the stack re-publishes it whole.
+        """
         if self._fd is None or self._path is None:
             return
         os.fsync(self._fd)
         os.close(self._fd)
         epoch = self.current_epoch()
-        write_seal(self._path, epoch if epoch == self._opened_epoch else STALE, acked, self.records)
+        fresh = complete and epoch == self._opened_epoch
+        write_seal(self._path, epoch if fresh else STALE, acked, self.records)
         self._fd, self._path, self.size, self.records = None, None, 0, 0
 
     def _open(self) -> None:
@@ -200,6 +204,7 @@ class SpooledSink:
     def __init__(self, kafka: AckingSink, writer: SpoolWriter) -> None:
         self._kafka = kafka
         self._writer = writer
+        self._lost = False  # Kafka lost a record of the open segment: seal it stale
 
     def send(self, topic: str, partition: int | None, key: bytes | None, value: bytes) -> None:
         """Spool the record, then queue it to Kafka; a full segment is sealed once Kafka acknowledged it."""
@@ -210,9 +215,9 @@ class SpooledSink:
 
     def flush(self) -> None:
         """Wait for Kafka's acknowledgement of every record; fsync the spool (seal a segment a few s old)."""
-        self._kafka.flush()
+        self._flush_kafka()
         if self._writer.age_s >= _SEAL_EVERY_S:
-            self._writer.seal(self._kafka.take_acked())
+            self._seal_acked()
         else:
             self._writer.sync()
 
@@ -224,8 +229,21 @@ class SpooledSink:
             self._kafka.close()
 
     def _seal(self) -> None:
-        self._kafka.flush()  # raises if Kafka lost any: the segment then stays unsealed, for a replay
-        self._writer.seal(self._kafka.take_acked())
+        try:
+            self._flush_kafka()
+        finally:  # sealed even when Kafka lost records (then stale): the stack re-publishes it whole
+            self._seal_acked()
+
+    def _flush_kafka(self) -> None:
+        try:
+            self._kafka.flush()
+        except Exception:
+            self._lost = True
+            raise
+
+    def _seal_acked(self) -> None:
+        self._writer.seal(self._kafka.take_acked(), complete=not self._lost)
+        self._lost = False
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from connectors.core.errors import PublishError
 from pipeline.runtime.spool import Spool, SpooledSink, SpoolWriter, read_frames
 
 EVENTS = "serambi.events.v1"
@@ -167,3 +168,29 @@ def test_a_segment_that_spans_a_new_epoch_is_sealed_stale_and_republished(tmp_pa
     assert spool.collect({}) == 0
     assert republished.sent == [(EVENTS, 0, None, b"before the rotation")]
     assert spool.collect({(EVENTS, 0): 0}) == 1
+
+
+@dataclass
+class LosingKafka(FakeKafka):
+    """Kafka that loses the records of its first flush (the producer gave up on them)."""
+
+    failed: bool = False
+
+    def flush(self) -> None:
+        if not self.failed:
+            self.failed = True
+            self.acked.clear()
+            msg = "1 record(s) not acknowledged by Kafka; retry"
+            raise PublishError(msg, failed=1)
+
+
+def test_a_segment_kafka_lost_records_of_is_republished_whole(tmp_path: Path) -> None:
+    sink = SpooledSink(LosingKafka(), SpoolWriter(tmp_path, EPOCH))
+    sink.send(EVENTS, 0, None, b"lost by Kafka")
+    with pytest.raises(PublishError):
+        sink.close()
+    republished = FakeKafka()
+    spool = Spool(tmp_path, EPOCH, lambda: republished)
+    assert spool.unsettled() == 1
+    spool.collect({})
+    assert republished.sent == [(EVENTS, 0, None, b"lost by Kafka")]
