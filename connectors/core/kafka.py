@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from kafka import KafkaProducer
@@ -13,6 +14,9 @@ from connectors.core.errors import PublishError
 __all__ = ["KafkaRecordSink"]
 
 log = logging.getLogger(__name__)
+_Record = tuple[str, int | None, bytes | None, bytes]
+_RESENDS = 5
+_RESEND_BACKOFF_S = 0.2
 
 
 class KafkaRecordSink:
@@ -32,19 +36,20 @@ class KafkaRecordSink:
             "client_id": "serambi-connector",
         }
         config.update(overrides)
+        self._config = config
         try:
             self._producer = KafkaProducer(**config)
         except KafkaError as exc:
             msg = f"cannot reach Kafka at {bootstrap_servers}: {exc}; check the broker and retry"
             raise PublishError(msg) from exc
-        self._failures: list[BaseException] = []
+        self._failures: list[tuple[_Record, BaseException]] = []
         self._acked: dict[tuple[str, int], int] = {}
 
     def send(self, topic: str, partition: int | None, key: bytes | None, value: bytes) -> None:
         """Queue one record; delivery failures surface at the next :meth:`flush`."""
         future = self._producer.send(topic, value=value, key=key, partition=partition)
         future.add_callback(self._ack)
-        future.add_errback(self._failures.append)
+        future.add_errback(self._failed, (topic, partition, key, value))
 
     def take_acked(self) -> dict[tuple[str, int], int]:
         """The highest acknowledged offset per (topic, partition) since the last call (after a flush: all)."""
@@ -57,13 +62,39 @@ class KafkaRecordSink:
             self._acked[key] = metadata.offset
 
     def flush(self) -> None:
-        """Wait for every queued record; raise :class:`PublishError` if any failed."""
+        """Wait for every queued record; raise :class:`PublishError` if any failed after re-sends.
+
+        A record the producer gave up on (e.g. Tansu answers "unknown error" while a topic is recreated) is
+        sent again a few times with back-off: the worker's sinks are idempotent and order-insensitive, so a
+        duplicate or a later position costs nothing, whereas a lost record would.
+        """
         self._producer.flush()
+        for attempt in range(_RESENDS):
+            if not self._failures:
+                return
+            failed, self._failures = self._failures, []
+            log.warning(
+                "Kafka refused %d record(s) (%s); sending them again (%d/%d)",
+                len(failed),
+                failed[0][1],
+                attempt + 1,
+                _RESENDS,
+            )
+            time.sleep(_RESEND_BACKOFF_S * 2**attempt)  # back-off before the re-send, by design
+            # A new producer: after a topic was recreated, Tansu keeps refusing the old one's sequence.
+            self._producer.close(timeout=5)
+            self._producer = KafkaProducer(**self._config)
+            for (topic, partition, key, value), _ in failed:
+                self.send(topic, partition, key, value)
+            self._producer.flush()
         if self._failures:
-            first, count = self._failures[0], len(self._failures)
+            first, count = self._failures[0][1], len(self._failures)
             self._failures.clear()
             msg = f"{count} record(s) not acknowledged by Kafka (first: {first}); retry"
             raise PublishError(msg, failed=count)
+
+    def _failed(self, record: _Record, exc: BaseException) -> None:
+        self._failures.append((record, exc))
 
     def close(self) -> None:
         """Flush and close the producer."""

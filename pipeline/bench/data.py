@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -71,6 +72,30 @@ class SyntheticEvents:
             for i in range(0, len(events), self._batch)
         ]
 
+    def live_events(
+        self, accounts: Sequence[tuple[str, str, str]], clock: Callable[[], datetime]
+    ) -> Iterator[dict[str, Any]]:
+        """The same mix, endless, one event at a time, as a connector sees live traffic (for a paced run).
+
+        Args:
+            accounts: ``(platform, agency id, account id)`` triples, e.g. from the agency directory, so the
+                publisher knows every account; conversation ``c`` belongs to ``accounts[c % len(accounts)]``.
+            clock: each event's time (e.g. ``lambda: datetime.now(UTC)``), so event time moves as live data's.
+        """
+        while True:
+            self._n += 1
+            n, roll = self._n, self._rng.random()
+            platform, agency_id, account_id = accounts[(n // 40) % len(accounts)]
+            head = {
+                "schema_version": 1,
+                "platform": platform,
+                "agency_id": agency_id,
+                "account_id": account_id,
+                "created_at": clock().isoformat(),
+                "source": "bench",
+            }
+            yield self._shaped(n, roll, head)
+
     def _send(self, producer: KafkaProducer, count: int) -> int:
         for partition, value in self.batch_records(count):
             producer.send(EVENTS.name, value=value, partition=partition)
@@ -80,7 +105,6 @@ class SyntheticEvents:
         self._n += 1
         n, roll = self._n, self._rng.random()
         agency = n % 12
-        conversation = n // 40
         head = {
             "schema_version": 1,
             "platform": "x",
@@ -89,12 +113,18 @@ class SyntheticEvents:
             "created_at": (_START + timedelta(milliseconds=n * 50)).isoformat(),
             "source": "bench",
         }
+        return self._shaped(n, roll, head)
+
+    def _shaped(self, n: int, roll: float, head: dict[str, Any]) -> dict[str, Any]:
+        """Event ``n`` of the mix (``roll`` picks its type) on ``head``'s account and time."""
+        conversation = n // 40
         root = f"p{conversation}"
+        platform = head["platform"]
         if roll < 0.10:
             return {
                 **head,
                 "type": "post",
-                "event_id": f"x:e{n}",
+                "event_id": f"{platform}:e{n}",
                 "post_id": f"b{n}",
                 "text": _TEXTS[2],
                 "links": ["https://bench.gov.my/x"],
@@ -103,7 +133,7 @@ class SyntheticEvents:
             return {
                 **head,
                 "type": "interaction",
-                "event_id": f"x:e{n}",
+                "event_id": f"{platform}:e{n}",
                 "kind": "comment",
                 "message_id": f"m{n}",
                 "root_id": root,
@@ -116,7 +146,7 @@ class SyntheticEvents:
             return {
                 **head,
                 "type": "interaction",
-                "event_id": f"x:e{n}",
+                "event_id": f"{platform}:e{n}",
                 "kind": "reply",
                 "message_id": f"m{n}",
                 "root_id": root,
@@ -128,7 +158,7 @@ class SyntheticEvents:
         return {
             **head,
             "type": "reaction",
-            "event_id": f"x:e{n}",
+            "event_id": f"{platform}:e{n}",
             "target_id": root,
             "root_id": root,
             "reaction_type": "like",

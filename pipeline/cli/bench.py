@@ -1,4 +1,4 @@
-"""``serambi bench``: the throughput, freshness and memory benchmark."""
+"""``serambi bench``: the throughput, freshness and memory benchmark; ``serambi bench chaos``: kill -9 under load."""
 
 from __future__ import annotations
 
@@ -7,11 +7,20 @@ from pathlib import Path
 import click
 
 from pipeline.cli.common import friendly, settings_of
+from pipeline.cli.soak import soak
 
 __all__ = ["bench"]
 
+_JSON_OUT = click.option(
+    "--json-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the figures as JSON here.",
+)
 
-@click.command()
+
+# Without a subcommand, the group is the throughput benchmark it always was: `serambi bench --events N`.
+@click.group(invoke_without_command=True)
 @click.option("--events", type=int, default=1_000_000, show_default=True, help="Events through the worker.")
 @click.option("--fresh-rate", type=int, default=5000, show_default=True, help="Events/s in the freshness phase.")
 @click.option("--fresh-seconds", type=float, default=20.0, show_default=True, help="Length of that phase.")
@@ -22,18 +31,18 @@ __all__ = ["bench"]
     show_default=True,
     help="Events through the processor alone (CPU time per event, no broker or ClickHouse).",
 )
-@click.option(
-    "--json-out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write the figures as JSON here.",
-)
+@_JSON_OUT
 @click.pass_context
 @friendly
 def bench(  # noqa: PLR0913 - one per CLI option
     ctx: click.Context, events: int, fresh_rate: int, fresh_seconds: float, hot_path_events: int, json_out: Path | None
 ) -> None:
-    """Benchmark: events/s end to end, freshness p50/p99, peak RSS, ratio to a bare aiokafka consumer."""
+    """Benchmark: events/s end to end, freshness p50/p99, peak RSS, ratio to a bare aiokafka consumer.
+
+    `serambi bench chaos` instead kills the worker during a replay and checks every figure.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     from pipeline.bench.throughput import BenchOptions, run_bench  # noqa: PLC0415 - loads the whole stack
 
     options = BenchOptions(
@@ -43,3 +52,35 @@ def bench(  # noqa: PLR0913 - one per CLI option
     click.echo(result.as_json())
     if json_out is not None:
         json_out.write_text(result.as_json(), encoding="utf-8")
+
+
+@bench.command()
+@click.option("--kills", type=click.IntRange(min=0), default=30, show_default=True, help="SIGKILLs of the worker.")
+@click.option(
+    "--events", type=click.IntRange(min=1), default=40_000, show_default=True, help="Simulated events (at least)."
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the data and of the kill points.")
+@_JSON_OUT
+@click.pass_context
+@friendly
+def chaos(ctx: click.Context, kills: int, events: int, seed: int, json_out: Path | None) -> None:
+    """Kill -9 the worker at random points of a replay on an external broker; compare every figure.
+
+    A clean run and a run with KILLS SIGKILLs (start-up, right after commits, after random numbers of
+    stored rows) consume the same records; the report, the facts, the stored events and the activity
+    counts must equal each other, the batch oracle and what was published. Exits 1 when one differs.
+    """
+    from pipeline.bench.chaos import ChaosOptions, run_chaos  # noqa: PLC0415 - loads Kafka clients
+
+    result = run_chaos(settings_of(ctx), ChaosOptions(kills=kills, events=events, seed=seed), click.echo)
+    click.echo(result.as_json())
+    if json_out is not None:
+        json_out.write_text(result.as_json(), encoding="utf-8")
+    if not result.equal:
+        shown = "\n  ".join(result.differences[:20])
+        msg = f"{len(result.differences)} figure(s) differ after {result.kills} kills (seed {seed}):\n  {shown}"
+        raise click.ClickException(msg)
+    click.echo(f"every figure equal after {result.kills} kills: report, facts, stored events, activity, oracle")
+
+
+bench.add_command(soak)

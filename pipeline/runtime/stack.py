@@ -150,8 +150,12 @@ async def open_stack(
         msg = f"a Serambi stack (pid {other.pid}) already runs on {settings.data_dir}; use it or stop it"
         raise StackBusyError(msg)
     running: RunningStack | None = None
+    stop = asyncio.Event()
     try:
-        with contextlib.ExitStack() as resources:
+        with contextlib.ExitStack() as resources, contextlib.ExitStack() as signals:
+            # From the first step: a SIGTERM during start-up stops the stack cleanly once it is up. Removed
+            # once the caller is done, so that a second signal during the stop ends the process.
+            signals.enter_context(_signals(stop))
             _own_data_dir(settings, resources)
             bootstrap, broker_pid = _start_broker(settings, resources, say)
             created = ensure_topics(bootstrap, settings.partitions)
@@ -162,6 +166,7 @@ async def open_stack(
             ensure_views(store, default_sla_hours=settings.sla_hours)
             say(f"ClickHouse ready ({'chDB' if settings.uses_chdb else 'server'}; migrations applied: {len(applied)})")
             running = _running(settings, bootstrap, store, metrics)
+            running.stop_requested = stop
             resources.callback(running.offsets.close)
             running.spool = await _replay_spool(settings, bootstrap, broker_pid, say)
             running.broker_pid = broker_pid
@@ -176,8 +181,10 @@ async def open_stack(
                 prepare(running)
             async with _collecting(running, say), _worker(running):
                 say(f"worker joined; API on {running.api.url}")
-                with _signals(running.stop_requested):
+                try:
                     yield running
+                finally:
+                    signals.close()
     finally:
         if running is not None:  # after every step, the API and broker included
             say(running.outcome())

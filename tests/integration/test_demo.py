@@ -130,3 +130,22 @@ def test_publishing_with_another_pseudonym_key_is_refused(tmp_path: Path) -> Non
         stack.communicate(timeout=180)
     assert sim.returncode == 1
     assert "differs from the running stack's" in sim.stderr
+
+
+def test_a_sigterm_during_start_up_stops_the_stack_cleanly_once_it_is_up(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    stack = subprocess.Popen(
+        [SERAMBI, "run", "--duration", "600"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert stack.stdout is not None
+    head = []
+    for line in stack.stdout:  # the stack's own progress: ClickHouse is up, the worker is still joining
+        head.append(line)
+        if "matcher state rebuilt" in line:
+            break
+    stack.send_signal(signal.SIGTERM)
+    rest, _ = stack.communicate(timeout=180)
+    output = "".join(head) + rest
+    assert stack.returncode == 0, output
+    assert "stopped: on request; every step finished" in output
+    assert not (tmp_path / "data" / "stack.json").exists()

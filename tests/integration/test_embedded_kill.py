@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -44,9 +45,9 @@ def _start(env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
     raise AssertionError("".join(head))
 
 
-def _wait_until(condition: object, what: str, timeout_s: float = 120) -> None:
+def _wait_until(condition: Callable[[], object], what: str, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.1)  # polling an observable state between checks
 
@@ -86,7 +87,8 @@ def test_input_acknowledged_before_a_kill_is_stored_after_the_restart(
     finally:
         stack.kill()
         stack.wait(timeout=60)
-    _wait_until(lambda: not alive(state.broker_pid), "the embedded broker to die with its stack")  # type: ignore[arg-type]
+    broker_pid = state.broker_pid
+    _wait_until(lambda: not alive(broker_pid), "the embedded broker to die with its stack")
 
     stack, head = _start(env)
     try:
