@@ -8,8 +8,10 @@ may not be stored yet: the facts must still equal the batch oracle's, with every
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,11 +27,19 @@ START = datetime(2026, 11, 5, 6, 0, tzinfo=UTC)
 CHUNKS = 6
 
 
-def _wait_for_rotation(live: LiveStack, after: int) -> None:
+def _wait_until(condition: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + 120
-    while live.stack.generation <= after:
-        assert time.monotonic() < deadline, "the stack did not recreate its topics"
-        time.sleep(0.05)  # polling the stack's rotation count
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)  # polling the stack's state
+
+
+def _rotation_begun(live: LiveStack, after: int) -> bool:
+    return live.stack.rotating or live.stack.generation > after
+
+
+def _wait_for_rotation(live: LiveStack, after: int) -> None:
+    _wait_until(lambda: live.stack.generation > after, "the stack to recreate its topics")
 
 
 def test_recreating_the_topics_under_load_loses_and_doubles_nothing(
@@ -52,8 +62,11 @@ def test_recreating_the_topics_under_load_loses_and_doubles_nothing(
         for number in range(CHUNKS):
             generation = live.stack.generation
             live.publish(sample_directory, events[number * size : (number + 1) * size])
-            live.stack.rotation_requested = True
-            _wait_for_rotation(live, generation)  # a rotation while this chunk may be unstored
+            live.stack.rotation_requested = True  # while this chunk may be unstored
+            if number % 2:  # and every other time, deliver the chunk again while the topics are recreated
+                _wait_until(functools.partial(_rotation_begun, live, generation), "a rotation")
+                live.publish(sample_directory, events[number * size : (number + 1) * size])
+            _wait_for_rotation(live, generation)
         live.publish(sample_directory, events[: len(events) // 10])  # redeliveries too
         live.drain()
         stack = live.stack

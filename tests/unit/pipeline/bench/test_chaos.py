@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import random
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -144,18 +142,3 @@ def test_an_agency_missing_from_a_report_is_a_difference() -> None:
     chaos = _figures()
     chaos["report"] = []
     assert "chaos vs clean: agency jpj only in one report" in compare(PUBLISHED, _figures(), chaos)
-
-
-@pytest.mark.parametrize("args", [("bench", "--help"), ("bench", "chaos", "--help")])
-def test_bench_commands_help_loads_no_stack_library(args: tuple[str, ...]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "pipeline.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
-    assert not imported & {"faust", "mode", "aiokafka", "kafka", "chdb", "clickhouse_connect"}
-    assert "--json-out" in result.stdout

@@ -25,7 +25,17 @@ def _imported_by(*args: str) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "args", [("--help",), ("schemas", "check"), ("report", "--help"), ("import", "--help"), ("demo", "--help")]
+    "args",
+    [
+        ("--help",),
+        ("schemas", "check"),
+        ("report", "--help"),
+        ("import", "--help"),
+        ("demo", "--help"),
+        ("bench", "--help"),
+        ("bench", "chaos", "--help"),
+        ("bench", "soak", "--help"),
+    ],
 )
 def test_light_commands_import_no_stack_library(args: tuple[str, ...]) -> None:
     imported = _imported_by(*args)
