@@ -14,6 +14,7 @@ from schemas.topics import TOPICS, TopicSpec
 __all__ = ["ensure_topics", "partition_count", "recreate_topics"]
 
 log = logging.getLogger(__name__)
+_RECREATE_ATTEMPTS = 10
 
 
 def partition_count(topic: TopicSpec, default_partitions: int) -> int:
@@ -52,11 +53,24 @@ def recreate_topics(bootstrap_servers: str, default_partitions: int) -> None:
 
     Tansu (memory storage) implements neither DeleteRecords nor retention; deleting a topic is the one way
     to make it let go of records. Its consumer groups' offsets go with the topics, and offsets start at 0.
+    Tansu also creates a topic that a producer names while it does not exist (whatever the client asks),
+    with its own partition count: a topic a producer re-created between our delete and create is deleted
+    and created again until every topic has its declared partitions.
     """
+    expected = {t.name: partition_count(t, default_partitions) for t in TOPICS}
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="serambi-admin")
     try:
-        existing = set(admin.list_topics())
-        admin.delete_topics([t.name for t in TOPICS if t.name in existing])
+        wrong = [name for name in expected if name in set(admin.list_topics())]
+        for _ in range(_RECREATE_ATTEMPTS):
+            if wrong:
+                admin.delete_topics(wrong)
+            ensure_topics(bootstrap_servers, default_partitions)
+            counts = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(list(expected))}
+            wrong = [name for name, count in expected.items() if counts.get(name) != count]
+            if not wrong:
+                return
+            log.warning("topics %s came back with other partition counts (auto-created); again", wrong)
+        msg = f"could not recreate {wrong} with their partition counts {expected}; restart the stack"
+        raise BrokerError(msg)
     finally:
         admin.close()
-    ensure_topics(bootstrap_servers, default_partitions)

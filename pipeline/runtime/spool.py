@@ -39,6 +39,7 @@ from connectors.core.publisher import RecordSink
 
 __all__ = [
     "EPOCH_FILE",
+    "PAUSE_FILE",
     "SPOOL_DIR",
     "STALE",
     "AckingSink",
@@ -55,6 +56,10 @@ log = logging.getLogger(__name__)
 
 SPOOL_DIR = "spool"
 EPOCH_FILE = "EPOCH"
+PAUSE_FILE = "PAUSE"
+_PAUSED = "paused-"
+_PAUSE_POLL_S = 0.05
+_PAUSE_MAX_S = 120.0  # a stack that died while its writers were paused must not hold them for ever
 STALE = "stale"
 _SEAL_EVERY_S = 5.0  # a flush seals a segment this old: what it holds is collected or re-published soon
 _HEADER = struct.Struct("<II")  # body length, crc32 of the body
@@ -128,6 +133,25 @@ class SpoolWriter:
     def age_s(self) -> float:
         """Seconds since the open segment was opened (0 when none is open)."""
         return 0.0 if self._fd is None else time.monotonic() - self._opened_at
+
+    def pause_requested(self) -> bool:
+        """Whether the stack asked writers to hold their records (it recreates the topics)."""
+        return (self.directory / PAUSE_FILE).exists()
+
+    def paused(self) -> None:
+        """Tell the stack that this writer holds nothing in flight, and wait until it resumes writers.
+
+        Call only after Kafka acknowledged everything sent: a record that reaches Tansu while it deletes a
+        topic leaves an object behind that makes the recreated topic refuse every later record.
+        """
+        marker = self.directory / f"{_PAUSED}{self._path.stem if self._path else 'idle'}-{id(self)}"
+        marker.touch(mode=0o600)
+        try:
+            deadline = time.monotonic() + _PAUSE_MAX_S
+            while self.pause_requested() and time.monotonic() < deadline:
+                time.sleep(_PAUSE_POLL_S)  # waiting for the stack to remove its pause file
+        finally:
+            marker.unlink(missing_ok=True)
 
     def current_epoch(self) -> str:
         """The stack's epoch now: its ``EPOCH`` file, else the one this writer was given."""
@@ -208,6 +232,8 @@ class SpooledSink:
 
     def send(self, topic: str, partition: int | None, key: bytes | None, value: bytes) -> None:
         """Spool the record, then queue it to Kafka; a full segment is sealed once Kafka acknowledged it."""
+        if self._writer.pause_requested():
+            self._pause()
         if self._writer.size >= self._writer.segment_bytes:
             self._seal()
         self._writer.append(topic, partition, key, value)
@@ -215,6 +241,8 @@ class SpooledSink:
 
     def flush(self) -> None:
         """Wait for Kafka's acknowledgement of every record; fsync the spool (seal a segment a few s old)."""
+        if self._writer.pause_requested():
+            self._pause()
         self._flush_kafka()
         if self._writer.age_s >= _SEAL_EVERY_S:
             self._seal_acked()
@@ -233,6 +261,11 @@ class SpooledSink:
             self._flush_kafka()
         finally:  # sealed even when Kafka lost records (then stale): the stack re-publishes it whole
             self._seal_acked()
+
+    def _pause(self) -> None:
+        self._flush_kafka()  # nothing of ours in flight while the topics are deleted
+        self._writer.sync()
+        self._writer.paused()
 
     def _flush_kafka(self) -> None:
         try:
@@ -279,6 +312,27 @@ class Spool:
         tmp.replace(self.directory / EPOCH_FILE)
         self.epoch = epoch
         self._since_ns = time.time_ns()
+
+    def pause_writers(self, timeout_s: float) -> bool:
+        """Ask every writer to hold its records; ``True`` once each writer with an open segment holds.
+
+        A writer without an open segment has nothing in flight (it sealed after Kafka's acknowledgement) and
+        pauses at its next record. ``False`` after ``timeout_s``: call :meth:`resume_writers` and try later.
+        """
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (self.directory / PAUSE_FILE).touch(mode=0o600)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            open_live = {p.stem for p in self.segments() if _read_seal(p) is None and _writer_alive(p)}
+            holding = {m.name[len(_PAUSED) :].rpartition("-")[0] for m in self.directory.glob(f"{_PAUSED}*")}
+            if open_live <= holding:
+                return True
+            time.sleep(_PAUSE_POLL_S)  # waiting for the writers' markers
+        return False
+
+    def resume_writers(self) -> None:
+        """Let writers send again."""
+        (self.directory / PAUSE_FILE).unlink(missing_ok=True)
 
     def unsettled(self) -> int:
         """Segments whose records may be on no topic now: re-published soon, so nothing is drained before.

@@ -48,6 +48,7 @@ _TASKS_CANCEL_TIMEOUT_S = 10.0
 _API_STOP_TIMEOUT_S = 10.0
 _SPOOL_COLLECT_EVERY_S = 1.0
 _MIN_ROTATION_GAP_S = 30.0
+_PAUSE_TIMEOUT_S = 10.0
 
 
 class _QuietWorker(faust.Worker):
@@ -419,27 +420,35 @@ async def _worker(running: RunningStack) -> AsyncIterator[None]:
 async def _rotate(running: RunningStack, rss_mb: float, say: Callable[[str], None]) -> None:
     """Free the embedded broker's memory: drop its topics once what they hold is stored or spooled.
 
-    The worker stops; stored segments leave the spool; the topics are deleted and created again (Tansu
-    frees nothing else); a new epoch starts; the matcher is rebuilt from ClickHouse, as after a restart;
-    what the spool still holds (not stored yet) is re-published; the worker starts again. Dead letters are
-    not spooled (the worker makes them), so the rotation waits until they are all stored.
+    The worker stops; publishers pause with nothing in flight (a record reaching Tansu while it deletes a
+    topic leaves an object behind that makes the new topic refuse every record); stored segments leave the
+    spool; the topics are deleted and created again (Tansu frees nothing else); a new epoch starts and
+    publishers go on; the matcher is rebuilt from ClickHouse, as after a restart; what the spool still holds
+    (not stored yet) is re-published; the worker starts again. Dead letters are not spooled (the worker makes
+    them), so the rotation waits until they are all stored.
     """
     spool, worker = running.spool, running.worker
     assert spool is not None
     assert worker is not None
     await worker.stop()
     state = await running.drain_state()
-    if state.lag.get(DEAD_LETTER.name, 0) or running.failed:
-        log.info("broker rotation postponed: dead letters not stored yet")
+    letters_stored = not state.lag.get(DEAD_LETTER.name, 0)
+    paused = letters_stored and await asyncio.to_thread(spool.pause_writers, _PAUSE_TIMEOUT_S)
+    if not paused or running.failed:
+        spool.resume_writers()
+        log.info("broker rotation postponed: dead letters not stored yet, or a publisher did not pause")
         if not running.failed:
             await worker.start()
         return
     await asyncio.to_thread(spool.collect, running.handled.snapshot())
     running.rotating = True  # until the spool re-published what the old topics held unstored
     try:
-        await asyncio.to_thread(recreate_topics, running.bootstrap_servers, running.settings.partitions)
-        running.generation += 1
-        spool.set_epoch(f"{spool.epoch.rpartition('#')[0]}#{running.generation}")
+        try:
+            await asyncio.to_thread(recreate_topics, running.bootstrap_servers, running.settings.partitions)
+            running.generation += 1
+            spool.set_epoch(f"{spool.epoch.rpartition('#')[0]}#{running.generation}")
+        finally:
+            spool.resume_writers()  # publishers go on while the matcher is rebuilt
         running.handled.reset()
         running.offsets.reset()
         await asyncio.to_thread(running.processor.forget)

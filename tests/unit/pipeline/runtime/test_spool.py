@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,3 +195,18 @@ def test_a_segment_kafka_lost_records_of_is_republished_whole(tmp_path: Path) ->
     assert spool.unsettled() == 1
     spool.collect({})
     assert republished.sent == [(EVENTS, 0, None, b"lost by Kafka")]
+
+
+def test_writers_hold_their_records_while_the_stack_recreates_the_topics(tmp_path: Path) -> None:
+    kafka = FakeKafka()
+    sink = SpooledSink(kafka, SpoolWriter(tmp_path, EPOCH))
+    sink.send(EVENTS, 0, None, b"before")  # an open segment: the stack must wait for this writer
+    spool = Spool(tmp_path, EPOCH, FakeKafka)
+    assert not spool.pause_writers(timeout_s=0.2)  # the writer has not held yet: no rotation
+    sent_during_pause = threading.Thread(target=sink.send, args=(EVENTS, 0, None, b"after"))
+    sent_during_pause.start()  # sees the pause file: flushes, says it holds, waits
+    assert spool.pause_writers(timeout_s=30)
+    assert [value for *_, value in kafka.sent] == [b"before"]
+    spool.resume_writers()
+    sent_during_pause.join(timeout=30)
+    assert [value for *_, value in kafka.sent] == [b"before", b"after"]
