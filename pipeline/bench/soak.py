@@ -31,9 +31,9 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.bench.data import SyntheticEvents
 from pipeline.metrics import Metrics
+from pipeline.runtime.procstat import memory_mb
 from pipeline.runtime.publishing import kafka_publisher
 from pipeline.runtime.stack import RunningStack, open_stack
-from pipeline.runtime.statefile import read_state
 from pipeline.settings import Settings
 from schemas.agency import load_directory
 from schemas.tables import RAW_TABLES, RESPONSE_FACTS
@@ -161,8 +161,7 @@ def run_soak(settings: Settings, options: SoakOptions, say: Say) -> SoakResult:
 async def _soak(settings: Settings, options: SoakOptions, say: Say) -> SoakResult:
     say(f"soak: {options.rate:,} events/s for {options.minutes:g} min, a sample every {options.sample_every_s:g} s")
     async with open_stack(settings, Metrics(CollectorRegistry()), lambda line: say("    " + line)) as stack:
-        state = await asyncio.to_thread(read_state, settings.state_file)
-        broker_pid = None if state is None else state.broker_pid
+        broker_pid = stack.broker_pid
         feed = _Feed(stack, options)
         samples, duration_s = await _load(stack, feed, broker_pid, options, say)
         say("draining: waiting until ClickHouse holds every event...")
@@ -279,8 +278,8 @@ async def _sample(stack: RunningStack, feed: _Feed, broker_pid: int | None, elap
         published=feed.published,
         stored=stack.processor.rows_total,
         lag=sum(state.lag.values()),
-        worker_rss_mb=_rss_mb("self") or 0.0,
-        broker_rss_mb=None if broker_pid is None else _rss_mb(str(broker_pid)),
+        worker_rss_mb=memory_mb("self") or 0.0,
+        broker_rss_mb=memory_mb(broker_pid),
         spool_bytes=spool,
         conversations=len(stack.processor.matcher),
     )
@@ -294,13 +293,3 @@ def _progress(sample: SoakSample) -> str:
         f"RSS worker {sample.worker_rss_mb:,.0f} MB broker {broker} | spool {spool} | "
         f"{sample.conversations:,} conversations in memory"
     )
-
-
-def _rss_mb(pid: str) -> float | None:
-    """Resident set size of ``/proc/<pid>`` now (``None`` once the process is gone)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
-    except OSError:
-        return None
-    line = next((x for x in status.splitlines() if x.startswith("VmRSS:")), "VmRSS: 0 kB")
-    return int(line.split()[1]) / 1024

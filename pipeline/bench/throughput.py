@@ -26,6 +26,7 @@ from pipeline.bench.hotpath import hot_path_us_per_event
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.broker import EmbeddedBroker
 from pipeline.metrics import Metrics
+from pipeline.runtime.procstat import memory_mb
 from pipeline.runtime.stack import RunningStack, open_stack
 from pipeline.settings import Settings
 from pipeline.stream.decode import Record
@@ -213,9 +214,4 @@ def _peak_rss_mb() -> float:
 
 
 def _broker_peak_rss_mb(pid: int | None) -> float:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
-    except OSError:
-        return 0.0
-    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), "VmHWM: 0 kB")
-    return int(line.split()[1]) / 1024
+    return memory_mb(pid, "VmHWM") or 0.0

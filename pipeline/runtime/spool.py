@@ -343,11 +343,12 @@ class Spool:
         count = 0
         for path in self.segments():
             seal = _read_seal(path)
-            if seal is None:
-                count += not _writer_alive(path) or _written_at(path)[0] < self._since_ns
-            else:
-                count += seal.epoch != self.epoch
+            count += self._stale(path, seal) or (seal is None and _written_at(path)[0] < self._since_ns)
         return count
+
+    def _stale(self, segment: Path, seal: _Seal | None) -> bool:
+        """Records possibly gone from the topics, for good: sealed in an earlier epoch, or its writer died."""
+        return not _writer_alive(segment) if seal is None else seal.epoch != self.epoch
 
     def segments(self) -> list[Path]:
         """Every segment, oldest first."""
@@ -365,12 +366,7 @@ class Spool:
 
     def replay_stale(self) -> Replayed:
         """Re-publish what an earlier epoch left: segments sealed in it, and those of writers that died."""
-        stale = []
-        for path in self.segments():
-            seal = _read_seal(path)
-            if (seal is None and not _writer_alive(path)) or (seal is not None and seal.epoch != self.epoch):
-                stale.append(path)
-        return self._replay(stale)
+        return self._replay([path for path in self.segments() if self._stale(path, _read_seal(path))])
 
     def collect(self, handled: Offsets) -> int:
         """Delete sealed segments of this epoch whose records are all handled; re-publish stale ones.
@@ -381,13 +377,11 @@ class Spool:
         orphans = []
         for path in self.segments():
             seal = _read_seal(path)
+            if self._stale(path, seal):
+                orphans.append(path)
+                continue
             if seal is None:
-                if not _writer_alive(path):
-                    orphans.append(path)
-                continue
-            if seal.epoch != self.epoch:
-                orphans.append(path)  # sealed in an earlier epoch: its records may be gone from the topics
-                continue
+                continue  # its writer is still at it
             if all(handled.get(key, -1) >= offset for key, offset in seal.offsets.items()):
                 path.unlink(missing_ok=True)
                 path.with_suffix(".sealed").unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from pipeline.errors import StackBusyError
 from pipeline.kafka.admin import ensure_topics, recreate_topics
 from pipeline.kafka.broker import EmbeddedBroker, free_port
 from pipeline.metrics import Metrics
+from pipeline.runtime.procstat import memory_mb
 from pipeline.runtime.spool import SPOOL_DIR, Spool, broker_epoch
 from pipeline.runtime.statefile import StackState, clear_state, read_state, write_private, write_state
 from pipeline.settings import Settings, ensure_private_dir
@@ -271,7 +272,7 @@ async def _collecting(running: RunningStack, say: Callable[[str], None]) -> Asyn
         while True:
             try:
                 await collect()
-                rss_mb = _rss_mb(running.broker_pid)
+                rss_mb = memory_mb(running.broker_pid) or 0.0
                 if due(rss_mb):
                     running.rotation_requested = False
                     await _rotate(running, rss_mb, say)
@@ -458,25 +459,11 @@ async def _rotate(running: RunningStack, rss_mb: float, say: Callable[[str], Non
         running.rotating = False
         if not running.failed:  # whatever failed above (logged by the caller), the worker runs again
             await worker.start()
-    after = _rss_mb(running.broker_pid)
+    after = memory_mb(running.broker_pid) or 0.0
     say(
         f"embedded broker at {rss_mb:,.0f} MB: dropped the records already stored (now {after:,.0f} MB); "
         f"re-published {replayed.records:,} spooled record(s) not stored yet"
     )
-
-
-def _rss_mb(pid: int | None) -> float:
-    """Resident memory of process ``pid`` in MiB (0 when unknown)."""
-    if pid is None:
-        return 0.0
-    try:
-        with open(f"/proc/{pid}/status", encoding="utf-8") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 async def _bounded(step: Awaitable[object], timeout_s: float, what: str, stuck: list[str]) -> bool:
