@@ -424,7 +424,8 @@ async def _rotate(running: RunningStack, rss_mb: float, say: Callable[[str], Non
     The worker stops; publishers pause with nothing in flight (a record reaching Tansu while it deletes a
     topic leaves an object behind that makes the new topic refuse every record); stored segments leave the
     spool; the topics are deleted and created again (Tansu frees nothing else); a new epoch starts and
-    publishers go on; the matcher is rebuilt from ClickHouse, as after a restart; what the spool still holds
+    publishers go on; the matcher is kept if it holds only stored messages, else forgotten (conversations
+    are then reloaded from ClickHouse as they are met, as after a restart); what the spool still holds
     (not stored yet) is re-published; the worker starts again. Dead letters are not spooled (the worker makes
     them), so the rotation waits until they are all stored.
     """
@@ -452,8 +453,12 @@ async def _rotate(running: RunningStack, rss_mb: float, say: Callable[[str], Non
             spool.resume_writers()  # publishers go on while the matcher is rebuilt
         running.handled.reset()
         running.offsets.reset()
-        await asyncio.to_thread(running.processor.forget)
-        await asyncio.to_thread(running.processor.rebuild)
+        if not running.processor.settled:
+            # The worker stopped between preparing a chunk and storing it: the matcher holds messages that
+            # ClickHouse does not, and the spool re-publishes them. Start afresh; each conversation is
+            # reloaded from ClickHouse when it is next met. No rebuild of the whole lateness window: it
+            # costs a copy of that window in memory at every rotation, which the allocator keeps.
+            running.processor.forget()
         replayed = await asyncio.to_thread(spool.replay_stale)
     finally:
         running.rotating = False

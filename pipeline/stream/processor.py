@@ -109,7 +109,8 @@ class Processor:
         clock: wall clock (default ``datetime.now(UTC)``); it bounds clocks from the future and tells
             idle partitions apart.
 
-    Attributes: ``matcher`` (the open conversations), ``rows_total`` (raw rows stored by this process),
+    Attributes: ``matcher`` (the open conversations), ``uncommitted`` (chunks prepared but not committed yet;
+    see :attr:`settled`), ``rows_total`` (raw rows stored by this process),
     ``facts_total`` (response facts stored; an improved fact counts again) and ``observers`` (called with a
     chunk's records once its rows are stored, e.g. by the benchmark's freshness probe).
 
@@ -136,13 +137,14 @@ class Processor:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     rows_total: int = field(default=0, init=False)
     facts_total: int = field(default=0, init=False)
+    uncommitted: int = field(default=0, init=False)
     observers: list[Callable[[Sequence[Record]], None]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.forget()
 
     def forget(self) -> None:
-        """Drop the in-memory state (then :meth:`rebuild`): what the matcher saw but did not store is gone.
+        """Drop the in-memory state: what the matcher saw but did not store is gone (reloaded as met).
 
         A worker restarted in the same process (the embedded broker's rotation) replays records whose
         rows were not stored; the matcher must meet them as the first time, as after a restart.
@@ -150,6 +152,16 @@ class Processor:
         self._partition_marks: dict[int, datetime] = {}
         self._partition_seen: dict[int, datetime] = {}
         self.matcher = Matcher(business=self._business, lateness=self.lateness)
+        self.uncommitted = 0
+
+    @property
+    def settled(self) -> bool:
+        """True when every prepared chunk was committed: the matcher holds only what ClickHouse holds.
+
+        Then a worker restarted in the same process may keep the matcher (no :meth:`forget`): records it
+        meets again are stored already and the matcher takes a message it holds once.
+        """
+        return self.uncommitted == 0
 
     def prepare(self, records: Sequence[Record]) -> Prepared:
         """Decode, match replies and encode rows; call in record order, one chunk at a time."""
@@ -166,6 +178,7 @@ class Processor:
         # fact improves on a reloaded one of the same message, so it replaces it.
         failed: list[tuple[Interaction, Exception]] = []
         facts.update((fact.message_id, fact) for fact in self.matcher.add(decoded.interactions, failed))
+        self.uncommitted += 1  # the matcher changed: settled again once this chunk is committed
         failures = decoded.failures + [_matching_failure(event, exc) for event, exc in failed]
         watermark = self._watermark(decoded.latest)
         if watermark is not None:
@@ -190,6 +203,7 @@ class Processor:
             self._count(rows.table, rows.rows)
         self.metrics.sink_batches.inc()
         self.metrics.sink_insert_seconds.observe(time.perf_counter() - started)
+        self.uncommitted = max(0, self.uncommitted - 1)
         for observer in self.observers:
             observer(prepared.records)
 

@@ -397,3 +397,22 @@ def test_a_stored_interaction_the_matcher_cannot_take_is_skipped_on_reload(
     failures = rig.handle(record(0, 0, event_factory("comment", message_id="g2", author_id=CARA, **ghost)))
     assert failures == []
     assert "response_facts" not in rig.inserter.rows
+
+
+def test_settled_only_when_every_prepared_chunk_is_committed(rig: Rig, event_factory: EventFactory) -> None:
+    # The broker rotation keeps the matcher only when it is settled: a prepared chunk that was never stored
+    # would otherwise leave its messages in the matcher, and the reply the spool re-publishes would not match.
+    question = event_factory("comment", message_id="q1", author_id=ALICE)
+    assert rig.processor.settled
+    first = rig.processor.prepare([record(0, 0, question)])
+    second = rig.processor.prepare([record(0, 1, event_factory("reply", message_id="r1", parent_id="q1"))])
+    rig.processor.commit(first)
+    assert not rig.processor.settled
+    rig.inserter.fail_next = 1  # an outage
+    with pytest.raises(StoreError):
+        rig.processor.commit(second)
+    assert not rig.processor.settled  # a failed commit stores nothing
+    rig.processor.forget()
+    assert rig.processor.settled
+    rig.handle(record(0, 1, event_factory("reply", message_id="r1", parent_id="q1")))
+    assert rig.processor.settled
