@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli import bench, db, imports, report, run, schemas, simulate, status
+from pipeline.cli import bench, db, deadletters, imports, report, run, schemas, simulate, status
 from pipeline.cli.common import configure_logging, settings_epilog
 
 __all__ = ["main"]
@@ -42,6 +42,7 @@ for _command in (
     run.run,
     simulate.simulate,
     imports.import_,
+    deadletters.deadletters,
     status.status,
     report.report,
     bench.bench,
