@@ -263,8 +263,10 @@ class SpooledSink:
             self._seal_acked()
 
     def _pause(self) -> None:
-        self._flush_kafka()  # nothing of ours in flight while the topics are deleted
-        self._writer.sync()
+        # Nothing of ours in flight while the topics are deleted, and the segment sealed in the epoch it was
+        # written in: the rotation deletes it if the worker stored it all, else re-publishes it at once
+        # (left open, it would be sealed stale after the rotation and re-published whole, stored or not).
+        self._seal()
         self._writer.paused()
 
     def _flush_kafka(self) -> None:

@@ -210,3 +210,20 @@ def test_writers_hold_their_records_while_the_stack_recreates_the_topics(tmp_pat
     spool.resume_writers()
     sent_during_pause.join(timeout=30)
     assert [value for *_, value in kafka.sent] == [b"before", b"after"]
+
+
+def test_a_paused_writer_seals_its_segment_in_the_epoch_it_was_written_in(tmp_path: Path) -> None:
+    # So the rotation deletes it when stored and re-publishes it at once when not: left open, it would be
+    # sealed stale after the rotation and re-published whole, stored or not.
+    spool = Spool(tmp_path, EPOCH, FakeKafka)
+    spool.set_epoch(EPOCH)
+    sink = SpooledSink(FakeKafka(), SpoolWriter(tmp_path, EPOCH))
+    sink.send(EVENTS, 0, None, b"before")
+    sent_during_pause = threading.Thread(target=sink.send, args=(EVENTS, 0, None, b"after"))
+    sent_during_pause.start()
+    assert spool.pause_writers(timeout_s=30)
+    assert spool.collect({(EVENTS, 0): 0}) == 1  # stored: gone before the topics are recreated
+    spool.set_epoch(EPOCH + "#1")
+    spool.resume_writers()
+    sent_during_pause.join(timeout=30)
+    assert spool.replay_stale().records == 0
