@@ -14,13 +14,20 @@ UV_VERSION = $(or $(shell sed -n 's/^uv==\([^ ]*\).*/\1/p' $(LOCK) 2>/dev/null),
 install: $(VENV)/.installed
 
 # Exactly the locked versions (extras removed), then serambi itself, editable, with no dependency resolution.
+# One progress line: each step's output (pip notices, setuptools' editable-install warning) goes to
+# $(INSTALL_LOG), which is printed only when a step fails.
+INSTALL_LOG = $(VENV)/install.log
+QUIETLY = >>$(INSTALL_LOG) 2>&1 || { cat $(INSTALL_LOG); echo "make install failed (log: $(INSTALL_LOG))"; exit 1; }
 $(VENV)/.installed: pyproject.toml $(LOCK)
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes $(LOCK)
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-	$(BIN)/python -c "$$CHECK_LOCK"
-	touch $@
+	@echo "installing Serambi into $(VENV): exactly what $(LOCK) pins (~15 s; ~1 GB downloaded the first time)..."
+	@$(PYTHON) -m venv $(VENV)
+	@: > $(INSTALL_LOG)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) $(QUIETLY)
+	@$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes $(LOCK) $(QUIETLY)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . $(QUIETLY)
+	@$(BIN)/python -c "$$CHECK_LOCK"
+	@touch $@
+	@echo "installed: $$($(BIN)/serambi --version) in $(VENV)"
 
 # Re-resolve after editing dependencies in pyproject.toml; keeps every pin that still fits (upgrade one package:
 # `make lock LOCK_ARGS='--upgrade-package NAME'`, all: `LOCK_ARGS=--upgrade`).

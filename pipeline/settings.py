@@ -5,10 +5,11 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -16,7 +17,18 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["Settings", "ensure_private_dir", "load_settings"]
+from schemas.timeutil import EARLIEST_EVENT, EventBounds
+
+__all__ = ["Settings", "SettingsError", "describe_errors", "ensure_private_dir", "load_settings", "read_settings"]
+
+# The schemes clickhouse-connect serves (``chdb`` is its in-process engine); empty = chDB in the data dir.
+_CLICKHOUSE_SCHEMES = ("chdb://", "http://", "https://")
+# Values never echoed in an error line.
+_SECRET_FIELDS = frozenset({"clickhouse_url", "pseudonym_key", "api_token"})
+
+
+class SettingsError(ValueError):
+    """A setting is invalid: the message is one line naming its ``SERAMBI_*`` variable; fix it (do not retry)."""
 
 
 class Settings(BaseSettings):
@@ -60,6 +72,12 @@ class Settings(BaseSettings):
         description="embedded broker: above this RSS, drop the records already stored (0 = never)",
     )
     log_level: str = "WARNING"
+    earliest_event: date = Field(
+        EARLIEST_EVENT.date(), description="events before this date (UTC) are dead-lettered; not before 2006-01-01"
+    )
+    max_future_hours: Annotated[float, Field(ge=0)] = Field(
+        24.0, description="events further ahead of the ingest clock are dead-lettered"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -76,6 +94,24 @@ class Settings(BaseSettings):
         if toml_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
         return tuple(sources)
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _known_scheme(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value().strip()
+        if url and not url.lower().startswith(_CLICKHOUSE_SCHEMES):
+            scheme = url.split("://", 1)[0] + "://" if "://" in url else "no scheme"
+            msg = f"must start with chdb://, http:// or https:// (got {scheme}); empty = chDB in the data dir"
+            raise ValueError(msg)
+        return SecretStr(url)
+
+    @field_validator("earliest_event")
+    @classmethod
+    def _not_before_the_schema(cls, value: date) -> date:
+        if value < EARLIEST_EVENT.date():
+            msg = f"must be on or after {EARLIEST_EVENT.date()} (no event time before it is valid)"
+            raise ValueError(msg)
+        return value
 
     @model_validator(mode="after")
     def _exposed_api_needs_a_token(self) -> Settings:
@@ -105,6 +141,17 @@ class Settings(BaseSettings):
         return self.clickhouse_dsn.startswith("chdb:")
 
     @property
+    def chdb_path(self) -> Path | None:
+        """The chDB data directory, or ``None`` when ClickHouse is a server."""
+        return Path(self.clickhouse_dsn.removeprefix("chdb://")) if self.uses_chdb else None
+
+    @property
+    def event_bounds(self) -> EventBounds:
+        """The event times ingest accepts (``SERAMBI_EARLIEST_EVENT``, ``SERAMBI_MAX_FUTURE_HOURS``)."""
+        earliest = datetime.combine(self.earliest_event, datetime.min.time(), tzinfo=UTC)
+        return EventBounds(earliest, timedelta(hours=self.max_future_hours))
+
+    @property
     def state_file(self) -> Path:
         """Where a running stack records its endpoints."""
         return self.data_dir / "stack.json"
@@ -128,13 +175,60 @@ def ensure_private_dir(path: Path) -> None:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from env/TOML; a missing pseudonym key is created once per data dir (0600 file)."""
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    """Settings from env/TOML; a missing pseudonym key is created once per data dir (0600 file).
+
+    For commands that write. Raises :class:`SettingsError` (one line naming the variable) when a setting is invalid.
+    """
+    settings = _validated(overrides)
     if settings.data_dir.is_dir():
         ensure_private_dir(settings.data_dir)
     if settings.pseudonym_key.get_secret_value():
         return settings
     return settings.model_copy(update={"pseudonym_key": SecretStr(_local_key(settings.data_dir))})
+
+
+def read_settings(**overrides: object) -> Settings:
+    """Settings for commands that only read: nothing is created or changed on disk (no data dir, no key).
+
+    The pseudonym key is the data dir's if it has one, else empty (reading needs none). Raises
+    :class:`SettingsError` when a setting is invalid.
+    """
+    settings = _validated(overrides)
+    key_file = settings.data_dir / "pseudonym.key"
+    if settings.pseudonym_key.get_secret_value() or not key_file.is_file():
+        return settings
+    return settings.model_copy(update={"pseudonym_key": SecretStr(key_file.read_text(encoding="utf-8").strip())})
+
+
+def _validated(overrides: dict[str, object]) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe_errors(exc)) from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line for people from pydantic's errors: ``SERAMBI_PARTITIONS: must be >= 1 (got 0)``, joined by ``; ``."""
+    return "; ".join(_describe(error) for error in exc.errors(include_url=False))
+
+
+def _describe(error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    message = message.replace("Input should be", "must be").replace("String should", "must")
+    for words, sign in (
+        ("greater than or equal to", ">="),
+        ("less than or equal to", "<="),
+        ("greater than", ">"),
+        ("less than", "<"),
+    ):
+        message = message.replace(words, sign)
+    if not error["loc"]:  # a check of several settings: its message names them
+        return message
+    field = str(error["loc"][0])
+    if error["type"] == "extra_forbidden":
+        return f"{field!r} is not a setting (in the file of SERAMBI_CONFIG_FILE?): remove it or fix its name"
+    got = "" if field in _SECRET_FIELDS or isinstance(error.get("input"), dict) else f" (got {error.get('input')})"
+    return f"SERAMBI_{field.upper()}: {message}{got}"
 
 
 def _local_key(data_dir: Path) -> str:

@@ -8,6 +8,10 @@ Three event types travel on the events topic, told apart by ``type``:
 - :class:`Reaction`: a like/love/share... either one event or a count snapshot from a polling API.
 
 ``event_id`` is ``"<platform>:<platform-native id>"`` so a redelivered event is recognisable.
+
+A ``text`` longer than :data:`MAX_TEXT_CHARS` (65,536 characters) is invalid: the event goes to the dead-letter
+topic with the reason. No platform allows messages that long (Facebook's limit, the largest, is 63,206), so such a
+text is a broken producer or hostile input; it is refused rather than cut, so a stored text is always whole.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from schemas.timeutil import EARLIEST_EVENT, LATEST_EVENT, event_time
 
 __all__ = [
     "EVENT_ADAPTER",
+    "MAX_TEXT_CHARS",
     "SCHEMA_VERSION",
     "AuthorRole",
     "Event",
@@ -42,6 +47,9 @@ _FIRST_YEAR = EARLIEST_EVENT.year
 _END_YEAR = LATEST_EVENT.year
 # ClickHouse stores reaction counts as UInt64: a larger count would wrap (2**64 is stored as 0).
 _MAX_COUNT: Final = 2**64 - 1
+MAX_TEXT_CHARS: Final = 64 * 1024
+"""The longest ``text`` accepted, in characters (a longer one is dead-lettered, never cut)."""
+_Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
 
 
 class Platform(StrEnum):
@@ -124,7 +132,7 @@ class Post(_EventBase):
 
     type: Literal["post"] = "post"
     post_id: Annotated[str, Field(min_length=1)]
-    text: str | None = None
+    text: _Text | None = None
     links: tuple[str, ...] = ()
 
 
@@ -144,7 +152,7 @@ class Interaction(_EventBase):
     author_id: Annotated[str, Field(min_length=1)]
     author_role: AuthorRole
     parent_author_id: str | None = None
-    text: str | None = None
+    text: _Text | None = None
     links: tuple[str, ...] = ()
 
 

@@ -7,15 +7,27 @@ would crash every consumer downstream instead of dead-lettering one event.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
-__all__ = ["EARLIEST_EVENT", "LATEST_EVENT", "assume_utc", "event_time", "require_aware", "utc_now"]
+__all__ = [
+    "DEFAULT_MAX_FUTURE",
+    "EARLIEST_EVENT",
+    "LATEST_EVENT",
+    "EventBounds",
+    "assume_utc",
+    "event_time",
+    "require_aware",
+    "utc_now",
+]
 
 EARLIEST_EVENT: Final = datetime(2006, 1, 1, tzinfo=UTC)
 """The earliest event time accepted (inclusive)."""
 LATEST_EVENT: Final = datetime(2100, 1, 1, tzinfo=UTC)
 """The end of the event times accepted (exclusive)."""
+DEFAULT_MAX_FUTURE: Final = timedelta(hours=24)
+"""How far ahead of the ingest clock an event may be by default (a day: time zones and skewed clocks)."""
 
 
 def utc_now() -> datetime:
@@ -60,3 +72,48 @@ def event_time(value: datetime, name: str = "created_at") -> datetime:
         f"{EARLIEST_EVENT:%Y-%m-%d} and before {LATEST_EVENT:%Y-%m-%d} (UTC)"
     )
     raise ValueError(msg)
+
+
+@dataclass(frozen=True, slots=True)
+class EventBounds:
+    """The event times an ingest accepts, relative to its own clock (the publisher's or the worker's).
+
+    The schema refuses only what cannot be a time at all (:data:`EARLIEST_EVENT`, :data:`LATEST_EVENT`); these
+    bounds also refuse times that are valid but implausible, which would distort every age in the report (an
+    epoch-seconds mistake, a clock a year ahead). Such events go to the dead-letter topic with :meth:`reason`.
+
+    Args:
+        earliest: the earliest time accepted (inclusive); default :data:`EARLIEST_EVENT` (2006-01-01 UTC).
+        max_future: how far after the ingest clock's ``now`` a time may be; default :data:`DEFAULT_MAX_FUTURE`.
+
+    >>> EventBounds().reason(datetime(2030, 1, 1, tzinfo=UTC), now=datetime(2026, 1, 1, tzinfo=UTC))  # doctest: +SKIP
+    'created_at 2030-01-01T00:00:00+00:00 is more than 24 h after the ingest clock (...)'
+    """
+
+    earliest: datetime = EARLIEST_EVENT
+    max_future: timedelta = DEFAULT_MAX_FUTURE
+
+    def __post_init__(self) -> None:
+        require_aware(self.earliest, "earliest")
+        if self.max_future < timedelta(0):
+            msg = f"max_future must not be negative, got {self.max_future}"
+            raise ValueError(msg)
+
+    def latest(self, now: datetime) -> datetime:
+        """The latest time accepted (inclusive) when the ingest clock reads ``now``."""
+        return require_aware(now, "now") + self.max_future
+
+    def reason(self, created_at: datetime, now: datetime) -> str | None:
+        """Why ``created_at`` is refused when the ingest clock reads ``now``; ``None`` when it is accepted."""
+        if created_at < self.earliest:
+            return (
+                f"created_at {created_at.isoformat()} is before the earliest event time accepted, "
+                f"{self.earliest.isoformat()} (SERAMBI_EARLIEST_EVENT)"
+            )
+        if created_at > self.latest(now):
+            hours = self.max_future.total_seconds() / 3600
+            return (
+                f"created_at {created_at.isoformat()} is more than {hours:g} h after the ingest clock "
+                f"({now.astimezone(UTC).isoformat(timespec='seconds')}; SERAMBI_MAX_FUTURE_HOURS)"
+            )
+        return None

@@ -3,6 +3,8 @@
 Both map wall time to event time with a speed factor (:class:`Timeline`). A replay waits until each event
 is due (:class:`ReplayPacer`); the simulator asks what is due every interval (:func:`run_at_speed`).
 Time comes from an injected :class:`connectors.core.clock.Clock`, so tests move a fake clock instead of sleeping.
+Both stop on a ``threading.Event`` (Ctrl-C or SIGTERM): a replay raises :class:`Stopped` at the next event,
+whose wait ends at once, so an hour-long gap between two events never holds the process.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from connectors.core.contracts import EventSink
 from schemas.events import Event
 from schemas.timeutil import require_aware
 
-__all__ = ["ReplayPacer", "Timeline", "check_speed", "run_at_speed"]
+__all__ = ["ReplayPacer", "StoppableSink", "Stopped", "Timeline", "check_speed", "run_at_speed"]
 
 
 def check_speed(speed: float) -> float:
@@ -27,6 +29,10 @@ def check_speed(speed: float) -> float:
         msg = f"speed must be > 0, got {speed}"
         raise ValueError(msg)
     return speed
+
+
+class Stopped(Exception):
+    """A stop was requested: the event being handed over was not published, nor anything after it."""
 
 
 @dataclass(frozen=True)
@@ -60,31 +66,78 @@ class Timeline:
         return self.wall_origin + (event_time - self.event_origin) / self.speed
 
 
+class StoppableSink:
+    """An :class:`EventSink` that refuses further input once ``stop`` is set: :meth:`publish` raises :class:`Stopped`.
+
+    What was handed over before stays with ``inner``: flush or close it to deliver it.
+
+    Args:
+        inner: the sink that gets the events (the Kafka publisher, or a :class:`ReplayPacer`).
+        stop: set from a signal handler or another thread.
+
+    >>> publish_all(StoppableSink(publisher, stop), items)  # raises Stopped after Ctrl-C  # doctest: +SKIP
+    """
+
+    def __init__(self, inner: EventSink, stop: threading.Event) -> None:
+        self._inner = inner
+        self._stop = stop
+
+    def publish(self, event: Event | Mapping[str, Any]) -> bool:
+        """Hand ``event`` to the inner sink, or raise :class:`Stopped` when a stop was requested."""
+        self._check()
+        return self._inner.publish(event)
+
+    def dead_letter(self, reason: str, raw: Any, *, error_type: str = "invalid") -> None:
+        """Dead-letter through the inner sink, or raise :class:`Stopped` when a stop was requested."""
+        self._check()
+        self._inner.dead_letter(reason, raw, error_type=error_type)
+
+    def flush(self) -> None:
+        """Flush the inner sink (also after a stop: what was handed over is delivered)."""
+        self._inner.flush()
+
+    def _check(self) -> None:
+        if self._stop.is_set():
+            raise Stopped
+
+
 class ReplayPacer:
     """An :class:`EventSink` that replays events with their original spacing divided by ``speed``.
 
     The first event goes at once; each later one when its ``created_at`` is due on the :class:`Timeline`
     anchored there. Before waiting it flushes ``inner``, so what is due is delivered, not held back.
-    Mappings (not yet validated events) carry no trusted time and pass unpaced.
+    Mappings (not yet validated events) carry no trusted time and pass unpaced. A wait ends at once when
+    ``stop`` is set, and the event it waited for is not published: :class:`Stopped` is raised instead.
 
     Args:
         inner: the sink that gets the events (the Kafka publisher).
         speed: event seconds per wall-clock second (> 0).
         clock: default the system clock; a fake one in tests.
+        stop: default none (the replay runs to its end); set it to end a wait early.
 
     >>> ReplayPacer(publisher, 3600).publish(event)  # an event-hour apart: a second apart  # doctest: +SKIP
     """
 
-    def __init__(self, inner: EventSink, speed: float, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        inner: EventSink,
+        speed: float,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        stop: threading.Event | None = None,
+    ) -> None:
         self._inner = inner
         self._speed = check_speed(speed)
         self._clock = clock
+        self._stop = stop
         self._timeline: Timeline | None = None
 
     def publish(self, event: Event | Mapping[str, Any]) -> bool:
-        """Wait until ``event`` is due, then hand it to the inner sink."""
+        """Wait until ``event`` is due, then hand it to the inner sink; :class:`Stopped` if stopped meanwhile."""
         if not isinstance(event, Mapping):
             self._wait_for(event.created_at)
+        if self._stop is not None and self._stop.is_set():
+            raise Stopped
         return self._inner.publish(event)
 
     def dead_letter(self, reason: str, raw: Any, *, error_type: str = "invalid") -> None:
@@ -101,7 +154,7 @@ class ReplayPacer:
         delay = (self._timeline.wall_time(created_at) - self._clock.now()).total_seconds()
         if delay > 0:
             self._inner.flush()
-            self._clock.sleep(delay)
+            self._clock.sleep(delay, self._stop)
 
 
 def run_at_speed(  # noqa: PLR0913 - the whole pacing, keyword-only

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
@@ -15,6 +16,7 @@ from schemas.agency import Directory
 from schemas.events import EVENT_ADAPTER, AuthorRole, Event, Interaction, Post, Reaction, conversation_key
 from schemas.privacy import Pseudonymizer
 from schemas.records import encode_batch, make_dead_letter, validation_reason
+from schemas.timeutil import EventBounds, utc_now
 from schemas.topics import DEAD_LETTER, EVENTS, partition_for
 
 __all__ = ["Publisher", "RecordSink"]
@@ -39,7 +41,10 @@ class Publisher:
     Every event is validated, citizens' ids are replaced by keyed pseudonyms *before* anything
     leaves the process, and events are grouped per partition (one conversation, one partition) into
     batch records of at most ``max_batch`` events, sent after ``linger_seconds`` at the latest.
-    Input that fails goes to the dead-letter topic with the reason; it is never dropped silently.
+    Input that fails goes to the dead-letter topic with the reason; it is never dropped silently: invalid
+    events (``schema``), accounts missing from the directory (``unknown_account``) and events whose time is
+    outside ``bounds`` on ``wall_clock`` (``out_of_range``: default before 2006 or more than 24 h ahead;
+    the pipeline passes ``SERAMBI_EARLIEST_EVENT`` and ``SERAMBI_MAX_FUTURE_HOURS``).
     """
 
     def __init__(  # noqa: PLR0913 - a connector's whole context, all keyword-only
@@ -54,6 +59,8 @@ class Publisher:
         max_batch: int = 500,
         linger_seconds: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
+        bounds: EventBounds = EventBounds(),  # noqa: B008 - frozen, so one shared default is safe
+        wall_clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._sink = sink
         self._pseudo = pseudonymizer
@@ -64,6 +71,8 @@ class Publisher:
         self._max_batch = max_batch
         self._linger = linger_seconds
         self._clock = clock
+        self._bounds = bounds
+        self._wall_clock = wall_clock
         self._buffers: dict[int, list[Event]] = {}
         self._oldest: float | None = None
         self._handles = frozenset(
@@ -156,6 +165,8 @@ class Publisher:
             valid = EVENT_ADAPTER.validate_python(event) if isinstance(event, Mapping) else event
         except ValidationError as exc:
             raise InvalidInput(validation_reason(exc), error_type="schema") from exc
+        if out_of_range := self._bounds.reason(valid.created_at, self._wall_clock()):
+            raise InvalidInput(out_of_range, error_type="out_of_range")
         if self._directory is not None and not _known_account(self._directory, valid):
             reason = f"account {valid.platform.value}:{valid.account_id} of agency {valid.agency_id!r}"
             msg = f"{reason} is not in the agency directory"

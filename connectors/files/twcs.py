@@ -16,7 +16,7 @@ import csv
 import dataclasses
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -32,10 +32,11 @@ from schemas.events import AuthorRole, Interaction, InteractionKind, Platform, m
 from schemas.privacy import Pseudonymizer
 from schemas.records import POISON, poison_reason, validation_reason
 
-__all__ = ["SOURCE", "TwcsResult", "TwcsSource", "agency_slug", "directory_with", "parse_twcs"]
+__all__ = ["SOURCE", "TwcsResult", "TwcsSource", "agency_slug", "check_header", "directory_with", "parse_twcs"]
 
 SOURCE = "twcs"
 REQUIRED_COLUMNS = ("tweet_id", "author_id", "inbound", "created_at", "text", "in_response_to_tweet_id")
+_OTHER_SEPARATORS = {";": "';'", "\t": "tab", "|": "'|'"}
 
 
 @dataclass(frozen=True)
@@ -124,15 +125,22 @@ class TwcsSource(FileSource):
         self._result: TwcsResult | None = None
 
     def read(self, *, directory: Directory | None = None) -> TwcsResult:
-        """Parse the whole file; raise :class:`ConnectorError` when it is not a twcs.csv at all."""
+        """Parse the whole file; :class:`ConnectorError` (one line: what to do) when it is not a twcs.csv at all."""
         # newline="" keeps newlines inside quoted text; utf-8-sig also reads files saved with a BOM.
-        with self.path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
-            if missing:
-                msg = f"{self.path} is not a twcs.csv file: missing columns {missing}"
-                raise ConnectorError(msg)
-            return parse_twcs(reader, directory=directory)
+        try:
+            with self.path.open(newline="", encoding="utf-8-sig") as handle:
+                reader = csv.DictReader(handle)
+                check_header(self.path, reader.fieldnames)
+                return parse_twcs(reader, directory=directory)
+        except UnicodeDecodeError:
+            msg = (
+                f"{self.path} is not UTF-8 text, so not a TWCS CSV file (binary, or another encoding): "
+                "re-save it as UTF-8 CSV, or import it with the format it has (serambi import --help)"
+            )
+            raise ConnectorError(msg) from None
+        except csv.Error as exc:  # e.g. NUL bytes: a binary file that happens to decode
+            msg = f"{self.path} is not a TWCS CSV file ({exc}); check that it is the CSV export, not a binary file"
+            raise ConnectorError(msg) from None
 
     @property
     def result(self) -> TwcsResult:
@@ -161,6 +169,28 @@ class TwcsSource(FileSource):
         invalid = [dataclasses.replace(r, raw=_masked(r.raw)) for r in self.result.invalid]
         events = sorted(self.result.events, key=lambda e: e.created_at)
         return publish_all(sink, [*invalid, *events], progress)
+
+
+def check_header(path: Path, fieldnames: Sequence[str] | None) -> None:
+    """:class:`ConnectorError` naming the missing columns, with a hint when the file uses another separator."""
+    header = list(fieldnames or ())
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if not missing:
+        return
+    line = ",".join(header)
+    if "\x00" in line:
+        msg = f"{path} is not a TWCS CSV file (NUL bytes in its header: binary?); check that it is the CSV export"
+        raise ConnectorError(msg)
+    msg = f"{path} is not a twcs.csv file: missing columns {', '.join(missing)}"
+    for separator, name in _OTHER_SEPARATORS.items():
+        if sum(column in line.split(separator) for column in REQUIRED_COLUMNS) > len(REQUIRED_COLUMNS) // 2:
+            msg += f"; it looks {name}-separated, TWCS files are comma-separated: re-export it with commas"
+            break
+    else:
+        if not header:
+            msg += " (the file is empty)"
+        msg += f"; its header must name {', '.join(REQUIRED_COLUMNS)}"
+    raise ConnectorError(msg)
 
 
 def _tweets(rows: Iterable[Mapping[str, str]]) -> tuple[dict[str, Tweet], list[Rejected]]:

@@ -1,7 +1,10 @@
 """Simulated agencies and citizens: a seeded, reproducible stream of canonical events.
 
 :class:`Simulation` is pure and framework-free: the same directory, seed, start and sequence of
-``advance()`` calls give the same events. :class:`connectors.simulator.source.SimulatorConnector` paces it
+``advance()`` calls give the same events. Each simulated minute draws from its own generator, seeded by
+the seed and that minute, and names its events after it: two runs whose spans overlap (a demo run again on
+the same data dir) produce the same events, with the same ids, for the minutes they share, so the
+idempotent sinks store the overlap once. :class:`connectors.simulator.source.SimulatorConnector` paces it
 against a clock; :class:`schemas.workcalendar.WorkingCalendar` says when an agency works.
 """
 
@@ -13,7 +16,7 @@ import itertools
 import math
 import random
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.simulator.texts import FLOOD_QUESTIONS, FLOOD_TEXT, POST_TEXTS, QUESTIONS, REPLIES
@@ -64,6 +67,13 @@ def _citizen_factor(agency: Agency, at: datetime) -> float:
     return _CITIZEN_HOURLY[at.astimezone(agency.zone).hour]
 
 
+def _minute_ceiling(moment: datetime) -> datetime:
+    """``moment`` rounded up to a whole UTC minute: every run ticks on the same minute boundaries."""
+    moment = moment.astimezone(UTC)
+    floor = moment.replace(second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(minutes=1)
+
+
 def _working_minutes(agency: Agency) -> float:
     opening, closing = agency.working_hours
     return (closing.hour * 60 + closing.minute) - (opening.hour * 60 + opening.minute)
@@ -75,7 +85,8 @@ class Simulation:
     Args:
         directory: the agencies; each agency's ``simulation`` profile drives its behaviour.
         seed: seeds the only random generator; same seed, same events.
-        start: simulated start (aware); events come strictly after it.
+        start: simulated start (aware); events come strictly after it (ticks start at the next whole
+            minute, so runs with different starts share minute boundaries and their common events).
         incident_at: when the flood incident happens (``None``: no incident).
         incident_agency_id: the agency publishing the flood warning (default ``metmy``, else the first).
 
@@ -93,14 +104,17 @@ class Simulation:
         incident_agency_id: str = "metmy",
     ) -> None:
         self._directory = directory
+        self._seed = seed
+        # A placeholder until the first tick: every minute (and the incident) reseeds it.
         self._rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not cryptography
-        self._clock = require_aware(start, "start")
+        self._clock = _minute_ceiling(require_aware(start, "start"))
         self._incident_at = None if incident_at is None else require_aware(incident_at, "incident_at")
         ids = {agency.id for agency in directory.agencies}
         self._incident_agency = directory.get(
             incident_agency_id if incident_agency_id in ids else directory.agencies[0].id
         )
-        self._tag = hashlib.blake2s(f"{seed}:{self._clock.isoformat()}".encode(), digest_size=4).hexdigest()
+        self._seed_tag = hashlib.blake2s(str(seed).encode(), digest_size=3).hexdigest()
+        self._id_prefix = ""
         self._ids = itertools.count(1)
         self._seq = itertools.count()
         self._heap: list[tuple[datetime, int, Event]] = []
@@ -123,6 +137,7 @@ class Simulation:
         return events
 
     def _tick(self, low: datetime, high: datetime) -> None:
+        self._reseed(f"m{int(low.timestamp()) // 60}")
         for agency in self._directory.agencies:
             profile = agency.simulation
             factor = _POST_FACTOR_WORKING if WorkingCalendar.of(agency).is_open(low) else _POST_FACTOR_OFF
@@ -132,7 +147,14 @@ class Simulation:
             for _ in range(_poisson(self._rng, citizens)):
                 self._mention(agency, self._within(low))
         if self._incident_at is not None and low < self._incident_at <= high:
+            self._reseed(f"f{int(self._incident_at.timestamp())}")
             self._flood(self._incident_at)
+
+    def _reseed(self, scope: str) -> None:
+        """Draw what happens in ``scope`` (a minute, the incident) from its own generator, and name it after it."""
+        self._rng = random.Random(f"{self._seed}:{scope}")  # noqa: S311 - reproducible, not cryptography
+        self._id_prefix = f"sim{self._seed_tag}{scope}n"
+        self._ids = itertools.count(1)
 
     # -- building blocks -------------------------------------------------------------------
 
@@ -140,7 +162,7 @@ class Simulation:
         return low + timedelta(seconds=self._rng.randint(1, 60))
 
     def _native_id(self) -> str:
-        return f"sim{self._tag}{next(self._ids):08d}"
+        return f"{self._id_prefix}{next(self._ids)}"
 
     def _schedule(self, event: Event) -> None:
         heapq.heappush(self._heap, (event.created_at, next(self._seq), event))

@@ -67,6 +67,7 @@ class SimulatorConnector:
         self._stop = threading.Event()
         self.events_emitted = 0
         self.events_emitted_by_type: Counter[str] = Counter()
+        self.emitted_until: datetime | None = None  # every event created at or before it is published
 
     def run(self, stop: threading.Event | None = None, duration_seconds: float | None = None) -> None:
         """Publish events until ``stop`` (or :meth:`stop`) is set or ``duration_seconds`` elapsed."""
@@ -94,3 +95,4 @@ class SimulatorConnector:
             self.events_emitted += 1
             self.events_emitted_by_type[event.type] += 1
         self._sink.flush()
+        self.emitted_until = until

@@ -6,10 +6,18 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.common import friendly, settings_of
+from pipeline.cli.common import friendly, read_settings_of, settings_of
 from pipeline.cli.soak import soak
 
 __all__ = ["bench"]
+
+# The freshness phase sends a record every 20 ms with at most rate * 20 ms events: at these minimums it sends
+# at least 100 records, so its p99 is a measured figure, not the maximum of a handful.
+_MIN_FRESH_RATE = 50
+_MIN_FRESH_SECONDS = 2.0
+# The worker's rate runs from its first stored batch to its last; each record of the preload holds up to this many
+# events (pipeline.bench.throughput.BenchOptions.batch_events, not imported here: it loads the whole stack).
+_EVENTS_PER_RECORD = 500
 
 _JSON_OUT = click.option(
     "--json-out",
@@ -21,12 +29,30 @@ _JSON_OUT = click.option(
 
 # Without a subcommand, the group is the throughput benchmark it always was: `serambi bench --events N`.
 @click.group(invoke_without_command=True)
-@click.option("--events", type=int, default=1_000_000, show_default=True, help="Events through the worker.")
-@click.option("--fresh-rate", type=int, default=5000, show_default=True, help="Events/s in the freshness phase.")
-@click.option("--fresh-seconds", type=float, default=20.0, show_default=True, help="Length of that phase.")
+@click.option(
+    "--events",
+    type=click.IntRange(min=1),
+    default=1_000_000,
+    show_default=True,
+    help="Events through the worker; enough for two worker batches (see below).",
+)
+@click.option(
+    "--fresh-rate",
+    type=click.IntRange(min=_MIN_FRESH_RATE),
+    default=5000,
+    show_default=True,
+    help="Events/s in the freshness phase.",
+)
+@click.option(
+    "--fresh-seconds",
+    type=click.FloatRange(min=_MIN_FRESH_SECONDS),
+    default=20.0,
+    show_default=True,
+    help="Length of that phase.",
+)
 @click.option(
     "--hot-path-events",
-    type=int,
+    type=click.IntRange(min=1),
     default=200_000,
     show_default=True,
     help="Events through the processor alone (CPU time per event, no broker or ClickHouse).",
@@ -43,6 +69,17 @@ def bench(  # noqa: PLR0913 - one per CLI option
     """
     if ctx.invoked_subcommand is not None:
         return
+    settings = read_settings_of(ctx, require_data=False)  # creates nothing: a refused run leaves no trace
+    # One worker batch takes up to SERAMBI_SINK_BATCH_RECORDS records: fewer events than fill one give no
+    # interval to divide by (a rate of 0 events/s). Refused here, before the broker starts.
+    minimum = settings.sink_batch_records * _EVENTS_PER_RECORD + 1
+    if events < minimum:
+        msg = (
+            f"at least {minimum:,} events measure a rate (more than one worker batch of "
+            f"SERAMBI_SINK_BATCH_RECORDS={settings.sink_batch_records} records of up to {_EVENTS_PER_RECORD} events); "
+            f"got {events:,}"
+        )
+        raise click.BadParameter(msg, ctx=ctx, param_hint="'--events'")
     from pipeline.bench.throughput import BenchOptions, run_bench  # noqa: PLC0415 - loads the whole stack
 
     options = BenchOptions(

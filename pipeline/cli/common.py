@@ -16,17 +16,27 @@ from typing import Any, TypeVar
 import click
 
 from connectors.core.errors import ConnectorError
-from pipeline.errors import PipelineError
-from pipeline.settings import Settings, load_settings
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.settings import Settings, load_settings, read_settings
 from schemas.errors import DirectoryError, SchemaDriftError
 
-__all__ = ["LIBRARY_LOGGERS", "configure_logging", "duration_option", "friendly", "settings_epilog", "settings_of"]
+__all__ = [
+    "LIBRARY_LOGGERS",
+    "configure_logging",
+    "duration_option",
+    "friendly",
+    "read_settings_of",
+    "settings_epilog",
+    "settings_of",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _USER_ERRORS = (PipelineError, ConnectorError, DirectoryError, SchemaDriftError, ValueError, csv.Error)
 # Client libraries whose DEBUG records dump whole Kafka records (citizens' text, before the worker
 # stores it): they never log below INFO, whatever -v says.
 LIBRARY_LOGGERS = ("kafka", "aiokafka", "faust", "mode")
+# HTTP client libraries whose warnings (retries, query ids) only repeat the one line Serambi prints itself.
+_NOISY_LOGGERS = ("urllib3", "clickhouse_connect")
 
 
 def configure_logging(verbose: int) -> None:
@@ -37,8 +47,26 @@ def configure_logging(verbose: int) -> None:
     """
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)  # again: ``-v`` after the subcommand comes after basicConfig
     for library in LIBRARY_LOGGERS:
         logging.getLogger(library).setLevel(logging.INFO if verbose >= 2 else logging.CRITICAL)
+    # A filter on the handlers, not a level: clickhouse-connect sets urllib3's level itself when it is imported.
+    _QUIET.active = verbose < 2
+    for handler in logging.getLogger().handlers:
+        if _QUIET not in handler.filters:
+            handler.addFilter(_QUIET)
+
+
+class _QuietLibraries(logging.Filter):
+    """Drops the records of :data:`_NOISY_LOGGERS` (below ``-vv``) that are not errors."""
+
+    active = True
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (self.active and record.levelno < logging.ERROR and record.name.startswith(_NOISY_LOGGERS))
+
+
+_QUIET = _QuietLibraries()
 
 
 def settings_epilog() -> str:
@@ -50,9 +78,29 @@ def settings_epilog() -> str:
 
 
 def settings_of(ctx: click.Context) -> Settings:
-    """The process's settings, with the group's ``--data-dir`` applied."""
+    """The settings of a command that writes, with ``--data-dir`` applied (creates the pseudonym key if missing)."""
     root = ctx.find_root()
     return load_settings(**root.obj) if root.obj else load_settings()
+
+
+def read_settings_of(ctx: click.Context, *, require_data: bool = True) -> Settings:
+    """The settings of a command that needs no pseudonym key: no key or data dir is created here.
+
+    With ``require_data`` (read-only commands), a chDB that does not exist is a ``ConfigError``: a data dir
+    without it means nothing ran there yet (or a typo), which must be said, not answered with an empty
+    database created on the spot.
+    """
+    root = ctx.find_root()
+    settings = read_settings(**root.obj) if root.obj else read_settings()
+    chdb = settings.chdb_path
+    if require_data and chdb is not None and not chdb.is_dir():
+        where = settings.data_dir if chdb == settings.data_dir.resolve() / "chdb" else chdb
+        msg = (
+            f"no Serambi data in {where}: run serambi demo/run/import first, "
+            "or set SERAMBI_DATA_DIR (or --data-dir) to the data dir they used"
+        )
+        raise ConfigError(msg)
+    return settings
 
 
 def friendly(func: F) -> F:
@@ -83,7 +131,7 @@ def duration_option(func: F) -> F:
     """``--duration S`` of the commands that run until stopped."""
     return click.option(
         "--duration",
-        type=float,
+        type=click.FloatRange(min=0, min_open=True),
         default=None,
         envvar="SERAMBI_DURATION",
         show_envvar=True,

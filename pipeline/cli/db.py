@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli.common import friendly, settings_of
+from pipeline.cli.common import friendly, read_settings_of
 
 __all__ = ["db", "db_migrate"]
 
@@ -22,7 +22,7 @@ def db_migrate(ctx: click.Context) -> None:
     from pipeline.storage.sql.views import ensure_views  # noqa: PLC0415
     from pipeline.storage.store import Store  # noqa: PLC0415 - opens chDB only when asked
 
-    settings = settings_of(ctx)
+    settings = read_settings_of(ctx, require_data=False)  # migrating needs no pseudonym key
     store = Store(settings)
     try:
         applied = store.migrate()

@@ -1,20 +1,26 @@
-"""``serambi report``: the cross-agency table in the terminal, or JSON."""
+"""``serambi report``: the cross-agency table in the terminal, or JSON or CSV for other tools."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+import csv
+import difflib
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import click
 import orjson
 
-from pipeline.cli.common import friendly, settings_of
-from pipeline.domain.windows import ROLLING_WINDOWS, rolling_window
-from pipeline.storage.sql.report import REPORT_FIELDS
-from schemas.timeutil import assume_utc
+from pipeline.cli.common import friendly, read_settings_of
+from pipeline.domain.classify import ClassThresholds
+from pipeline.domain.windows import CALENDAR_WINDOWS, REPORT_WINDOWS, report_window
+from pipeline.storage.sql.report import ALL_DATA, REPORT_FIELDS
+from schemas.timeutil import LATEST_EVENT
 
-__all__ = ["print_report", "report"]
+__all__ = ["ReportHeading", "human_duration", "print_report", "report"]
 
 _COLOURS = {"dinner_party": "green", "mixed": "yellow", "soapbox": "red", "insufficient_data": "bright_black"}
 _COLUMNS = (
@@ -33,17 +39,96 @@ _COLUMNS = (
     ("backlog", "backlog", 8),
     ("oldest_unanswered_seconds", "oldest", 9),
 )
+# (largest age in seconds, divisor, unit) for the age units of the table, smallest first.
+_MINUTE, _HOUR, _DAY, _YEAR = 60, 3600, 86400, 365.25 * 86400
+_T = ClassThresholds()
+_LEGEND = f"""\b
+Columns (--format json and csv give every field, raw: ratios 0-1, times in seconds):
+  msgs      citizen messages asked in the window
+  answered  of them, answered before the window's end
+  pending   unanswered, still within the SLA; overdue: unanswered past it
+  reply%    answered / (answered + overdue); sla%: answered within the SLA / (answered + overdue)
+  median    median time to the first reply; p90: its 90th percentile
+  2-way     replies / (replies + posts): how much of the agency's output answers someone
+  pull%     share of posts linking to an official domain
+  backlog   messages unanswered at the window's end, whatever their age; oldest: the oldest one's age
+  Ages read s, m, h, d, y (years); "-" is a figure without data (e.g. nothing answered yet).
+\b
+Classes (defaults of pipeline/domain/classify.py):
+  dinner_party       2-way >= {_T.dinner_min_two_way:.0%} and reply% >= {_T.dinner_min_reply_rate:.0%}: it converses
+  soapbox            2-way <= {_T.soapbox_max_two_way:.0%} or reply% <= {_T.soapbox_max_reply_rate:.0%}: it broadcasts
+  mixed              in between
+  insufficient_data  too little to judge: under {_T.min_messages} messages and under {_T.min_output} posts + replies,
+                     or under {_T.min_style_output} post or reply (an agency that said nothing is no soapbox)
+\b
+Windows: 24h, 7d, 30d, 90d (rolling, ending now); month, quarter (the current calendar
+month or quarter in --tz, so far); month:2026-10, quarter:2026-Q4 (a whole one).
+Times: ISO-8601, with an offset or in --tz: 2026-11-05, 2026-11-05T08:00+08:00."""
 
 
-@click.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--since", type=click.DateTime(), default=None, help="Start (UTC) [default: all data].")
-@click.option("--until", type=click.DateTime(), default=None, help="End (UTC), status judged here [default: now].")
+@dataclass(frozen=True)
+class ReportHeading:
+    """What a report covers: ``[since, until)`` (``since`` None = all data), shown in ``tz``, made at ``generated_at``.
+
+    Example: ``ReportHeading(None, datetime.now(UTC))`` for a report over all data until now, in UTC.
+    """
+
+    since: datetime | None
+    until: datetime
+    tz: tzinfo = UTC
+    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def as_json(self) -> dict[str, Any]:
+        """``{"window": {"since", "until", "tz"}, "generated_at"}``, ISO-8601 times with the zone's offset."""
+        local = self._local
+        window = {"since": local(self.since) if self.since else None, "until": local(self.until), "tz": str(self.tz)}
+        return {"window": window, "generated_at": local(self.generated_at)}
+
+    def line(self) -> str:
+        """One line for the end of the table."""
+        since = f"{self.since.astimezone(self.tz):%Y-%m-%d %H:%M}" if self.since else "all data"
+        return (
+            f"window: {since} to {self.until.astimezone(self.tz):%Y-%m-%d %H:%M} {self.tz} "
+            "(statuses judged at its end); columns and classes: serambi report --help"
+        )
+
+    def _local(self, moment: datetime) -> str:
+        return moment.astimezone(self.tz).isoformat(timespec="seconds")
+
+
+class _Instant(click.ParamType):
+    """An ISO-8601 time; naive ones are read in ``--tz`` by the command."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO-8601 time (e.g. 2026-11-05, 2026-11-05T08:00+08:00)", param, ctx)
+
+
+@click.command(epilog=_LEGEND)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--since", type=_Instant(), default=None, help="Start, ISO-8601 [default: all data].")
+@click.option("--until", type=_Instant(), default=None, help="End (excluded), statuses judged here [default: now].")
 @click.option(
     "--window",
-    type=click.Choice(list(ROLLING_WINDOWS)),
     default=None,
-    help="Rolling window ending now (instead of --since/--until).",
+    metavar="WINDOW",
+    help=f"Instead of --since/--until: {', '.join([*REPORT_WINDOWS, *CALENDAR_WINDOWS])}, month:YYYY-MM, "
+    "quarter:YYYY-Qn.",
+)
+@click.option(
+    "--tz",
+    "tz_name",
+    default="UTC",
+    show_default=True,
+    envvar="SERAMBI_TZ",
+    show_envvar=True,
+    help="IANA time zone (e.g. Asia/Kuala_Lumpur) of times without an offset, calendar windows and the output.",
 )
 @click.option("--agency", default=None, help="Only this agency id.")
 @click.option("--sort", type=click.Choice(REPORT_FIELDS), default="reply_rate", show_default=True)
@@ -55,48 +140,142 @@ def report(  # noqa: PLR0913 - one per CLI option
     since: datetime | None,
     until: datetime | None,
     window: str | None,
+    tz_name: str,
     agency: str | None,
     sort: str,
 ) -> None:
     """Cross-agency report: do agencies answer citizens, how fast, and are they soapboxes or dinner parties?"""
     from pipeline.runtime.engine import open_read_engine  # noqa: PLC0415 - may open chDB
-    from pipeline.storage.sql.report import ReportWindow, build_report  # noqa: PLC0415
+    from pipeline.storage.sql.report import ReportWindow, agency_ids, build_report  # noqa: PLC0415
 
-    settings = settings_of(ctx)
-    if window is not None:
-        if since is not None or until is not None:
-            msg = "--window replaces --since/--until: give one or the other"
-            raise click.UsageError(msg)
-        since, until = rolling_window(datetime.now(UTC), window)
+    tz = _zone(tz_name)
+    heading = _heading(_bounded(since, tz, "--since"), _bounded(until, tz, "--until"), window, tz)
+    settings = read_settings_of(ctx)
     span = ReportWindow(
-        since=_utc(since) or ReportWindow.since,
-        until=_utc(until),
+        since=heading.since or ALL_DATA,
+        until=heading.until,
         agency_id=agency,
         default_sla_hours=settings.sla_hours,
     )
     with open_read_engine(settings) as engine:
-        print_report(build_report(engine.queries, engine.database, span), fmt, sort, click.echo)
+        if agency is not None:
+            _check_agency(agency, agency_ids(engine.queries, engine.database))
+        print_report(build_report(engine.queries, engine.database, span), fmt, sort, click.echo, heading=heading)
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    # click.DateTime gives naive times: the report's times are UTC.
-    return assume_utc(moment) if moment is not None else None
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        close = difflib.get_close_matches(name, sorted(available_timezones()), n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else "use an IANA name such as Asia/Kuala_Lumpur or UTC"
+        msg = f"unknown time zone {name!r}: {hint}"
+        raise click.BadParameter(msg, param_hint="'--tz'") from None
 
 
-def print_report(rows: list[dict[str, Any]], fmt: str, sort: str, say: Callable[[str], None]) -> None:
-    """Print report rows as a coloured table sorted by ``sort`` (agencies without the figure last), or JSON."""
+def _bounded(moment: datetime | None, tz: tzinfo, option: str) -> datetime | None:
+    # A time beyond what can be stored only makes absurd ages: say so instead (the year test first, as a time
+    # within a day of year 9999 cannot even be shifted to UTC).
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
+    if not (ALL_DATA.year <= moment.year < LATEST_EVENT.year and ALL_DATA <= aware.astimezone(UTC) <= LATEST_EVENT):
+        msg = (
+            f"{moment.isoformat()} is out of range: give a time from {ALL_DATA:%Y-%m-%d} to {LATEST_EVENT:%Y-%m-%d} "
+            f"(or leave {option} out: {'all data' if option == '--since' else 'now'})"
+        )
+        raise click.BadParameter(msg, param_hint=f"'{option}'")
+    return aware.astimezone(UTC)
+
+
+def _heading(since: datetime | None, until: datetime | None, window: str | None, tz: tzinfo) -> ReportHeading:
+    now = datetime.now(UTC)
+    if window is not None:
+        if since is not None or until is not None:
+            msg = "--window replaces --since/--until: give one or the other"
+            raise click.UsageError(msg)
+        try:
+            since, until = report_window(window, now, tz)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--window'") from None
+    until = until or now
+    if since is not None and since >= until:
+        msg = (
+            f"--since {since.astimezone(tz).isoformat(timespec='seconds')} is not before "
+            f"--until {until.astimezone(tz).isoformat(timespec='seconds')}"
+            f"{'' if until != now else ' (now)'}: give a --since earlier than --until"
+        )
+        raise click.UsageError(msg)
+    return ReportHeading(since, until, tz, now)
+
+
+def _check_agency(agency: str, known: Sequence[str]) -> None:
+    if agency in known:
+        return
+    by_lower = {name.lower(): name for name in known}
+    close = [by_lower[m] for m in difflib.get_close_matches(agency.lower(), list(by_lower), n=3, cutoff=0.6)]
+    if close:
+        hint = f"did you mean {', '.join(close)}?"
+    elif known:
+        hint = f"known agencies: {', '.join(known[:20])}{' ...' if len(known) > 20 else ''}"
+    else:
+        hint = "no agency is known yet: import or run something first"
+    msg = f"no agency {agency!r} in the directory or the stored data; {hint}"
+    raise click.BadParameter(msg, param_hint="'--agency'")
+
+
+def print_report(
+    rows: list[dict[str, Any]],
+    fmt: str,
+    sort: str,
+    say: Callable[[str], None],
+    *,
+    heading: ReportHeading | None = None,
+) -> None:
+    """Print report rows as a coloured table sorted by ``sort`` (agencies without the figure last), JSON or CSV.
+
+    ``heading`` says what the report covers: JSON gets its ``window`` (null without a heading) and
+    ``generated_at``; the table ends with a line about it. ``fmt`` is ``table``, ``json`` or ``csv``.
+    """
     if fmt == "json":
-        say(orjson.dumps({"agencies": rows}, option=orjson.OPT_INDENT_2).decode())
+        meta = heading.as_json() if heading else {"window": None, "generated_at": _now_iso()}
+        say(orjson.dumps({**meta, "agencies": rows}, option=orjson.OPT_INDENT_2).decode())
         return
     descending = sort not in ("agency_id", "class")
     known = sorted((r for r in rows if r[sort] is not None), key=lambda r: r[sort], reverse=descending)
     rows = known + [r for r in rows if r[sort] is None]  # agencies without the figure go last
-    say("".join(f"{title:>{width}}" if i else f"{title:<{width}}" for i, (_, title, width) in enumerate(_COLUMNS)))
+    if fmt == "csv":
+        say(_csv(rows))
+        return
+    first = max([_COLUMNS[0][2], *(len(str(r["agency_id"])) + 1 for r in rows)])
+    widths = [first, *(width for _, _, width in _COLUMNS[1:])]
+    say(
+        "".join(
+            f"{title:>{w}}" if i else f"{title:<{w}}"
+            for i, ((_, title, _), w) in enumerate(zip(_COLUMNS, widths, strict=True))
+        )
+    )
     for row in rows:
-        cells = [_cell(key, row[key], width, i) for i, (key, _, width) in enumerate(_COLUMNS)]
-        say("".join(cells))
+        say(
+            "".join(_cell(key, row[key], w, i) for i, ((key, _, _), w) in enumerate(zip(_COLUMNS, widths, strict=True)))
+        )
     if not rows:
         say("no agencies yet")
+    if heading is not None:
+        say(heading.line())
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    # Raw numbers (ratios 0-1, seconds) and empty cells for undefined figures: what a spreadsheet sums.
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(REPORT_FIELDS)
+    writer.writerows([["" if row[f] is None else row[f] for f in REPORT_FIELDS] for row in rows])
+    return out.getvalue().rstrip("\n")
 
 
 def _cell(key: str, value: Any, width: int, index: int) -> str:
@@ -107,17 +286,28 @@ def _cell(key: str, value: Any, width: int, index: int) -> str:
     elif key.endswith(("_rate", "_compliance", "_share", "_ratio")):
         text = f"{100 * value:.0f}"
     elif key.endswith("_seconds"):
-        text = _duration(float(value))
+        text = human_duration(float(value))
     else:
         text = str(value)
     return f"{text:<{width}}" if index == 0 else f"{text:>{width}}"
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
+def human_duration(seconds: float) -> str:
+    """An age or a delay in at most 7 characters, in the units a person reads.
+
+    Examples: ``45s``, ``17m``, ``5h 12m``, ``3d 4h``, ``420d``, ``56.9y``; beyond 999 years ``>999y``
+    (only a wrong clock makes one), and a negative duration reads ``0s``.
+    """
+    whole = max(0, round(seconds))
+    if whole < 2 * _MINUTE:
+        return f"{whole}s"
+    if whole < 2 * _HOUR:
+        return f"{whole // _MINUTE}m"
+    if whole < 2 * _DAY:
+        return f"{whole // _HOUR}h {whole % _HOUR // _MINUTE}m"
+    if whole < 100 * _DAY:
+        return f"{whole // _DAY}d {whole % _DAY // _HOUR}h"
+    if whole < 2 * _YEAR:
+        return f"{whole // _DAY}d"
+    years = whole / _YEAR
+    return f"{years:.1f}y" if years < 999.95 else ">999y"  # what 7 characters hold

@@ -41,7 +41,7 @@ class StackClient:
 
     def check_key(self, key: SecretStr) -> None:
         """Refuse to publish with another pseudonym key than the stack's: one citizen, one pseudonym."""
-        if self.health().get("pseudonym_key") != Pseudonymizer(key).fingerprint:
+        if self.health().get("pseudonym_key_fingerprint") != Pseudonymizer(key).fingerprint:
             msg = (
                 "this shell's SERAMBI_PSEUDONYM_KEY differs from the running stack's: the same citizen would get "
                 "two pseudonyms; use the stack's key (same environment or data dir)"

@@ -39,4 +39,5 @@ def kafka_publisher(  # noqa: PLR0913 - a connector's whole context
         source=source,
         metrics=metrics,
         directory=directory,
+        bounds=settings.event_bounds,
     )

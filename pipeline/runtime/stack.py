@@ -306,7 +306,8 @@ def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics)
     registry = AgencyRegistry(store, load_directory(settings.agencies_file))
     registry.publish()
     history = InteractionHistory(store)
-    processor = Processor(store, metrics, registry, history, timedelta(hours=settings.lateness_hours))
+    lateness = timedelta(hours=settings.lateness_hours)
+    processor = Processor(store, metrics, registry, history, lateness, bounds=settings.event_bounds)
     failing = Failing()
 
     def health() -> dict[str, Any]:
@@ -317,7 +318,7 @@ def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics)
             "retrying": retrying,
             "pid": os.getpid(),
             "bootstrap_servers": bootstrap,
-            "pseudonym_key": Pseudonymizer(settings.pseudonym_key).fingerprint,
+            "pseudonym_key_fingerprint": Pseudonymizer(settings.pseudonym_key).fingerprint,
             "database": store.database,
             "rows_stored": processor.rows_total,
         }

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -161,8 +162,33 @@ def _connect(settings: Settings, *, second_session: bool = False) -> Any:
             # Another process took the data dir between our check and chDB's start.
             msg = f"another process is opening the ClickHouse data in {path}; wait for it, or use another data dir"
             raise StackBusyError(msg) from exc
-        msg = f"cannot open ClickHouse ({'chDB' if settings.uses_chdb else 'HTTP'}): {_first_line(exc)}"
+        if settings.uses_chdb:
+            msg = f"cannot open ClickHouse (chDB in {path}): {_first_line(exc)}"
+        else:
+            msg = _unreachable(dsn, exc)
         raise StoreError(msg) from exc
+
+
+def _unreachable(dsn: str, exc: BaseException) -> str:
+    # One line the operator can act on: where (without the password), why in words, what to do; not the
+    # client library's retry chatter and query id.
+    url = urlsplit(dsn)
+    where = f"{url.scheme}://{url.hostname or '?'}" + (f":{url.port}" if url.port else "")
+    text = str(exc)
+    causes = (
+        ("Connection refused", "connection refused (is it running, on this port?)"),
+        ("NameResolutionError", "host name not found"),
+        ("Name or service not known", "host name not found"),
+        ("timed out", "no answer (timed out)"),
+        ("Authentication failed", "user name or password refused"),
+        ("SSL", "TLS handshake failed (https:// on a plain HTTP port?)"),
+    )
+    found = (words for marker, words in causes if marker in text)
+    why = next(found, re.sub(r"\?query_id=[\w-]+", "", _first_line(exc)))
+    return (
+        f"cannot reach ClickHouse at {where} (SERAMBI_CLICKHOUSE_URL): {why}; start it or fix "
+        "SERAMBI_CLICKHOUSE_URL (empty = chDB in the data dir)"
+    )
 
 
 def chdb_locked(path: Path) -> bool:

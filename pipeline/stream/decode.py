@@ -9,7 +9,7 @@ as little per event as it can: one validation, one privacy check, one serialisat
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +18,9 @@ from schemas.events import AuthorRole, Event, Interaction, Reaction
 from schemas.privacy import PREFIX
 from schemas.records import POISON, decode_batch, poison_reason
 from schemas.tables import TABLE_OF_EVENT
+from schemas.timeutil import EventBounds
 
-__all__ = ["DeadLetterRow", "Decoded", "Record", "decode"]
+__all__ = ["Accepted", "DeadLetterRow", "Decoded", "Record", "decode"]
 
 IsAgencyAccount = Callable[[str, str], bool]
 
@@ -37,6 +38,27 @@ class Record:
     def where(self) -> str:
         """Where the record is, as a dead letter's ``source``: ``worker:events/p<partition>@<offset>``."""
         return f"worker:events/p{self.partition}@{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The event times the worker stores, fixed for one :func:`decode` call: ``bounds`` at the clock's ``now``.
+
+    Two comparisons per event on the hot path; the reason is written only for an event refused.
+    """
+
+    bounds: EventBounds
+    now: datetime
+    earliest: datetime = field(init=False)
+    latest: datetime = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "earliest", self.bounds.earliest)
+        object.__setattr__(self, "latest", self.bounds.latest(self.now))
+
+    def reason(self, event: Event) -> str:
+        """Why ``event`` is outside the window (only called for one that is)."""
+        return self.bounds.reason(event.created_at, self.now) or "created_at is out of range"
 
 
 @dataclass(frozen=True)
@@ -78,12 +100,21 @@ class Decoded:
         return Decoded(rows, self.interactions + later.interactions, self.failures + later.failures, latest)
 
 
-def decode(records: Iterable[Record], *, ceiling: datetime, is_agency_account: IsAgencyAccount) -> Decoded:
+def decode(
+    records: Iterable[Record],
+    *,
+    ceiling: datetime,
+    is_agency_account: IsAgencyAccount,
+    accepted: Accepted | None = None,
+) -> Decoded:
     """Rows of every valid event in ``records``; a failure for everything else.
 
     ``ceiling`` bounds ``latest``: an interaction stamped after it (a clock from the future) is stored and
     matched, but must not move the watermarks that decide eviction. ``is_agency_account(platform, id)``
     says which ids may stay in clear (agencies' own accounts); every other person id must be a pseudonym.
+    ``accepted`` (default: only the schema's bounds) is the worker's :class:`Accepted` window: an event outside
+    it is an ``out_of_range`` failure, whoever produced it (the publisher checks the same bounds, but a record
+    may come from any producer, or have waited on the topic while the bounds changed).
     """
     rows: dict[str, list[bytes]] = {table: [] for table in TABLE_OF_EVENT.values()}
     failures: list[DeadLetterRow] = []
@@ -101,6 +132,10 @@ def decode(records: Iterable[Record], *, ceiling: datetime, is_agency_account: I
         failures.extend(DeadLetterRow(f.error_type, f.reason, f.raw, record.where) for f in bad)
         first = len(interactions)
         for event in events:
+            if accepted is not None and not accepted.earliest <= event.created_at <= accepted.latest:
+                raw = event.model_dump(mode="json")
+                failures.append(DeadLetterRow("out_of_range", accepted.reason(event), raw, record.where))
+                continue
             if _clear_citizen(event, is_agency_account):
                 raw = event.model_dump(mode="json")
                 failures.append(DeadLetterRow("not_pseudonymised", _CLEAR_REASON, raw, record.where))

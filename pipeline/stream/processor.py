@@ -27,11 +27,12 @@ from pipeline.domain.businesstime import business_seconds
 from pipeline.domain.matching import ConversationKey, Matcher, ResponseFact, conversation_key
 from pipeline.metrics import Metrics
 from pipeline.storage.rows import encode_rows, fact_row
-from pipeline.stream.decode import DeadLetterRow, Decoded, Record, decode
+from pipeline.stream.decode import Accepted, DeadLetterRow, Decoded, Record, decode
 from schemas.agency import Agency
 from schemas.events import Interaction
 from schemas.records import POISON, poison_reason
 from schemas.tables import COLUMNS, FACT_COLUMNS, RESPONSE_FACTS
+from schemas.timeutil import EventBounds
 
 __all__ = ["AgencyLookup", "History", "Inserter", "Prepared", "Processor", "TableRows"]
 
@@ -108,6 +109,8 @@ class Processor:
             depends on it: a later reply reloads its conversation from ``history``.
         clock: wall clock (default ``datetime.now(UTC)``); it bounds clocks from the future and tells
             idle partitions apart.
+        bounds: event times stored (default 2006-01-01 to a day ahead of ``clock``); others are dead-lettered
+            (``out_of_range``). The stack passes ``SERAMBI_EARLIEST_EVENT`` and ``SERAMBI_MAX_FUTURE_HOURS``.
 
     Attributes: ``matcher`` (the open conversations), ``uncommitted`` (chunks prepared but not committed yet;
     see :attr:`settled`), ``rows_total`` (raw rows stored by this process),
@@ -135,6 +138,7 @@ class Processor:
     history: History
     lateness: timedelta = timedelta(days=7)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    bounds: EventBounds = field(default_factory=EventBounds)
     rows_total: int = field(default=0, init=False)
     facts_total: int = field(default=0, init=False)
     uncommitted: int = field(default=0, init=False)
@@ -235,7 +239,8 @@ class Processor:
         # Decoding has no side effects, so a failed attempt can be redone on each half: a chunk with k poison
         # records costs about k * log2(len) extra decodes of shrinking halves, and only when something failed.
         try:
-            return decode(records, ceiling=ceiling, is_agency_account=self.agencies.is_account)
+            accepted = Accepted(self.bounds, self.clock())
+            return decode(records, ceiling=ceiling, is_agency_account=self.agencies.is_account, accepted=accepted)
         except Exception as exc:
             if len(records) > 1:
                 middle = len(records) // 2

@@ -57,6 +57,10 @@ def test_demo_fills_every_agency_and_leaves_nothing_running(tmp_path: Path, samp
 
 def test_status_without_any_data_says_so(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
+    migrated = subprocess.run(
+        [SERAMBI, "db", "migrate"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert migrated.returncode == 0, migrated.stderr
     result = subprocess.run([SERAMBI, "status"], env=env, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert "no events stored yet" in result.stdout

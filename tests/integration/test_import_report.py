@@ -71,7 +71,7 @@ def test_jsonl_import_dead_letters_bad_lines(tmp_path: Path) -> None:
     good = events.read_text().splitlines()
     events.write_text("\n".join([*good[:5], "{not json", *good[5:]]) + "\n")
     imported = run_cli(["import", "jsonl", str(events)], env)
-    assert f"imported {len(good):,} events" in imported.stdout
+    assert f"imported {len(good):,}, dead-lettered 1 (reasons: not_json=1)" in imported.stdout
     status = orjson.loads(run_cli(["status", "--format", "json"], env).stdout)
     assert sum(sum(kinds.values()) for kinds in status["agencies"].values()) == len(good)
     assert {(d["stage"], d["error_type"]) for d in status["dead_letters"]} == {("connector", "not_json")}

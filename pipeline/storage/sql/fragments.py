@@ -156,7 +156,8 @@ def class_sql(
     """
     t, num = thresholds, float_sql
     return (
-        f"multiIf(({citizen_messages}) < {num(t.min_messages)} AND ({output}) < {num(t.min_output)}, "
+        f"multiIf(({output}) < {num(t.min_style_output)} "
+        f"OR (({citizen_messages}) < {num(t.min_messages)} AND ({output}) < {num(t.min_output)}), "
         "'insufficient_data', "
         f"coalesce({two_way}, 0) >= {num(t.dinner_min_two_way)} "
         f"AND coalesce({reply_rate}, 0) >= {num(t.dinner_min_reply_rate)}, 'dinner_party', "

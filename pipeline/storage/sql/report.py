@@ -32,7 +32,7 @@ from pipeline.storage.sql.fragments import (
 )
 from schemas.tables import AGENCIES, INTERACTIONS, POSTS
 
-__all__ = ["REPORT_FIELDS", "ReportWindow", "build_report", "report_sql"]
+__all__ = ["ALL_DATA", "REPORT_FIELDS", "ReportWindow", "agency_ids", "build_report", "report_sql"]
 
 REPORT_FIELDS = (
     "agency_id",
@@ -55,7 +55,9 @@ REPORT_FIELDS = (
     "oldest_unanswered_seconds",
     "class",
 )
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ALL_DATA = datetime(1900, 1, 1, tzinfo=UTC)
+"""The ``since`` of a report over all data: the earliest time ClickHouse stores, so ``serambi status`` (which
+counts every stored event dated before now) and a report without ``--since`` count the same events."""
 _THRESHOLDS = ClassThresholds()
 _FLOATS = {
     "reply_rate",
@@ -75,7 +77,7 @@ _FLOATS = {
 class ReportWindow:
     """Citizen messages and agency output created in ``[since, until)``; status judged at ``until``."""
 
-    since: datetime = _EPOCH
+    since: datetime = ALL_DATA
     until: datetime | None = None
     agency_id: str | None = None
     default_sla_hours: float = 24.0
@@ -212,6 +214,15 @@ def build_report(
     elif window.agency_id not in rows:
         rows[window.agency_id] = _empty(window.agency_id)
     return [rows[agency] for agency in sorted(rows)]
+
+
+def agency_ids(engine: QueryEngine, database: str) -> list[str]:
+    """Every agency a report can show: those of the directory and those with stored posts or interactions."""
+    sql = f"""
+SELECT agency_id FROM {database}.{AGENCIES} FINAL
+UNION DISTINCT SELECT DISTINCT agency_id FROM {database}.{POSTS}
+UNION DISTINCT SELECT DISTINCT agency_id FROM {database}.{INTERACTIONS}"""
+    return sorted({str(agency) for (agency,) in engine.query(sql, read_only=True).rows})
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connectors.core.pacing import ReplayPacer, Timeline, check_speed, run_at_speed
+from connectors.core.pacing import ReplayPacer, StoppableSink, Stopped, Timeline, check_speed, run_at_speed
 from connectors.core.testing import FakeClock, ListEventSink
 from schemas.events import Event
 from tests.helpers.events import T0, EventFactory
@@ -73,6 +73,46 @@ def test_replay_passes_mappings_and_dead_letters_at_once(event_factory: EventFac
     assert len(sink.events) == 2
     assert sink.dead_letters[0].error_type == "not_json"
     assert sink.flushes == 1
+
+
+class _SignalDuringWait(FakeClock):
+    """A Ctrl-C arriving while the replay waits: the first wait sets ``stop``, then waits like a real clock."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> None:
+        self.stop.set()
+        super().sleep(seconds, stop)
+
+
+def test_replay_stops_during_a_wait_without_publishing_the_awaited_event(event_factory: EventFactory) -> None:
+    stop = threading.Event()
+    clock = _SignalDuringWait(stop)
+    sink = ListEventSink()
+    pacer = ReplayPacer(sink, 1, clock=clock, stop=stop)
+    pacer.publish(event_factory("post", created_at=T0))
+    with pytest.raises(Stopped):
+        pacer.publish(event_factory("post", created_at=T0 + timedelta(hours=2)))  # a 2-hour wait at speed 1
+    assert clock.now() == clock.start  # the wait ended at once
+    assert len(sink.events) == 1
+    assert sink.flushes == 1  # the first event was delivered before the wait
+
+
+def test_stoppable_sink_passes_until_stopped(event_factory: EventFactory) -> None:
+    stop = threading.Event()
+    sink = ListEventSink()
+    stoppable = StoppableSink(sink, stop)
+    assert stoppable.publish(event_factory("post", created_at=T0))
+    stoppable.dead_letter("line 2: not JSON", "{", error_type="not_json")
+    stop.set()
+    with pytest.raises(Stopped):
+        stoppable.publish(event_factory("post", created_at=T0))
+    with pytest.raises(Stopped):
+        stoppable.dead_letter("line 4: not JSON", "{", error_type="not_json")
+    stoppable.flush()
+    assert (len(sink.events), len(sink.dead_letters), sink.flushes) == (1, 1, 1)
 
 
 def test_run_at_speed_catches_up_and_never_runs_ahead_of_the_clock() -> None:

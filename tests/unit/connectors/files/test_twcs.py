@@ -280,6 +280,35 @@ def test_read_rejects_a_file_that_is_not_twcs(tmp_path: Path) -> None:
         TwcsSource(path).read()
 
 
+def test_read_says_a_binary_file_is_not_utf8_text(tmp_path: Path) -> None:
+    path = tmp_path / "twcs.csv"
+    path.write_bytes(b"\x98\xff\x00\x12" * 64)
+    with pytest.raises(ConnectorError) as caught:
+        TwcsSource(path).read()
+    message = str(caught.value)
+    assert str(path) in message
+    assert "not UTF-8 text" in message
+    assert "re-save it as UTF-8 CSV" in message
+    assert "codec" not in message
+
+
+def test_read_says_a_file_with_nul_bytes_is_not_a_twcs_csv(tmp_path: Path) -> None:
+    path = tmp_path / "twcs.csv"
+    path.write_bytes(b"tweet_id,author_id\x00,inbound\n1,2,True\n")
+    with pytest.raises(ConnectorError, match=r"is not a TWCS CSV file .*binary"):
+        TwcsSource(path).read()
+
+
+@pytest.mark.parametrize(("separator", "name"), [(";", "';'"), ("\t", "tab")])
+def test_read_hints_at_another_separator(tmp_path: Path, separator: str, name: str) -> None:
+    columns = ["tweet_id", "author_id", "inbound", "created_at", "text", "response_tweet_id", "in_response_to_tweet_id"]
+    path = tmp_path / "twcs.csv"
+    path.write_text(separator.join(columns) + "\n" + separator.join(["1", "2", "True", "x", "t", "", ""]) + "\n")
+    with pytest.raises(ConnectorError) as caught:
+        TwcsSource(path).read()
+    assert f"looks {name}-separated, TWCS files are comma-separated" in str(caught.value)
+
+
 def test_directory_with_adds_missing_handles_only() -> None:
     known = Agency(
         id="posmalaysiax",

@@ -12,7 +12,8 @@ from pipeline.domain.classify import ClassThresholds, classify
     [
         (9, 4, "insufficient_data"),  # both below their minimum
         (0, 0, "insufficient_data"),
-        (10, 0, "dinner_party"),  # enough citizen messages alone
+        (10, 1, "dinner_party"),  # enough citizen messages alone
+        (10, 0, "insufficient_data"),  # but an agency that said nothing has no style to judge
         (0, 5, "dinner_party"),  # enough agency output alone
     ],
 )
@@ -49,15 +50,16 @@ def test_none_reply_rate_never_dinner_and_not_soapbox_by_itself() -> None:
 
 
 def test_both_none_is_soapbox_when_volume_is_enough() -> None:
-    assert classify(None, None, 50, 0) == "soapbox"
+    assert classify(None, None, 50, 1) == "soapbox"
+    assert classify(None, None, 50, 0) == "insufficient_data"  # no output: silent, not a soapbox
     assert classify(None, None, 1, 0) == "insufficient_data"
 
 
 def test_custom_thresholds() -> None:
     strict = ClassThresholds(min_messages=100, min_output=100, dinner_min_two_way=0.8, dinner_min_reply_rate=0.9)
     assert classify(0.5, 0.7, 50, 50, thresholds=strict) == "insufficient_data"
-    assert classify(0.5, 0.7, 100, 0, thresholds=strict) == "mixed"
-    assert classify(0.8, 0.9, 100, 0, thresholds=strict) == "dinner_party"
+    assert classify(0.5, 0.7, 100, 1, thresholds=strict) == "mixed"
+    assert classify(0.8, 0.9, 100, 1, thresholds=strict) == "dinner_party"
 
 
 def test_thresholds_are_frozen() -> None:

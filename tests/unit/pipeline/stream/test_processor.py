@@ -191,8 +191,10 @@ def test_a_partition_silent_for_ten_minutes_stops_holding_eviction(rig: Rig, eve
 
 
 def test_an_event_from_the_future_does_not_move_the_watermark(rig: Rig, event_factory: EventFactory) -> None:
+    rig.clock.now = T0 + timedelta(days=8)
     question = event_factory("comment", message_id="q1", root_id="A", author_id=ALICE, created_at=T0)
-    future = _comment(event_factory, "B", BOB, T0.replace(year=2099))
+    # Beyond the skew but within SERAMBI_MAX_FUTURE_HOURS (a day): stored, yet it must not evict A (8 days old).
+    future = _comment(event_factory, "B", BOB, rig.clock.now + timedelta(hours=23))
     reply = event_factory("reply", message_id="r1", parent_id="q1", root_id="A", created_at=T0 + timedelta(minutes=30))
     rig.handle(record(0, 0, question, future))
     assert len(rig.processor.matcher) == 2
