@@ -123,7 +123,7 @@ def test_wheel_imports_a_file_and_reports_it_outside_the_checkout(wheel_venv: Pa
     serambi = str(wheel_venv / "bin" / "serambi")
     env = _clean_env(SERAMBI_DATA_DIR=str(tmp_path / "data"), SERAMBI_PSEUDONYM_KEY="wheel-test-key")
     imported = _run([serambi, "import", "jsonl", str(events)], cwd=tmp_path, env=env)
-    assert "imported 5 events" in imported
+    assert "imported 5, dead-lettered 0" in imported
     report = orjson.loads(
         _run([serambi, "report", "--format", "json", "--until", "2030-01-01 00:00:00"], cwd=tmp_path, env=env)
     )

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.core.errors import PublishError
-from pipeline.runtime.spool import Spool, SpooledSink, SpoolWriter, read_frames
+from pipeline.runtime.spool import PAUSE_FILE, Spool, SpooledSink, SpoolWriter, read_frames
 
 EVENTS = "serambi.events.v1"
 EPOCH = "127.0.0.1:9092#100"
@@ -219,6 +219,7 @@ def test_a_paused_writer_seals_its_segment_in_the_epoch_it_was_written_in(tmp_pa
     spool.set_epoch(EPOCH)
     sink = SpooledSink(FakeKafka(), SpoolWriter(tmp_path, EPOCH))
     sink.send(EVENTS, 0, None, b"before")
+    (tmp_path / PAUSE_FILE).touch()  # the pause is asked for before the writer's next record
     sent_during_pause = threading.Thread(target=sink.send, args=(EVENTS, 0, None, b"after"))
     sent_during_pause.start()
     assert spool.pause_writers(timeout_s=30)

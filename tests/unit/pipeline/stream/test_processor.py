@@ -248,7 +248,9 @@ def test_a_chunk_that_fails_is_split_until_the_bad_record_is_isolated(
     # Issue 7, item 5: an unexpected exception while decoding stopped the worker for good (exit 70, forever).
     inserter = ListInserter()
     agencies = _PoisonedAgencies(tiny_directory)
-    processor = Processor(inserter, Metrics(CollectorRegistry()), agencies, ListHistory(), clock=FakeClock(T0))
+    # The wall clock is after every event: the factory's times grow with every event made in the session.
+    clock = FakeClock(T0 + timedelta(days=30))
+    processor = Processor(inserter, Metrics(CollectorRegistry()), agencies, ListHistory(), clock=clock)
     goods = [event_factory("reaction", author_id=ALICE) for _ in range(7)]
     records = [record(n % 3, n, good) for n, good in enumerate(goods)]
     records[3] = record(1, 3, goods[3], event_factory("reaction", author_id="poison"))
