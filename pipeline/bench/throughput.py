@@ -26,6 +26,7 @@ from pipeline.bench.hotpath import hot_path_us_per_event
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.broker import EmbeddedBroker
 from pipeline.metrics import Metrics
+from pipeline.runtime.interrupt import Interrupt, on_loop
 from pipeline.runtime.procstat import memory_mb
 from pipeline.runtime.stack import RunningStack, open_stack
 from pipeline.settings import Settings
@@ -75,7 +76,7 @@ class BenchResult:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2).decode()
 
 
-def run_bench(settings: Settings, options: BenchOptions, say: Say) -> BenchResult:
+def run_bench(settings: Settings, options: BenchOptions, say: Say, interrupt: Interrupt | None = None) -> BenchResult:
     """Run every phase on a throw-away data dir and embedded broker; return the figures."""
     say(f"0/4 hot path: prepare + commit of {options.hot_path_events:,} events, CPU time, no I/O...")
     hot_path = hot_path_us_per_event(
@@ -97,7 +98,7 @@ def run_bench(settings: Settings, options: BenchOptions, say: Say) -> BenchResul
             data = SyntheticEvents(settings.partitions, options.batch_events, options.seed)
             produce_rate = _preload(broker.bootstrap_servers, data, options.events, say)
             bare = asyncio.run(_bare_consume(broker.bootstrap_servers, options.events, say))
-            worker, fresh = asyncio.run(_worker_phases(bench_settings, data, options, say))
+            worker, fresh = asyncio.run(_worker_phases(bench_settings, data, options, say, interrupt))
             broker_rss = _broker_peak_rss_mb(broker.pid)
     return BenchResult(
         events=options.events,
@@ -145,7 +146,7 @@ async def _bare_consume(bootstrap: str, events: int, say: Say) -> float:
 
 
 async def _worker_phases(
-    settings: Settings, data: SyntheticEvents, options: BenchOptions, say: Say
+    settings: Settings, data: SyntheticEvents, options: BenchOptions, say: Say, interrupt: Interrupt | None
 ) -> tuple[float, list[float]]:
     probe = _Probe()
     say("3/4 worker: Faust + reply matching + chDB sink, until drained...")
@@ -155,7 +156,10 @@ async def _worker_phases(
         lambda line: say("    " + line),
         prepare=lambda running: running.processor.observers.append(probe.observe),
     ) as stack:
-        await stack.wait_drained(timeout_s=3600, poll_s=2.0)
+        if interrupt is not None:
+            on_loop(interrupt, stack.stop_requested)
+        await stack.wait_drained(timeout_s=3600, poll_s=2.0, interruptible=True)
+        _stop_if_requested(stack)
         # From the first batch stored to the last: the worker's rate, without its ~4 s group join.
         elapsed = probe.last - probe.first
         rate = (stack.processor.rows_total - probe.first_rows) / elapsed if elapsed > 0 else 0.0
@@ -170,15 +174,28 @@ async def _freshness(
     say(f"4/4 freshness at {options.fresh_rate:,} events/s for {options.fresh_seconds:g} s...")
     probe.freshness.clear()
     probe.tracking = True
+    # A daemon: a Ctrl-C ends the benchmark without waiting for the paced producer to finish its seconds.
     producer = threading.Thread(
-        target=data.produce_paced, args=(stack.bootstrap_servers, options.fresh_rate, options.fresh_seconds)
+        target=data.produce_paced,
+        args=(stack.bootstrap_servers, options.fresh_rate, options.fresh_seconds),
+        daemon=True,
     )
     producer.start()
-    await asyncio.to_thread(producer.join)
-    await stack.wait_drained(timeout_s=600, poll_s=0.5)
+    while producer.is_alive():
+        await asyncio.to_thread(producer.join, 0.5)
+        _stop_if_requested(stack)
+    await stack.wait_drained(timeout_s=600, poll_s=0.5, interruptible=True)
+    _stop_if_requested(stack)
     fresh = sorted(probe.freshness)
     say(f"    p50 {_quantile(fresh, 0.5):.3f} s, p99 {_quantile(fresh, 0.99):.3f} s over {len(fresh):,} records")
     return fresh
+
+
+def _stop_if_requested(stack: RunningStack) -> None:
+    # Ctrl-C/SIGTERM reach the stack's handler while it runs: the phase ends and the stack shuts down on the way
+    # out, as a signal outside the stack does (pipeline.runtime.interrupt.raise_on_signals).
+    if stack.stop_requested.is_set():
+        raise KeyboardInterrupt
 
 
 class _Probe:

@@ -81,11 +81,19 @@ def bench(  # noqa: PLR0913 - one per CLI option
         )
         raise click.BadParameter(msg, ctx=ctx, param_hint="'--events'")
     from pipeline.bench.throughput import BenchOptions, run_bench  # noqa: PLC0415 - loads the whole stack
+    from pipeline.runtime.interrupt import Interrupt, raise_on_signals  # noqa: PLC0415 - with the stack
 
     options = BenchOptions(
         events=events, fresh_rate=fresh_rate, fresh_seconds=fresh_seconds, hot_path_events=hot_path_events
     )
-    result = run_bench(settings_of(ctx), options, click.echo)
+    interrupt = Interrupt()
+    try:
+        with raise_on_signals(interrupt):
+            result = run_bench(settings_of(ctx), options, click.echo, interrupt)
+    except KeyboardInterrupt:
+        # The broker and data dir of a benchmark are throw-away: they are gone, and there is nothing to resume.
+        click.echo(f"interrupted by {interrupt.name}: benchmark stopped, no figures; nothing was left behind", err=True)
+        ctx.exit(interrupt.exit_code)
     click.echo(result.as_json())
     if json_out is not None:
         json_out.write_text(result.as_json(), encoding="utf-8")

@@ -97,3 +97,28 @@ def on_loop(interrupt: Interrupt, also: asyncio.Event) -> None:
 
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, handler, sig)
+
+
+@contextlib.contextmanager
+def raise_on_signals(interrupt: Interrupt) -> Iterator[Interrupt]:
+    """While inside: SIGINT and SIGTERM request ``interrupt`` and raise :class:`KeyboardInterrupt`.
+
+    For work that watches no event (a benchmark's phases): the exception is raised where the main thread is,
+    and the context managers on the way out clean up. Only in the main thread (signals reach no other);
+    elsewhere it changes nothing. A stack opened inside replaces these handlers with its own while it runs
+    (see :func:`on_loop`).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupt
+        return
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        interrupt.request(signum)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield interrupt
+    finally:
+        for sig, handler_before in previous.items():
+            signal.signal(sig, handler_before)

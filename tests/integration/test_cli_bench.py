@@ -1,0 +1,72 @@
+"""`serambi bench` stops on the first Ctrl-C/SIGTERM (issue 8, item 1): in any phase, says so, leaves nothing.
+
+The benchmark runs a throw-away broker and data dir; a signal must end it promptly with the shell's exit code
+(130/143) and a line saying no figures were measured, and its broker must be gone (it dies with the process
+group's leader, but the leader must exit rather than wait for the whole run).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.processes import SERAMBI, alive, cli_env
+
+# Few events, so the run reaches each phase quickly; the minimum the command accepts (one worker batch + 1).
+EVENTS = "200001"
+
+
+def _broker_pids(children_of: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == children_of and b"tansu" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("phase", "sig", "code"),
+    [
+        ("2/4 bare aiokafka consumer", signal.SIGINT, 130),  # outside the stack: KeyboardInterrupt unwinds
+        ("worker joined", signal.SIGTERM, 143),  # inside the stack: its handler stops it, the phase ends
+    ],
+)
+def test_a_signal_stops_the_benchmark_promptly_and_leaves_nothing(
+    tmp_path: Path, phase: str, sig: signal.Signals, code: int
+) -> None:
+    bench = subprocess.Popen(
+        [SERAMBI, "bench", "--events", EVENTS, "--fresh-seconds", "2", "--hot-path-events", "1000"],
+        env=cli_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert bench.stdout is not None
+    head = []
+    brokers: list[int] = []
+    for line in bench.stdout:  # the benchmark's own progress says which phase it is in
+        head.append(line)
+        if line.startswith("1/4"):
+            brokers = _broker_pids(bench.pid)
+        if phase in line:
+            break
+    assert brokers, "".join(head)
+    bench.send_signal(sig)
+    rest, _ = bench.communicate(timeout=120)
+    output = "".join(head) + rest
+    assert bench.returncode == code, output
+    assert f"interrupted by {sig.name}: benchmark stopped, no figures" in output
+    assert "Traceback" not in output
+    assert '"worker_events_per_s"' not in output
+    assert not [pid for pid in brokers if alive(pid)]
