@@ -9,7 +9,7 @@ LOCK    = requirements.lock
 # uv bootstraps at the version the lock pins (it then checks its own hash like every other package).
 UV_VERSION = $(or $(shell sed -n 's/^uv==\([^ ]*\).*/\1/p' $(LOCK) 2>/dev/null),0.13.9)
 
-.PHONY: install lock demo test lint typecheck unit integration schemas clean
+.PHONY: install lock demo test lint typecheck unit integration schemas clean tools rules
 
 install: $(VENV)/.installed
 
@@ -71,7 +71,21 @@ unit: install
 integration: install
 	$(BIN)/pytest tests/integration -q
 
-test: install lint typecheck
+# The real tools the tests drive: promtool and amtool (Debian prometheus 2.42, prometheus-alertmanager 0.25).
+# Installed once, quietly; as root directly, else through sudo.
+SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
+tools:
+	@command -v promtool >/dev/null && command -v amtool >/dev/null || { \
+	  echo "installing promtool and amtool (Debian prometheus, prometheus-alertmanager)..."; \
+	  $(SUDO) apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    --no-install-recommends prometheus prometheus-alertmanager >/dev/null; }
+
+rules: tools
+	promtool check rules deploy/prometheus/rules/*.yml
+	promtool test rules deploy/prometheus/tests/*.yml
+	amtool check-config deploy/alertmanager/alertmanager.yml
+
+test: install tools lint typecheck
 	$(BIN)/pytest -q
 
 schemas: install
