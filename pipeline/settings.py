@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     max_future_hours: Annotated[float, Field(ge=0)] = Field(
         24.0, description="events further ahead of the ingest clock are dead-lettered"
     )
+    metrics_refresh_seconds: Annotated[float, Field(ge=0)] = Field(
+        15.0, description="how often the per-agency gauges of /metrics are recomputed (0 = never)"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -12,6 +12,8 @@ __all__ = [
     "ACTIVITY_MINUTES",
     "AGENCIES",
     "AGENCY_COLUMNS",
+    "ALERTS",
+    "ALERT_COLUMNS",
     "COLUMNS",
     "CONVERSATION_INDEX",
     "DEAD_LETTERS",
@@ -34,6 +36,7 @@ AGENCIES: Final = "agencies"
 ORACLE_FACTS: Final = "oracle_facts"
 ACTIVITY_MINUTES: Final = "activity_minutes"
 CONVERSATION_INDEX: Final = "conversation_index"
+ALERTS: Final = "alerts"
 RAW_TABLES: Final = (POSTS, INTERACTIONS, REACTIONS)
 TABLE_OF_EVENT: Final = {"post": POSTS, "interaction": INTERACTIONS, "reaction": REACTIONS}
 
@@ -70,4 +73,22 @@ AGENCY_COLUMNS: Final = (
     "official_domains",
     "definition",
     "updated_at",
+)
+ALERT_COLUMNS: Final = (
+    "alert_id",
+    "transition",
+    "agency",
+    "platform",
+    "kind",
+    "severity",
+    "started_at",
+    "updated_at",
+    "resolved_at",
+    "backlog",
+    "oldest_unanswered_seconds",
+    "arrivals_per_minute",
+    "baseline_per_minute",
+    "window_minutes",
+    "score",
+    "example_ids",
 )

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from schemas.alerts import AlertEvent
 from schemas.records import DeadLetter, EventBatch
 
-__all__ = ["DEAD_LETTER", "EVENTS", "TOPICS", "TopicSpec", "murmur2", "partition_for"]
+__all__ = ["ALERTS", "DEAD_LETTER", "EVENTS", "TOPICS", "TopicSpec", "murmur2", "partition_for"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,19 @@ DEAD_LETTER = TopicSpec(
     retention_ms=30 * 24 * 3600 * 1000,
     partitions=1,
 )
-TOPICS: tuple[TopicSpec, ...] = (EVENTS, DEAD_LETTER)
+# Not compacted: raise, update and resolve are events (a notifier or the table sink wants each of them, the
+# raise above all, which compaction would drop once the resolve lands); the latest state of an alert is the
+# `alerts` table's job. Time retention bounds it. One partition: a few records an hour at most, and readers
+# then see every agency's alerts in the order they were raised.
+ALERTS = TopicSpec(
+    name="serambi.alerts.v1",
+    key="alert id (the same for every transition of one alert)",
+    value_model=AlertEvent,
+    description="Raise, update and resolve events of alerts on agencies (unanswered surges), in event time.",
+    retention_ms=30 * 24 * 3600 * 1000,
+    partitions=1,
+)
+TOPICS: tuple[TopicSpec, ...] = (EVENTS, DEAD_LETTER, ALERTS)
 
 
 def partition_for(key: str, partitions: int) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli import bench, db, deadletters, imports, report, run, schemas, simulate, status
+from pipeline.cli import alerts, bench, db, deadletters, imports, report, run, schemas, simulate, status
 from pipeline.cli.common import configure_logging, settings_epilog
 
 __all__ = ["main"]
@@ -78,6 +78,7 @@ for _command in (
     simulate.simulate,
     imports.import_,
     deadletters.deadletters,
+    alerts.alerts,
     status.status,
     report.report,
     bench.bench,

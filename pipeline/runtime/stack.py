@@ -22,6 +22,7 @@ from pipeline.errors import StackBusyError
 from pipeline.kafka.admin import ensure_topics, recreate_topics
 from pipeline.kafka.broker import EmbeddedBroker, free_port
 from pipeline.metrics import Metrics
+from pipeline.runtime.gauges import GaugeRefresher, refreshing
 from pipeline.runtime.procstat import memory_mb
 from pipeline.runtime.spool import SPOOL_DIR, Spool, broker_epoch
 from pipeline.runtime.statefile import StackState, clear_state, read_state, write_private, write_state
@@ -75,6 +76,8 @@ class RunningStack:
     spool: Spool | None = None
     broker_pid: int | None = None
     worker: _WorkerHandle | None = None
+    gauges: GaugeRefresher | None = None
+    """Sets the per-agency gauges of ``/metrics`` every 15 s while the stack runs."""
     generation: int = 0
     rotating: bool = False
     rotation_requested: bool = False
@@ -111,7 +114,8 @@ class RunningStack:
         state = self.offsets.drain_state(self.handled)
         if self.rotating or unsettled:
             state = DrainState(state.lag, unsettled + self.rotating)
-        self.metrics.consumer_lag.set(sum(state.lag.values()))
+        # One series until DrainState gives per-partition lag (it sums per topic today).
+        self.metrics.set_consumer_lag({"all": sum(state.lag.values())})
         return state
 
     async def drain_state(self) -> DrainState:
@@ -181,7 +185,13 @@ async def open_stack(
             _publish_state(settings, running, broker_pid, resources)
             if prepare is not None:
                 prepare(running)
-            async with _collecting(running, say), _worker(running):
+            gauges = GaugeRefresher(store, store.database, metrics, settings.sla_hours, lag=running.drain_state_now)
+            running.gauges = gauges
+            async with (
+                _collecting(running, say),
+                _worker(running),
+                refreshing(gauges, settings.metrics_refresh_seconds),
+            ):
                 say(f"worker joined; API on {running.api.url}")
                 try:
                     yield running

@@ -73,6 +73,8 @@ def add_agents(app: faust.App, events: Any, dead: Any, context: AgentContext) ->
                 context.on_failure()
                 await asyncio.Event().wait()  # park: never return to the stream, which would ack the batch
             await _send_dead_letters(dead, context.pseudo, failures, context.failing)
+            for failure in failures:  # counted once acknowledged, like the connector's
+                context.processor.metrics.dead_letters.labels("worker", failure.error_type).inc()
             _mark(context.handled, EVENTS.name, batch)
 
     @app.agent(dead, name="store-dead-letters")
@@ -89,6 +91,7 @@ def add_agents(app: faust.App, events: Any, dead: Any, context: AgentContext) ->
                 what=_STORE_LETTERS,
                 failing=context.failing,
             )
+            context.processor.metrics.sink_last_success.set_to_current_time()
             _mark(context.handled, DEAD_LETTER.name, batch)
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import orjson
+
 from pipeline.domain.businesstime import business_seconds
 from pipeline.domain.matching import ConversationKey, Matcher, ResponseFact, conversation_key
 from pipeline.metrics import Metrics
@@ -31,7 +33,7 @@ from pipeline.stream.decode import Accepted, DeadLetterRow, Decoded, Record, dec
 from schemas.agency import Agency
 from schemas.events import Interaction
 from schemas.records import POISON, poison_reason
-from schemas.tables import COLUMNS, FACT_COLUMNS, RESPONSE_FACTS
+from schemas.tables import COLUMNS, FACT_COLUMNS, INTERACTIONS, RESPONSE_FACTS, TABLE_OF_EVENT
 from schemas.timeutil import EventBounds
 
 __all__ = ["AgencyLookup", "History", "Inserter", "Prepared", "Processor", "TableRows"]
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 _MAX_CLOCK_SKEW = timedelta(hours=1)
 # A partition silent this long (wall clock) no longer holds eviction back.
 _IDLE_PARTITION = timedelta(minutes=10)
+_KIND_OF_TABLE = {table: event_type for event_type, table in TABLE_OF_EVENT.items()}
 
 
 class Inserter(Protocol):
@@ -102,7 +105,8 @@ class Processor:
 
     Args:
         inserter: where rows go (the :class:`pipeline.storage.store.Store`).
-        metrics: rows stored, batches and insert time are counted here.
+        metrics: rows stored, batches, insert time, the last successful insert, events accepted by kind and
+            platform, first-response times and open conversations are counted here.
         agencies: calendars for business time; which accounts are agencies' own.
         history: stored interactions of the conversations not in memory (and for :meth:`rebuild`).
         lateness: how long (event time) an idle conversation stays in memory; default 7 days. Only memory
@@ -157,6 +161,7 @@ class Processor:
         self._partition_seen: dict[int, datetime] = {}
         self.matcher = Matcher(business=self._business, lateness=self.lateness)
         self.uncommitted = 0
+        self.metrics.matcher_open_conversations.set(0)
 
     @property
     def settled(self) -> bool:
@@ -181,7 +186,9 @@ class Processor:
         # stored all the same), and every fact found before or after it is kept (see Matcher.add). A chunk's
         # fact improves on a reloaded one of the same message, so it replaces it.
         failed: list[tuple[Interaction, Exception]] = []
-        facts.update((fact.message_id, fact) for fact in self.matcher.add(decoded.interactions, failed))
+        found = self.matcher.add(decoded.interactions, failed)
+        facts.update((fact.message_id, fact) for fact in found)
+        self._observe(decoded, found)
         self.uncommitted += 1  # the matcher changed: settled again once this chunk is committed
         failures = decoded.failures + [_matching_failure(event, exc) for event, exc in failed]
         watermark = self._watermark(decoded.latest)
@@ -189,6 +196,7 @@ class Processor:
             # This chunk's rows are not stored yet (the worker commits chunk k while it prepares k + 1): its
             # conversations could not be reloaded by the next chunk, so they stay in memory until then.
             self.matcher.evict(watermark, keep=keys)
+        self.metrics.matcher_open_conversations.set(len(self.matcher))
         tables = [
             TableRows(table, COLUMNS[table], len(rows), b"\n".join(rows))
             for table, rows in decoded.rows.items()
@@ -207,6 +215,7 @@ class Processor:
             self._count(rows.table, rows.rows)
         self.metrics.sink_batches.inc()
         self.metrics.sink_insert_seconds.observe(time.perf_counter() - started)
+        self.metrics.sink_last_success.set_to_current_time()
         self.uncommitted = max(0, self.uncommitted - 1)
         for observer in self.observers:
             observer(prepared.records)
@@ -223,6 +232,7 @@ class Processor:
         if facts:
             self.inserter.insert(RESPONSE_FACTS, FACT_COLUMNS, [fact_row(f) for f in facts])
             self._count(RESPONSE_FACTS, len(facts))
+        self.metrics.matcher_open_conversations.set(len(self.matcher))
         log.info("rebuilt %d conversations from %d stored interactions", len(self.matcher), len(events))
         return len(events)
 
@@ -249,6 +259,21 @@ class Processor:
                 raise  # failing on nothing is a bug of the decoder, not a bad record
             log.error("record %s dead-lettered: %s", records[0].where, poison_reason(exc))
             return Decoded.poison(records[0], exc)
+
+    def _observe(self, decoded: Decoded, found: Sequence[ResponseFact]) -> None:
+        # Only the chunk's own facts: reloaded conversations give their old facts again, which were observed
+        # when first found (by this process or an earlier one). An improved fact (an earlier reply that came
+        # late) is observed again: rare, and the histogram then counts that message twice.
+        for fact in found:
+            self.metrics.response_seconds.observe(fact.response_seconds)
+        for event in decoded.interactions:
+            self.metrics.events.labels(event.kind.value, event.platform.value).inc()
+        for table, rows in decoded.rows.items():
+            if table != INTERACTIONS and rows:
+                # Posts and reactions stay encoded: read the platform back (a few µs per row, posts are rare and
+                # reactions come in snapshots).
+                for row in rows:
+                    self.metrics.events.labels(_KIND_OF_TABLE[table], orjson.loads(row)["platform"]).inc()
 
     def _count(self, table: str, rows: int) -> None:
         self.metrics.rows_stored.labels(table).inc(rows)

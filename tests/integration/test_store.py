@@ -23,6 +23,7 @@ def test_migrations_apply_once(store: Store) -> None:
         (2, "0002_response_facts.sql"),
         (3, "0003_agency_audit.sql"),
         (4, "0004_conversation_index.sql"),
+        (5, "0005_alerts.sql"),
     ]
     tables = {row[0] for row in store.query(f"SHOW TABLES FROM {store.database}").rows}
     assert {"posts", "interactions", "reactions", "dead_letters"} <= tables
