@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 import orjson
 
-from pipeline.cli.common import friendly, read_settings_of
-from pipeline.cli.deadletters import parse_since
+from pipeline.cli.common import SINCE, friendly, read_settings_of
 from pipeline.cli.report import human_duration
 
 if TYPE_CHECKING:
@@ -28,20 +27,11 @@ _HEADER = (
 )
 
 
-class _Since(click.ParamType):
-    name = "TIME|AGE"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        return parse_since(str(value), datetime.now(UTC))
-
-
 @click.command("alerts")
 @click.option("--active", is_flag=True, help="Only alerts not resolved yet.")
 @click.option(
     "--since",
-    type=_Since(),
+    type=SINCE,
     default=None,
     help="Only alerts open at or after: ISO-8601, or an age (30m, 24h, 7d); active ones always are.",
 )

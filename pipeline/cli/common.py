@@ -9,8 +9,10 @@ from __future__ import annotations
 import csv
 import functools
 import logging
+import re
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import click
@@ -22,9 +24,12 @@ from schemas.errors import DirectoryError, SchemaDriftError
 
 __all__ = [
     "LIBRARY_LOGGERS",
+    "SINCE",
+    "SinceType",
     "configure_logging",
     "duration_option",
     "friendly",
+    "parse_since",
     "read_settings_of",
     "settings_epilog",
     "settings_of",
@@ -137,3 +142,34 @@ def duration_option(func: F) -> F:
         show_envvar=True,
         help="Stop after this many seconds [default: run until Ctrl-C].",
     )(func)
+
+
+_AGO = re.compile(r"^(\d+(?:\.\d+)?)([mhd])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """``--since``: ISO-8601 (an offset is honoured; none means UTC), or an age like ``30m``, ``24h``, ``7d``."""
+    if match := _AGO.match(text.strip()):
+        return now - timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        msg = f"{text!r} is neither ISO-8601 (2026-11-29, 2026-11-29T08:00+08:00) nor an age (30m, 24h, 7d)"
+        raise click.BadParameter(msg) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class SinceType(click.ParamType):
+    """``--since`` of the listing commands (deadletters, alerts): ISO-8601 or an age (:func:`parse_since`)."""
+
+    name = "TIME|AGE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        """The moment ``value`` names, aware (UTC unless it carries an offset)."""
+        if isinstance(value, datetime):
+            return value
+        return parse_since(str(value), datetime.now(UTC))
+
+
+SINCE = SinceType()

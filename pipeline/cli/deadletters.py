@@ -8,38 +8,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 import orjson
 
-from pipeline.cli.common import friendly, read_settings_of
+from pipeline.cli.common import SINCE, friendly, read_settings_of
 from schemas.privacy import Pseudonymizer
 
 if TYPE_CHECKING:
     from pipeline.storage.sql.deadletters import StoredDeadLetter
 
-__all__ = ["deadletters", "parse_since", "split_location"]
+__all__ = ["deadletters", "split_location"]
 
-_AGO = re.compile(r"^(\d+(?:\.\d+)?)([mhd])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 # Reasons start with where the input was: "line 3: not JSON", "row 7: tweet_id is missing", "tweet 12: ...".
 _LOCATION = re.compile(r"^((?:line|row|tweet) [^:\s]+): (.*)$", re.DOTALL)
 _REASON_WIDTH = 60
 _RAW_WIDTH = 50
-
-
-def parse_since(text: str, now: datetime) -> datetime:
-    """``--since``: ISO-8601 (an offset is honoured; none means UTC), or an age like ``30m``, ``24h``, ``7d``."""
-    if match := _AGO.match(text.strip()):
-        return now - timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        msg = f"{text!r} is neither ISO-8601 (2026-11-29, 2026-11-29T08:00+08:00) nor an age (30m, 24h, 7d)"
-        raise click.BadParameter(msg) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def split_location(reason: str) -> tuple[str, str]:
@@ -48,17 +34,8 @@ def split_location(reason: str) -> tuple[str, str]:
     return (match.group(1), match.group(2)) if match else ("", reason)
 
 
-class _Since(click.ParamType):
-    name = "TIME|AGE"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        return parse_since(str(value), datetime.now(UTC))
-
-
 @click.command("deadletters")
-@click.option("--since", type=_Since(), default=None, help="Received at or after: ISO-8601, or an age (30m, 24h, 7d).")
+@click.option("--since", type=SINCE, default=None, help="Received at or after: ISO-8601, or an age (30m, 24h, 7d).")
 @click.option(
     "--stage", type=click.Choice(["connector", "worker"]), default=None, help="Only this stage [default: both]."
 )
