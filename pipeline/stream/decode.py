@@ -77,19 +77,21 @@ class Decoded:
 
     ``rows``: JSONEachRow lines per raw table (every raw table is a key); ``interactions``: the valid
     interactions, in record order; ``failures``: what could not be stored; ``latest``: per partition,
-    the latest interaction time not after the ceiling.
+    the latest interaction time not after the ceiling; ``kinds``: the valid events per (kind, platform), kind
+    being an interaction's kind or the event type of the others (counted here, where each event is at hand).
     """
 
     rows: dict[str, list[bytes]]
     interactions: list[Interaction]
     failures: list[DeadLetterRow]
     latest: dict[int, datetime]
+    kinds: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @classmethod
     def poison(cls, record: Record, exc: BaseException) -> Decoded:
         """Nothing stored from ``record``: one :data:`schemas.records.POISON` failure saying what it raised."""
         failure = DeadLetterRow(POISON, poison_reason(exc), record.value, record.where)
-        return cls({table: [] for table in TABLE_OF_EVENT.values()}, [], [failure], {})
+        return cls({table: [] for table in TABLE_OF_EVENT.values()}, [], [failure], {}, {})
 
     def then(self, later: Decoded) -> Decoded:
         """Both results in record order: ``later`` is what the records after these gave."""
@@ -97,7 +99,10 @@ class Decoded:
         latest = dict(self.latest)
         for partition, moment in later.latest.items():
             latest[partition] = max(moment, latest.get(partition, moment))
-        return Decoded(rows, self.interactions + later.interactions, self.failures + later.failures, latest)
+        kinds = dict(self.kinds)
+        for key, count in later.kinds.items():
+            kinds[key] = kinds.get(key, 0) + count
+        return Decoded(rows, self.interactions + later.interactions, self.failures + later.failures, latest, kinds)
 
 
 def decode(
@@ -120,6 +125,7 @@ def decode(
     failures: list[DeadLetterRow] = []
     interactions: list[Interaction] = []
     latest: dict[int, datetime] = {}
+    kinds: dict[tuple[str, str], int] = {}
     for record in records:
         try:
             events, bad = decode_batch(record.value)
@@ -143,8 +149,12 @@ def decode(
             rows[TABLE_OF_EVENT[event.type]].append(event.__pydantic_serializer__.to_json(event))
             if event.type == "interaction":
                 interactions.append(event)
+                key = (event.kind.value, event.platform.value)
+            else:
+                key = (event.type, event.platform.value)
+            kinds[key] = kinds.get(key, 0) + 1
         _track_latest(latest, record.partition, interactions[first:], ceiling)
-    return Decoded(rows, interactions, failures, latest)
+    return Decoded(rows, interactions, failures, latest, kinds)
 
 
 def _track_latest(latest: dict[int, datetime], partition: int, events: list[Interaction], ceiling: datetime) -> None:

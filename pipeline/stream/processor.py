@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import orjson
-
 from pipeline.domain.businesstime import business_seconds
 from pipeline.domain.matching import ConversationKey, Matcher, ResponseFact, conversation_key
 from pipeline.metrics import Metrics
@@ -33,7 +31,7 @@ from pipeline.stream.decode import Accepted, DeadLetterRow, Decoded, Record, dec
 from schemas.agency import Agency
 from schemas.events import Interaction
 from schemas.records import POISON, poison_reason
-from schemas.tables import COLUMNS, FACT_COLUMNS, INTERACTIONS, RESPONSE_FACTS, TABLE_OF_EVENT
+from schemas.tables import COLUMNS, FACT_COLUMNS, RESPONSE_FACTS
 from schemas.timeutil import EventBounds
 
 __all__ = ["AgencyLookup", "History", "Inserter", "Prepared", "Processor", "TableRows"]
@@ -43,7 +41,6 @@ log = logging.getLogger(__name__)
 _MAX_CLOCK_SKEW = timedelta(hours=1)
 # A partition silent this long (wall clock) no longer holds eviction back.
 _IDLE_PARTITION = timedelta(minutes=10)
-_KIND_OF_TABLE = {table: event_type for event_type, table in TABLE_OF_EVENT.items()}
 
 
 class Inserter(Protocol):
@@ -266,14 +263,8 @@ class Processor:
         # late) is observed again: rare, and the histogram then counts that message twice.
         for fact in found:
             self.metrics.response_seconds.observe(fact.response_seconds)
-        for event in decoded.interactions:
-            self.metrics.events.labels(event.kind.value, event.platform.value).inc()
-        for table, rows in decoded.rows.items():
-            if table != INTERACTIONS and rows:
-                # Posts and reactions stay encoded: read the platform back (a few µs per row, posts are rare and
-                # reactions come in snapshots).
-                for row in rows:
-                    self.metrics.events.labels(_KIND_OF_TABLE[table], orjson.loads(row)["platform"]).inc()
+        for (kind, platform), count in decoded.kinds.items():
+            self.metrics.events.labels(kind, platform).inc(count)
 
     def _count(self, table: str, rows: int) -> None:
         self.metrics.rows_stored.labels(table).inc(rows)
