@@ -39,3 +39,18 @@ def run_python(code: str, env: dict[str, str]) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def start_run(env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
+    """``serambi run`` in the background, once its worker joined: the process and its output so far."""
+    stack = subprocess.Popen(
+        [SERAMBI, "run", "--duration", "600"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert stack.stdout is not None
+    head = []
+    for line in stack.stdout:  # the stack's own progress output says when the worker joined
+        head.append(line)
+        if "worker joined" in line:
+            return stack, head
+    stack.wait(timeout=60)
+    raise AssertionError("".join(head))

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from tests.helpers.processes import SERAMBI, cli_env, run_cli
+from tests.helpers.processes import SERAMBI, cli_env, run_cli, start_run
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 # twcs_quirks.csv has three invalid rows (data rows 17-19): a bad time, inbound "maybe", no tweet_id.
@@ -57,14 +57,8 @@ def test_deadletters_show_reason_source_row_and_masked_raw_with_filters(tmp_path
 
 def test_deadletters_and_an_import_go_through_a_running_stack(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
-    stack = subprocess.Popen(
-        [SERAMBI, "run", "--duration", "600"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    assert stack.stdout is not None
+    stack, _ = start_run(env)
     try:
-        for line in stack.stdout:  # the stack's own progress: it answers commands once the worker joined
-            if "worker joined" in line:
-                break
         imported = run_cli(["import", "twcs", str(FIXTURES / "twcs_quirks.csv")], env)
         letters = _letters(env)
     finally:

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.helpers.processes import SERAMBI, cli_env, run_cli
+from tests.helpers.processes import SERAMBI, cli_env, run_cli, start_run
 
 _CITIZEN_ID = "7004335252021866"
 
@@ -194,14 +194,8 @@ def test_simulate_to_stdout_stops_on_ctrl_c_with_whole_lines(tmp_path: Path) -> 
 
 def test_simulate_into_a_running_stack_stops_on_sigterm_and_everything_is_stored(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
-    stack = subprocess.Popen(
-        [SERAMBI, "run", "--duration", "600"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    assert stack.stdout is not None
+    stack, _ = start_run(env)
     try:
-        for line in stack.stdout:
-            if "worker joined" in line:
-                break
         sim = subprocess.Popen(
             [SERAMBI, "simulate", "--speed", "600"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )

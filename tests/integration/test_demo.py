@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 
 from schemas.agency import Directory
-from tests.helpers.processes import SERAMBI, alive, cli_env
+from tests.helpers.processes import SERAMBI, alive, cli_env, start_run
 
 
 def _status(env: dict[str, str]) -> dict[str, object]:
@@ -81,14 +81,8 @@ def test_simulate_without_a_broker_explains_what_to_do(tmp_path: Path) -> None:
 
 def test_simulate_feeds_a_running_stack(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
-    stack = subprocess.Popen(
-        [SERAMBI, "run", "--duration", "600"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    assert stack.stdout is not None
+    stack, _ = start_run(env)
     try:
-        for line in stack.stdout:
-            if "worker joined" in line:
-                break
         sim = subprocess.run(
             [SERAMBI, "simulate", "--duration", "3", "--speed", "7200"],
             env=env,
@@ -112,14 +106,8 @@ def test_simulate_feeds_a_running_stack(tmp_path: Path) -> None:
 
 def test_publishing_with_another_pseudonym_key_is_refused(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
-    stack = subprocess.Popen(
-        [SERAMBI, "run", "--duration", "600"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    assert stack.stdout is not None
+    stack, _ = start_run(env)
     try:
-        for line in stack.stdout:
-            if "worker joined" in line:
-                break
         other = {**env, "SERAMBI_PSEUDONYM_KEY": "another-key"}
         sim = subprocess.run(
             [SERAMBI, "simulate", "--duration", "1"],

@@ -26,23 +26,9 @@ from pipeline.runtime.spool import SPOOL_DIR, broker_epoch
 from pipeline.runtime.statefile import read_state
 from pipeline.settings import load_settings
 from schemas.agency import Directory
-from tests.helpers.processes import SERAMBI, alive, cli_env
+from tests.helpers.processes import SERAMBI, alive, cli_env, start_run
 
 HOURS = 3.0
-
-
-def _start(env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
-    stack = subprocess.Popen(
-        [SERAMBI, "run", "--duration", "600"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    assert stack.stdout is not None
-    head = []
-    for line in stack.stdout:  # the stack's own progress output says when the worker joined
-        head.append(line)
-        if "worker joined" in line:
-            return stack, head
-    stack.wait(timeout=60)
-    raise AssertionError("".join(head))
 
 
 def _wait_until(condition: Callable[[], object], what: str, timeout_s: float = 120) -> None:
@@ -66,7 +52,7 @@ def test_input_acknowledged_before_a_kill_is_stored_after_the_restart(
 ) -> None:
     env = cli_env(tmp_path)
     settings = load_settings(data_dir=tmp_path / "data", pseudonym_key=env["SERAMBI_PSEUDONYM_KEY"])
-    stack, _ = _start(env)
+    stack, _ = start_run(env)
     state = read_state(settings.state_file)
     assert state is not None
     assert state.broker_pid is not None
@@ -90,7 +76,7 @@ def test_input_acknowledged_before_a_kill_is_stored_after_the_restart(
     broker_pid = state.broker_pid
     _wait_until(lambda: not alive(broker_pid), "the embedded broker to die with its stack")
 
-    stack, head = _start(env)
+    stack, head = start_run(env)
     try:
         assert any("the previous run ended without draining: re-published" in line for line in head), head
         running = running_stack(settings)
