@@ -81,6 +81,22 @@ class Settings(BaseSettings):
     metrics_refresh_seconds: Annotated[float, Field(ge=0)] = Field(
         15.0, description="how often the per-agency gauges of /metrics are recomputed (0 = never)"
     )
+    surge_detection: bool = Field(True, description="run the unanswered-surge detector in the worker")
+    surge_min_excess: Annotated[int, Field(ge=1)] = Field(
+        12, description="messages above normal a window needs before it may alert (small agencies never page)"
+    )
+    surge_min_samples: Annotated[int, Field(ge=1)] = Field(
+        3, description="previous days of the same kind an hour needs before it is judged"
+    )
+    surge_resolve_minutes: Annotated[int, Field(ge=1)] = Field(
+        15, description="event-time minutes a surge's backlog must stay drained before it resolves"
+    )
+    surge_lateness_seconds: Annotated[float, Field(ge=0, le=3600)] = Field(
+        120.0, description="how late (event time) a partition's counts may be before a minute is judged"
+    )
+    surge_idle_source_seconds: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="a partition silent this long (wall clock) no longer holds the detector's event time"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -336,7 +336,9 @@ def _alert_id(agency: str, platform: str, started_at: datetime) -> str:
 class SurgeDetector:
     """Judges per-minute counts of each agency (and agency x platform) against its seasonal baseline.
 
-    params (``SurgeParams()``); calendars: ``DayKinds`` per agency id; default_calendar (``DayKinds()``).
+    params (``SurgeParams()``); calendars: ``DayKinds`` per agency id; default_calendar (``DayKinds()``);
+    watermark_from_records (True): the latest record minute is the watermark; with False only
+    :meth:`advance_to` moves it (records are held until then).
     Example::
 
         detector = SurgeDetector()
@@ -349,8 +351,13 @@ class SurgeDetector:
         params: SurgeParams | None = None,
         calendars: Mapping[str, DayKinds] | None = None,
         default_calendar: DayKinds | None = None,
+        *,
+        watermark_from_records: bool = True,
     ) -> None:
         self.params = params or SurgeParams()
+        # False: only advance_to moves event time (the caller merges its sources' progress, e.g. the slowest
+        # partition's), so a source running ahead does not make the others' records late.
+        self._follow_records = watermark_from_records
         self._calendars = dict(calendars or {})
         self._default_calendar = default_calendar or DayKinds()
         self._keys: dict[tuple[str, str], _Key] = {}
@@ -370,6 +377,8 @@ class SurgeDetector:
             self.late_records += 1  # its minute is judged already: reopening it would change past alerts
             return []
         self._pending.setdefault(minute, []).append(record)
+        if not self._follow_records:
+            return []
         self._watermark = minute if self._watermark is None else max(self._watermark, minute)
         return self._judge_until(self._watermark)
 
@@ -647,12 +656,14 @@ class SurgeDetector:
         params: SurgeParams | None = None,
         calendars: Mapping[str, DayKinds] | None = None,
         default_calendar: DayKinds | None = None,
+        *,
+        watermark_from_records: bool = True,
     ) -> SurgeDetector:
         """A detector continuing from :meth:`snapshot`; ``ValueError`` for an unknown snapshot version."""
         if snapshot.get("version") != _SNAPSHOT_VERSION:
             msg = f"unknown surge snapshot version {snapshot.get('version')!r}"
             raise ValueError(msg)
-        detector = cls(params, calendars, default_calendar)
+        detector = cls(params, calendars, default_calendar, watermark_from_records=watermark_from_records)
         detector._next, detector._watermark = snapshot["next"], snapshot["watermark"]
         detector._declared = snapshot["declared"]
         detector.late_records, detector.gaps = snapshot["late_records"], snapshot["gaps"]
