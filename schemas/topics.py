@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from schemas.alerts import AlertEvent
+from schemas.counts import CountBatch
 from schemas.records import DeadLetter, EventBatch
 
-__all__ = ["ALERTS", "DEAD_LETTER", "EVENTS", "TOPICS", "TopicSpec", "murmur2", "partition_for"]
+__all__ = ["ALERTS", "COUNTS", "DEAD_LETTER", "EVENTS", "TOPICS", "TopicSpec", "murmur2", "partition_for"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,17 @@ ALERTS = TopicSpec(
     retention_ms=30 * 24 * 3600 * 1000,
     partitions=1,
 )
-TOPICS: tuple[TopicSpec, ...] = (EVENTS, DEAD_LETTER, ALERTS)
+# Not compacted: each batch holds counts to add, not a state to keep. One partition: one detector reads every
+# worker's counts (a few records a second), and a worker's batches stay in order.
+COUNTS = TopicSpec(
+    name="serambi.counts.v1",
+    key="the counting worker (source)",
+    value_model=CountBatch,
+    description="Per-minute partial counts of citizen messages per agency from each worker, for the surge detector.",
+    retention_ms=7 * 24 * 3600 * 1000,
+    partitions=1,
+)
+TOPICS: tuple[TopicSpec, ...] = (EVENTS, DEAD_LETTER, ALERTS, COUNTS)
 
 
 def partition_for(key: str, partitions: int) -> int:

@@ -76,6 +76,14 @@ class _Conversation:
     last_event_at: datetime | None = None
 
 
+@dataclass(slots=True)
+class MatchNews:
+    """What one :meth:`Matcher.add` changed: citizen messages met first, messages answered first."""
+
+    asked: list[Interaction] = field(default_factory=list)
+    answered: list[ResponseFact] = field(default_factory=list)
+
+
 class Matcher:
     """Matches agency replies to citizen messages, per conversation, in event time.
 
@@ -91,6 +99,7 @@ class Matcher:
         self._lateness = lateness
         self._conversations: dict[ConversationKey, _Conversation] = {}
         self.watermark: datetime | None = None
+        self._news: MatchNews | None = None
 
     def __len__(self) -> int:
         return len(self._conversations)
@@ -100,22 +109,30 @@ class Matcher:
         return key in self._conversations
 
     def add(
-        self, events: Iterable[Interaction], failed: list[tuple[Interaction, Exception]] | None = None
+        self,
+        events: Iterable[Interaction],
+        failed: list[tuple[Interaction, Exception]] | None = None,
+        news: MatchNews | None = None,
     ) -> list[ResponseFact]:
         """Feed interactions (any order, duplicates allowed); return new or improved facts.
 
         ``failed`` (default ``None``: the first error propagates) collects each interaction that raised
         (e.g. business time could not be counted) with its exception, and the others go on; the facts
-        found before and after it are returned.
+        found before and after it are returned. ``news`` collects the citizen messages met for the first
+        time and the facts of messages answered for the first time (not improvements), for the surge counts.
         """
         improved: _Facts = {}
-        for event in events:
-            try:
-                self._add_one(event, improved)
-            except Exception as exc:
-                if failed is None:
-                    raise
-                failed.append((event, exc))
+        self._news = news
+        try:
+            for event in events:
+                try:
+                    self._add_one(event, improved)
+                except Exception as exc:
+                    if failed is None:
+                        raise
+                    failed.append((event, exc))
+        finally:
+            self._news = None
         return list(improved.values())
 
     def evict(self, watermark: datetime | None = None, keep: Container[ConversationKey] = ()) -> int:
@@ -158,6 +175,8 @@ class Matcher:
         if message_id in conv.citizen:
             return
         conv.citizen[message_id] = (message.created_at, message.author_id, message.kind.value, message.agency_id)
+        if self._news is not None:
+            self._news.asked.append(message)
         conv.by_author.setdefault(message.author_id, []).append(message_id)
         # Replies that were waiting for this message answer it and its author's earlier messages.
         for reply_id, replied_at in conv.replies_to.get(message_id, {}).items():
@@ -202,6 +221,8 @@ class Matcher:
         fact = self._fact(key, message_id, conv.citizen[message_id], reply_id, replied_at)
         conv.first[message_id] = candidate
         out[message_id] = fact
+        if current is None and self._news is not None:
+            self._news.answered.append(fact)
 
     def _fact(
         self, key: ConversationKey, message_id: str, message: _Citizen, reply_id: str, replied_at: datetime

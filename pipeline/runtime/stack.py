@@ -26,6 +26,7 @@ from pipeline.runtime.gauges import GaugeRefresher, refreshing
 from pipeline.runtime.procstat import memory_mb
 from pipeline.runtime.spool import SPOOL_DIR, Spool, broker_epoch
 from pipeline.runtime.statefile import StackState, clear_state, read_state, write_private, write_state
+from pipeline.runtime.surge import seed_baselines, surge_context
 from pipeline.settings import Settings, ensure_private_dir
 from pipeline.storage.agencies import AgencyRegistry
 from pipeline.storage.history import InteractionHistory
@@ -35,10 +36,11 @@ from pipeline.stream.app import WORKER_GROUP, build_app
 from pipeline.stream.offsets import DrainState, HandledOffsets, OffsetReader
 from pipeline.stream.processor import Processor
 from pipeline.stream.retry import Failing
+from pipeline.stream.surge_agents import SurgeContext
 from pipeline.web.api import ApiServer, StackView
 from schemas.agency import load_directory
 from schemas.privacy import Pseudonymizer
-from schemas.topics import DEAD_LETTER
+from schemas.topics import ALERTS, COUNTS, DEAD_LETTER
 
 __all__ = ["RunningStack", "open_stack"]
 
@@ -85,6 +87,8 @@ class RunningStack:
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     failed: bool = False
     stuck: list[str] = field(default_factory=list)
+    surge: SurgeContext | None = None
+    """The surge detector's tally, watch and alert store (``None`` with ``SERAMBI_SURGE_DETECTION=false``)."""
 
     @property
     def spool_epoch(self) -> str | None:
@@ -181,6 +185,9 @@ async def open_stack(
                 f"matcher state rebuilt from {rebuilt:,} stored interactions ({len(running.processor.matcher):,} "
                 "open conversations)"
             )
+            if running.surge is not None:
+                seeded = await asyncio.to_thread(seed_baselines, running.surge.watch.detector, store)
+                say(f"surge baselines: {seeded:,} agency hours of history loaded from ClickHouse")
             resources.callback(_bounded_call, running.api.stop, _API_STOP_TIMEOUT_S, "local API stop", running.stuck)
             _publish_state(settings, running, broker_pid, resources)
             if prepare is not None:
@@ -319,6 +326,9 @@ def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics)
     lateness = timedelta(hours=settings.lateness_hours)
     processor = Processor(store, metrics, registry, history, lateness, bounds=settings.event_bounds)
     failing = Failing()
+    surge = surge_context(settings, store, metrics, registry, handled, failing) if settings.surge_detection else None
+    if surge is not None:
+        processor.tally = surge.tally
 
     def health() -> dict[str, Any]:
         # Alive but holding a batch through an outage is not "ok": say what is retried, since when and why.
@@ -342,6 +352,7 @@ def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics)
     view = StackView(store, metrics, health, drained, registry, _admin_token(settings), api_token)
     api = ApiServer(view, settings.api_host, settings.api_port).start()
     running = RunningStack(settings, bootstrap, store, processor, metrics, api, handled, offsets, registry, failing)
+    running.surge = surge
     built.append(running)
     return running
 
@@ -380,6 +391,7 @@ class _WorkerHandle:
             running.handled,
             running.fail,
             running.failing,
+            running.surge,
         )
         self._before = asyncio.all_tasks()
         self._null = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - Faust's spinner and banner
@@ -445,7 +457,8 @@ async def _rotate(running: RunningStack, rss_mb: float, say: Callable[[str], Non
     assert worker is not None
     await worker.stop()
     state = await running.drain_state()
-    letters_stored = not state.lag.get(DEAD_LETTER.name, 0)
+    # What the worker itself produces is in no spool: rotate only once it is all consumed.
+    letters_stored = not any(state.lag.get(topic.name, 0) for topic in (DEAD_LETTER, COUNTS, ALERTS))
     paused = letters_stored and await asyncio.to_thread(spool.pause_writers, _PAUSE_TIMEOUT_S)
     if not paused or running.failed:
         spool.resume_writers()

@@ -59,6 +59,11 @@ class AgencyRegistry:
                 self._agencies[agency.id] = agency
                 self._accounts.update((str(a.platform), a.account_id) for a in agency.accounts)
 
+    def known(self) -> list[Agency]:
+        """Every agency known here (the directory and the registrations seen), by id."""
+        with self._lock:
+            return sorted(self._agencies.values(), key=lambda agency: agency.id)
+
     def is_account(self, platform: str, account_id: str) -> bool:
         """True when an agency known here owns this account (its id may be stored in clear)."""
         return (str(platform), account_id) in self._accounts

@@ -28,7 +28,7 @@ from schemas.records import make_dead_letter
 from schemas.tables import COLUMNS, DEAD_LETTERS
 from schemas.topics import DEAD_LETTER, EVENTS
 
-__all__ = ["AgentContext", "add_agents"]
+__all__ = ["AgentContext", "add_agents", "mark_handled", "send_acknowledged"]
 
 log = logging.getLogger(__name__)
 # Each insert has a fixed cost (~20 ms in chDB): split only batches big enough to overlap well.
@@ -75,7 +75,7 @@ def add_agents(app: faust.App, events: Any, dead: Any, context: AgentContext) ->
             await _send_dead_letters(dead, context.pseudo, failures, context.failing)
             for failure in failures:  # counted once acknowledged, like the connector's
                 context.processor.metrics.dead_letters.labels("worker", failure.error_type).inc()
-            _mark(context.handled, EVENTS.name, batch)
+            mark_handled(context.handled, EVENTS.name, batch)
 
     @app.agent(dead, name="store-dead-letters")
     async def store_dead_letters(stream: Any) -> None:
@@ -92,7 +92,7 @@ def add_agents(app: faust.App, events: Any, dead: Any, context: AgentContext) ->
                 failing=context.failing,
             )
             context.processor.metrics.sink_last_success.set_to_current_time()
-            _mark(context.handled, DEAD_LETTER.name, batch)
+            mark_handled(context.handled, DEAD_LETTER.name, batch)
 
 
 async def _pipelined(processor: Processor, records: list[Record], failing: Failing) -> list[DeadLetterRow]:
@@ -107,12 +107,15 @@ async def _pipelined(processor: Processor, records: list[Record], failing: Faili
         failures.extend(prepared.failures)
         if pending is not None:
             await pending
-        pending = asyncio.ensure_future(
-            retry_forever(asyncio.to_thread, processor.commit, prepared, what=_STORE_CHUNK, failing=failing)
-        )
+        pending = asyncio.ensure_future(_commit(processor, prepared, failing))
     if pending is not None:
         await pending
     return failures
+
+
+async def _commit(processor: Processor, prepared: Prepared, failing: Failing) -> None:
+    await retry_forever(asyncio.to_thread, processor.commit, prepared, what=_STORE_CHUNK, failing=failing)
+    processor.count(prepared)  # on the loop, where the surge counts are drained
 
 
 async def _prepare(processor: Processor, chunk: list[Record]) -> Prepared | Exception:
@@ -133,11 +136,13 @@ async def _send_dead_letters(
     # A record counts as handled only once its dead letters are in Kafka: retry until they are.
     for failure in failures:
         letter = make_dead_letter(pseudo, failure.source, "worker", failure.reason, failure.raw, failure.error_type)
-        await retry_forever(_send, topic, failure.source.encode(), letter, what=_SEND_LETTER, failing=failing)
+        await retry_forever(
+            send_acknowledged, topic, failure.source.encode(), letter, what=_SEND_LETTER, failing=failing
+        )
 
 
-async def _send(topic: Any, key: bytes, value: bytes) -> None:
-    # A dead letter counts as sent once the broker acknowledged it, not once it is queued.
+async def send_acknowledged(topic: Any, key: bytes, value: bytes) -> None:
+    """Send one record and wait for the broker's acknowledgement (not only until it is queued)."""
     await (await topic.send(key=key, value=value))
 
 
@@ -161,6 +166,7 @@ def _timestamp(event: Any) -> datetime:
     return datetime.fromtimestamp(event.message.timestamp or 0, UTC)
 
 
-def _mark(handled: HandledOffsets, topic: str, batch: Sequence[Any]) -> None:
+def mark_handled(handled: HandledOffsets, topic: str, batch: Sequence[Any]) -> None:
+    """Mark every event of a Faust batch handled (its effects are complete)."""
     for event in batch:
         handled.mark(topic, event.message.partition, event.message.offset)

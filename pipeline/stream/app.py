@@ -18,8 +18,9 @@ from pipeline.stream.fetchwait import set_fetch_wait_ms
 from pipeline.stream.offsets import HandledOffsets
 from pipeline.stream.processor import Inserter, Processor
 from pipeline.stream.retry import Failing
+from pipeline.stream.surge_agents import SurgeContext, add_surge_agents
 from schemas.privacy import Pseudonymizer
-from schemas.topics import DEAD_LETTER, EVENTS
+from schemas.topics import ALERTS, COUNTS, DEAD_LETTER, EVENTS
 
 __all__ = ["WORKER_GROUP", "build_app", "commit_only_handled"]
 
@@ -36,12 +37,14 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
     handled: HandledOffsets,
     on_failure: Callable[[], None],
     failing: Failing,
+    surge: SurgeContext | None = None,
 ) -> faust.App:
     """A Faust app that stores raw events, response facts and dead letters in ClickHouse.
 
     ``store`` takes the dead letters (the processor has its own inserter); ``handled`` learns every offset
     whose effects are complete; ``failing`` learns what is being retried (for health); ``on_failure`` runs
-    when a batch cannot be handled at all (the batch stays uncommitted: see :func:`commit_only_handled`).
+    when a batch cannot be handled at all (the batch stays uncommitted: see :func:`commit_only_handled`);
+    ``surge`` (``None``: no surge detection) adds the surge agents (:mod:`pipeline.stream.surge_agents`).
     """
     set_fetch_wait_ms(settings.worker_fetch_wait_ms)
     app = faust.App(
@@ -63,8 +66,8 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
         stream_wait_empty=False,
     )
     # Raw bytes: the processor decodes and validates batch records itself, in one pass.
-    events = app.topic(EVENTS.name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-    dead = app.topic(DEAD_LETTER.name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    events = _raw_topic(app, EVENTS.name)
+    dead = _raw_topic(app, DEAD_LETTER.name)
     context = AgentContext(
         processor=processor,
         store=store,
@@ -76,8 +79,14 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
         failing=failing,
     )
     add_agents(app, events, dead, context)
+    if surge is not None:
+        add_surge_agents(app, _raw_topic(app, COUNTS.name), _raw_topic(app, ALERTS.name), surge)
     commit_only_handled(app, handled)
     return app
+
+
+def _raw_topic(app: faust.App, name: str) -> faust.TopicT:
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
 
 def commit_only_handled(app: faust.App, handled: HandledOffsets) -> None:

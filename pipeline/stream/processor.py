@@ -24,7 +24,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pipeline.domain.businesstime import business_seconds
-from pipeline.domain.matching import ConversationKey, Matcher, ResponseFact, conversation_key
+from pipeline.domain.matching import ConversationKey, Matcher, MatchNews, ResponseFact, conversation_key
+from pipeline.domain.tally import UnansweredTally
 from pipeline.metrics import Metrics
 from pipeline.storage.rows import encode_rows, fact_row
 from pipeline.stream.decode import Accepted, DeadLetterRow, Decoded, Record, decode
@@ -94,6 +95,8 @@ class Prepared:
     tables: list[TableRows]
     failures: list[DeadLetterRow]
     records: Sequence[Record]
+    news: MatchNews | None = None
+    latest: dict[int, datetime] = field(default_factory=dict)
 
 
 @dataclass
@@ -112,6 +115,8 @@ class Processor:
             idle partitions apart.
         bounds: event times stored (default 2006-01-01 to a day ahead of ``clock``); others are dead-lettered
             (``out_of_range``). The stack passes ``SERAMBI_EARLIEST_EVENT`` and ``SERAMBI_MAX_FUTURE_HOURS``.
+        tally: the surge detector's counts (``None``: not counted). A chunk counts once it is stored
+            (:meth:`count`), so a chunk prepared but never stored (the worker stopped) counts when replayed.
 
     Attributes: ``matcher`` (the open conversations), ``uncommitted`` (chunks prepared but not committed yet;
     see :attr:`settled`), ``rows_total`` (raw rows stored by this process),
@@ -140,6 +145,7 @@ class Processor:
     lateness: timedelta = timedelta(days=7)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     bounds: EventBounds = field(default_factory=EventBounds)
+    tally: UnansweredTally | None = None
     rows_total: int = field(default=0, init=False)
     facts_total: int = field(default=0, init=False)
     uncommitted: int = field(default=0, init=False)
@@ -183,7 +189,8 @@ class Processor:
         # stored all the same), and every fact found before or after it is kept (see Matcher.add). A chunk's
         # fact improves on a reloaded one of the same message, so it replaces it.
         failed: list[tuple[Interaction, Exception]] = []
-        found = self.matcher.add(decoded.interactions, failed)
+        news = None if self.tally is None else MatchNews()
+        found = self.matcher.add(decoded.interactions, failed, news)
         facts.update((fact.message_id, fact) for fact in found)
         self._observe(decoded, found)
         self.uncommitted += 1  # the matcher changed: settled again once this chunk is committed
@@ -202,7 +209,7 @@ class Processor:
         if facts:
             body = encode_rows(FACT_COLUMNS, [fact_row(f) for f in facts.values()])
             tables.append(TableRows(RESPONSE_FACTS, FACT_COLUMNS, len(facts), body))
-        return Prepared(tables, failures, records)
+        return Prepared(tables, failures, records, news, decoded.latest)
 
     def commit(self, prepared: Prepared) -> None:
         """Insert a prepared chunk (idempotent: safe to retry after a failure)."""
@@ -216,6 +223,21 @@ class Processor:
         self.uncommitted = max(0, self.uncommitted - 1)
         for observer in self.observers:
             observer(prepared.records)
+
+    def count(self, prepared: Prepared) -> None:
+        """Count a stored chunk's first meetings and first replies in :attr:`tally` (call after :meth:`commit`).
+
+        On the event loop, not in :meth:`commit`'s thread: the tally is drained there.
+        """
+        tally, news = self.tally, prepared.news
+        if tally is None or news is None:
+            return
+        for message in news.asked:
+            tally.asked(message.agency_id, message.platform.value, message.message_id, message.created_at)
+        for fact in news.answered:
+            tally.answered(fact.agency_id, fact.platform, fact.asked_at, fact.answered_at)
+        for partition, latest in prepared.latest.items():
+            tally.seen(partition, latest)
 
     def rebuild(self) -> int:
         """Warm up: replay stored interactions of the lateness window into the matcher; return how many.

@@ -1,0 +1,198 @@
+"""A worker's per-minute partial counts of citizen messages, for the surge detector. Pure.
+
+The worker tells the tally each citizen message it meets for the first time (:meth:`UnansweredTally.asked`),
+each first agency reply (:meth:`~UnansweredTally.answered`) and how far each partition got in event time
+(:meth:`~UnansweredTally.seen`); after each stored batch it takes the counts since the previous batch
+(:meth:`~UnansweredTally.drain`) and sends them to the detector, which sums all workers' counts.
+
+The backlog a worker reports is the messages *it* took that are still unanswered, within ``horizon`` (24 h) of
+event time: a message older than that, or one that arrived before the worker started, is not in it. The
+detector judges how the backlog *grows* during a surge, which these counts give exactly; the agency's full
+backlog is the report's (``serambi_agency_backlog_messages``). Counting only first meetings and first replies
+keeps the counts exact across replays: a message replayed after a restart is already stored, the matcher
+reloads it with its conversation, and it is not met for the first time again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from pipeline.domain.surge import CountRecord
+
+__all__ = ["CountDrain", "UnansweredTally"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _minute(moment: datetime) -> int:
+    return int((moment - _EPOCH).total_seconds()) // 60
+
+
+def _at(minute: int) -> datetime:
+    return _EPOCH + timedelta(minutes=minute)
+
+
+@dataclass(slots=True)
+class _Pending:
+    arrivals: int = 0
+    answered: int = 0
+    net: int = 0  # change of the backlog in this minute
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Key:
+    outstanding: dict[int, int] = field(default_factory=dict)  # minute asked -> messages still unanswered
+    total: int = 0
+    pending: dict[int, _Pending] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CountDrain:
+    """What a worker counted since its previous drain: records per minute, and how far it got in event time."""
+
+    records: list[CountRecord]
+    watermark: datetime | None
+
+
+class UnansweredTally:
+    """Counts arrivals, first replies and the unanswered backlog of one worker, per agency x platform x minute.
+
+    Args:
+        source: the worker's name (stable across its restarts).
+        clock: wall clock, to tell idle partitions apart (injected: tests pass a fake).
+        horizon: how long (event time) a message stays in the backlog at most.
+        idle: a partition not seen for this long (wall clock) no longer holds the watermark back.
+        max_examples: example ids kept per minute; ``example_of(platform, message_id)`` makes them (e.g. a
+            keyed pseudonym: the detector's alerts carry them), called only for the ones kept.
+
+    Example::
+
+        tally = UnansweredTally("worker-1", clock)
+        tally.seen(0, event.created_at)
+        tally.asked("jpm", "x", "m1", event.created_at)
+        drain = tally.drain()   # CountDrain(records=[CountRecord(...)], watermark=...)
+    """
+
+    def __init__(  # noqa: PLR0913 - each is a knob of its own
+        self,
+        source: str,
+        clock: Callable[[], datetime],
+        horizon: timedelta = timedelta(hours=24),
+        idle: timedelta = timedelta(seconds=30),
+        max_examples: int = 3,
+        example_of: Callable[[str, str], str] = lambda platform, message_id: f"{platform}:{message_id}",
+    ) -> None:
+        self.source = source
+        self._clock = clock
+        self._horizon = int(horizon.total_seconds() // 60)
+        self._idle = idle
+        self._max_examples = max_examples
+        self._example_of = example_of
+        self._keys: dict[tuple[str, str], _Key] = {}
+        self._marks: dict[int, tuple[datetime, datetime]] = {}  # partition -> (latest event, wall clock seen)
+
+    def asked(self, agency: str, platform: str, message_id: str, created_at: datetime) -> None:
+        """A citizen message met for the first time."""
+        key = self._key(agency, platform)
+        minute = _minute(created_at)
+        key.outstanding[minute] = key.outstanding.get(minute, 0) + 1
+        key.total += 1
+        pending = key.pending.get(minute)
+        if pending is None:
+            pending = key.pending[minute] = _Pending()
+        pending.arrivals += 1
+        pending.net += 1
+        if len(pending.examples) < self._max_examples:
+            pending.examples.append(self._example_of(platform, message_id))
+
+    def answered(self, agency: str, platform: str, asked_at: datetime, answered_at: datetime) -> None:
+        """A citizen message got its first agency reply (it may have arrived before this worker started)."""
+        key = self._key(agency, platform)
+        minute = _minute(answered_at)
+        pending = key.pending.get(minute)
+        if pending is None:
+            pending = key.pending[minute] = _Pending()
+        pending.answered += 1
+        asked = _minute(asked_at)
+        left = key.outstanding.get(asked, 0)
+        if left > 0:  # else not one this worker counted: its backlog never held it
+            if left == 1:
+                del key.outstanding[asked]
+            else:
+                key.outstanding[asked] = left - 1
+            key.total -= 1
+            pending.net -= 1
+
+    def seen(self, partition: int, latest: datetime) -> None:
+        """Partition ``partition`` got events up to ``latest`` (event time)."""
+        previous = self._marks.get(partition)
+        mark = latest if previous is None else max(previous[0], latest)
+        self._marks[partition] = (mark, self._clock())
+
+    def forget_partitions(self) -> None:
+        """The worker lost its partitions (a rebalance or a restart): they no longer hold the watermark."""
+        self._marks.clear()
+
+    @property
+    def watermark(self) -> datetime | None:
+        """The slowest active partition's latest event (all partitions idle: the latest of them)."""
+        if not self._marks:
+            return None
+        now = self._clock()
+        active = [mark for mark, seen in self._marks.values() if now - seen <= self._idle]
+        return min(active) if active else max(mark for mark, _ in self._marks.values())
+
+    def drain(self) -> CountDrain:
+        """The counts of every minute touched since the previous drain (then forgotten), oldest minute first."""
+        watermark = self.watermark
+        records: list[CountRecord] = []
+        for (agency, platform), key in self._keys.items():
+            if not key.pending:
+                continue
+            if watermark is not None:
+                self._expire(key, _minute(watermark) - self._horizon)
+            # Minutes enter in the order messages were met, about event order within each partition: the first
+            # one is the oldest but for a late message, and min() over a day of minutes per batch would cost more.
+            oldest = _at(next(iter(key.outstanding))) if key.outstanding else None
+            # The backlog at the end of each minute: today's total less what later minutes of the batch added.
+            later = 0
+            backlogs: dict[int, int] = {}
+            for minute in sorted(key.pending, reverse=True):
+                backlogs[minute] = max(0, key.total - later)
+                later += key.pending[minute].net
+            for minute in sorted(key.pending):
+                pending = key.pending[minute]
+                records.append(
+                    CountRecord(
+                        agency=agency,
+                        platform=platform,
+                        source=self.source,
+                        minute=_at(minute),
+                        arrivals=pending.arrivals,
+                        answered=pending.answered,
+                        backlog=backlogs[minute],
+                        oldest_unanswered_at=oldest,
+                        example_ids=tuple(pending.examples),
+                    )
+                )
+            key.pending.clear()
+        records.sort(key=lambda record: record.minute)
+        return CountDrain(records, watermark)
+
+    def _key(self, agency: str, platform: str) -> _Key:
+        key = self._keys.get((agency, platform))
+        if key is None:
+            key = self._keys[(agency, platform)] = _Key()
+        return key
+
+    @staticmethod
+    def _expire(key: _Key, floor: int) -> None:
+        # From the front only (see drain): a late minute behind newer ones leaves once they have.
+        while key.outstanding:
+            minute = next(iter(key.outstanding))
+            if minute >= floor:
+                return
+            key.total -= key.outstanding.pop(minute)

@@ -1,0 +1,76 @@
+"""Building the worker's surge detection: the tally, the detector with its calendars, baselines from storage."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from datetime import UTC, datetime, timedelta
+
+from pipeline.domain.surge import ALL_PLATFORMS, SurgeDetector
+from pipeline.domain.tally import UnansweredTally
+from pipeline.metrics import Metrics
+from pipeline.settings import Settings
+from pipeline.storage.agencies import AgencyRegistry
+from pipeline.storage.sql.surge_history import hourly_arrivals
+from pipeline.storage.store import Store
+from pipeline.stream.offsets import HandledOffsets
+from pipeline.stream.retry import Failing
+from pipeline.stream.surge_agents import SurgeContext
+from pipeline.stream.surge_watch import SurgeWatch, day_kinds, detector_params
+from schemas.privacy import Pseudonymizer
+
+__all__ = ["seed_baselines", "surge_context", "worker_source"]
+
+_FLUSH_SECONDS = 1.0
+
+
+def worker_source(settings: Settings) -> str:
+    """The worker's name in the counts: the host and its data dir, the same across restarts."""
+    where = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:8]
+    return f"{socket.gethostname()}:{where}"
+
+
+def surge_context(  # noqa: PLR0913 - the worker's pieces the detection uses
+    settings: Settings,
+    store: Store,
+    metrics: Metrics,
+    registry: AgencyRegistry,
+    handled: HandledOffsets,
+    failing: Failing,
+) -> SurgeContext:
+    """The tally (the processor feeds it), the detector's watch and the alert store of one worker."""
+    pseudo = Pseudonymizer(settings.pseudonym_key)
+
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    idle = timedelta(seconds=settings.surge_idle_source_seconds)
+    tally = UnansweredTally(worker_source(settings), now, idle=idle, example_of=pseudo.pseudonym)
+    params = detector_params(
+        settings.surge_min_excess,
+        settings.surge_min_samples,
+        settings.surge_resolve_minutes,
+        timedelta(seconds=settings.surge_lateness_seconds),
+    )
+    calendars = {agency.id: day_kinds(agency) for agency in registry.known()}
+    detector = SurgeDetector(params, calendars, watermark_from_records=False)
+
+    def tiers() -> dict[str, str]:
+        return {agency.id: agency.tier for agency in registry.known()}
+
+    watch = SurgeWatch(detector, metrics, tiers, now, idle)
+    return SurgeContext(tally, watch, store, handled, failing, _FLUSH_SECONDS, settings.sink_batch_seconds)
+
+
+def seed_baselines(detector: SurgeDetector, store: Store, now: datetime | None = None) -> int:
+    """Load each agency's hourly citizen messages of the baseline's days into ``detector``; return the hours.
+
+    Only whole hours before the current one: the stream counts the current hour itself.
+    """
+    hour = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
+    since = hour - timedelta(days=detector.params.baseline_days + 1)
+    loaded = 0
+    for agency, hours in hourly_arrivals(store, store.database, since, hour).items():
+        detector.seed_history(agency, ALL_PLATFORMS, hours)
+        loaded += len(hours)
+    return loaded

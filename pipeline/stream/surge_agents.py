@@ -1,0 +1,132 @@
+"""The worker's surge agents: counts out, the detector, alert events into ClickHouse. Thin loops.
+
+- a timer sends what the worker counted (:class:`pipeline.domain.tally.UnansweredTally`, fed by the processor
+  as chunks are stored) to ``serambi.counts.v1`` every ``flush_seconds``, with the worker's event-time
+  progress (also when nothing was counted, so the detector's event time moves on);
+- ``detect-surges`` reads every worker's counts into the :class:`pipeline.stream.surge_watch.SurgeWatch`
+  and sends each alert transition to ``serambi.alerts.v1``; a timer ticks the watch so that a worker that
+  went quiet stops holding event time back;
+- ``store-alerts`` stores alert events in the ``alerts`` table.
+
+Counts are sent after their chunk is stored and counted once (the tally only counts first meetings): a
+kill -9 loses at most the counts of the last ``flush_seconds``, never counts a message twice. Offsets are
+marked handled once the alert events a batch caused are acknowledged, or once they are stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from pipeline.domain.tally import CountDrain, UnansweredTally
+from pipeline.storage.sql.alerts import RowInserter, store_alerts
+from pipeline.stream.agents import mark_handled, send_acknowledged
+from pipeline.stream.offsets import HandledOffsets
+from pipeline.stream.retry import Failing, retry_forever
+from pipeline.stream.surge_watch import SurgeWatch
+from schemas.alerts import AlertEvent
+from schemas.counts import CountBatch, MinuteCount
+from schemas.topics import ALERTS, COUNTS
+
+__all__ = ["SurgeContext", "add_surge_agents", "count_batch"]
+
+log = logging.getLogger(__name__)
+_BATCH = 500
+_SEND_COUNTS = "sending surge counts to Kafka"
+_SEND_ALERT = "sending an alert event to Kafka"
+_STORE_ALERTS = "ClickHouse insert of alert events"
+
+
+@dataclass(frozen=True)
+class SurgeContext:
+    """What the surge agents work with: the worker's tally, the detector's watch, the alerts' store."""
+
+    tally: UnansweredTally
+    watch: SurgeWatch
+    store: RowInserter
+    handled: HandledOffsets
+    failing: Failing
+    flush_seconds: float
+    batch_seconds: float
+
+
+def count_batch(source: str, drain: CountDrain, sent_at: datetime) -> CountBatch:
+    """The wire form of a drain of the tally."""
+    counts = tuple(
+        MinuteCount(
+            agency=r.agency,
+            platform=r.platform,
+            minute=r.minute,
+            arrivals=r.arrivals,
+            answered=r.answered,
+            backlog=r.backlog,
+            oldest_unanswered_at=r.oldest_unanswered_at,
+            example_ids=r.example_ids,
+        )
+        for r in drain.records
+    )
+    return CountBatch(source=source, watermark=drain.watermark, sent_at=sent_at, counts=counts)
+
+
+def add_surge_agents(app: faust.App, counts: Any, alerts: Any, context: SurgeContext) -> None:
+    """Register the count flush, the detector and the alert store on ``app``."""
+    last_sent: list[datetime | None] = [None]
+
+    @app.timer(context.flush_seconds, name="send-surge-counts")  # type: ignore[untyped-decorator]
+    async def send_counts() -> None:
+        drain = context.tally.drain()
+        if not drain.records and drain.watermark == last_sent[0]:
+            return  # nothing new: no record, no progress
+        batch = count_batch(context.tally.source, drain, datetime.now(UTC))
+        await retry_forever(
+            send_acknowledged,
+            counts,
+            batch.key(),
+            batch.model_dump_json().encode(),
+            what=_SEND_COUNTS,
+            failing=context.failing,
+        )
+        last_sent[0] = drain.watermark
+
+    @app.agent(counts, name="detect-surges")
+    async def detect_surges(stream: Any) -> None:
+        async for batch in stream.take_events(_BATCH, within=context.batch_seconds):
+            events: list[AlertEvent] = []
+            for event in batch:
+                try:
+                    events += context.watch.take(CountBatch.model_validate_json(event.value))
+                except ValueError as exc:  # a count batch of another version: skip it, say so
+                    log.error("surge counts at offset %d skipped: %s", event.message.offset, exc)
+            await _send_alerts(alerts, events, context.failing)
+            mark_handled(context.handled, COUNTS.name, batch)
+
+    @app.timer(1.0, name="tick-surge-detector")  # type: ignore[untyped-decorator]
+    async def tick() -> None:
+        await _send_alerts(alerts, context.watch.tick(), context.failing)
+
+    @app.agent(alerts, name="store-alerts")
+    async def store_alert_events(stream: Any) -> None:
+        async for batch in stream.take_events(_BATCH, within=context.batch_seconds):
+            events = []
+            for event in batch:
+                try:
+                    events.append(AlertEvent.model_validate_json(event.value))
+                except ValueError as exc:
+                    log.error("alert event at offset %d skipped: %s", event.message.offset, exc)
+            if events:
+                await retry_forever(
+                    asyncio.to_thread, store_alerts, context.store, events, what=_STORE_ALERTS, failing=context.failing
+                )
+            mark_handled(context.handled, ALERTS.name, batch)
+
+
+async def _send_alerts(topic: Any, events: Sequence[AlertEvent], failing: Failing) -> None:
+    for event in events:
+        value = event.model_dump_json().encode()
+        await retry_forever(send_acknowledged, topic, event.key(), value, what=_SEND_ALERT, failing=failing)

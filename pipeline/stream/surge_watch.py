@@ -1,0 +1,169 @@
+"""The surge detector in the worker: every worker's counts in, alert events and detector gauges out.
+
+The detector (:class:`pipeline.domain.surge.SurgeDetector`) is pure; this wraps it with what the stream knows:
+which workers (sources) report counts and how far each got in event time. A minute is judged only once every
+*active* source is past it (a source silent for ``idle`` of wall clock no longer holds the others back, e.g. a
+worker that stopped), so a worker running ahead never makes another's counts late. Each transition becomes an
+:class:`schemas.alerts.AlertEvent` for the alerts topic; the detector's latest judgement of each registered
+agency goes to the ``serambi_agency_*`` detector gauges.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pipeline.domain.surge import (
+    ALL_PLATFORMS,
+    CountRecord,
+    DayKinds,
+    Severity,
+    SurgeAlert,
+    SurgeDetector,
+    SurgeParams,
+    Transition,
+)
+from pipeline.metrics import Metrics
+from schemas.agency import Agency
+from schemas.alerts import AlertEvent
+from schemas.counts import CountBatch
+
+__all__ = ["SurgeWatch", "day_kinds", "detector_params"]
+
+log = logging.getLogger(__name__)
+_SEVERITIES = tuple(Severity)
+
+
+def day_kinds(agency: Agency) -> DayKinds:
+    """The detector's working / rest days of an agency: its zone, weekly rest days and holidays."""
+    rest = frozenset(range(7)) - agency.weekday_numbers
+    return DayKinds(zone=agency.zone, rest_weekdays=rest, holidays=frozenset(agency.holidays))
+
+
+def detector_params(min_excess: int, min_samples: int, resolve_minutes: int, lateness: timedelta) -> SurgeParams:
+    """Detector parameters from the settings that may change them (the rest are the README's defaults)."""
+    return SurgeParams(
+        min_excess=min_excess, min_samples=min_samples, resolve_minutes=resolve_minutes, lateness=lateness
+    )
+
+
+@dataclass
+class _Source:
+    watermark: datetime | None
+    heard_at: datetime
+
+
+class SurgeWatch:
+    """Feeds every worker's counts to the detector and turns its transitions into alert events and gauges.
+
+    Args:
+        detector: built with ``watermark_from_records=False`` (this class moves its event time).
+        metrics: where the detector gauges and ``serambi_alerts_raised_total`` go.
+        tiers: agency id -> tier for the gauges' labels, of registered agencies only (bounded labels); an
+            agency without a tier gets no series (its alerts are still published).
+        clock: wall clock (injected), to tell idle sources apart.
+        idle: a source not heard from for this long no longer holds event time back.
+
+    Example::
+
+        watch = SurgeWatch(SurgeDetector(params, watermark_from_records=False), metrics, tiers, clock)
+        events = watch.take(CountBatch.model_validate_json(value))   # then send them to the alerts topic
+        events += watch.tick()                                         # every second or so
+    """
+
+    def __init__(
+        self,
+        detector: SurgeDetector,
+        metrics: Metrics,
+        tiers: Callable[[], dict[str, str]],
+        clock: Callable[[], datetime],
+        idle: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self.detector = detector
+        self._metrics = metrics
+        self._tiers = tiers
+        self._clock = clock
+        self._idle = idle
+        self._sources: dict[str, _Source] = {}
+        self._severity: dict[str, Severity] = {}
+        self.watermark: datetime | None = None
+
+    def take(self, batch: CountBatch) -> list[AlertEvent]:
+        """Observe one worker's batch of counts; return the transitions of the minutes that became final."""
+        now = self._clock()
+        source = self._sources.get(batch.source)
+        mark = batch.watermark
+        if source is not None and source.watermark is not None and (mark is None or mark < source.watermark):
+            mark = source.watermark  # a worker restarted behind its earlier progress: those minutes are judged
+        self._sources[batch.source] = _Source(mark, now)
+        for count in batch.counts:
+            self.detector.observe(
+                CountRecord(
+                    agency=count.agency,
+                    platform=count.platform,
+                    source=batch.source,
+                    minute=count.minute,
+                    arrivals=count.arrivals,
+                    answered=count.answered,
+                    backlog=count.backlog,
+                    oldest_unanswered_at=count.oldest_unanswered_at,
+                    example_ids=count.example_ids,
+                )
+            )
+        return self.tick()
+
+    def tick(self) -> list[AlertEvent]:
+        """Move event time to the slowest active source; return the transitions this made final."""
+        now = self._clock()
+        marks = [s.watermark for s in self._sources.values() if s.watermark is not None]
+        active = [
+            s.watermark for s in self._sources.values() if s.watermark is not None and now - s.heard_at <= self._idle
+        ]
+        watermark = min(active) if active else max(marks, default=None)
+        if watermark is None or (self.watermark is not None and watermark <= self.watermark):
+            return []
+        self.watermark = watermark
+        alerts = self.detector.advance_to(watermark)
+        events = self._events(alerts)
+        self._gauges()
+        return events
+
+    def _events(self, alerts: Iterable[SurgeAlert]) -> list[AlertEvent]:
+        events = []
+        for alert in alerts:
+            if alert.platform == ALL_PLATFORMS:
+                if alert.transition is Transition.RESOLVE:
+                    self._severity.pop(alert.agency, None)
+                else:
+                    self._severity[alert.agency] = alert.severity
+            if alert.transition is Transition.RAISE:
+                self._metrics.alerts_raised.labels(alert.severity.value).inc()
+            log.warning(
+                "surge alert %s: %s %s (%s), backlog %d, %.1f arrivals/min against %.1f",
+                alert.transition.value,
+                alert.agency,
+                alert.platform,
+                alert.severity.value,
+                alert.backlog,
+                alert.arrivals_per_minute,
+                alert.baseline_per_minute,
+            )
+            events.append(AlertEvent.model_validate(alert.to_dict()))
+        return events
+
+    def _gauges(self) -> None:
+        m, tiers = self._metrics, self._tiers()
+        for gauge in self.detector.gauges():
+            tier = tiers.get(gauge.agency)
+            if gauge.platform != ALL_PLATFORMS or tier is None:
+                continue
+            labels = (gauge.agency, tier)
+            m.agency_arrivals.labels(*labels).set(gauge.arrivals_per_minute)
+            if gauge.baseline_per_minute is not None:
+                m.agency_arrivals_baseline.labels(*labels).set(gauge.baseline_per_minute)
+            m.agency_surge_score.labels(*labels).set(gauge.score)
+            active = self._severity.get(gauge.agency)
+            for severity in _SEVERITIES:
+                m.agency_surge_active.labels(*labels, severity.value).set(1 if severity is active else 0)
