@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from pipeline.domain.matching import conversation_key
+from pipeline.domain.tally import UnansweredTally
 from pipeline.errors import StoreError
 from pipeline.metrics import Metrics
 from pipeline.stream.decode import DeadLetterRow, Record
@@ -420,3 +421,23 @@ def test_settled_only_when_every_prepared_chunk_is_committed(rig: Rig, event_fac
     assert rig.processor.settled
     rig.handle(record(0, 1, event_factory("reply", message_id="r1", parent_id="q1")))
     assert rig.processor.settled
+
+
+def test_surge_counts_take_each_message_once_and_only_once_its_chunk_is_stored(
+    rig: Rig, event_factory: EventFactory
+) -> None:
+    rig.processor.tally = tally = UnansweredTally("w1", rig.clock)
+    question = event_factory("comment", message_id="q1", author_id=ALICE, created_at=T0)
+    other = event_factory("comment", message_id="q2", author_id=BOB, created_at=T0)
+    reply = event_factory("reply", message_id="r1", parent_id="q1", created_at=T0 + timedelta(minutes=3))
+    prepared = rig.processor.prepare([record(0, 0, question, other)])
+    assert tally.drain().records == []  # prepared, not stored: not counted
+    for chunk in ([], [record(0, 0, question, other)], [record(1, 0, reply)]):  # the second is a redelivery
+        if chunk:
+            prepared = rig.processor.prepare(chunk)
+        rig.processor.commit(prepared)
+        rig.processor.count(prepared)
+    drain = tally.drain()
+    got = [(r.minute - T0, r.arrivals, r.answered, r.backlog) for r in drain.records]
+    assert got == [(timedelta(0), 2, 0, 2), (timedelta(minutes=3), 0, 1, 1)]
+    assert drain.watermark == T0  # partition 1's reply is later, partition 0 is the slowest

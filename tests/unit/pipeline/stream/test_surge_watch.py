@@ -1,0 +1,104 @@
+"""The detector in the worker: every worker's counts merged, event time moved by the slowest active worker,
+transitions turned into alert events, the detector gauges and the raised-alerts counter set."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import CollectorRegistry
+
+from pipeline.domain.surge import SurgeDetector
+from pipeline.metrics import Metrics
+from pipeline.stream.surge_watch import SurgeWatch, day_kinds
+from schemas.agency import Directory
+from schemas.alerts import AlertEvent
+from schemas.counts import CountBatch, MinuteCount
+from tests.helpers.fakes import FakeClock
+
+ONSET = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Kuala Lumpur
+MINUTE = timedelta(minutes=1)
+NORMAL, SURGE = 2, 30  # messages a minute
+
+
+def watch(clock: FakeClock, metrics: Metrics) -> SurgeWatch:
+    detector = SurgeDetector(watermark_from_records=False)
+    history = {ONSET - timedelta(hours=h): 60 * NORMAL for h in range(1, 24 * 8)}
+    detector.seed_history("jpm", "all", history)
+    return SurgeWatch(detector, metrics, lambda: {"jpm": "federal"}, clock, idle=timedelta(seconds=30))
+
+
+def traffic(sources: int) -> list[list[CountBatch]]:
+    """Per minute from ONSET - 40 min, the batches of ``sources`` workers sharing the agency's messages evenly."""
+    minutes, backlog = [], [0] * sources
+    for step in range(-40, 40):
+        minute = ONSET + step * MINUTE
+        total = SURGE if 0 <= step < 10 else NORMAL
+        batches = []
+        for source in range(sources):
+            arrivals = total // sources + (1 if source < total % sources else 0)
+            answered = arrivals if not 0 <= step < 10 else 0
+            backlog[source] += arrivals - answered
+            count = MinuteCount(
+                agency="jpm",
+                platform="x",
+                minute=minute,
+                arrivals=arrivals,
+                answered=answered,
+                backlog=backlog[source],
+            )
+            batches.append(CountBatch(source=f"w{source}", watermark=minute + MINUTE, sent_at=ONSET, counts=(count,)))
+        minutes.append(batches)
+    return minutes
+
+
+def run(sources: int) -> list[AlertEvent]:
+    clock, metrics = FakeClock(ONSET), Metrics(CollectorRegistry())
+    surge = watch(clock, metrics)
+    events = []
+    for batches in traffic(sources):
+        for batch in batches:
+            events += surge.take(batch)
+    return events
+
+
+def test_a_surge_spread_over_workers_gives_the_alerts_it_gives_on_one() -> None:
+    one = run(1)
+    assert [e.transition for e in one][:1] == ["raise"]
+    assert (one[0].agency, one[0].platform) == ("jpm", "all")
+    for sources in (2, 6):
+        assert run(sources) == one
+
+
+def test_a_minute_is_judged_only_once_every_active_worker_is_past_it() -> None:
+    clock, metrics = FakeClock(ONSET), Metrics(CollectorRegistry())
+    surge = watch(clock, metrics)
+    minutes = traffic(2)
+    surge.take(minutes[0][1])  # worker 1 reports its first minute, then falls silent
+    raised = []
+    for batches in minutes:
+        raised += surge.take(batches[0])  # worker 0 runs on; worker 1 holds event time back
+    assert raised == []
+    assert surge.watermark == minutes[0][1].watermark
+    clock.advance(timedelta(seconds=31))  # worker 1 silent for longer than idle: worker 0 alone moves time
+    assert [e.transition for e in surge.tick()][:1] == ["raise"]
+
+
+def test_gauges_and_the_raised_counter_follow_the_alert() -> None:
+    clock, metrics = FakeClock(ONSET), Metrics(CollectorRegistry())
+    surge = watch(clock, metrics)
+    events = []
+    for batches in traffic(1):
+        events += surge.take(batches[0])
+    value = metrics.registry.get_sample_value
+    labels = {"agency": "jpm", "tier": "federal"}
+    assert value("serambi_alerts_raised_total", {"severity": events[0].severity}) == 1
+    assert value("serambi_agency_arrivals_baseline_per_minute", labels) == NORMAL
+    active = {s: value("serambi_agency_surge_active", {**labels, "severity": s}) for s in ("warning", "critical")}
+    assert sum(active.values()) == (0 if events[-1].transition == "resolve" else 1)
+
+
+def test_an_agency_calendar_gives_its_rest_days(sample_directory: Directory) -> None:
+    for agency in sample_directory.agencies:
+        kinds = day_kinds(agency)
+        assert kinds.rest_weekdays == frozenset(range(7)) - agency.weekday_numbers
+        assert kinds.holidays == frozenset(agency.holidays)
