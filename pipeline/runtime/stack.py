@@ -186,8 +186,9 @@ async def open_stack(
                 "open conversations)"
             )
             if running.surge is not None:
-                seeded = await asyncio.to_thread(seed_baselines, running.surge.watch.detector, store)
-                say(f"surge baselines: {seeded:,} agency hours of history loaded from ClickHouse")
+                say(await asyncio.to_thread(_start_detector, running.surge, store))
+                if (checkpoint := running.surge.checkpoint) is not None:
+                    resources.callback(checkpoint)  # after the worker stopped (the async with below)
             resources.callback(_bounded_call, running.api.stop, _API_STOP_TIMEOUT_S, "local API stop", running.stuck)
             _publish_state(settings, running, broker_pid, resources)
             if prepare is not None:
@@ -207,6 +208,16 @@ async def open_stack(
     finally:
         if running is not None:  # after every step, the API and broker included
             say(running.outcome())
+
+
+def _start_detector(surge: SurgeContext, store: Store) -> str:
+    detector = surge.watch.detector
+    keys = detector.snapshot()["keys"]
+    if keys:  # restored from the previous run's state: its baselines are there, and more
+        active = sum(1 for key in keys if key["active"] is not None)
+        return f"surge detector state restored: {len(keys)} agencies, {active} active alert(s)"
+    seeded = seed_baselines(detector, store)
+    return f"surge baselines: {seeded:,} agency hours of history loaded from ClickHouse"
 
 
 def _own_data_dir(settings: Settings, resources: contextlib.ExitStack) -> None:

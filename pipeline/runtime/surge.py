@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import socket
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from pipeline.domain.surge import ALL_PLATFORMS, SurgeDetector
+from pipeline.domain.surge import ALL_PLATFORMS, DayKinds, SurgeDetector, SurgeParams
 from pipeline.domain.tally import UnansweredTally
 from pipeline.metrics import Metrics
+from pipeline.runtime.statefile import write_private
 from pipeline.settings import Settings
 from pipeline.storage.agencies import AgencyRegistry
 from pipeline.storage.sql.surge_history import hourly_arrivals
@@ -19,9 +23,13 @@ from pipeline.stream.surge_agents import SurgeContext
 from pipeline.stream.surge_watch import SurgeWatch, day_kinds, detector_params
 from schemas.privacy import Pseudonymizer
 
-__all__ = ["seed_baselines", "surge_context", "worker_source"]
+__all__ = ["STATE_FILE", "save_detector", "seed_baselines", "surge_context", "worker_source"]
 
+log = logging.getLogger(__name__)
 _FLUSH_SECONDS = 1.0
+_CHECKPOINT_SECONDS = 60.0
+STATE_FILE = "surge-detector.json"
+"""The detector's state in the data dir: written every minute and at stop, restored at start."""
 
 
 def worker_source(settings: Settings) -> str:
@@ -53,13 +61,44 @@ def surge_context(  # noqa: PLR0913 - the worker's pieces the detection uses
         timedelta(seconds=settings.surge_lateness_seconds),
     )
     calendars = {agency.id: day_kinds(agency) for agency in registry.known()}
-    detector = SurgeDetector(params, calendars, watermark_from_records=False)
+    path = settings.data_dir / STATE_FILE
+    detector = _restored(path, params, calendars) or SurgeDetector(params, calendars, watermark_from_records=False)
 
     def tiers() -> dict[str, str]:
         return {agency.id: agency.tier for agency in registry.known()}
 
     watch = SurgeWatch(detector, metrics, tiers, now, idle)
-    return SurgeContext(tally, watch, store, handled, failing, _FLUSH_SECONDS, settings.sink_batch_seconds)
+    return SurgeContext(
+        tally,
+        watch,
+        store,
+        handled,
+        failing,
+        _FLUSH_SECONDS,
+        settings.sink_batch_seconds,
+        checkpoint=lambda: save_detector(path, detector),
+        checkpoint_seconds=_CHECKPOINT_SECONDS,
+    )
+
+
+def save_detector(path: Path, detector: SurgeDetector) -> None:
+    """Write the detector's state (baselines, windows, active alerts) to ``path``, atomically."""
+    write_private(path, json.dumps(detector.snapshot(), separators=(",", ":")))
+
+
+def _restored(path: Path, params: SurgeParams, calendars: dict[str, DayKinds]) -> SurgeDetector | None:
+    # The state of the previous run (stopped, or killed: then up to a minute old): its active alerts go on and
+    # resolve, rather than stay open in the alerts table for ever. A state that cannot be read is set aside.
+    if not path.exists():
+        return None
+    try:
+        snapshot = json.loads(path.read_text(encoding="utf-8"))
+        return SurgeDetector.restore(snapshot, params, calendars, watermark_from_records=False)
+    except (ValueError, KeyError, TypeError) as exc:
+        aside = path.with_suffix(".unreadable")
+        path.replace(aside)
+        log.warning("surge detector state %s unreadable (%s); moved to %s, starting afresh", path, exc, aside)
+        return None
 
 
 def seed_baselines(detector: SurgeDetector, store: Store, now: datetime | None = None) -> int:

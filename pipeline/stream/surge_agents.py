@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +54,9 @@ class SurgeContext:
     failing: Failing
     flush_seconds: float
     batch_seconds: float
+    checkpoint: Callable[[], None] | None = None
+    """Saves the detector's state (called every ``checkpoint_seconds`` and by the stack at stop)."""
+    checkpoint_seconds: float = 60.0
 
 
 def count_batch(source: str, drain: CountDrain, sent_at: datetime) -> CountBatch:
@@ -109,6 +112,16 @@ def add_surge_agents(app: faust.App, counts: Any, alerts: Any, context: SurgeCon
     @app.timer(1.0, name="tick-surge-detector")  # type: ignore[untyped-decorator]
     async def tick() -> None:
         await _send_alerts(alerts, context.watch.tick(), context.failing)
+
+    checkpoint = context.checkpoint
+    if checkpoint is not None:
+
+        @app.timer(context.checkpoint_seconds, name="checkpoint-surge-detector")  # type: ignore[untyped-decorator]
+        async def save() -> None:
+            try:
+                await asyncio.to_thread(checkpoint)
+            except OSError as exc:  # a full disk must not stop the detector; the next minute tries again
+                log.error("saving the surge detector's state failed: %s", exc)
 
     @app.agent(alerts, name="store-alerts")
     async def store_alert_events(stream: Any) -> None:

@@ -87,7 +87,12 @@ class SurgeWatch:
         self._clock = clock
         self._idle = idle
         self._sources: dict[str, _Source] = {}
-        self._severity: dict[str, Severity] = {}
+        # Alerts active in a restored detector keep their severity on the gauges.
+        self._severity: dict[str, Severity] = {
+            key["agency"]: Severity(key["active"]["severity"])
+            for key in detector.snapshot()["keys"]
+            if key["platform"] == ALL_PLATFORMS and key["active"] is not None
+        }
         self.watermark: datetime | None = None
 
     def take(self, batch: CountBatch) -> list[AlertEvent]:
