@@ -74,8 +74,8 @@ class Metrics(ConnectorMetrics):
         r = self.registry
         self.consumer_lag = Gauge(
             "serambi_worker_consumer_lag_records",
-            "Records on the worker's topics not yet stored in ClickHouse, per partition.",
-            ["partition"],
+            "Records on the worker's topics not yet handled (stored, or sent on), per topic and partition.",
+            ["topic", "partition"],
             registry=r,
         )
         self.events = Counter(
@@ -159,13 +159,13 @@ class Metrics(ConnectorMetrics):
             registry=r,
         )
 
-    def set_consumer_lag(self, lag_by_partition: Mapping[str, int]) -> None:
-        """Set the lag of each partition; partitions not given any more (topics recreated smaller) are dropped."""
-        known = {labels[0] for labels in label_sets(self.consumer_lag)}
-        for partition, lag in lag_by_partition.items():
-            self.consumer_lag.labels(partition).set(lag)
-        for gone in known - set(lag_by_partition):
-            self.consumer_lag.remove(gone)
+    def set_consumer_lag(self, lag_by_partition: Mapping[tuple[str, int], int]) -> None:
+        """Set the lag of each (topic, partition); those not given any more (topics recreated smaller) are dropped."""
+        given = {(topic, str(partition)): lag for (topic, partition), lag in lag_by_partition.items()}
+        for labels, lag in given.items():
+            self.consumer_lag.labels(*labels).set(lag)
+        for gone in set(label_sets(self.consumer_lag)) - set(given):
+            self.consumer_lag.remove(*gone)
 
 
 def label_sets(gauge: Gauge) -> list[tuple[str, ...]]:

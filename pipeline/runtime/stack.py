@@ -117,9 +117,8 @@ class RunningStack:
         unsettled = 0 if self.spool is None else self.spool.unsettled()
         state = self.offsets.drain_state(self.handled)
         if self.rotating or unsettled:
-            state = DrainState(state.lag, unsettled + self.rotating)
-        # One series until DrainState gives per-partition lag (it sums per topic today).
-        self.metrics.set_consumer_lag({"all": sum(state.lag.values())})
+            state = DrainState(state.lag, unsettled + self.rotating, state.partitions)
+        self.metrics.set_consumer_lag(state.partitions)
         return state
 
     async def drain_state(self) -> DrainState:

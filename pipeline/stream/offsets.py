@@ -51,6 +51,8 @@ class DrainState:
     lag: dict[str, int]
     unsettled_segments: int = 0
     """Spooled input that is on no topic right now (the embedded broker's topics were recreated)."""
+    partitions: dict[tuple[str, int], int] = field(default_factory=dict)
+    """Lag per (topic, partition), for the consumer-lag metric."""
 
     @property
     def drained(self) -> bool:
@@ -69,10 +71,12 @@ class DrainState:
         """
         committed = committed or {}
         lag: dict[str, int] = {}
+        partitions: dict[tuple[str, int], int] = {}
         for key, end in ends.items():
             done = max(handled.get(key, -1) + 1, committed.get(key, 0))
-            lag[key[0]] = lag.get(key[0], 0) + max(end - done, 0)
-        return DrainState(lag)
+            partitions[key] = max(end - done, 0)
+            lag[key[0]] = lag.get(key[0], 0) + partitions[key]
+        return DrainState(lag, partitions=partitions)
 
 
 class OffsetReader:

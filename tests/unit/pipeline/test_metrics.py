@@ -41,7 +41,7 @@ EXPECTED_LABELS = {
     "serambi_events": ("kind", "platform"),
     "serambi_dead_letters": ("stage", "error_type"),
     "serambi_alerts_raised": ("severity",),
-    "serambi_worker_consumer_lag_records": ("partition",),
+    "serambi_worker_consumer_lag_records": ("topic", "partition"),
     "serambi_sink_last_success_timestamp_seconds": (),
     "serambi_sink_insert_seconds": (),
     "serambi_matcher_open_conversations": (),
@@ -92,11 +92,12 @@ def test_connector_and_worker_count_dead_letters_on_one_counter() -> None:
 
 def test_consumer_lag_drops_partitions_that_are_gone() -> None:
     metrics = Metrics(CollectorRegistry())
-    metrics.set_consumer_lag({"0": 5, "1": 7})
-    metrics.set_consumer_lag({"0": 2})
+    metrics.set_consumer_lag({("events", 0): 5, ("events", 1): 7, ("alerts", 0): 1})
+    metrics.set_consumer_lag({("events", 0): 2, ("alerts", 0): 0})
     get = metrics.registry.get_sample_value
-    assert get("serambi_worker_consumer_lag_records", {"partition": "0"}) == 2
-    assert get("serambi_worker_consumer_lag_records", {"partition": "1"}) is None
+    assert get("serambi_worker_consumer_lag_records", {"topic": "events", "partition": "0"}) == 2
+    assert get("serambi_worker_consumer_lag_records", {"topic": "alerts", "partition": "0"}) == 0
+    assert get("serambi_worker_consumer_lag_records", {"topic": "events", "partition": "1"}) is None
 
 
 def _processor(directory: Directory, metrics: Metrics) -> Processor:
