@@ -15,7 +15,7 @@ reloads it with its conversation, and it is not met for the first time again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -27,7 +27,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _minute(moment: datetime) -> int:
-    return int((moment - _EPOCH).total_seconds()) // 60
+    return int(moment.timestamp()) // 60  # aware datetimes: faster than a timedelta from the epoch
 
 
 def _at(minute: int) -> datetime:
@@ -39,7 +39,7 @@ class _Pending:
     arrivals: int = 0
     answered: int = 0
     net: int = 0  # change of the backlog in this minute
-    examples: list[str] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)  # message ids; the platform is added when drained
 
 
 @dataclass(slots=True)
@@ -65,8 +65,8 @@ class UnansweredTally:
         clock: wall clock, to tell idle partitions apart (injected: tests pass a fake).
         horizon: how long (event time) a message stays in the backlog at most.
         idle: a partition not seen for this long (wall clock) no longer holds the watermark back.
-        max_examples: example ids kept per minute; ``example_of(platform, message_id)`` makes them (e.g. a
-            keyed pseudonym: the detector's alerts carry them), called only for the ones kept.
+        max_examples: example ids kept per minute, as ``<platform>:<message_id>`` (the detector pseudonymises
+            the few an alert carries: no keyed hash on the hot path).
 
     Example::
 
@@ -76,21 +76,19 @@ class UnansweredTally:
         drain = tally.drain()   # CountDrain(records=[CountRecord(...)], watermark=...)
     """
 
-    def __init__(  # noqa: PLR0913 - each is a knob of its own
+    def __init__(
         self,
         source: str,
         clock: Callable[[], datetime],
         horizon: timedelta = timedelta(hours=24),
         idle: timedelta = timedelta(seconds=30),
         max_examples: int = 3,
-        example_of: Callable[[str, str], str] = lambda platform, message_id: f"{platform}:{message_id}",
     ) -> None:
         self.source = source
         self._clock = clock
         self._horizon = int(horizon.total_seconds() // 60)
         self._idle = idle
         self._max_examples = max_examples
-        self._example_of = example_of
         self._keys: dict[tuple[str, str], _Key] = {}
         self._marks: dict[int, tuple[datetime, datetime]] = {}  # partition -> (latest event, wall clock seen)
 
@@ -106,7 +104,32 @@ class UnansweredTally:
         pending.arrivals += 1
         pending.net += 1
         if len(pending.examples) < self._max_examples:
-            pending.examples.append(self._example_of(platform, message_id))
+            pending.examples.append(message_id)
+
+    def asked_many(self, messages: Iterable[tuple[str, str, str, datetime]]) -> None:
+        """:meth:`asked` for each ``(agency, platform, message_id, created_at)``, grouped by minute first."""
+        # The worker's hot path: one dict append per message, the bookkeeping once per agency x minute.
+        groups: dict[tuple[str, str, int], list[str]] = {}
+        for agency, platform, message_id, created_at in messages:
+            group = (agency, platform, int(created_at.timestamp()) // 60)
+            ids = groups.get(group)
+            if ids is None:
+                groups[group] = [message_id]
+            else:
+                ids.append(message_id)
+        for (agency, platform, minute), ids in groups.items():
+            key = self._key(agency, platform)
+            count = len(ids)
+            key.outstanding[minute] = key.outstanding.get(minute, 0) + count
+            key.total += count
+            pending = key.pending.get(minute)
+            if pending is None:
+                pending = key.pending[minute] = _Pending()
+            pending.arrivals += count
+            pending.net += count
+            room = self._max_examples - len(pending.examples)
+            if room > 0:
+                pending.examples.extend(ids[:room])
 
     def answered(self, agency: str, platform: str, asked_at: datetime, answered_at: datetime) -> None:
         """A citizen message got its first agency reply (it may have arrived before this worker started)."""
@@ -175,7 +198,7 @@ class UnansweredTally:
                         answered=pending.answered,
                         backlog=backlogs[minute],
                         oldest_unanswered_at=oldest,
-                        example_ids=tuple(pending.examples),
+                        example_ids=tuple([f"{platform}:{message_id}" for message_id in pending.examples]),
                     )
                 )
             key.pending.clear()

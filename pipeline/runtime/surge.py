@@ -53,7 +53,7 @@ def surge_context(  # noqa: PLR0913 - the worker's pieces the detection uses
         return datetime.now(UTC)
 
     idle = timedelta(seconds=settings.surge_idle_source_seconds)
-    tally = UnansweredTally(worker_source(settings), now, idle=idle, example_of=pseudo.pseudonym)
+    tally = UnansweredTally(worker_source(settings), now, idle=idle)
     params = detector_params(
         settings.surge_min_excess,
         settings.surge_min_samples,
@@ -67,7 +67,11 @@ def surge_context(  # noqa: PLR0913 - the worker's pieces the detection uses
     def tiers() -> dict[str, str]:
         return {agency.id: agency.tier for agency in registry.known()}
 
-    watch = SurgeWatch(detector, metrics, tiers, now, idle)
+    def example(example_id: str) -> str:
+        platform, _, message_id = example_id.partition(":")
+        return pseudo.pseudonym(platform, message_id)
+
+    watch = SurgeWatch(detector, metrics, tiers, now, idle, example=example)
     return SurgeContext(
         tally,
         watch,

@@ -65,6 +65,8 @@ class SurgeWatch:
             agency without a tier gets no series (its alerts are still published).
         clock: wall clock (injected), to tell idle sources apart.
         idle: a source not heard from for this long no longer holds event time back.
+        example: turns a count's example id (``<platform>:<message_id>``) into the one an alert carries (the
+            worker passes a keyed pseudonym: alerts are read by people who need no message's author).
 
     Example::
 
@@ -73,15 +75,17 @@ class SurgeWatch:
         events += watch.tick()                                         # every second or so
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - each is a knob of its own
         self,
         detector: SurgeDetector,
         metrics: Metrics,
         tiers: Callable[[], dict[str, str]],
         clock: Callable[[], datetime],
         idle: timedelta = timedelta(seconds=30),
+        example: Callable[[str], str] = lambda example_id: example_id,
     ) -> None:
         self.detector = detector
+        self._example = example
         self._metrics = metrics
         self._tiers = tiers
         self._clock = clock
@@ -155,7 +159,9 @@ class SurgeWatch:
                 alert.arrivals_per_minute,
                 alert.baseline_per_minute,
             )
-            events.append(AlertEvent.model_validate(alert.to_dict()))
+            fields = alert.to_dict()
+            fields["example_ids"] = [self._example(e) for e in alert.example_ids]
+            events.append(AlertEvent.model_validate(fields))
         return events
 
     def _gauges(self) -> None:

@@ -60,12 +60,12 @@ def test_messages_older_than_the_horizon_leave_the_backlog() -> None:
     assert records[-1].oldest_unanswered_at == T0 + timedelta(hours=2)
 
 
-def test_examples_are_made_by_the_given_function_and_bounded() -> None:
-    counts = tally(max_examples=2, example_of=lambda platform, message_id: f"ps:{message_id}")
+def test_examples_are_bounded_per_minute() -> None:
+    counts = tally(max_examples=2)
     for n in range(5):
         counts.asked("jpm", "x", f"m{n}", T0)
     [record] = counts.drain().records
-    assert record.example_ids == ("ps:m0", "ps:m1")
+    assert record.example_ids == ("x:m0", "x:m1")
 
 
 def test_the_watermark_is_the_slowest_active_partition() -> None:
@@ -84,3 +84,13 @@ def test_the_watermark_is_the_slowest_active_partition() -> None:
     assert counts.watermark == T0 + 12 * MINUTE
     counts.forget_partitions()
     assert counts.watermark is None
+
+
+def test_asked_many_counts_as_asked_one_by_one() -> None:
+    messages = [("jpm", "x", f"m{n}", T0 + timedelta(seconds=25 * n)) for n in range(7)]
+    messages += [("kkm", "facebook", "k1", T0)]
+    one, many = tally(), tally()
+    for message in messages:
+        one.asked(*message)
+    many.asked_many(messages)
+    assert many.drain() == one.drain()

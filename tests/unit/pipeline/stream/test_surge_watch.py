@@ -102,3 +102,16 @@ def test_an_agency_calendar_gives_its_rest_days(sample_directory: Directory) -> 
         kinds = day_kinds(agency)
         assert kinds.rest_weekdays == frozenset(range(7)) - agency.weekday_numbers
         assert kinds.holidays == frozenset(agency.holidays)
+
+
+def test_an_alerts_example_ids_are_made_by_the_given_function() -> None:
+    clock, metrics = FakeClock(ONSET), Metrics(CollectorRegistry())
+    surge = watch(clock, metrics)
+    surge._example = lambda example_id: "ps:" + example_id.partition(":")[2]
+    events = []
+    for batches in traffic(1):
+        batch = batches[0]
+        counts = tuple(c.model_copy(update={"example_ids": (f"x:{c.minute:%H%M}",)}) for c in batch.counts)
+        events += surge.take(batch.model_copy(update={"counts": counts}))
+    assert events[0].example_ids
+    assert all(e.startswith("ps:") for e in events[0].example_ids)
