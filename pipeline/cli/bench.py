@@ -1,4 +1,4 @@
-"""``serambi bench``: the throughput, freshness and memory benchmark; ``serambi bench chaos``: kill -9 under load."""
+"""``serambi bench``: the throughput, freshness and memory benchmark; ``chaos``: kill -9 under load; ``alerts``."""
 
 from __future__ import annotations
 
@@ -126,6 +126,35 @@ def chaos(ctx: click.Context, kills: int, events: int, seed: int, json_out: Path
         msg = f"{len(result.differences)} figure(s) differ after {result.kills} kills (seed {seed}):\n  {shown}"
         raise click.ClickException(msg)
     click.echo(f"every figure equal after {result.kills} kills: report, facts, stored events, activity, oracle")
+
+
+@bench.command()
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the traffic and of the surges.")
+@click.option(
+    "--weeks",
+    type=click.IntRange(min=2),
+    default=4,
+    show_default=True,
+    help="Simulated weeks; the first half builds baselines, the second is scored.",
+)
+@_JSON_OUT
+@friendly
+def alerts(seed: int, weeks: int, json_out: Path | None) -> None:
+    """Quality of surge detection on simulated weeks of the sample agencies: delay, missed surges, false alerts.
+
+    Daily and weekly rhythms, each agency's rest days and holidays, answering in working hours, one small noisy
+    agency and scripted surges (sudden, slow ramp, at night, on a weekend, and smaller ones) go through the
+    surge detector at default settings as the worker feeds it (6 partitions, minute by minute). Targets:
+    median delay <= 2 min, max <= 5 min, no missed surge of at least 3x normal for 20 min, at most one false
+    alert a week. Exits 0 when it ran; the output says whether the targets are met.
+    """
+    from pipeline.bench.alerts import AlertBenchOptions, run_alert_bench  # noqa: PLC0415 - only this command
+
+    result = run_alert_bench(AlertBenchOptions(seed=seed, weeks=weeks), click.echo)
+    for line in result.table():
+        click.echo(line)
+    if json_out is not None:
+        json_out.write_text(result.as_json(), encoding="utf-8")
 
 
 bench.add_command(soak)

@@ -18,17 +18,21 @@ Method. Arrivals are judged against the key's own normal for that hour: the *bas
 of the arrivals in the same hour of the previous ``baseline_days`` days of the same kind (working day vs rest
 day: weekends and holidays of the agency's calendar), with the MAD as its spread. Median and MAD are robust:
 yesterday's surge, one outage or one holiday among the samples barely moves them, where a mean would learn the
-surge as normal. Over sliding windows of a few lengths (short ones for sudden floods, long ones for slow ramps)
+surge as normal. Busy days are busy all day, so the baseline is scaled by today's *level* (how much busier
+than their baselines the hours before the previous one were, beyond Poisson chance; between 1 and
+``level_cap``). Over sliding windows of a few lengths (short ones for sudden floods, long ones for slow ramps)
 the observed arrivals ``x`` are tested against a Poisson with mean ``lam_up`` = baseline + ``spread_sigmas``
 times its spread: the score is ``-log10 P(X >= x)``, an exact tail that stays honest at the low counts of nights
 and small agencies where a normal z-score would page on every burst of five. A window triggers only when all
-hold: score >= ``score_raise``; at least ``min_excess`` messages above normal (small agencies never page);
+hold: score >= ``score_raise``; at least ``min_excess`` messages above normal in 5 minutes, times the square
+root of a longer window's length over 5 (small agencies never page, however their bursts add up);
 at least ``min_ratio`` times normal; and the backlog grew by at least ``unanswered_share`` of the excess
 (a flood answered as it comes is no incident). A trigger raises an alert (``critical`` when arrivals are
 ``critical_ratio`` times normal and ``critical_excess`` above it, or the surge backlog reaches
 ``critical_backlog``), updates it while the backlog grows or the severity rises, and resolves it with
 hysteresis: once the backlog added since the surge started has drained to ``resolve_fraction`` of its peak,
-with no window triggering, for ``resolve_minutes`` consecutive minutes.
+with no window triggering, for ``resolve_minutes`` consecutive minutes; or once no window has triggered for
+``settle_minutes`` (an agency answering only part of its messages never drains).
 
 State (baselines, windows, gauges, active alerts, pending minutes) is a plain JSON-able dict
 (:meth:`SurgeDetector.snapshot`, :meth:`SurgeDetector.restore`), and hourly arrival history can be seeded from
@@ -68,6 +72,7 @@ SURGE_KIND = "unanswered_surge"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAD_TO_SD = 1.4826  # MAD of a normal sample times this estimates its standard deviation
 _SNAPSHOT_VERSION = 1
+_EXCESS_MINUTES = 5  # the window length min_excess is stated for
 
 
 class Severity(StrEnum):
@@ -92,9 +97,11 @@ _RANK = {Severity.WARNING: 0, Severity.CRITICAL: 1}
 class SurgeParams:
     """Detector parameters; the defaults are the ones the README and the alert benchmark discuss.
 
-    windows_minutes (5, 15, 30): window lengths judged every minute; short catch floods, long catch ramps.
+    windows_minutes (1, 2, 3, 5, 10, 15, 30): window lengths judged every minute; short catch floods within a
+    minute or two, long catch ramps.
     score_raise (5.0): minimum ``-log10`` Poisson tail probability of a window's arrivals.
-    min_excess (12): minimum messages above the baseline in a window (small agencies never page).
+    min_excess (12): minimum messages above the baseline in a 5-minute window, times sqrt(length / 5) in longer
+    ones (small agencies never page).
     min_ratio (2.0): minimum arrivals / baseline in a window.
     unanswered_share (0.5): share of the excess that must still be unanswered (backlog growth over the window).
     spread_sigmas (1.0): MADs of the hourly baseline added to its median before the tail test.
@@ -102,14 +109,17 @@ class SurgeParams:
     baseline_days (21): days of history looked at; min_samples (3): same-kind days needed to judge an hour.
     min_observed_minutes (30): minutes of an hour that must have been observed for it to be a sample.
     critical_ratio (5.0), critical_excess (50), critical_backlog (200): what makes a surge critical.
-    resolve_fraction (0.25), resolve_minutes (15): hysteresis of the resolution.
+    resolve_fraction (0.25), resolve_minutes (15): hysteresis of the resolution; settle_minutes (120): minutes
+    without a triggering window after which a surge that never drains resolves.
+    level_hours (2; 0 = off), level_cap (1.5), level_sigmas (2.0): today's level, from the hours before the
+    previous one, beyond that many Poisson deviations, scales the baseline by 1 to level_cap.
     update_growth (0.25), update_min_step (10): backlog growth since the last event that emits an update.
     lateness (2 min): how late a record may be; max_gap (30 min): a longer jump of records is an outage.
     max_examples (3): example message ids carried by an alert.
     per_platform (False): also judge each agency x platform, not only the agency as a whole.
     """
 
-    windows_minutes: tuple[int, ...] = (5, 15, 30)
+    windows_minutes: tuple[int, ...] = (1, 2, 3, 5, 10, 15, 30)
     score_raise: float = 5.0
     min_excess: int = 12
     min_ratio: float = 2.0
@@ -124,6 +134,10 @@ class SurgeParams:
     critical_backlog: int = 200
     resolve_fraction: float = 0.25
     resolve_minutes: int = 15
+    settle_minutes: int = 120
+    level_hours: int = 2
+    level_cap: float = 1.5
+    level_sigmas: float = 2.0
     update_growth: float = 0.25
     update_min_step: int = 10
     lateness: timedelta = timedelta(minutes=2)
@@ -138,8 +152,8 @@ class SurgeParams:
         if self.lateness < timedelta(0) or self.max_gap < timedelta(minutes=1):
             msg = "lateness must be >= 0 and max_gap >= 1 minute"
             raise ValueError(msg)
-        if not 0 <= self.resolve_fraction < 1 or self.resolve_minutes < 1 or self.min_samples < 1:
-            msg = "resolve_fraction must be in [0, 1), resolve_minutes and min_samples >= 1"
+        if not 0 <= self.resolve_fraction < 1 or min(self.resolve_minutes, self.settle_minutes, self.min_samples) < 1:
+            msg = "resolve_fraction must be in [0, 1), resolve_minutes, settle_minutes and min_samples >= 1"
             raise ValueError(msg)
 
 
@@ -304,6 +318,7 @@ class _Active:
     last_backlog: int
     quiet_minutes: int
     examples: tuple[str, ...]
+    calm_minutes: int = 0  # minutes in a row with no window triggering
 
 
 @dataclass(slots=True)
@@ -315,6 +330,7 @@ class _Key:
     ring: deque[_Minute] = field(default_factory=deque)
     hours: dict[int, list[int]] = field(default_factory=dict)  # epoch hour -> [arrivals, observed minutes]
     cache: dict[int, tuple[float, float] | None] = field(default_factory=dict)
+    levels: dict[int, float] = field(default_factory=dict)  # hour -> today's level (recomputed after a restore)
     active: _Active | None = None
     gauge: KeyGauge | None = None
 
@@ -401,6 +417,7 @@ class SurgeDetector:
         for start, count in hourly_arrivals.items():
             key.hours[_minute_index(start) // 60] = [count, 60]
         key.cache.clear()
+        key.levels.clear()
 
     # -- output -----------------------------------------------------------------------------------------
 
@@ -488,9 +505,11 @@ class SurgeDetector:
         if minute % 60 == 0:
             self._prune(key, hour)
         baseline = self._baseline(name[0], key, hour)
-        rate, spread = (None, 0.0) if baseline is None else (baseline[0] / 60, baseline[1] / 60)
+        level = self._level(name[0], key, hour)
+        rate, spread = (None, 0.0) if baseline is None else (level * baseline[0] / 60, level * baseline[1] / 60)
         key.ring.append(_Minute(arrivals, key.backlog, key.oldest_at, tuple(sorted(examples)), rate, spread))
-        windows = [w for w in (self._window(key, n) for n in self.params.windows_minutes) if w is not None]
+        ring = list(key.ring)
+        windows = [w for w in (self._window(ring, n) for n in self.params.windows_minutes) if w is not None]
         best = max(windows, key=lambda w: (w.triggered, w.score), default=None)
         end = _at(minute + 1)
         alert = self._step(key, end, best)
@@ -503,6 +522,32 @@ class SurgeDetector:
             del key.hours[stale]
         for stale in [h for h in key.cache if h < oldest]:
             del key.cache[stale]
+        for stale in [h for h in key.levels if h < hour - 1]:
+            del key.levels[stale]
+
+    def _level(self, agency: str, key: _Key, hour: int) -> float:
+        """How much busier than its baseline the key was in the hours before the previous one (1 at least).
+
+        Busy days are busy all day (news, weather): judged against the median day, every hour of a day 30 %
+        above it is an overdispersed tail that pages. The previous hour is skipped, so a surge that began in it
+        does not raise its own bar. Only the excess beyond ``level_sigmas`` Poisson deviations counts, so the
+        chance ups and downs of hourly counts leave the level at 1.
+        """
+        p = self.params
+        if not p.level_hours:
+            return 1.0
+        level = key.levels.get(hour)
+        if level is None:
+            actual = expected = 0.0
+            for past in range(hour - 1 - p.level_hours, hour - 1):
+                counts, baseline = key.hours.get(past), self._baseline(agency, key, past)
+                if counts is None or counts[1] < p.min_observed_minutes or baseline is None:
+                    actual = expected = 0.0
+                    break
+                actual, expected = actual + counts[0] * 60 / counts[1], expected + baseline[0]
+            excess = actual - p.level_sigmas * math.sqrt(expected)
+            level = key.levels[hour] = min(p.level_cap, max(1.0, excess / expected if expected else 1.0))
+        return level
 
     def _baseline(self, agency: str, key: _Key, hour: int) -> tuple[float, float] | None:
         """(median, MAD-based spread) of arrivals in this hour on previous days of the same kind."""
@@ -525,27 +570,30 @@ class SurgeDetector:
         key.cache[hour] = result
         return result
 
-    def _window(self, key: _Key, minutes: int) -> _Window | None:
-        if len(key.ring) < minutes + 1:
+    def _window(self, ring: list[_Minute], minutes: int) -> _Window | None:
+        if len(ring) < minutes + 1:
             return None  # the start backlog is the minute before the window
-        ring = list(key.ring)[-minutes - 1 :]
-        inside = ring[1:]
-        rates = [m.rate for m in inside]
-        if any(r is None for r in rates):
-            return None
+        before, inside = ring[-minutes - 1], ring[-minutes:]
         p = self.params
-        arrivals = sum(m.arrivals for m in inside)
-        baseline = max(sum(r for r in rates if r is not None), minutes * p.floor_per_hour / 60)
-        mean_up = baseline + p.spread_sigmas * sum(m.spread for m in inside)
-        score = poisson_surprise(arrivals, mean_up)
+        arrivals, rate, spread = 0, 0.0, 0.0
+        for m in inside:
+            if m.rate is None:
+                return None
+            arrivals, rate, spread = arrivals + m.arrivals, rate + m.rate, spread + m.spread
+        baseline = max(rate, minutes * p.floor_per_hour / 60)
+        mean_up = baseline + p.spread_sigmas * spread
         excess = arrivals - baseline
+        # Bursts of a small agency add up over a long window like a random walk: the excess a window needs
+        # grows with the square root of its length (min_excess for 5 minutes).
+        needed = p.min_excess * math.sqrt(max(1.0, minutes / _EXCESS_MINUTES))
+        score = poisson_surprise(arrivals, mean_up)
         triggered = (
             score >= p.score_raise
-            and arrivals - mean_up >= p.min_excess
+            and arrivals - mean_up >= needed
             and arrivals >= p.min_ratio * baseline
-            and inside[-1].backlog - ring[0].backlog >= p.unanswered_share * excess
+            and inside[-1].backlog - before.backlog >= p.unanswered_share * excess
         )
-        return _Window(minutes, arrivals, baseline, score, triggered, ring[0].backlog)
+        return _Window(minutes, arrivals, baseline, score, triggered, before.backlog)
 
     def _severity(self, key: _Key, window: _Window, reference_backlog: int) -> Severity:
         p = self.params
@@ -580,7 +628,11 @@ class SurgeDetector:
         active.peak_backlog = max(active.peak_backlog, surge_backlog)
         drained = not triggered and surge_backlog <= p.resolve_fraction * active.peak_backlog
         active.quiet_minutes = active.quiet_minutes + 1 if drained else 0
-        if active.quiet_minutes >= p.resolve_minutes:
+        active.calm_minutes = 0 if triggered else active.calm_minutes + 1
+        # An agency that answers only part of its messages never drains: its backlog grows with its normal
+        # traffic. Once the flood itself has been over for settle_minutes, the surge is over; what is left
+        # unanswered is BacklogTooOld's business, and a next flood must be able to raise again.
+        if active.quiet_minutes >= p.resolve_minutes or active.calm_minutes >= p.settle_minutes:
             key.active = None
             return self._alert(Transition.RESOLVE, key, active, end, best)
         severity = active.severity
@@ -734,6 +786,7 @@ def _key_dict(name: tuple[str, str], key: _Key) -> dict[str, Any]:
             "severity": active.severity.value,
             "last_backlog": active.last_backlog,
             "quiet_minutes": active.quiet_minutes,
+            "calm_minutes": active.calm_minutes,
             "examples": list(active.examples),
         },
     }
@@ -748,5 +801,6 @@ def _active_of(item: Mapping[str, Any]) -> _Active:
         severity=Severity(item["severity"]),
         last_backlog=item["last_backlog"],
         quiet_minutes=item["quiet_minutes"],
+        calm_minutes=item.get("calm_minutes", 0),
         examples=tuple(item["examples"]),
     )

@@ -7,13 +7,14 @@ group's leader, but the leader must exit rather than wait for the whole run).
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.processes import SERAMBI, alive, cli_env
+from tests.helpers.processes import SERAMBI, alive, cli_env, run_cli
 
 # Few events, so the run reaches each phase quickly; the minimum the command accepts (one worker batch + 1).
 EVENTS = "200001"
@@ -70,3 +71,16 @@ def test_a_signal_stops_the_benchmark_promptly_and_leaves_nothing(
     assert "Traceback" not in output
     assert '"worker_events_per_s"' not in output
     assert not [pid for pid in brokers if alive(pid)]
+
+
+def test_bench_alerts_reports_per_surge_and_writes_the_figures(tmp_path: Path) -> None:
+    out = tmp_path / "alerts.json"
+    result = run_cli(["bench", "alerts", "--weeks", "2", "--seed", "2", "--json-out", str(out)], cli_env(tmp_path))
+    assert "week 2/2 (scored)" in result.stdout  # progress
+    assert "required surges:" in result.stdout
+    assert "targets met" in result.stdout or "targets NOT met" in result.stdout
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    assert {"median_delay_seconds", "max_delay_seconds", "missed", "false_alerts_per_week", "surges"} <= set(figures)
+    assert figures["weeks"] == 2
+    assert figures["seed"] == 2
+    assert figures["surges"]
