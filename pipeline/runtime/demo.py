@@ -1,13 +1,16 @@
 """``serambi demo`` and ``serambi run``: the embedded stack with live progress, optionally simulated.
 
 The demo replays a week of simulated history (every working day of every agency's calendar, whatever day
-it is run on) fast, then runs live: :func:`plan_demo` decides the span from an injected ``now``.
+it is run on) fast, then runs live: :func:`plan_demo` decides the span from an injected ``now``. It starts
+Prometheus and Alertmanager when they are installed (:mod:`pipeline.runtime.monitoring`) and prints the surge
+alerts the worker stores as they are raised, updated and resolved.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -16,22 +19,32 @@ from datetime import UTC, datetime, timedelta
 
 from connectors.simulator.source import Simulation, SimulatorConnector
 from pipeline.metrics import Metrics
+from pipeline.runtime.monitoring import INSTALL_HINT, MonitoringError, MonitoringStack, find_binaries
 from pipeline.runtime.publishing import kafka_publisher
 from pipeline.runtime.stack import RunningStack, open_stack
 from pipeline.settings import Settings
 from pipeline.storage.query import QueryEngine
-from schemas.agency import Directory, load_directory
+from pipeline.storage.sql.alerts import AlertFilter, list_alerts
+from schemas.agency import Agency, Directory, load_directory
+from schemas.alerts import AlertEvent
 from schemas.timeutil import require_aware
+from schemas.workcalendar import WorkingCalendar
 
-__all__ = ["HISTORY", "DemoOptions", "DemoPlan", "plan_demo", "run_stack"]
+__all__ = ["HISTORY", "INCIDENT_AGENCY", "AlertLines", "DemoOptions", "DemoPlan", "plan_demo", "run_stack"]
+
+log = logging.getLogger(__name__)
 
 _DRAIN_TIMEOUT_S = 120.0
 # A full week: every agency's working days (Mon-Fri, Sun-Thu) are in it, so replies show on any day.
 HISTORY = timedelta(days=7)
-# The flood incident: 14:00 in Kuala Lumpur, the latest one at least two hours old (its hour of questions is
-# history); the same all day, so a demo run again that day replays the same incident, not a second one.
+# The flood incident: 14:00 in Kuala Lumpur on the latest working day of the incident agency where it is at least
+# two hours old (its hour of questions is history) and the replayed week holds that hour on enough earlier working
+# days for the surge detector's baseline; the same all day, so a demo run again that day replays the same incident.
 _INCIDENT_UTC_HOUR = 6
 _INCIDENT_MIN_AGE = timedelta(hours=2)
+INCIDENT_AGENCY = "metmy"
+"""The agency of the flood incident (the simulator's default); a directory without it uses its first agency."""
+_ALERTS_LISTED = 200
 
 Report = Callable[[QueryEngine, str], None]
 
@@ -65,6 +78,7 @@ class DemoPlan:
     now: datetime
     incident_at: datetime
     speed: float
+    incident_agency: str = INCIDENT_AGENCY
 
     @property
     def replay_seconds(self) -> float:
@@ -72,9 +86,19 @@ class DemoPlan:
         return (self.now - self.start).total_seconds() / self.speed
 
 
-def plan_demo(now: datetime, speed: float, start: datetime | None = None) -> DemoPlan:
+def plan_demo(
+    now: datetime,
+    speed: float,
+    start: datetime | None = None,
+    directory: Directory | None = None,
+    min_samples: int = 3,
+) -> DemoPlan:
     """The demo's span ending ``now``: from ``start`` (default a week earlier), with the flood incident.
 
+    The incident is at 14:00 Kuala Lumpur time on the latest working day of :data:`INCIDENT_AGENCY` (of
+    ``directory``, default the packaged sample) where it is at least 2 hours old and the history holds that hour
+    on ``min_samples`` earlier working days (``SERAMBI_SURGE_MIN_SAMPLES``: the detector's baseline); else
+    on the latest working day, else at 60 % of a short history.
     ``ValueError`` when ``start`` is not before ``now`` (the simulator never emits a future event).
     """
     now = require_aware(now, "now")
@@ -82,18 +106,40 @@ def plan_demo(now: datetime, speed: float, start: datetime | None = None) -> Dem
     if start >= now:
         msg = f"--start {start:%Y-%m-%d %H:%M} UTC is not in the past: the demo replays history up to now"
         raise ValueError(msg)
-    return DemoPlan(start=start, now=now, incident_at=_incident(start, now), speed=speed)
+    agency = _incident_agency(directory or load_directory())
+    incident_at = _incident(start, now, WorkingCalendar.of(agency), min_samples)
+    return DemoPlan(start=start, now=now, incident_at=incident_at, speed=speed, incident_agency=agency.id)
 
 
-def _incident(start: datetime, now: datetime) -> datetime:
+def _incident_agency(directory: Directory) -> Agency:
+    ids = {agency.id for agency in directory.agencies}
+    return directory.get(INCIDENT_AGENCY if INCIDENT_AGENCY in ids else directory.agencies[0].id)
+
+
+def _incident(start: datetime, now: datetime, calendar: WorkingCalendar, min_samples: int) -> datetime:
     latest = now - _INCIDENT_MIN_AGE
     at = latest.replace(hour=_INCIDENT_UTC_HOUR, minute=0, second=0, microsecond=0)
     if at > latest:
         at -= timedelta(days=1)
-    if at > start:
-        return at
-    # A short history: the incident at 60 % of it, on a whole minute.
+    days = [at - timedelta(days=n) for n in range(HISTORY.days + 1) if at - timedelta(days=n) > start]
+    working = [day for day in days if _working(calendar, day)]
+    for day in working:
+        if _earlier_working_days(calendar, day, start) >= min_samples:
+            return day
+    if working or days:  # no baseline possible (a short history, holidays): the latest working day, or day
+        return (working or days)[0]
+    # A history shorter than a day: the incident at 60 % of it, on a whole minute.
     return (start + (now - start) * 0.6).replace(second=0, microsecond=0)
+
+
+def _working(calendar: WorkingCalendar, at: datetime) -> bool:
+    return calendar.is_working_day(at.astimezone(calendar.zone).date())
+
+
+def _earlier_working_days(calendar: WorkingCalendar, at: datetime, start: datetime) -> int:
+    """Working days before ``at`` whose same hour (24 h apart, as the detector takes them) lies in the history."""
+    earlier = (at - timedelta(days=n) for n in range(1, HISTORY.days + 1))
+    return sum(1 for day in earlier if day >= start and _working(calendar, day))
 
 
 async def run_stack(
@@ -101,22 +147,29 @@ async def run_stack(
 ) -> int:
     """Run the stack until the duration passes or Ctrl-C; drain; ``report`` the stored data; return the exit code."""
     directory = load_directory(settings.agencies_file)
-    plan = plan_demo(datetime.now(UTC), options.speed, options.start) if options.simulate else None
+    plan = None
+    if options.simulate:
+        plan = plan_demo(datetime.now(UTC), options.speed, options.start, directory, settings.surge_min_samples)
     metrics = Metrics()
     stop = threading.Event()
     started: list[tuple[asyncio.Task[None], SimulatorConnector]] = []
+    monitoring: list[MonitoringStack] = []
 
     def prepare(stack: RunningStack) -> None:
         # The worker takes seconds to join its consumer group: the simulator publishes meanwhile (the
         # spool and the broker hold it), and the user hears why nothing is stored yet.
         if plan is not None:
             started.append(_start_simulator(stack, directory, options.seed, plan, stop, say))
+            # Here, on the thread that runs the stack: Linux kills the children when the thread that started
+            # them ends, and this one outlives them.
+            monitoring.extend(_start_monitoring(stack, say))
         say("starting the worker: joining the Kafka consumer group takes a few seconds...")
 
     try:
         async with open_stack(settings, metrics, say, prepare) as stack:
             producer = started[0] if started else None
-            await _progress(stack, options, producer, say)
+            alerts = AlertLines(stack.store, stack.store.database, say) if plan is not None else None
+            await _progress(stack, options, producer, say, alerts)
             stop.set()
             if producer is not None:
                 await producer[0]
@@ -127,6 +180,9 @@ async def run_stack(
             say("draining: waiting until ClickHouse holds every event...")
             state = await stack.wait_drained(_DRAIN_TIMEOUT_S)
             say(f"drained: {state.drained} (lag {state.lag}); rows stored: {stack.processor.rows_total}")
+            if alerts is not None:
+                await asyncio.to_thread(alerts.poll)
+                say(alerts.summary())
             if report is not None:
                 await asyncio.to_thread(report, stack.store, stack.store.database)
             return 0 if state.drained else 1
@@ -135,6 +191,31 @@ async def run_stack(
         for task, _ in started:
             with contextlib.suppress(Exception):
                 await task
+        for child in monitoring:
+            await asyncio.to_thread(child.stop)
+
+
+def _start_monitoring(stack: RunningStack, say: Callable[[str], None]) -> list[MonitoringStack]:
+    """Prometheus and Alertmanager on the stack, under ``<data_dir>/monitoring``, when installed; else a hint."""
+    binaries = find_binaries()
+    if binaries is None:
+        say(
+            f"Prometheus and Alertmanager are not installed, so the demo runs without them; to get them: {INSTALL_HINT}"
+        )
+        return []
+    directory = stack.settings.data_dir / "monitoring"
+    monitoring = MonitoringStack(binaries, directory, stack.api.url, token=stack.settings.api_token)
+    try:
+        monitoring.start()
+    except (MonitoringError, OSError) as exc:
+        say(f"running without Prometheus and Alertmanager: {exc}")
+        return []
+    say(
+        f"Prometheus on {monitoring.prometheus_url} (scrapes the worker, evaluates Serambi's alert rules; "
+        f"alerts at {monitoring.prometheus_url}/alerts), Alertmanager on {monitoring.alertmanager_url} "
+        f"(data and logs in {directory})"
+    )
+    return [monitoring]
 
 
 def _start_simulator(  # noqa: PLR0913 - the simulator's whole context
@@ -148,12 +229,14 @@ def _start_simulator(  # noqa: PLR0913 - the simulator's whole context
     publisher = kafka_publisher(
         stack.settings, stack.bootstrap_servers, directory, stack.metrics, "simulator", epoch=stack.spool_epoch
     )
-    simulation = Simulation(directory, seed=seed, start=plan.start, incident_at=plan.incident_at)
+    simulation = Simulation(
+        directory, seed=seed, start=plan.start, incident_at=plan.incident_at, incident_agency_id=plan.incident_agency
+    )
     connector = SimulatorConnector(publisher, simulation, start=plan.start, speed=plan.speed)
     say(
         f"simulator: {len(directory.agencies)} agencies, seed {seed}, history from {plan.start:%a %Y-%m-%d %H:%M} "
         f"UTC replayed at {plan.speed:g}x (~{plan.replay_seconds:,.0f} s), then live; "
-        f"flood incident at {plan.incident_at:%a %H:%M} UTC"
+        f"flood incident at {plan.incident_agency}, {plan.incident_at:%a %H:%M} UTC"
     )
 
     def produce() -> None:
@@ -181,9 +264,12 @@ async def _progress(
     options: DemoOptions,
     producer: tuple[asyncio.Task[None], SimulatorConnector] | None,
     say: Callable[[str], None],
+    alerts: AlertLines | None = None,
 ) -> None:
     started = last_time = time.monotonic()
     last_rows = 0
+    if alerts is not None:
+        await asyncio.to_thread(alerts.prime)
     deadline = started + options.duration_s if options.duration_s else None
     while not stack.stop_requested.is_set():
         if deadline is not None and time.monotonic() >= deadline:
@@ -203,6 +289,8 @@ async def _progress(
             f"[{now - started:6.0f}s] {simulated}stored {rows:,} events ({rate:,.0f}/s) "
             f"{_per_table(stack)} | lag {sum(state.lag.values())} records"
         )
+        if alerts is not None:
+            await asyncio.to_thread(alerts.poll)
         last_time, last_rows = now, rows
 
 
@@ -218,3 +306,76 @@ def _per_table(stack: RunningStack) -> str:
             if sample.name.endswith("_total"):
                 counts[sample.labels["table"]] = int(sample.value)
     return " ".join(f"{table}={count:,}" for table, count in sorted(counts.items()))
+
+
+class AlertLines:
+    """Says each surge alert transition the worker stored (raised, updated, resolved), polling the alerts table.
+
+    The table keeps each alert's latest transition, so an alert raised and resolved between two polls is said
+    as both at once. Alerts already there when :meth:`prime` ran (an earlier run on the data dir) are not said.
+
+    Args:
+        engine: the stack's ClickHouse (read-only queries).
+        database: its database.
+        say: where the lines go.
+
+    Example::
+
+        lines = AlertLines(stack.store, stack.store.database, print)
+        lines.prime()
+        lines.poll()  # on every progress tick
+    """
+
+    def __init__(self, engine: QueryEngine, database: str, say: Callable[[str], None]) -> None:
+        self._engine = engine
+        self._database = database
+        self._say = say
+        self._seen: dict[str, tuple[str, datetime]] = {}
+        self.raised = 0
+        self.resolved = 0
+
+    def prime(self) -> None:
+        """Remember the alerts stored so far without saying them."""
+        for alert in self._latest():
+            self._seen[alert.alert_id] = (alert.transition, alert.updated_at)
+
+    def poll(self) -> None:
+        """Say every transition stored since the previous poll, oldest alert first."""
+        for alert in reversed(self._latest()):
+            before = self._seen.get(alert.alert_id)
+            if before == (alert.transition, alert.updated_at):
+                continue
+            self._seen[alert.alert_id] = (alert.transition, alert.updated_at)
+            if before is None:
+                self.raised += 1
+                self._say(f"ALERT raised:   {_alert_line(alert)}")
+            if alert.transition == "resolve":
+                self.resolved += 1
+                self._say(f"ALERT resolved: {_alert_line(alert)}; lasted {_span(alert)} of event time")
+            elif before is not None:
+                self._say(f"ALERT updated:  {_alert_line(alert)}")
+
+    def summary(self) -> str:
+        """One line on the alerts of this run."""
+        return f"surge alerts this run: {self.raised} raised, {self.resolved} resolved (`serambi alerts` lists them)"
+
+    def _latest(self) -> list[AlertEvent]:
+        try:
+            alerts, _ = list_alerts(self._engine, self._database, AlertFilter(limit=_ALERTS_LISTED))
+        except Exception:  # a busy or failing ClickHouse must not stop the demo: the next tick tries again
+            log.warning("could not read the alerts table; trying again at the next progress line", exc_info=True)
+            return []
+        return alerts
+
+
+def _alert_line(alert: AlertEvent) -> str:
+    return (
+        f"unanswered surge at {alert.agency} ({alert.severity}) since {alert.started_at:%a %d %b %H:%M} UTC: "
+        f"backlog {alert.backlog:,}, {alert.arrivals_per_minute:.1f} arrivals/min against a normal "
+        f"{alert.baseline_per_minute:.1f}/min"
+    )
+
+
+def _span(alert: AlertEvent) -> str:
+    minutes = round(((alert.resolved_at or alert.updated_at) - alert.started_at).total_seconds() / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"

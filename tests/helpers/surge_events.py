@@ -88,3 +88,19 @@ class SurgeTraffic:
         low = since or datetime.min.replace(tzinfo=UTC)
         high = until or datetime.max.replace(tzinfo=UTC)
         return sorted((e for e in self.events if low <= e.created_at < high), key=lambda e: e.created_at)
+
+
+SURGE_DAY = date(2026, 11, 6)  # a Friday; jpj works Monday to Friday: 4 previous working days
+FLOOD_AT = datetime.combine(SURGE_DAY, time(2, 10), tzinfo=UTC)
+REPLIES_AT = FLOOD_AT + timedelta(minutes=30)
+
+
+def flood_day(agency: Agency) -> SurgeTraffic:
+    """Four working days of normal traffic 01:00-04:00 UTC, then on :data:`SURGE_DAY` 300 unanswered mentions in
+    10 minutes from :data:`FLOOD_AT`, all answered from :data:`REPLIES_AT`, and normal traffic until 04:00."""
+    traffic = SurgeTraffic(agency)
+    for back in range(4, 0, -1):
+        traffic.normal(SURGE_DAY - timedelta(days=back), time(1, 0), time(4, 0))
+    traffic.normal(SURGE_DAY, time(1, 0), time(4, 0))
+    traffic.flood(FLOOD_AT, 300, timedelta(seconds=2), replies_at=REPLIES_AT)
+    return traffic

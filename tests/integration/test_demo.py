@@ -9,6 +9,8 @@ from pathlib import Path
 
 import orjson
 
+from pipeline.runtime.monitoring import find_binaries
+from pipeline.runtime.statefile import LOCAL_OPENER
 from schemas.agency import Directory
 from tests.helpers.processes import SERAMBI, alive, cli_env, start_run
 
@@ -21,10 +23,19 @@ def _status(env: dict[str, str]) -> dict[str, object]:
     return dict(orjson.loads(result.stdout))
 
 
+def _answers(url: str) -> bool:
+    try:
+        with LOCAL_OPENER.open(url + "/-/ready", timeout=5):
+            return True
+    except OSError:
+        return False
+
+
 def test_demo_fills_every_agency_and_leaves_nothing_running(tmp_path: Path, sample_directory: Directory) -> None:
+    """The whole week replays (~15 s), so the flood incident and its surge alert are in it too."""
     env = cli_env(tmp_path)
     demo = subprocess.Popen(
-        [SERAMBI, "demo", "--duration", "30", "--speed", "2880"],
+        [SERAMBI, "demo", "--duration", "25", "--speed", "40000"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -53,6 +64,17 @@ def test_demo_fills_every_agency_and_leaves_nothing_running(tmp_path: Path, samp
     for agency_id, kinds in agencies.items():
         assert kinds.get("post", 0) + kinds.get("citizen_mention", 0) > 0, agency_id
         assert sum(kinds.values()) > 0
+    # The scripted flood warning pages once, for its agency, and resolves (the simulator pages nobody else).
+    assert re.findall(r"^ALERT raised: +unanswered surge at (\S+) ", output, re.MULTILINE) == ["metmy"]
+    assert re.findall(r"^ALERT resolved: +unanswered surge at (\S+) ", output, re.MULTILINE) == ["metmy"]
+    assert "surge alerts this run: 1 raised, 1 resolved" in output
+    urls = re.search(r"Prometheus on (\S+) .*Alertmanager on (\S+) ", output)
+    if find_binaries() is None:
+        assert urls is None
+        assert "apt-get install prometheus prometheus-alertmanager" in output
+    else:
+        assert urls is not None, output
+        assert not any(_answers(url) for url in urls.groups())  # stopped with the demo
 
 
 def test_status_without_any_data_says_so(tmp_path: Path) -> None:

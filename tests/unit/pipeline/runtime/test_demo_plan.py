@@ -11,9 +11,10 @@ from connectors.simulator.model import Simulation
 from pipeline.domain.classify import AgencyClass, classify
 from pipeline.domain.matching import Matcher
 from pipeline.domain.windows import MessageStatus, message_status
-from pipeline.runtime.demo import HISTORY, plan_demo
+from pipeline.runtime.demo import HISTORY, INCIDENT_AGENCY, plan_demo
 from schemas.agency import Directory, load_directory
 from schemas.events import AuthorRole, Event, Interaction, Post
+from schemas.workcalendar import WorkingCalendar
 
 SUNDAY = datetime(2026, 11, 29, 22, 34, 10, tzinfo=UTC)  # Monday 06:34 in Kuala Lumpur: a weekend just ended
 SUNDAY_NOON_LOCAL = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)  # Sunday 12:00 in Kuala Lumpur
@@ -112,3 +113,50 @@ def test_overlapping_runs_simulate_the_same_events_with_the_same_ids(directory: 
     assert all(second[event_id] == first[event_id] for event_id in second)
     other_seed = Simulation(directory, seed=8, start=second_start, incident_at=None).advance(until)
     assert not {e.event_id for e in other_seed} & set(second)
+
+
+def _sun_to_thu_with_holidays(directory: Directory) -> Directory:
+    """The sample with the incident agency working Sun-Thu, like Kelantan's, and two holidays in the fortnight."""
+    data = directory.model_dump(mode="json")
+    for agency in data["agencies"]:
+        if agency["id"] == INCIDENT_AGENCY:
+            agency["working_days"] = ["sun", "mon", "tue", "wed", "thu"]
+            agency["holidays"] = ["2026-11-18", "2026-11-24"]
+    return Directory.model_validate(data)
+
+
+def _baseline_days(calendar: WorkingCalendar, at: datetime, start: datetime) -> int:
+    earlier = [at - timedelta(days=n) for n in range(1, 8)]
+    return sum(day >= start and calendar.is_working_day(day.astimezone(calendar.zone).date()) for day in earlier)
+
+
+@pytest.mark.parametrize("calendar_kind", ["sample", "sun-thu with holidays"])
+def test_the_incident_is_the_latest_working_day_with_a_baseline_in_the_replayed_week(
+    directory: Directory, calendar_kind: str
+) -> None:
+    if calendar_kind != "sample":
+        directory = _sun_to_thu_with_holidays(directory)
+    calendar = WorkingCalendar.of(directory.get(INCIDENT_AGENCY))
+    for hours in range(0, 14 * 24, 5):  # every 5 hours of a fortnight: each weekday, morning and evening
+        now = datetime(2026, 11, 16, 0, 17, tzinfo=UTC) + timedelta(hours=hours)
+        plan = plan_demo(now, speed=10080, directory=directory)
+        assert plan.incident_agency == INCIDENT_AGENCY
+        # Brute force: 14:00 in Kuala Lumpur on each day of the week, at least 2 h old, a working day, with the
+        # same hour on 3 earlier working days inside the history (the detector's baseline); the latest of them.
+        days = [(now - timedelta(days=n)).replace(hour=6, minute=0, second=0, microsecond=0) for n in range(8)]
+        working = [
+            day
+            for day in days
+            if plan.start < day <= now - timedelta(hours=2)
+            and calendar.is_working_day(day.astimezone(calendar.zone).date())
+        ]
+        fitting = [day for day in working if _baseline_days(calendar, day, plan.start) >= 3]
+        assert fitting or calendar_kind != "sample", now  # a plain week always has one, whatever the weekday
+        # A week with holidays may have none: then the latest working day (the detector has no baseline).
+        assert plan.incident_at == max(fitting or working), now
+
+
+def test_without_enough_earlier_days_the_incident_is_on_the_latest_working_day(directory: Directory) -> None:
+    now = datetime(2026, 11, 25, 8, 30, tzinfo=UTC)  # a Wednesday afternoon in Kuala Lumpur
+    plan = plan_demo(now, speed=10080, directory=directory, min_samples=6)  # more than a week of Mon-Fri holds
+    assert plan.incident_at == datetime(2026, 11, 25, 6, tzinfo=UTC)
