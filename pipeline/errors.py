@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "BrokerError",
     "ConfigError",
+    "MonitoringError",
     "PipelineError",
     "StackBusyError",
     "StoreError",
@@ -29,3 +30,7 @@ class StoreError(PipelineError):
 
 class StackBusyError(PipelineError):
     """Another Serambi process owns this data dir: use it (it is running) or pick another data dir."""
+
+
+class MonitoringError(PipelineError):
+    """Prometheus or Alertmanager did not start or answer: check the log named, then retry."""

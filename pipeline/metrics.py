@@ -154,7 +154,7 @@ class Metrics(ConnectorMetrics):
         )
         self.agency_surge_active = Gauge(
             "serambi_agency_surge_active",
-            "1 while a surge alert of this severity is active for the agency.",
+            "1 while a surge alert of at least this severity is active for the agency (critical: both are 1).",
             [*labels, "severity"],
             registry=r,
         )

@@ -28,7 +28,7 @@ from typing import Any, Self
 import yaml
 from pydantic import SecretStr
 
-from pipeline.errors import PipelineError
+from pipeline.errors import MonitoringError
 from pipeline.kafka.broker import free_port
 from pipeline.runtime.statefile import LOCAL_OPENER, write_private
 
@@ -56,10 +56,6 @@ _RULES = "alert_rules/serambi.rules.yml"  # in this package: deploy/prometheus/r
 _PR_SET_PDEATHSIG = 1
 _STOP_TIMEOUT_S = 5.0
 _POLL_S = 0.1
-
-
-class MonitoringError(PipelineError):
-    """Prometheus or Alertmanager did not start or answer: check the log named, then retry."""
 
 
 @dataclass(frozen=True)

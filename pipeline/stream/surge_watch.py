@@ -149,7 +149,7 @@ class SurgeWatch:
                     self._severity[alert.agency] = alert.severity
             if alert.transition is Transition.RAISE:
                 self._metrics.alerts_raised.labels(alert.severity.value).inc()
-            log.warning(
+            log.info(
                 "surge alert %s: %s %s (%s), backlog %d, %.1f arrivals/min against %.1f",
                 alert.transition.value,
                 alert.agency,
@@ -175,6 +175,9 @@ class SurgeWatch:
             if gauge.baseline_per_minute is not None:
                 m.agency_arrivals_baseline.labels(*labels).set(gauge.baseline_per_minute)
             m.agency_surge_score.labels(*labels).set(gauge.score)
+            # A ladder: an escalated alert keeps its warning series at 1, so Alertmanager sees the warning go on
+            # (its critical inhibits it) instead of a warning that resolves when the critical starts.
             active = self._severity.get(gauge.agency)
-            for severity in _SEVERITIES:
-                m.agency_surge_active.labels(*labels, severity.value).set(1 if severity is active else 0)
+            rank = -1 if active is None else _SEVERITIES.index(active)
+            for n, severity in enumerate(_SEVERITIES):
+                m.agency_surge_active.labels(*labels, severity.value).set(1 if n <= rank else 0)

@@ -86,15 +86,23 @@ def test_a_minute_is_judged_only_once_every_active_worker_is_past_it() -> None:
 def test_gauges_and_the_raised_counter_follow_the_alert() -> None:
     clock, metrics = FakeClock(ONSET), Metrics(CollectorRegistry())
     surge = watch(clock, metrics)
-    events = []
-    for batches in traffic(1):
-        events += surge.take(batches[0])
     value = metrics.registry.get_sample_value
     labels = {"agency": "jpm", "tier": "federal"}
-    assert value("serambi_alerts_raised_total", {"severity": events[0].severity}) == 1
+
+    def active() -> list[float | None]:
+        return [value("serambi_agency_surge_active", {**labels, "severity": s}) for s in ("warning", "critical")]
+
+    events: list[AlertEvent] = []
+    seen = []
+    for batches in traffic(1):
+        events += surge.take(batches[0])
+        seen.append((events[-1].severity if events else None, active()))
+    assert (None, [0, 0]) in seen  # judged, nothing active
+    assert ("warning", [1, 0]) in seen
+    assert seen[-1] == ("critical", [1, 1])  # escalated: the warning series stays, so its alert does not resolve
+    assert [e.severity for e in events if e.transition == "raise"] == ["warning"]
+    assert value("serambi_alerts_raised_total", {"severity": "warning"}) == 1
     assert value("serambi_agency_arrivals_baseline_per_minute", labels) == NORMAL
-    active = [value("serambi_agency_surge_active", {**labels, "severity": s}) or 0.0 for s in ("warning", "critical")]
-    assert sum(active) == (0 if events[-1].transition == "resolve" else 1)
 
 
 def test_an_agency_calendar_gives_its_rest_days(sample_directory: Directory) -> None:
