@@ -9,7 +9,7 @@ from typing import cast
 
 import pytest
 
-from pipeline.runtime.demo import _start_monitoring
+from pipeline.runtime.demo import start_monitoring
 from pipeline.runtime.stack import RunningStack
 from pipeline.settings import load_settings
 
@@ -22,7 +22,7 @@ def _stack(tmp_path: Path) -> RunningStack:
 def test_without_the_binaries_the_demo_says_how_to_get_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     said: list[str] = []
-    assert _start_monitoring(_stack(tmp_path), said.append) == []
+    assert start_monitoring(_stack(tmp_path), said.append) == []
     assert said == [
         "Prometheus and Alertmanager are not installed, so the demo runs without them; to get them: "
         "apt-get install prometheus prometheus-alertmanager, or `make tools`"
@@ -36,7 +36,7 @@ def test_binaries_that_fail_leave_one_line_naming_the_log(tmp_path: Path, monkey
         binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", str(tmp_path))
     said: list[str] = []
-    assert _start_monitoring(_stack(tmp_path), said.append) == []
+    assert start_monitoring(_stack(tmp_path), said.append) == []
     (line,) = said
     assert line.startswith("running without Prometheus and Alertmanager: Alertmanager")
     assert line.endswith(f"exited with code 2; see {tmp_path / 'data' / 'monitoring' / 'alertmanager.log'}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from pipeline.runtime.demo import AlertLines
+from pipeline.runtime.alert_lines import AlertLines
 from pipeline.storage.query import Parameters, QueryResult
 from schemas.alerts import AlertEvent
 from schemas.tables import ALERT_COLUMNS
