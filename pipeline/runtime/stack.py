@@ -301,7 +301,6 @@ async def _collecting(running: RunningStack, say: Callable[[str], None]) -> Asyn
                 await collect()
                 rss_mb = memory_mb(running.broker_pid) or 0.0
                 if due(rss_mb):
-                    running.rotation_requested = False
                     await _rotate(running, rss_mb, say)
                     last_rotation = asyncio.get_running_loop().time()
             except Exception:  # a full disk must not stop the worker; the spool only grows meanwhile
@@ -459,12 +458,21 @@ async def _rotate(running: RunningStack, rss_mb: float, say: Callable[[str], Non
     spool; the topics are deleted and created again (Tansu frees nothing else); a new epoch starts and
     publishers go on; the matcher is kept if it holds only stored messages, else forgotten (conversations
     are then reloaded from ClickHouse as they are met, as after a restart); what the spool still holds
-    (not stored yet) is re-published; the worker starts again. Dead letters are not spooled (the worker makes
-    them), so the rotation waits until they are all stored.
+    (not stored yet) is re-published; the worker starts again. Dead letters, surge counts and alerts are not
+    spooled (the worker makes them), so the rotation waits until they are all consumed (counts are held back
+    meanwhile), and a rotation that was asked for and postponed is tried again at the next collection.
     """
     spool, worker = running.spool, running.worker
     assert spool is not None
     assert worker is not None
+    requested = running.rotation_requested
+    running.rotation_requested = False
+    surge = running.surge
+    if surge is not None:
+        # The counts topic is in no spool: hold the counts back (the tally keeps them) until the detector has
+        # consumed what was sent and its alerts are stored, then stop the worker with nothing of them in flight.
+        surge.flushing = False
+        await _surge_topics_consumed(running, _PAUSE_TIMEOUT_S)
     await worker.stop()
     state = await running.drain_state()
     # What the worker itself produces is in no spool: rotate only once it is all consumed.
@@ -472,7 +480,12 @@ async def _rotate(running: RunningStack, rss_mb: float, say: Callable[[str], Non
     paused = letters_stored and await asyncio.to_thread(spool.pause_writers, _PAUSE_TIMEOUT_S)
     if not paused or running.failed:
         spool.resume_writers()
-        log.info("broker rotation postponed: dead letters not stored yet, or a publisher did not pause")
+        running.rotation_requested = requested  # asked for: try again at the next collection
+        log.info(
+            "broker rotation postponed: dead letters, counts or alerts not consumed yet, or a publisher did not pause"
+        )
+        if surge is not None:
+            surge.flushing = True
         if not running.failed:
             await worker.start()
         return
@@ -496,6 +509,8 @@ async def _rotate(running: RunningStack, rss_mb: float, say: Callable[[str], Non
         replayed = await asyncio.to_thread(spool.replay_stale)
     finally:
         running.rotating = False
+        if surge is not None:
+            surge.flushing = True
         if not running.failed:  # whatever failed above (logged by the caller), the worker runs again
             await worker.start()
     after = memory_mb(running.broker_pid) or 0.0
@@ -503,6 +518,16 @@ async def _rotate(running: RunningStack, rss_mb: float, say: Callable[[str], Non
         f"embedded broker at {rss_mb:,.0f} MB: dropped the records already stored (now {after:,.0f} MB); "
         f"re-published {replayed.records:,} spooled record(s) not stored yet"
     )
+
+
+async def _surge_topics_consumed(running: RunningStack, timeout_s: float) -> None:
+    """Wait (bounded) until the counts and alerts topics have no record the worker has not handled."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        state = await running.drain_state()
+        if not state.lag.get(COUNTS.name, 0) and not state.lag.get(ALERTS.name, 0):
+            return
+        await asyncio.sleep(0.1)  # polling the broker's offsets, bounded by the deadline
 
 
 async def _bounded(step: Awaitable[object], timeout_s: float, what: str, stuck: list[str]) -> bool:

@@ -43,9 +43,13 @@ _SEND_ALERT = "sending an alert event to Kafka"
 _STORE_ALERTS = "ClickHouse insert of alert events"
 
 
-@dataclass(frozen=True)
+@dataclass
 class SurgeContext:
-    """What the surge agents work with: the worker's tally, the detector's watch, the alerts' store."""
+    """What the surge agents work with: the worker's tally, the detector's watch, the alerts' store.
+
+    ``flushing`` may be set False to hold the counts back (the tally keeps them): the embedded broker's rotation
+    does so until the detector consumed what was sent, since the topics it recreates are in no spool.
+    """
 
     tally: UnansweredTally
     watch: SurgeWatch
@@ -57,6 +61,7 @@ class SurgeContext:
     checkpoint: Callable[[], None] | None = None
     """Saves the detector's state (called every ``checkpoint_seconds`` and by the stack at stop)."""
     checkpoint_seconds: float = 60.0
+    flushing: bool = True
 
 
 def count_batch(source: str, drain: CountDrain, sent_at: datetime) -> CountBatch:
@@ -83,6 +88,8 @@ def add_surge_agents(app: faust.App, counts: Any, alerts: Any, context: SurgeCon
 
     @app.timer(context.flush_seconds, name="send-surge-counts")  # type: ignore[untyped-decorator]
     async def send_counts() -> None:
+        if not context.flushing:
+            return
         drain = context.tally.drain()
         if not drain.records and drain.watermark == last_sent[0]:
             return  # nothing new: no record, no progress
