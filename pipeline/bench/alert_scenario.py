@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
 
 from pipeline.bench.alert_traffic import MINUTE, Message, Rate, by_day_kind, diurnal, messages, rng_of, with_surge
-from pipeline.domain.surge import DayKinds
+from pipeline.domain.surge import DayKinds, SurgeParams
 from schemas.agency import Agency
 from schemas.workcalendar import WorkingCalendar
 
@@ -48,11 +48,13 @@ NIGHT_SHARE = 0.08
 DAY_FACTOR_SIGMA = 0.15  # log-normal spread of a day's volume around its normal
 NOISY_BURSTS_PER_DAY = 4
 # The rule for a surge the detector must catch: at least REQUIRED_RATIO times the normal rate for at least
-# REQUIRED_MINUTES, and at least REQUIRED_EXTRA_PER_HOUR above it (3 a minute): fewer extra messages than the
-# detector's min_excess (12) in its shortest window is a surge too small to page on within minutes, by design.
+# REQUIRED_MINUTES (the rule), and at least REQUIRED_EXTRA_PER_HOUR above it: the minimum volume.
+# The detector pages only on min_excess (12) messages above normal; a surge must bring them within
+# _VOLUME_MINUTES (3, so 4 a minute) for a 5-minute maximum delay to leave room for Poisson chance.
+_VOLUME_MINUTES = 3
 REQUIRED_RATIO = 3.0
 REQUIRED_MINUTES = 20
-REQUIRED_EXTRA_PER_HOUR = 240.0
+REQUIRED_EXTRA_PER_HOUR = 60.0 * SurgeParams().min_excess / _VOLUME_MINUTES
 _ANSWER_AFTER_SURGE_MINUTES = (30, 240)  # when the agency turns to a flood, after it ended
 _SURGE_ANSWER_SHARE = 0.9
 

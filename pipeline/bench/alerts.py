@@ -7,8 +7,9 @@ worker counts them (:func:`~pipeline.bench.alert_traffic.source_counts`), and th
 minute. The first half of the weeks only builds baselines; surges are scripted in the second half, which is
 scored:
 
-- a surge's *delay* is its agency's first raise at or after its onset minus the moment it reached 3x normal
-  (its onset, unless it ramps up; a ramp caught earlier counts 0), in event time;
+- a surge's *delay* is the event time at which its agency's first raise at or after its onset was emitted (the
+  detector's watermark then: a minute is judged only ``lateness`` after its end) minus the moment the surge
+  reached 3x normal (its onset, unless it ramps up; a ramp caught earlier counts 0);
 - a *missed* surge is a required one (rule in :mod:`~pipeline.bench.alert_scenario`) with no raise of its agency
   from its onset to :data:`SLACK` after its end;
 - a *false alert* is a raise of the scored weeks outside every scripted surge's window of its agency.
@@ -87,17 +88,22 @@ class AlertBenchOptions:
 
 @dataclass(frozen=True, slots=True)
 class SurgeOutcome:
-    """A scripted surge and the first raise of its agency in its window (None: not detected)."""
+    """A scripted surge and the first raise of its agency in its window (None: not detected).
+
+    raised_at: the raise's ``started_at`` (the end of the minute that triggered it); emitted_at: the event time
+    at which the detector emitted it, ``lateness`` or more later: when the alert exists, what the delay counts.
+    """
 
     surge: ScriptedSurge
     raised_at: datetime | None
+    emitted_at: datetime | None = None
 
     @property
     def delay_seconds(self) -> float | None:
-        """Event-time seconds from the surge reaching 3x normal to the raise (0 when raised before)."""
-        if self.raised_at is None:
+        """Event-time seconds from the surge reaching 3x normal to the raise's emission (0 when before)."""
+        if self.emitted_at is None:
             return None
-        return max(0.0, (self.raised_at - self.surge.sized_from).total_seconds())
+        return max(0.0, (self.emitted_at - self.surge.sized_from).total_seconds())
 
     @property
     def missed(self) -> bool:
@@ -120,6 +126,7 @@ class SurgeOutcome:
             "messages": len(surge.messages),
             "required": surge.required,
             "raised_at": None if self.raised_at is None else self.raised_at.isoformat(),
+            "emitted_at": None if self.emitted_at is None else self.emitted_at.isoformat(),
             "delay_seconds": self.delay_seconds,
             "detected": self.raised_at is not None,
             "missed": self.missed,
@@ -261,25 +268,27 @@ def run_alert_bench(options: AlertBenchOptions, say: Say) -> AlertBenchResult:
     )
     streams, total = _streams(traffics, surges, options)
     detector = SurgeDetector(options.params, {t.agency_id: t.kinds for t in traffics})
-    raises: list[SurgeAlert] = []
+    raises: list[tuple[SurgeAlert, datetime]] = []  # with the event time it was emitted at
     records = 0
     for index, minute_records in enumerate(zip(*streams, strict=True)):
         minute = START + index * MINUTE
         for record in minute_records:
             if record is not None:
                 records += 1
-                raises += _raises(detector.observe(record))
-        raises += _raises(detector.advance_to(minute + MINUTE))  # the worker's heartbeat: this minute is over
+                # A record of this minute moves the detector's watermark to the minute's start.
+                raises += _raises(detector.observe(record), minute)
+        raises += _raises(detector.advance_to(minute + MINUTE), minute + MINUTE)  # the heartbeat: minute over
         if (index + 1) % (7 * 1440) == 0:
             week = (index + 1) // (7 * 1440)
             phase = "baselines" if week <= options.baseline_weeks else "scored"
             say(f"week {week}/{options.weeks} ({phase}): {len(raises)} raises, {time.perf_counter() - began:.0f} s")
-    raises += _raises(detector.advance_to(START + days * DAY + options.params.lateness + 2 * MINUTE))
+    last = START + days * DAY + options.params.lateness + 2 * MINUTE
+    raises += _raises(detector.advance_to(last), last)
     return _score(options, traffics, surges, raises, total, records, time.perf_counter() - began)
 
 
-def _raises(alerts: list[SurgeAlert]) -> list[SurgeAlert]:
-    return [a for a in alerts if a.transition is Transition.RAISE and a.platform == ALL_PLATFORMS]
+def _raises(alerts: list[SurgeAlert], emitted_at: datetime) -> list[tuple[SurgeAlert, datetime]]:
+    return [(a, emitted_at) for a in alerts if a.transition is Transition.RAISE and a.platform == ALL_PLATFORMS]
 
 
 def _streams(
@@ -315,7 +324,7 @@ def _score(  # noqa: PLR0913 - the run's pieces, scored together
     options: AlertBenchOptions,
     traffics: list[AgencyTraffic],
     surges: list[ScriptedSurge],
-    raises: list[SurgeAlert],
+    raises: list[tuple[SurgeAlert, datetime]],
     total: int,
     records: int,
     runtime_seconds: float,
@@ -324,16 +333,19 @@ def _score(  # noqa: PLR0913 - the run's pieces, scored together
     outcomes = []
     explained: set[str] = set()
     for surge in surges:
-        inside = [r for r in raises if r.agency == surge.agency and surge.onset <= r.started_at <= surge.end + SLACK]
-        explained.update(r.alert_id for r in inside)
-        outcomes.append(SurgeOutcome(surge, min((r.started_at for r in inside), default=None)))
-    false_alerts = tuple(r for r in raises if r.started_at >= scored_from and r.alert_id not in explained)
+        inside = [
+            (r, at) for r, at in raises if r.agency == surge.agency and surge.onset <= r.started_at <= surge.end + SLACK
+        ]
+        explained.update(r.alert_id for r, _ in inside)
+        first = min(inside, key=lambda pair: pair[0].started_at, default=None)
+        outcomes.append(SurgeOutcome(surge, *((None, None) if first is None else (first[0].started_at, first[1]))))
+    false_alerts = tuple(r for r, _ in raises if r.started_at >= scored_from and r.alert_id not in explained)
     return AlertBenchResult(
         options=options,
         agencies=tuple(t.agency_id for t in traffics),
         outcomes=tuple(outcomes),
         false_alerts=false_alerts,
-        warmup_raises=sum(r.started_at < scored_from for r in raises),
+        warmup_raises=sum(r.started_at < scored_from for r, _ in raises),
         messages=total,
         records=records,
         runtime_seconds=runtime_seconds,

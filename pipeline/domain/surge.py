@@ -8,7 +8,9 @@ spread over N partitions gives exactly the alerts it gives on one.
 
 Time is event time only. A minute is judged once the watermark (the latest record minute, or the instant given
 to :meth:`SurgeDetector.advance_to`) is ``lateness`` past its end, so records arriving out of order within
-the lateness are merged, and a replay of last month gives the alerts (and alert ids) it gave live. Records for
+the lateness are merged, and a replay of last month gives the alerts (and alert ids) it gave live, provided
+its records come in the same order as live within the lateness (an early raise, below, is made from the counts
+present when its minute ended). Records for
 minutes already judged are dropped and counted (:attr:`SurgeDetector.late_records`). A forward jump of the
 record minutes longer than ``max_gap`` is an outage, not a quiet spell: its minutes are neither judged nor
 learned, and windows restart empty after it. :meth:`~SurgeDetector.advance_to` says time passed *without*
@@ -25,9 +27,14 @@ the observed arrivals ``x`` are tested against a Poisson with mean ``lam_up`` = 
 times its spread: the score is ``-log10 P(X >= x)``, an exact tail that stays honest at the low counts of nights
 and small agencies where a normal z-score would page on every burst of five. A window triggers only when all
 hold: score >= ``score_raise``; at least ``min_excess`` messages above normal in 5 minutes, times the square
-root of a longer window's length over 5 (small agencies never page, however their bursts add up);
-at least ``min_ratio`` times normal; and the backlog grew by at least ``unanswered_share`` of the excess
-(a flood answered as it comes is no incident). A trigger raises an alert (``critical`` when arrivals are
+root of a longer window's length over 5 (small agencies never page, however their bursts add up), no minute of a
+longer window counting more than half of ``min_excess`` (two bursts are no surge); at least ``min_ratio`` times
+normal; and the backlog grew by at least ``unanswered_share`` of the excess, beyond the fall it was on before
+(a flood answered as it comes is no incident; one arriving while old messages are worked off is). The baseline is
+linear within the hour between the medians of adjacent hours, so mornings and evenings ramp as expected.
+A minute is judged early, once it is over, on the counts present: a trigger raises there and then (waiting out
+the lateness would add it to every delay); the final judgement, with every record, continues the alert.
+A trigger raises an alert (``critical`` when arrivals are
 ``critical_ratio`` times normal and ``critical_excess`` above it, or the surge backlog reaches
 ``critical_backlog``), updates it while the backlog grows or the severity rises, and resolves it with
 hysteresis: once the backlog added since the surge started has drained to ``resolve_fraction`` of its peak,
@@ -47,7 +54,7 @@ import hashlib
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from enum import StrEnum
 from statistics import median
@@ -73,6 +80,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAD_TO_SD = 1.4826  # MAD of a normal sample times this estimates its standard deviation
 _SNAPSHOT_VERSION = 1
 _EXCESS_MINUTES = 5  # the window length min_excess is stated for
+_TREND_MINUTES = 10  # minutes before a window that give the backlog's trend
 
 
 class Severity(StrEnum):
@@ -117,6 +125,12 @@ class SurgeParams:
     lateness (2 min): how late a record may be; max_gap (30 min): a longer jump of records is an outage.
     max_examples (3): example message ids carried by an alert.
     per_platform (False): also judge each agency x platform, not only the agency as a whole.
+    interpolate (True): baseline linear within the hour between the medians of adjacent hours (same kind of day).
+    burst_cap (True): in windows over a minute, no minute counts more than min_excess / 2 above normal.
+    backlog_trend (True): backlog growth is judged against a falling backlog's trend of the 10 minutes before.
+    excess_over_baseline (True): min_excess counts above the baseline (False: above baseline + spread).
+    early_raise (True): raise from the counts present once a minute is over, not only once it is final.
+    The five switches exist so that the alert benchmark can measure each (False: the method before them).
     """
 
     windows_minutes: tuple[int, ...] = (1, 2, 3, 5, 10, 15, 30)
@@ -144,6 +158,11 @@ class SurgeParams:
     max_gap: timedelta = timedelta(minutes=30)
     max_examples: int = 3
     per_platform: bool = False
+    interpolate: bool = True
+    burst_cap: bool = True
+    backlog_trend: bool = True
+    excess_over_baseline: bool = True
+    early_raise: bool = True
 
     def __post_init__(self) -> None:
         if not self.windows_minutes or min(self.windows_minutes) < 1:
@@ -381,6 +400,7 @@ class SurgeDetector:
         self._next: int | None = None  # first minute not judged yet
         self._watermark: int | None = None
         self._declared: int | None = None  # advance_to said time passed without traffic up to here
+        self._peeked: int | None = None  # the watermark of the last early judgement
         self.late_records = 0
         self.gaps = 0
 
@@ -438,11 +458,70 @@ class SurgeDetector:
         key = self._keys.get((agency, platform))
         if key is None:
             key = self._keys[(agency, platform)] = _Key(
-                (agency, platform), ring=deque(maxlen=max(self.params.windows_minutes) + 1)
+                (agency, platform), ring=deque(maxlen=max(self.params.windows_minutes) + 1 + _TREND_MINUTES)
             )
         return key
 
     def _judge_until(self, watermark: int) -> list[SurgeAlert]:
+        alerts = self._judge_final(watermark)
+        if self.params.early_raise and self._next is not None and (self._peeked is None or watermark > self._peeked):
+            alerts += self._raise_early(watermark, self._peeked)
+            self._peeked = watermark
+        return alerts
+
+    def _raise_early(self, watermark: int, peeked: int | None) -> list[SurgeAlert]:
+        """Raise from the minutes that are over but still within the lateness, on the counts present now.
+
+        Waiting out the lateness would add it to every alert's delay. Arrivals only grow as late records come,
+        so a window that triggers now will not be cleared by them; the minutes are judged (and learned) again,
+        with every record, once final, which continues, updates or resolves the alert raised here. Each minute
+        is judged early once, when it ends (``peeked``: the watermark of the previous early judgement).
+        """
+        first = self._next
+        if first is None or watermark - first > math.ceil(self.params.lateness.total_seconds() / 60) + 1:
+            return []  # a jump of the records: an outage to be skipped when final, not judged early
+        routed: dict[tuple[str, str], list[list[CountRecord]]] = {}
+        for offset, minute in enumerate(range(first, watermark)):
+            for record in self._pending.get(minute, []):
+                names = [(record.agency, ALL_PLATFORMS)]
+                if self.params.per_platform:
+                    names.append((record.agency, record.platform))
+                for name in names:
+                    routed.setdefault(name, [[] for _ in range(first, watermark)])[offset].append(record)
+        alerts: list[SurgeAlert] = []
+        for name in sorted(self._keys):
+            key = self._keys[name]
+            if key.active is None:
+                minutes = routed.get(name) or [[] for _ in range(first, watermark)]
+                alert = self._peek(key, first, minutes, first if peeked is None else peeked)
+                if alert is not None:
+                    alerts.append(alert)
+        return alerts
+
+    def _peek(self, key: _Key, first: int, minutes: list[list[CountRecord]], since: int) -> SurgeAlert | None:
+        ring, gauges = list(key.ring), dict(key.gauges)
+        backlog = key.backlog
+        for offset, records in enumerate(minutes):
+            minute = first + offset
+            for record in records:
+                source = f"{record.platform}/{record.source}"
+                backlog += record.backlog - gauges.get(source, (0, None))[0]
+                gauges[source] = (record.backlog, record.oldest_unanswered_at)
+            oldest = min((at for _, at in gauges.values() if at is not None), default=None)
+            baseline = self._interpolated(key.name[0], key, minute)
+            level = self._level(key.name[0], key, minute // 60)
+            rate, spread = (None, 0.0) if baseline is None else (level * baseline[0] / 60, level * baseline[1] / 60)
+            examples = tuple(sorted({e for r in records for e in r.example_ids}))
+            ring.append(_Minute(sum(r.arrivals for r in records), backlog, oldest, examples, rate, spread))
+            if minute < since:
+                continue  # judged early at an earlier watermark
+            windows = [w for w in (self._window(ring, n) for n in self.params.windows_minutes) if w is not None]
+            best = max(windows, key=lambda w: (w.triggered, w.score), default=None)
+            if best is not None and best.triggered:
+                return self._open(key, _at(minute + 1), best, ring)
+        return None
+
+    def _judge_final(self, watermark: int) -> list[SurgeAlert]:
         limit = watermark - math.ceil(self.params.lateness.total_seconds() / 60)
         gap = int(self.params.max_gap.total_seconds() // 60)
         alerts: list[SurgeAlert] = []
@@ -504,7 +583,7 @@ class SurgeDetector:
         counts[1] += 1
         if minute % 60 == 0:
             self._prune(key, hour)
-        baseline = self._baseline(name[0], key, hour)
+        baseline = self._interpolated(name[0], key, minute)
         level = self._level(name[0], key, hour)
         rate, spread = (None, 0.0) if baseline is None else (level * baseline[0] / 60, level * baseline[1] / 60)
         key.ring.append(_Minute(arrivals, key.backlog, key.oldest_at, tuple(sorted(examples)), rate, spread))
@@ -549,6 +628,31 @@ class SurgeDetector:
             level = key.levels[hour] = min(p.level_cap, max(1.0, excess / expected if expected else 1.0))
         return level
 
+    def _interpolated(self, agency: str, key: _Key, minute: int) -> tuple[float, float] | None:
+        """The hour's baseline for one minute, linear between the medians of adjacent hours at their middles.
+
+        The daily rhythm rises and falls within an hour (mornings, evenings): a baseline flat within the hour is
+        too low at the end of a rising hour, and the 10- and 15-minute windows there paged on a normal morning.
+        A neighbour without a baseline, or of another kind of day, leaves the hour's own.
+        """
+        hour = minute // 60
+        own = self._baseline(agency, key, hour)
+        if own is None or not self.params.interpolate:
+            return own
+        offset = (minute % 60 + 0.5) / 60 - 0.5  # -0.5 .. 0.5 from the hour's middle
+        neighbour = hour + (1 if offset > 0 else -1)
+        calendar = self._calendars.get(agency, self._default_calendar)
+        if calendar.kind(_at(neighbour * 60)) != calendar.kind(_at(hour * 60)):
+            return own  # the day's kind changes at midnight: so does its rhythm, there is no ramp to follow
+        other = self._baseline(agency, key, neighbour)
+        if other is None:
+            return own
+        weight = abs(offset)
+        return (
+            (1 - weight) * own[0] + weight * other[0],
+            (1 - weight) * own[1] + weight * other[1],
+        )
+
     def _baseline(self, agency: str, key: _Key, hour: int) -> tuple[float, float] | None:
         """(median, MAD-based spread) of arrivals in this hour on previous days of the same kind."""
         if hour in key.cache:
@@ -574,12 +678,17 @@ class SurgeDetector:
         if len(ring) < minutes + 1:
             return None  # the start backlog is the minute before the window
         before, inside = ring[-minutes - 1], ring[-minutes:]
+        trend = ring[-minutes - 1 - _TREND_MINUTES :][: _TREND_MINUTES + 1]
         p = self.params
-        arrivals, rate, spread = 0, 0.0, 0.0
+        arrivals, rate, spread, capped = 0, 0.0, 0.0, 0.0
+        # A window longer than a minute claims a sustained surge: no single minute may bring more than half of
+        # the minimum excess to it, so that two bursts of a small agency in one window are no surge.
+        cap = p.min_excess / 2 if p.burst_cap and minutes > 1 else math.inf
         for m in inside:
             if m.rate is None:
                 return None
             arrivals, rate, spread = arrivals + m.arrivals, rate + m.rate, spread + m.spread
+            capped += min(m.arrivals, m.rate + cap)
         baseline = max(rate, minutes * p.floor_per_hour / 60)
         mean_up = baseline + p.spread_sigmas * spread
         excess = arrivals - baseline
@@ -587,20 +696,25 @@ class SurgeDetector:
         # grows with the square root of its length (min_excess for 5 minutes).
         needed = p.min_excess * math.sqrt(max(1.0, minutes / _EXCESS_MINUTES))
         score = poisson_surprise(arrivals, mean_up)
+        # An agency working through an old backlog keeps answering while the flood comes in: its backlog grows
+        # by less than the unanswered flood. Growth is measured against how the backlog went in the minutes
+        # before the window when it was falling (a rising trend is not taken off: a night flood must still page).
+        draining = min(0.0, (trend[-1].backlog - trend[0].backlog) / (len(trend) - 1)) if len(trend) > 1 else 0.0
+        growth = inside[-1].backlog - before.backlog - (draining * minutes if p.backlog_trend else 0.0)
         triggered = (
             score >= p.score_raise
-            and arrivals - mean_up >= needed
+            and min(arrivals, capped) - (baseline if p.excess_over_baseline else mean_up) >= needed
             and arrivals >= p.min_ratio * baseline
-            and inside[-1].backlog - before.backlog >= p.unanswered_share * excess
+            and growth >= p.unanswered_share * excess
         )
         return _Window(minutes, arrivals, baseline, score, triggered, before.backlog)
 
-    def _severity(self, key: _Key, window: _Window, reference_backlog: int) -> Severity:
+    def _severity(self, backlog: int, window: _Window, reference_backlog: int) -> Severity:
         p = self.params
         flood = window.arrivals >= p.critical_ratio * window.baseline and (
             window.arrivals - window.baseline >= p.critical_excess
         )
-        if flood or key.backlog - reference_backlog >= p.critical_backlog:
+        if flood or backlog - reference_backlog >= p.critical_backlog:
             return Severity.CRITICAL
         return Severity.WARNING
 
@@ -611,19 +725,7 @@ class SurgeDetector:
         if active is None:
             if best is None or not best.triggered:
                 return None
-            started = _alert_id(*key.name, end)
-            examples = [e for m in list(key.ring)[-best.minutes :] for e in m.examples]
-            key.active = active = _Active(
-                alert_id=started,
-                started_at=end,
-                reference_backlog=best.start_backlog,
-                peak_backlog=max(0, key.backlog - best.start_backlog),
-                severity=self._severity(key, best, best.start_backlog),
-                last_backlog=key.backlog,
-                quiet_minutes=0,
-                examples=tuple(dict.fromkeys(examples))[: p.max_examples],
-            )
-            return self._alert(Transition.RAISE, key, active, end, best)
+            return self._open(key, end, best, list(key.ring))
         surge_backlog = max(0, key.backlog - active.reference_backlog)
         active.peak_backlog = max(active.peak_backlog, surge_backlog)
         drained = not triggered and surge_backlog <= p.resolve_fraction * active.peak_backlog
@@ -637,13 +739,31 @@ class SurgeDetector:
             return self._alert(Transition.RESOLVE, key, active, end, best)
         severity = active.severity
         if best is not None and triggered:
-            candidate = self._severity(key, best, active.reference_backlog)
+            candidate = self._severity(key.backlog, best, active.reference_backlog)
             severity = candidate if _RANK[candidate] > _RANK[severity] else severity
         step = max(p.update_min_step, p.update_growth * active.last_backlog)
         if severity != active.severity or key.backlog - active.last_backlog >= step:
             active.severity, active.last_backlog = severity, key.backlog
             return self._alert(Transition.UPDATE, key, active, end, best)
         return None
+
+    def _open(self, key: _Key, end: datetime, best: _Window, ring: list[_Minute]) -> SurgeAlert:
+        """Raise an alert on ``key`` from the triggering window ``best`` ending with ``ring``'s last minute."""
+        last = ring[-1]
+        examples = [e for m in ring[-best.minutes :] for e in m.examples]
+        key.active = active = _Active(
+            alert_id=_alert_id(*key.name, end),
+            started_at=end,
+            reference_backlog=best.start_backlog,
+            peak_backlog=max(0, last.backlog - best.start_backlog),
+            severity=self._severity(last.backlog, best, best.start_backlog),
+            last_backlog=last.backlog,
+            quiet_minutes=0,
+            examples=tuple(dict.fromkeys(examples))[: self.params.max_examples],
+        )
+        alert = self._alert(Transition.RAISE, key, active, end, best)
+        oldest = 0.0 if last.oldest_at is None else max(0.0, (end - last.oldest_at).total_seconds())
+        return replace(alert, backlog=last.backlog, oldest_unanswered_seconds=oldest)
 
     def _alert(
         self,

@@ -40,6 +40,10 @@ def test_a_required_surge_is_detected_after_its_onset(result: AlertBenchResult) 
         assert outcome.surge.onset < outcome.raised_at
         assert outcome.delay_seconds is not None
         assert outcome.delay_seconds >= 0
+        # The delay counts until the alert exists: its emission, never before the minute that raised it ended.
+        assert outcome.emitted_at is not None
+        assert outcome.emitted_at >= outcome.raised_at
+        assert outcome.delay_seconds == max(0.0, (outcome.emitted_at - outcome.surge.sized_from).total_seconds())
 
 
 def test_surges_are_scripted_in_the_scored_weeks_only_and_never_overlap_on_an_agency() -> None:
