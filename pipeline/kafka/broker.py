@@ -17,7 +17,7 @@ from kafka.errors import KafkaError
 
 from pipeline.errors import BrokerError
 
-__all__ = ["EmbeddedBroker", "free_port", "tansu_binary"]
+__all__ = ["EmbeddedBroker", "free_port", "spawn_child", "tansu_binary"]
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -48,6 +48,24 @@ def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn_child(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``args`` as a child of ours: output appended to ``log_path``, its own session, dead when we die.
+
+    Its own session: a terminal's Ctrl-C reaches us first, so we drain before we stop it. Used for the broker
+    and for the demo's Prometheus and Alertmanager.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log_file:
+        return subprocess.Popen(  # noqa: S603 - a fixed or installed binary, no shell
+            args,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks involved
+        )
 
 
 def _accepts(host: str, port: int) -> bool:
@@ -110,17 +128,7 @@ class EmbeddedBroker:
             "--cluster-id",
             "serambi",
         ]
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log_file:
-            self._process = subprocess.Popen(  # noqa: S603 - fixed binary, no shell
-                args,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                # Own session: a terminal's Ctrl-C must reach us first, so we drain before it stops.
-                start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks involved
-            )
+        self._process = spawn_child(args, self.log_path)
 
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + self._timeout

@@ -9,13 +9,10 @@ and notifies a webhook (or nobody). Nothing here is production: ``deploy/`` hold
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -29,7 +26,7 @@ import yaml
 from pydantic import SecretStr
 
 from pipeline.errors import MonitoringError
-from pipeline.kafka.broker import free_port
+from pipeline.kafka.broker import free_port, spawn_child
 from pipeline.runtime.statefile import LOCAL_OPENER, write_private
 
 __all__ = [
@@ -53,7 +50,6 @@ JOB = "serambi-worker"
 INSTALL_HINT = "apt-get install prometheus prometheus-alertmanager, or `make tools`"
 RECEIVER = "serambi"
 _RULES = "alert_rules/serambi.rules.yml"  # in this package: deploy/prometheus/rules/ links to it
-_PR_SET_PDEATHSIG = 1
 _STOP_TIMEOUT_S = 5.0
 _POLL_S = 0.1
 
@@ -191,13 +187,6 @@ def _duration(seconds: float) -> str:
     return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
 
 
-def _die_with_parent() -> None:
-    # Like the embedded broker: Prometheus and Alertmanager must not outlive us, even if we are SIGKILLed.
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 @dataclass
 class _Child:
     name: str
@@ -309,16 +298,8 @@ class MonitoringStack:
 
     def _spawn(self, child: _Child, args: list[str]) -> subprocess.Popen[bytes]:
         self.directory.mkdir(parents=True, exist_ok=True)
-        with child.log_path.open("ab") as log_file:
-            return subprocess.Popen(  # noqa: S603 - an installed binary, no shell
-                args,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                # Own session: a terminal's Ctrl-C reaches us, and we stop them after the stack drained.
-                start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks involved
-            )
+        # Like the embedded broker: they must not outlive us, even if we are SIGKILLed.
+        return spawn_child(args, child.log_path)
 
     def _wait_ready(self, child: _Child) -> bool:
         deadline = time.monotonic() + self.options.start_timeout_s
