@@ -69,7 +69,7 @@ unit: install
 	$(BIN)/pytest tests/unit -q
 
 integration: install
-	$(BIN)/pytest tests/integration -q
+	$(BIN)/pytest tests/integration -q -n 2 --dist loadfile
 
 # The real tools the tests drive: promtool and amtool (Debian prometheus 2.42, prometheus-alertmanager 0.25).
 # Installed once, quietly; as root directly, else through sudo.
@@ -85,8 +85,9 @@ rules: tools
 	promtool test rules deploy/prometheus/tests/*.yml
 	amtool check-config deploy/alertmanager/alertmanager.yml
 
+# Two processes (pytest-xdist), one test file at a time each: the tests share no port, data dir or database.
 test: install tools lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 schemas: install
 	$(BIN)/serambi schemas generate
