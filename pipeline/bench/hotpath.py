@@ -18,6 +18,7 @@ from pipeline.bench.data import SyntheticEvents
 from pipeline.domain.matching import ConversationKey
 from pipeline.domain.tally import UnansweredTally
 from pipeline.metrics import Metrics
+from pipeline.runtime.gctune import tune_gc
 from pipeline.storage.agencies import fallback_agency
 from pipeline.stream.decode import Record
 from pipeline.stream.processor import Processor
@@ -66,6 +67,7 @@ class _NoHistory:
 def hot_path_us_per_event(data: SyntheticEvents, events: int) -> float:
     """Process CPU microseconds per event for ``events`` events through prepare + commit."""
     records = [Record(partition, offset, value) for offset, (partition, value) in enumerate(data.batch_records(events))]
+    tune_gc()  # as the stack does
     processor = Processor(_Discard(), Metrics(CollectorRegistry()), _DefaultCalendars(), _NoHistory())
     # The surge counts as the worker keeps them, drained once per chunk (the worker drains once a second, so
     # this is the dearer side).

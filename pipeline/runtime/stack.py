@@ -23,6 +23,7 @@ from pipeline.kafka.admin import ensure_topics, recreate_topics
 from pipeline.kafka.broker import EmbeddedBroker, free_port
 from pipeline.metrics import Metrics
 from pipeline.runtime.gauges import GaugeRefresher, refreshing
+from pipeline.runtime.gctune import tune_gc
 from pipeline.runtime.procstat import memory_mb
 from pipeline.runtime.spool import SPOOL_DIR, Spool, broker_epoch
 from pipeline.runtime.statefile import StackState, clear_state, read_state, write_private, write_state
@@ -160,6 +161,7 @@ async def open_stack(
         raise StackBusyError(msg)
     running: RunningStack | None = None
     stop = asyncio.Event()
+    tune_gc()
     try:
         with contextlib.ExitStack() as resources, contextlib.ExitStack() as signals:
             # From the first step: a SIGTERM during start-up stops the stack cleanly once it is up. Removed
