@@ -75,7 +75,9 @@ def test_history_reads_back_exactly_the_conversations_asked_for(
     store: Store, tiny_directory: Directory, event_factory: EventFactory
 ) -> None:
     def comment(message_id: str, root: str) -> Any:
-        return event_factory("comment", message_id=message_id, root_id=root, author_id="ps1:" + "d" * 32)
+        # At T0 itself: the factory's default time grows with every event made in this process (xdist orders the
+        # tests differently), and a time more than a day after the processor's clock would be dead-lettered.
+        return event_factory("comment", message_id=message_id, root_id=root, author_id="ps1:" + "d" * 32, created_at=T0)
 
     events = [comment("a1", "A"), comment("a2", "A"), comment("b", "B"), comment("q", "it's")]
     registry = AgencyRegistry(store, tiny_directory)
