@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipeline.domain.surge import SurgeAlert, SurgeDetector
-from tests.helpers.surge_traffic import (
+from pipeline.bench.alert_traffic import (
     MONDAY,
     answer_between,
     count_records,
@@ -15,6 +14,7 @@ from tests.helpers.surge_traffic import (
     messages,
     with_surge,
 )
+from pipeline.domain.surge import SurgeAlert, SurgeDetector
 
 START = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
 

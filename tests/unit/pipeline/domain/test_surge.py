@@ -7,17 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from pipeline.domain.surge import (
-    CountRecord,
-    DayKinds,
-    Severity,
-    SurgeAlert,
-    SurgeDetector,
-    SurgeParams,
-    Transition,
-    poisson_surprise,
-)
-from tests.helpers.surge_traffic import (
+from pipeline.bench.alert_traffic import (
     MINUTE,
     MONDAY,
     Rate,
@@ -29,6 +19,16 @@ from tests.helpers.surge_traffic import (
     messages,
     weekly,
     with_surge,
+)
+from pipeline.domain.surge import (
+    CountRecord,
+    DayKinds,
+    Severity,
+    SurgeAlert,
+    SurgeDetector,
+    SurgeParams,
+    Transition,
+    poisson_surprise,
 )
 
 HISTORY_DAYS = 21
