@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     surge_lateness_seconds: Annotated[float, Field(ge=0, le=3600)] = Field(
         120.0, description="how late (event time) a partition's counts may be before a minute is judged"
     )
+    surge_per_platform: bool = Field(
+        False, description="also judge each agency x platform (alerts with that platform; pages stay per agency)"
+    )
     surge_idle_source_seconds: Annotated[float, Field(gt=0)] = Field(
         30.0, description="a partition silent this long (wall clock) no longer holds the detector's event time"
     )

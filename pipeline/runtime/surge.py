@@ -59,6 +59,7 @@ def surge_context(  # noqa: PLR0913 - the worker's pieces the detection uses
         settings.surge_min_samples,
         settings.surge_resolve_minutes,
         timedelta(seconds=settings.surge_lateness_seconds),
+        per_platform=settings.surge_per_platform,
     )
     calendars = {agency.id: day_kinds(agency) for agency in registry.known()}
     path = settings.data_dir / STATE_FILE

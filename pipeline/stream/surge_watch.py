@@ -42,10 +42,16 @@ def day_kinds(agency: Agency) -> DayKinds:
     return DayKinds(zone=agency.zone, rest_weekdays=rest, holidays=frozenset(agency.holidays))
 
 
-def detector_params(min_excess: int, min_samples: int, resolve_minutes: int, lateness: timedelta) -> SurgeParams:
+def detector_params(
+    min_excess: int, min_samples: int, resolve_minutes: int, lateness: timedelta, *, per_platform: bool = False
+) -> SurgeParams:
     """Detector parameters from the settings that may change them (the rest are the README's defaults)."""
     return SurgeParams(
-        min_excess=min_excess, min_samples=min_samples, resolve_minutes=resolve_minutes, lateness=lateness
+        min_excess=min_excess,
+        min_samples=min_samples,
+        resolve_minutes=resolve_minutes,
+        lateness=lateness,
+        per_platform=per_platform,
     )
 
 

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.domain.surge import SurgeDetector
 from pipeline.metrics import Metrics
-from pipeline.stream.surge_watch import SurgeWatch, day_kinds
+from pipeline.stream.surge_watch import SurgeWatch, day_kinds, detector_params
 from schemas.agency import Directory
 from schemas.alerts import AlertEvent
 from schemas.counts import CountBatch, MinuteCount
@@ -123,3 +123,20 @@ def test_an_alerts_example_ids_are_made_by_the_given_function() -> None:
         events += surge.take(batch.model_copy(update={"counts": counts}))
     assert events[0].example_ids
     assert all(e.startswith("ps:") for e in events[0].example_ids)
+
+
+def test_per_platform_judging_adds_platform_alerts_but_gauges_stay_per_agency() -> None:
+    params = detector_params(12, 3, 15, timedelta(minutes=2), per_platform=True)
+    detector = SurgeDetector(params, watermark_from_records=False)
+    history = {ONSET - timedelta(hours=h): 60 * NORMAL for h in range(1, 24 * 8)}
+    for platform in ("all", "x"):
+        detector.seed_history("jpm", platform, history)
+    metrics = Metrics(CollectorRegistry())
+    surge = SurgeWatch(detector, metrics, lambda: {"jpm": "federal"}, FakeClock(ONSET))
+    events = [e for batches in traffic(1) for e in surge.take(batches[0])]
+    assert {(e.platform, e.transition) for e in events} >= {("all", "raise"), ("x", "raise")}
+    assert metrics.registry.get_sample_value("serambi_alerts_raised_total", {"severity": "warning"}) == 2
+    active = metrics.registry.get_sample_value(
+        "serambi_agency_surge_active", {"agency": "jpm", "tier": "federal", "severity": "warning"}
+    )
+    assert active == 1
