@@ -445,6 +445,14 @@ class SurgeDetector:
         """The latest judged state of every key, for metrics (sorted by agency, platform)."""
         return [key.gauge for _, key in sorted(self._keys.items()) if key.gauge is not None]
 
+    def active_severities(self) -> dict[tuple[str, str], Severity]:
+        """The severity of every active alert, by (agency, platform) (e.g. of a restored detector)."""
+        return {name: key.active.severity for name, key in sorted(self._keys.items()) if key.active is not None}
+
+    def known_keys(self) -> int:
+        """How many (agency, platform) keys the detector holds state for (0 for a fresh one)."""
+        return len(self._keys)
+
     def history(self, agency: str, platform: str = ALL_PLATFORMS) -> dict[datetime, int]:
         """Learned arrivals per fully observed hour of a key (the baseline's samples)."""
         key = self._keys.get((agency, platform))

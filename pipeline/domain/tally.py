@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from pipeline.domain.progress import Progress
 from pipeline.domain.surge import CountRecord
 
 __all__ = ["CountDrain", "UnansweredTally"]
@@ -85,12 +86,10 @@ class UnansweredTally:
         max_examples: int = 3,
     ) -> None:
         self.source = source
-        self._clock = clock
         self._horizon = int(horizon.total_seconds() // 60)
-        self._idle = idle
         self._max_examples = max_examples
         self._keys: dict[tuple[str, str], _Key] = {}
-        self._marks: dict[int, tuple[datetime, datetime]] = {}  # partition -> (latest event, wall clock seen)
+        self._progress = Progress(clock, idle)
 
     def asked(self, agency: str, platform: str, message_id: str, created_at: datetime) -> None:
         """A citizen message met for the first time."""
@@ -151,22 +150,12 @@ class UnansweredTally:
 
     def seen(self, partition: int, latest: datetime) -> None:
         """Partition ``partition`` got events up to ``latest`` (event time)."""
-        previous = self._marks.get(partition)
-        mark = latest if previous is None else max(previous[0], latest)
-        self._marks[partition] = (mark, self._clock())
-
-    def forget_partitions(self) -> None:
-        """The worker lost its partitions (a rebalance or a restart): they no longer hold the watermark."""
-        self._marks.clear()
+        self._progress.seen(partition, latest)
 
     @property
     def watermark(self) -> datetime | None:
         """The slowest active partition's latest event (all partitions idle: the latest of them)."""
-        if not self._marks:
-            return None
-        now = self._clock()
-        active = [mark for mark, seen in self._marks.values() if now - seen <= self._idle]
-        return min(active) if active else max(mark for mark, _ in self._marks.values())
+        return self._progress.watermark()
 
     def drain(self) -> CountDrain:
         """The counts of every minute touched since the previous drain (then forgotten), oldest minute first."""

@@ -213,10 +213,9 @@ async def open_stack(
 
 def _start_detector(surge: SurgeContext, store: Store) -> str:
     detector = surge.watch.detector
-    keys = detector.snapshot()["keys"]
-    if keys:  # restored from the previous run's state: its baselines are there, and more
-        active = sum(1 for key in keys if key["active"] is not None)
-        return f"surge detector state restored: {len(keys)} agencies, {active} active alert(s)"
+    if detector.known_keys():  # restored from the previous run's state: its baselines are there, and more
+        active = len(detector.active_severities())
+        return f"surge detector state restored: {detector.known_keys()} agencies, {active} active alert(s)"
     seeded = seed_baselines(detector, store)
     return f"surge baselines: {seeded:,} agency hours of history loaded from ClickHouse"
 

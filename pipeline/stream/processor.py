@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from pipeline.domain.businesstime import business_seconds
 from pipeline.domain.matching import ConversationKey, Matcher, MatchNews, ResponseFact, conversation_key
+from pipeline.domain.progress import Progress
 from pipeline.domain.tally import UnansweredTally
 from pipeline.metrics import Metrics
 from pipeline.storage.rows import encode_rows, fact_row
@@ -160,8 +161,7 @@ class Processor:
         A worker restarted in the same process (the embedded broker's rotation) replays records whose
         rows were not stored; the matcher must meet them as the first time, as after a restart.
         """
-        self._partition_marks: dict[int, datetime] = {}
-        self._partition_seen: dict[int, datetime] = {}
+        self._progress = Progress(self.clock, _IDLE_PARTITION)
         self.matcher = Matcher(business=self._business, lateness=self.lateness)
         self.uncommitted = 0
         self.metrics.matcher_open_conversations.set(0)
@@ -298,16 +298,9 @@ class Processor:
     def _watermark(self, latest: dict[int, datetime]) -> datetime | None:
         # The slowest *active* partition bounds eviction: a backlog may run days ahead in one partition,
         # while a partition that has been silent for a while must not hold eviction (and memory) forever.
-        now = self.clock()
         for partition, moment in latest.items():
-            self._partition_marks[partition] = max(moment, self._partition_marks.get(partition, moment))
-            self._partition_seen[partition] = now
-        active = [
-            mark
-            for partition, mark in self._partition_marks.items()
-            if now - self._partition_seen[partition] <= _IDLE_PARTITION
-        ]
-        return min(active) if active else None
+            self._progress.seen(partition, moment)
+        return self._progress.slowest_active()
 
     def _business(self, agency_id: str, start: datetime, end: datetime) -> float:
         return business_seconds(self.agencies.get(agency_id), start, end)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pipeline.domain.progress import Progress
 from pipeline.domain.surge import (
     ALL_PLATFORMS,
     CountRecord,
@@ -55,12 +55,6 @@ def detector_params(
     )
 
 
-@dataclass
-class _Source:
-    watermark: datetime | None
-    heard_at: datetime
-
-
 class SurgeWatch:
     """Feeds every worker's counts to the detector and turns its transitions into alert events and gauges.
 
@@ -94,25 +88,19 @@ class SurgeWatch:
         self._example = example
         self._metrics = metrics
         self._tiers = tiers
-        self._clock = clock
-        self._idle = idle
-        self._sources: dict[str, _Source] = {}
+        self._progress = Progress(clock, idle)
         # Alerts active in a restored detector keep their severity on the gauges.
         self._severity: dict[str, Severity] = {
-            key["agency"]: Severity(key["active"]["severity"])
-            for key in detector.snapshot()["keys"]
-            if key["platform"] == ALL_PLATFORMS and key["active"] is not None
+            agency: severity
+            for (agency, platform), severity in detector.active_severities().items()
+            if platform == ALL_PLATFORMS
         }
         self.watermark: datetime | None = None
 
     def take(self, batch: CountBatch) -> list[AlertEvent]:
         """Observe one worker's batch of counts; return the transitions of the minutes that became final."""
-        now = self._clock()
-        source = self._sources.get(batch.source)
-        mark = batch.watermark
-        if source is not None and source.watermark is not None and (mark is None or mark < source.watermark):
-            mark = source.watermark  # a worker restarted behind its earlier progress: those minutes are judged
-        self._sources[batch.source] = _Source(mark, now)
+        if batch.watermark is not None:  # a worker restarted behind its earlier progress never moves it back
+            self._progress.seen(batch.source, batch.watermark)
         for count in batch.counts:
             self.detector.observe(
                 CountRecord(
@@ -131,12 +119,7 @@ class SurgeWatch:
 
     def tick(self) -> list[AlertEvent]:
         """Move event time to the slowest active source; return the transitions this made final."""
-        now = self._clock()
-        marks = [s.watermark for s in self._sources.values() if s.watermark is not None]
-        active = [
-            s.watermark for s in self._sources.values() if s.watermark is not None and now - s.heard_at <= self._idle
-        ]
-        watermark = min(active) if active else max(marks, default=None)
+        watermark = self._progress.watermark()
         if watermark is None or (self.watermark is not None and watermark <= self.watermark):
             return []
         self.watermark = watermark

@@ -82,8 +82,6 @@ def test_the_watermark_is_the_slowest_active_partition() -> None:
     assert counts.watermark == T0 + 12 * MINUTE
     clock.advance(timedelta(minutes=5))  # all silent: everything they had is counted
     assert counts.watermark == T0 + 12 * MINUTE
-    counts.forget_partitions()
-    assert counts.watermark is None
 
 
 def test_asked_many_counts_as_asked_one_by_one() -> None:
