@@ -71,14 +71,15 @@ unit: install
 integration: install
 	$(BIN)/pytest tests/integration -q -n 2 --dist loadfile
 
-# The real tools the tests drive: promtool and amtool (Debian prometheus 2.42, prometheus-alertmanager 0.25).
+# The real tools the tests drive: promtool and amtool (Debian prometheus 2.42, prometheus-alertmanager 0.25),
+# and Debian's Chromium for the web board's browser tests (Playwright drives it; it downloads no browser).
 # Installed once, quietly; as root directly, else through sudo.
 SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
 tools:
-	@command -v promtool >/dev/null && command -v amtool >/dev/null || { \
-	  echo "installing promtool and amtool (Debian prometheus, prometheus-alertmanager)..."; \
+	@command -v promtool >/dev/null && command -v amtool >/dev/null && test -x /usr/bin/chromium || { \
+	  echo "installing promtool, amtool and chromium (Debian prometheus, prometheus-alertmanager, chromium)..."; \
 	  $(SUDO) apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
-	    --no-install-recommends prometheus prometheus-alertmanager >/dev/null; }
+	    --no-install-recommends prometheus prometheus-alertmanager chromium >/dev/null; }
 
 rules: tools
 	promtool check rules deploy/prometheus/rules/*.yml

@@ -45,6 +45,7 @@ REPORT_FIELDS = (
     "median_response_seconds",
     "p90_response_seconds",
     "median_business_seconds",
+    "p90_business_seconds",
     "agency_posts",
     "agency_replies",
     "two_way_ratio",
@@ -65,6 +66,7 @@ _FLOATS = {
     "median_response_seconds",
     "p90_response_seconds",
     "median_business_seconds",
+    "p90_business_seconds",
     "two_way_ratio",
     "push_share",
     "pull_share",
@@ -106,6 +108,7 @@ def _messages(  # noqa: PLR0913 - one subquery's whole context
            quantileExactInclusiveIf(0.5)(response_seconds, w AND is_answered) AS median_response_seconds,
            quantileExactInclusiveIf(0.9)(response_seconds, w AND is_answered) AS p90_response_seconds,
            quantileExactInclusiveIf(0.5)(business_seconds, w AND is_answered) AS median_business_seconds,
+           quantileExactInclusiveIf(0.9)(business_seconds, w AND is_answered) AS p90_business_seconds,
            countIf(NOT is_answered) AS backlog,
            maxIf(age_s, NOT is_answered) AS oldest_unanswered_seconds, uniqExactIf(author_id, w) AS unique_citizens
     FROM (
@@ -152,15 +155,19 @@ def report_sql(  # noqa: PLR0913 - the report's whole definition
     agency_sql: str | None = None,
     thresholds: ClassThresholds = _THRESHOLDS,
     backlog_since_sql: str | None = None,
+    scope_sql: str | None = None,
 ) -> str:
     """One row per ``keys`` with every :data:`REPORT_FIELDS` column (ratios NULL when undefined).
 
     Every ``*_sql`` argument is SQL, never a caller's value: a ``{name:Type}`` placeholder (see
     :func:`build_report`) or a constant expression such as ``now64(3) - INTERVAL 86400 SECOND`` (views).
-    ``facts`` is the facts source, e.g. :func:`~pipeline.storage.sql.fragments.facts_sql`.
+    ``facts`` is the facts source, e.g. :func:`~pipeline.storage.sql.fragments.facts_sql`. ``scope_sql`` is a
+    condition over the raw tables' ``agency_id`` and ``platform`` (a catalog binding's filters).
     """
     key_list = ", ".join(keys)
     only = f" AND agency_id = {agency_sql}" if agency_sql else ""
+    if scope_sql:
+        only += f" AND {scope_sql}"
     return f"""
 WITH {since_sql} AS t_since, {until_sql} AS t_until
 SELECT {key_list}, citizen_messages, answered, pending, overdue,
@@ -169,6 +176,7 @@ SELECT {key_list}, citizen_messages, answered, pending, overdue,
        if(answered = 0, NULL, median_response_seconds) AS median_response_seconds,
        if(answered = 0, NULL, p90_response_seconds) AS p90_response_seconds,
        if(answered = 0, NULL, median_business_seconds) AS median_business_seconds,
+       if(answered = 0, NULL, p90_business_seconds) AS p90_business_seconds,
        agency_posts, agency_replies, agency_posts + agency_replies AS output,
        if(output = 0, NULL, agency_replies / output) AS two_way_ratio,
        if(output = 0, NULL, (agency_posts - pull_posts) / output) AS push_share,
