@@ -7,8 +7,8 @@ Every view takes the same inputs: a time range ``[since, until)``, agencies, pla
   (``{since:DateTime64(6, 'UTC')}``, ``{agencies:Array(String)}``); :meth:`ViewFilter.parameters` gives their
   values, so nothing a user typed or put in a URL is ever spliced into SQL.
 - :class:`MacroBinding` (the Grafana dashboards): ``$__fromTime``/``$__toTime`` and
-  ``$__conditionalAll(column IN ($agency), $agency)`` for the dashboard's template variables, which the plugin
-  expands (grafana-clickhouse-datasource v4.x).
+  ``$__conditionalAll(column IN (${agency:singlequote}), $agency)`` for the dashboard's template variables,
+  which Grafana and the plugin expand (grafana-clickhouse-datasource v4.x).
 """
 
 from __future__ import annotations
@@ -119,10 +119,13 @@ class MacroBinding(Binding):
 
     def filter(self, kind: str, column: str) -> str:
         variable = GRAFANA_VARIABLES[kind]
-        return f"$__conditionalAll({column} IN (${variable}), ${variable})"
+        # Grafana's `singlequote` format quotes each value and escapes its quotes (\'), so an id with a quote
+        # stays one string literal whatever the plugin's default formatting of multi-value variables.
+        return f"$__conditionalAll({column} IN (${{{variable}:singlequote}}), ${variable})"
 
     def in_tiers(self, column: str, directory: str) -> str:
-        return f"$__conditionalAll({column} IN (SELECT agency_id FROM {directory} FINAL WHERE tier IN ($tier)), $tier)"
+        chosen = f"SELECT agency_id FROM {directory} FINAL WHERE tier IN (${{tier:singlequote}})"
+        return f"$__conditionalAll({column} IN ({chosen}), $tier)"
 
 
 @dataclass(frozen=True)
