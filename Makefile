@@ -61,6 +61,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/serambi schemas check
+	$(BIN)/serambi dashboards check
 
 typecheck: install
 	$(BIN)/mypy

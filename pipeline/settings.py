@@ -101,6 +101,26 @@ class Settings(BaseSettings):
         30.0, description="a partition silent this long (wall clock) no longer holds the detector's event time"
     )
 
+    board_host: str = Field("127.0.0.1", description="web board address; not loopback only with SERAMBI_API_TOKEN")
+    board_port: Annotated[int, Field(ge=0, le=65535)] = Field(8780, description="web board port; 0 = any free port")
+    board_refresh_seconds: Annotated[float, Field(ge=1)] = Field(
+        15.0, description="how often the open board reloads its figures (no full page reload)"
+    )
+    rollup_lateness_hours: Annotated[float, Field(gt=0)] = Field(
+        72.0, description="days ending this recently are read from raw data, older ones from the daily rollup"
+    )
+    rollup_refresh_seconds: Annotated[float, Field(ge=0)] = Field(
+        30.0, description="how often the stack re-derives closed days touched by new data (0 = never)"
+    )
+    grafana_url: str = Field("", description="Grafana for `serambi dashboards publish` (or --grafana-url)")
+    grafana_token: SecretStr = Field(
+        SecretStr(""), description="Grafana service-account token for publishing (never logged)"
+    )
+    grafana_clickhouse_url: str = Field(
+        "", description="the ClickHouse HTTP URL Grafana's data source reads (the read-only user's server)"
+    )
+    grafana_prometheus_url: str = Field("", description="the Prometheus URL Grafana's data source reads")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -142,6 +162,12 @@ class Settings(BaseSettings):
             msg = (
                 f"SERAMBI_API_HOST={self.api_host!r} exposes the API beyond this machine: set SERAMBI_API_TOKEN "
                 "(clients then send it as a bearer token) or keep the default 127.0.0.1"
+            )
+            raise ValueError(msg)
+        if not _loopback(self.board_host) and not self.api_token.get_secret_value():
+            msg = (
+                f"SERAMBI_BOARD_HOST={self.board_host!r} exposes the web board beyond this machine: set "
+                "SERAMBI_API_TOKEN (browsers then open the board once with ?token=...) or keep the default 127.0.0.1"
             )
             raise ValueError(msg)
         return self

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli import alerts, bench, db, deadletters, imports, report, run, schemas, simulate, status
+from pipeline.cli import alerts, bench, dashboards, db, deadletters, imports, report, run, schemas, simulate, status
 from pipeline.cli.common import configure_logging, settings_epilog
 
 __all__ = ["main"]
@@ -83,6 +83,7 @@ for _command in (
     report.report,
     bench.bench,
     db.db,
+    dashboards.dashboards,
     schemas.schemas,
 ):
     _accept_global_options(_command)
