@@ -16,6 +16,7 @@ __all__ = [
     "ALERT_COLUMNS",
     "COLUMNS",
     "CONVERSATION_INDEX",
+    "DAY_ROLLUP",
     "DEAD_LETTERS",
     "FACT_COLUMNS",
     "INTERACTIONS",
@@ -24,6 +25,8 @@ __all__ = [
     "RAW_TABLES",
     "REACTIONS",
     "RESPONSE_FACTS",
+    "ROLLUP_BUILDS",
+    "ROLLUP_TOUCHES",
     "TABLE_OF_EVENT",
 ]
 
@@ -37,6 +40,9 @@ ORACLE_FACTS: Final = "oracle_facts"
 ACTIVITY_MINUTES: Final = "activity_minutes"
 CONVERSATION_INDEX: Final = "conversation_index"
 ALERTS: Final = "alerts"
+DAY_ROLLUP: Final = "day_rollup"
+ROLLUP_BUILDS: Final = "rollup_builds"
+ROLLUP_TOUCHES: Final = "rollup_touches"
 RAW_TABLES: Final = (POSTS, INTERACTIONS, REACTIONS)
 TABLE_OF_EVENT: Final = {"post": POSTS, "interaction": INTERACTIONS, "reaction": REACTIONS}
 

@@ -7,6 +7,7 @@ bound parameters (:func:`param`) in ad-hoc queries; views, which cannot take par
 
 Python twins, held to the same answers by tests: :func:`pipeline.domain.windows.message_status`
 (:func:`message_status_sql`), :func:`pipeline.domain.classify.classify` (:func:`class_sql`),
+:func:`pipeline.domain.histogram.bucket` and ``quantile`` (:func:`hist_bucket_sql`, :func:`hist_quantile_sql`),
 :data:`pipeline.domain.windows.ROLLING_WINDOWS` (:func:`interval_sql`). The activity rollup in migration
 ``0002_response_facts.sql`` carries the pull-post and agency-reply predicates as they were when it was
 written; a unit test checks that they still read as :func:`pull_post_sql` and :func:`agency_reply_sql`.
@@ -18,10 +19,11 @@ import math
 import re
 from datetime import timedelta
 
+from pipeline.domain import histogram
 from pipeline.domain.classify import ClassThresholds
 from pipeline.domain.windows import MessageStatus
 from schemas.events import AuthorRole
-from schemas.tables import RESPONSE_FACTS
+from schemas.tables import AGENCIES, RESPONSE_FACTS
 
 __all__ = [
     "FACTS_SELECT",
@@ -31,8 +33,12 @@ __all__ = [
     "answered_sql",
     "citizen_message_sql",
     "class_sql",
+    "directory_hash_sql",
+    "directory_sql",
     "facts_sql",
     "float_sql",
+    "hist_bucket_sql",
+    "hist_quantile_sql",
     "interval_sql",
     "message_status_sql",
     "param",
@@ -164,4 +170,55 @@ def class_sql(
         f"coalesce({two_way}, 0) <= {num(t.soapbox_max_two_way)} "
         f"OR (({reply_rate}) IS NOT NULL AND ({reply_rate}) <= {num(t.soapbox_max_reply_rate)}), 'soapbox', "
         "'mixed')"
+    )
+
+
+def hist_bucket_sql(seconds: str) -> str:
+    """The :func:`pipeline.domain.histogram.bucket` (UInt16) of a response time in seconds."""
+    h = histogram
+    smallest, log_gamma = float_sql(h.GAMMA ** (1 - h.OFFSET)), float_sql(math.log(h.GAMMA))
+    return (
+        f"if({seconds} <= 0, toUInt16(0), toUInt16(least({h.MAX_BUCKET}, greatest(1, "
+        f"toInt32(ceil(log(greatest({seconds}, {smallest})) / {log_gamma})) + {h.OFFSET}))))"
+    )
+
+
+def hist_quantile_sql(hist: str, q: float) -> str:
+    """The nearest-rank ``q``-quantile of a histogram (``Map(UInt16, UInt64)``), NULL when it is empty.
+
+    The twin of :func:`pipeline.domain.histogram.quantile`: within 1 % of ClickHouse's ``quantileExact(q)``.
+    """
+    h = histogram
+    total = f"arraySum(mapValues({hist}))"
+    keys = f"arraySort(mapKeys({hist}))"
+    counts = f"arraySort((c, k) -> k, mapValues({hist}), mapKeys({hist}))"
+    rank = f"least(toUInt64(floor({float_sql(q)} * {total})), {total} - 1)"
+    index = f"arrayElement({keys}, arrayFirstIndex(c -> c > {rank}, arrayCumSum({counts})))"
+    reported = f"if({index} = 0, 0., 2 * pow({float_sql(h.GAMMA)}, {index} - {h.OFFSET}) / {float_sql(h.GAMMA + 1)})"
+    return f"if({total} = 0, NULL, {reported})"
+
+
+def directory_sql(database: str) -> str:
+    """The agency directory as the figures read it: each agency's latest SLA, domains, name and tier.
+
+    ``agencies`` is a ReplacingMergeTree on the agency id; ``argMax`` by ``updated_at`` reads the latest row
+    of each without FINAL.
+    """
+    return (
+        f"SELECT agency_id, argMax(sla_hours, updated_at) AS sla_hours, "
+        f"argMax(official_domains, updated_at) AS official_domains, argMax(name, updated_at) AS name, "
+        f"argMax(tier, updated_at) AS tier FROM {database}.{AGENCIES} GROUP BY agency_id"
+    )
+
+
+def directory_hash_sql(database: str, default_sla_hours: str) -> str:
+    """A scalar: a hash of what the rollups depend on in the directory, and of the default SLA.
+
+    It covers each agency's SLA and official domains, and the SLA of agencies it lacks (``default_sla_hours``).
+
+    A day built under another hash is stale: an SLA changes which answers were in time, domains which posts pull.
+    """
+    return (
+        f"(SELECT cityHash64(arraySort(groupArray(tuple(agency_id, sla_hours, official_domains))), "
+        f"toFloat64({default_sla_hours})) FROM ({directory_sql(database)}))"
     )

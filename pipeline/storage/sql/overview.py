@@ -7,10 +7,10 @@ Every figure follows the report's rules (:mod:`pipeline.storage.sql.report`, who
 from __future__ import annotations
 
 from pipeline.storage.sql.binding import Binding
-from pipeline.storage.sql.fragments import facts_sql
-from pipeline.storage.sql.report import report_sql
+from pipeline.storage.sql.fragments import directory_sql
+from pipeline.storage.sql.rollup_sql import rolled_report_sql
 from pipeline.storage.sql.viewspec import Audience, Column, Unit, View
-from schemas.tables import AGENCIES, INTERACTIONS
+from schemas.tables import AGENCIES
 
 __all__ = ["LEADERBOARD_COLUMNS", "VIEWS"]
 
@@ -46,25 +46,22 @@ def _scope(db: str, b: Binding) -> str:
 
 def leaderboard_sql(db: str, b: Binding) -> str:
     """One row per agency with data in scope or in the directory (a silent agency has zeros)."""
-    inner = report_sql(
-        db, facts_sql(db), b.since, b.until, default_sla_sql=b.default_sla_hours, scope_sql=_scope(db, b)
+    figures = rolled_report_sql(db, b, _scope(db, b))
+    # Agencies of the directory in scope (tier, agency) without data in the window still get a row: a FULL
+    # JOIN, so the figures are computed once (a CTE read twice would be computed twice).
+    directory = f"SELECT * FROM ({directory_sql(db)}) WHERE {b.agencies('agency_id')} AND {b.tiers('tier')}"
+    counts = {"citizen_messages", "answered", "pending", "overdue", "agency_posts", "agency_replies", "backlog"}
+    columns = ", ".join(
+        f"toUInt64(ifNull(r.{c.name}, 0)) AS {c.name}" if c.name in counts else f"r.{c.name} AS {c.name}"
+        for c in LEADERBOARD_COLUMNS[4:]
     )
-    directory = (
-        f"SELECT agency_id, argMax(name, updated_at) AS name, argMax(tier, updated_at) AS tier "
-        f"FROM {db}.{AGENCIES} GROUP BY agency_id"
-    )
-    # Agencies of the directory in scope (tier, agency) without data in the window still get a row.
-    everyone = (
-        f"SELECT agency_id FROM ({directory}) WHERE {b.agencies('agency_id')} AND {b.tiers('tier')} "
-        f"UNION DISTINCT SELECT agency_id FROM ({inner})"
-    )
+    # Names and tiers come from the whole directory: a filtered-out agency with data keeps its name.
     return f"""
-SELECT a.agency_id AS agency_id, d.name AS name, d.tier AS tier,
-       if(r.agency_id = '', 'insufficient_data', r.class) AS class,
-       {", ".join(f"r.{c.name} AS {c.name}" for c in LEADERBOARD_COLUMNS[4:])}
-FROM ({everyone}) AS a
-LEFT JOIN ({inner}) AS r ON r.agency_id = a.agency_id
-LEFT JOIN ({directory}) AS d ON d.agency_id = a.agency_id
+SELECT if(r.agency_id = '', d.agency_id, r.agency_id) AS agency_id, ifNull(n.name, '') AS name,
+       ifNull(n.tier, '') AS tier, if(r.agency_id = '', 'insufficient_data', r.class) AS class, {columns}
+FROM ({figures}) AS r
+FULL OUTER JOIN ({directory}) AS d ON d.agency_id = r.agency_id
+LEFT JOIN ({directory_sql(db)}) AS n ON n.agency_id = if(r.agency_id = '', d.agency_id, r.agency_id)
 ORDER BY agency_id"""
 
 
@@ -77,20 +74,12 @@ def quadrant_sql(db: str, b: Binding) -> str:
 
 
 def weekly_trends_sql(db: str, b: Binding) -> str:
-    """Per week (Monday, UTC) and agency: messages, reply rate, SLA compliance, median response, two-way ratio."""
-    # TODO(rollups): the week figures from the daily rollup; until then the report's rules per week from raw data.
-    return f"""
-SELECT toDateTime(toMonday(i.created_at), 'UTC') AS time, i.agency_id AS agency_id,
-       count() AS citizen_messages,
-       countIf(f.message_id != '') / nullIf(count(), 0) AS reply_rate,
-       quantileExactIf(0.5)(f.response_seconds, f.message_id != '') AS median_response_seconds
-FROM (SELECT * FROM {db}.{INTERACTIONS} FINAL
-      WHERE author_role = 'citizen' AND created_at >= {b.since} AND created_at < {b.until}
-        AND {_scope(db, b)}) AS i
-LEFT JOIN ({facts_sql(db)}) AS f
-    ON f.platform = i.platform AND f.account_id = i.account_id AND f.message_id = i.message_id
-    AND f.answered_at < {b.until}
-GROUP BY time, agency_id ORDER BY time, agency_id"""
+    """Per week (Monday, UTC) and agency: the window's messages of that week, their reply rate and median response."""
+    inner = rolled_report_sql(db, b, _scope(db, b), period="toMonday")
+    return (
+        "SELECT toDateTime(period, 'UTC') AS time, agency_id, citizen_messages, reply_rate, median_response_seconds "
+        f"FROM ({inner}) ORDER BY time, agency_id"
+    )
 
 
 VIEWS = (

@@ -1,0 +1,108 @@
+"""The daily rollups' refresher: re-derive the closed days that new data touched.
+
+The rules live in :mod:`pipeline.storage.sql.rollup_sql`; this module decides *which* days to derive and
+when. A day is closed once it ended more than the lateness window (``SERAMBI_ROLLUP_LATENESS_HOURS``, 72 h)
+ago; a closed day is derived when it holds data and its current build is missing, older than its last
+touch (a late reply, a redelivery) or made under another agency directory. Readers never depend on the
+refresher for correctness: a day not derived yet is read from raw data (see the module doc of
+:mod:`~pipeline.storage.sql.rollup_sql`), so running it late only makes queries slower.
+
+Example::
+
+    stats = refresh_rollups(store, default_sla_hours=settings.sla_hours)
+    print(f"{len(stats.days)} days derived in {stats.seconds:.1f} s")
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+from pipeline.storage.query import QueryResult
+from pipeline.storage.sql.fragments import directory_hash_sql
+from pipeline.storage.sql.rollup_sql import (
+    build_days_sql,
+    delete_old_builds_sql,
+    record_builds_sql,
+    stale_days_sql,
+)
+from schemas.timeutil import assume_utc
+
+__all__ = ["BUILT_AT_MARGIN", "DEFAULT_LATENESS", "RefreshStats", "RollupStore", "refresh_rollups"]
+
+DEFAULT_LATENESS = timedelta(hours=72)
+BUILT_AT_MARGIN = timedelta(seconds=30)
+"""A build counts as made this long before it started: an insert stamps its touch when it starts, and its rows
+may become visible only later; a day touched within the margin is derived again on the next refresh."""
+_CHUNK_DAYS = 7  # days per statement: bounded memory, and ingest waits at most one chunk for the writer session
+
+
+class RollupStore(Protocol):
+    """What the refresher needs of :class:`pipeline.storage.store.Store`."""
+
+    database: str
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
+        """Run one statement."""
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+        """Run one query."""
+
+
+@dataclass(frozen=True)
+class RefreshStats:
+    """What one refresh did: the days derived (oldest first), under which build, in how many seconds."""
+
+    days: tuple[date, ...]
+    build: int
+    seconds: float
+
+
+def refresh_rollups(
+    store: RollupStore,
+    *,
+    default_sla_hours: float = 24.0,
+    lateness: timedelta = DEFAULT_LATENESS,
+    now: datetime | None = None,
+    margin: timedelta = BUILT_AT_MARGIN,
+    progress: Callable[[str], None] | None = None,
+) -> RefreshStats:
+    """Derive every stale closed day (ended before ``now - lateness``); return what was done.
+
+    ``default_sla_hours`` must be the stack's ``SERAMBI_SLA_HOURS``: readers with another default treat the
+    days as stale and read raw data. ``margin`` is :data:`BUILT_AT_MARGIN` except where nothing is being
+    written (tests, after a drain).
+    """
+    started = time.perf_counter()
+    db = store.database
+    sla = {"default_sla_hours": float(default_sla_hours)}
+    [(directory,)] = store.query(f"SELECT {directory_hash_sql(db, '{default_sla_hours:Float64}')}", sla).rows
+    moment = now or datetime.now(UTC)
+    before = (moment - lateness).astimezone(UTC).date()
+    stale = [
+        _as_date(day)
+        for (day,) in store.query(stale_days_sql(db), {"before": before, "directory": int(directory)}).rows
+    ]
+    build = 0
+    for chunk in _chunks(stale, _CHUNK_DAYS):
+        [(server_now,)] = store.query("SELECT now64(3)").rows
+        build = time.time_ns() // 1000  # increasing across refreshes and restarts; one refresher per database
+        built_at = assume_utc(server_now) - margin
+        days = {"days": list(chunk), "build": build}
+        store.command(build_days_sql(db), {**days, **sla})
+        store.command(record_builds_sql(db), {**days, "built_at": built_at, "directory": int(directory)})
+        store.command(delete_old_builds_sql(db), {"days": list(chunk)})
+        if progress is not None:
+            progress(f"rollups: derived {chunk[0]} .. {chunk[-1]} ({len(chunk)} days)")
+    return RefreshStats(tuple(stale), build, time.perf_counter() - started)
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) and not isinstance(value, datetime) else date.fromisoformat(str(value))
+
+
+def _chunks(days: Sequence[date], size: int) -> list[Sequence[date]]:
+    return [days[i : i + size] for i in range(0, len(days), size)]

@@ -1,0 +1,340 @@
+"""The report's figures from daily rollups: how a day is rolled up, and how a window reads rollups plus raw data.
+
+A window ``[since, until)`` is read in up to three slices:
+
+- **closed days** ``[first_full_day, covered_until)`` from ``day_rollup`` (current builds only);
+- the **head**, ``[since, first_full_day)``: the part of ``since``'s day inside the window, from raw data;
+- the **open slice**, ``[covered_until, until)``: from raw data, with the window pushed into both sides of the
+  join (messages by ``created_at``, facts by ``asked_at``).
+
+``covered_until`` is the first day that is not *clean*: touched (it holds data) but not derived since its last
+touch, derived under another directory (SLAs, official domains), holding a first response at or after
+``until``, or too recent for its unanswered messages to be certainly overdue at ``until`` (days end at least
+the largest SLA before ``until``). Days without data are clean and empty. So a late reply, a redelivery or a
+directory change makes the figures fall back to raw data from that day on until the refresher
+(:mod:`pipeline.storage.rollup`) re-derives it: the figures are exact at every moment, only slower meanwhile.
+
+The backlog (unanswered messages asked before ``until``, whatever their age) reads every closed day's
+unanswered count and the open slice. Raw tables are deduplicated by construction (``LIMIT 1 BY event_id``;
+facts by ``argMax(..., version)``), never ``FINAL``. Quantiles come from log histograms
+(:mod:`pipeline.domain.histogram`): within 1 % of the exact nearest-rank quantile; every count is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pipeline.domain.classify import ClassThresholds
+from pipeline.domain.windows import MessageStatus
+from pipeline.storage.sql.binding import Binding
+from pipeline.storage.sql.fragments import (
+    age_seconds_sql,
+    agency_reply_sql,
+    answered_sql,
+    citizen_message_sql,
+    class_sql,
+    directory_hash_sql,
+    directory_sql,
+    hist_bucket_sql,
+    hist_quantile_sql,
+    message_status_sql,
+    pull_post_sql,
+    sla_seconds_sql,
+    within_sla_sql,
+)
+from schemas.tables import AGENCIES, DAY_ROLLUP, INTERACTIONS, POSTS, RESPONSE_FACTS, ROLLUP_BUILDS, ROLLUP_TOUCHES
+
+__all__ = [
+    "FAR_FUTURE",
+    "ROLLUP_COLUMNS",
+    "build_days_sql",
+    "covered_until_sql",
+    "delete_old_builds_sql",
+    "record_builds_sql",
+    "rolled_report_sql",
+    "stale_days_sql",
+]
+
+FAR_FUTURE = "toDateTime64('2299-12-31 00:00:00', 3, 'UTC')"
+"""``oldest_unanswered_at`` of a day without unanswered messages (so ``min`` ignores it)."""
+_EMPTY_HIST = "CAST(map(), 'Map(UInt16, UInt64)')"
+ROLLUP_COLUMNS = (
+    "build",
+    "day",
+    "agency_id",
+    "account_id",
+    "platform",
+    "citizen_messages",
+    "answered",
+    "answered_within_sla",
+    "unanswered",
+    "oldest_unanswered_at",
+    "response_hist",
+    "business_hist",
+    "agency_posts",
+    "pull_posts",
+    "agency_replies",
+)
+_THRESHOLDS = ClassThresholds()
+
+
+def _oldest(created_at: str, unanswered: str) -> str:
+    # minIf of no row is 1970, which would be the oldest of all: no unanswered message is FAR_FUTURE instead.
+    return f"if(countIf({unanswered}) = 0, {FAR_FUTURE}, minIf({created_at}, {unanswered}))"
+
+
+def _facts(db: str, where: str) -> str:
+    # The latest version of each first response (a late, earlier reply revises a fact under a higher version).
+    return (
+        f"SELECT agency_id, account_id, platform, message_id, argMax(answered_at, version) AS answered_at, "
+        f"argMax(response_seconds, version) AS response_seconds, argMax(business_seconds, version) AS business_seconds "
+        f"FROM {db}.{RESPONSE_FACTS} WHERE {where} GROUP BY agency_id, account_id, platform, message_id"
+    )
+
+
+def _current_builds(db: str) -> str:
+    return (
+        f"SELECT day, max(build) AS latest, argMax(built_at, build) AS built_at, "
+        f"argMax(max_answered_at, build) AS max_answered_at, argMax(directory, build) AS directory "
+        f"FROM {db}.{ROLLUP_BUILDS} GROUP BY day"
+    )
+
+
+def _touches(db: str) -> str:
+    return f"SELECT day, max(touched_at) AS touched_at FROM {db}.{ROLLUP_TOUCHES} GROUP BY day"
+
+
+# --- writing rollups (the refresher) ------------------------------------------------------------------------
+
+
+def build_days_sql(db: str) -> str:
+    """Insert the rollup rows of the days ``{days:Array(Date)}`` under build ``{build:UInt64}``.
+
+    The default SLA is ``{default_sla_hours:Float64}``. Raw rows are deduplicated here too, so a day built
+    while a redelivery is still unmerged counts each message once.
+    """
+    days = "has({days:Array(Date)}, toDate(created_at))"
+    sla_s = sla_seconds_sql("{default_sla_hours:Float64}", "ag")
+    answered = "f.message_id != ''"
+    messages = f"""
+        SELECT toDate(i.created_at) AS day, i.agency_id AS agency_id, i.account_id AS account_id,
+               i.platform AS platform, count() AS citizen_messages, countIf({answered}) AS answered,
+               countIf({answered} AND {within_sla_sql("f.response_seconds", sla_s)}) AS answered_within_sla,
+               countIf(NOT ({answered})) AS unanswered,
+               {_oldest("i.created_at", f"NOT ({answered})")} AS oldest_unanswered_at,
+               sumMapIf(map({hist_bucket_sql("f.response_seconds")}, toUInt64(1)), {answered}) AS response_hist,
+               sumMapIf(map({hist_bucket_sql("f.business_seconds")}, toUInt64(1)), {answered}) AS business_hist,
+               toUInt64(0) AS agency_posts, toUInt64(0) AS pull_posts, toUInt64(0) AS agency_replies
+        FROM (SELECT agency_id, account_id, platform, message_id, created_at FROM {db}.{INTERACTIONS}
+              WHERE {citizen_message_sql()} AND {days} LIMIT 1 BY event_id) AS i
+        LEFT JOIN ({_facts(db, "has({days:Array(Date)}, toDate(asked_at))")}) AS f
+            ON f.platform = i.platform AND f.account_id = i.account_id AND f.message_id = i.message_id
+        LEFT JOIN ({directory_sql(db)}) AS ag ON ag.agency_id = i.agency_id
+        GROUP BY day, agency_id, account_id, platform"""
+    output = f"""
+        SELECT day, agency_id, account_id, platform, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
+               {FAR_FUTURE}, {_EMPTY_HIST}, {_EMPTY_HIST},
+               countIf(is_post), countIf(is_post AND is_pull), countIf(NOT is_post)
+        FROM (
+            SELECT toDate(p.created_at) AS day, p.agency_id AS agency_id, p.account_id AS account_id,
+                   p.platform AS platform, 1 AS is_post, {pull_post_sql("p.links", "ag.official_domains")} AS is_pull
+            FROM (SELECT agency_id, account_id, platform, links, created_at FROM {db}.{POSTS}
+                  WHERE {days} LIMIT 1 BY event_id) AS p
+            LEFT JOIN ({directory_sql(db)}) AS ag ON ag.agency_id = p.agency_id
+            UNION ALL
+            SELECT toDate(created_at), agency_id, account_id, platform, 0, 0
+            FROM (SELECT agency_id, account_id, platform, created_at FROM {db}.{INTERACTIONS}
+                  WHERE {agency_reply_sql()} AND {days} LIMIT 1 BY event_id)
+        )
+        GROUP BY day, agency_id, account_id, platform"""
+    return f"""
+INSERT INTO {db}.{DAY_ROLLUP} ({", ".join(ROLLUP_COLUMNS)})
+SELECT {{build:UInt64}}, day, agency_id, account_id, platform, sum(citizen_messages), sum(answered),
+       sum(answered_within_sla), sum(unanswered), min(oldest_unanswered_at), sumMap(response_hist),
+       sumMap(business_hist), sum(agency_posts), sum(pull_posts), sum(agency_replies)
+FROM ({messages}
+      UNION ALL {output})
+GROUP BY day, agency_id, account_id, platform"""
+
+
+def record_builds_sql(db: str) -> str:
+    """Record build ``{build:UInt64}`` of the days ``{days:Array(Date)}`` as current.
+
+    ``{built_at:DateTime64(6, 'UTC')}`` is a server time taken before the rows were read, minus a margin (an
+    insert may stamp its touch before its rows become visible); the directory hash is the one read before too.
+    """
+    return f"""
+INSERT INTO {db}.{ROLLUP_BUILDS} (day, build, built_at, max_answered_at, directory)
+SELECT d.day, {{build:UInt64}}, {{built_at:DateTime64(6, 'UTC')}},
+       if(f.day = toDate(0), toDateTime64(0, 3, 'UTC'), f.max_answered_at), {{directory:UInt64}}
+FROM (SELECT arrayJoin({{days:Array(Date)}}) AS day) AS d
+LEFT JOIN (SELECT toDate(asked_at) AS day, max(answered_at) AS max_answered_at FROM {db}.{RESPONSE_FACTS}
+           WHERE has({{days:Array(Date)}}, toDate(asked_at)) GROUP BY day) AS f ON f.day = d.day"""
+
+
+def stale_days_sql(db: str) -> str:
+    """Days before ``{before:Date}`` to re-derive, oldest first.
+
+    They hold data, and their current build is missing, older than their last touch, or made under another
+    directory than ``{directory:UInt64}``.
+    """
+    return f"""
+SELECT t.day FROM ({_touches(db)}) AS t
+LEFT JOIN ({_current_builds(db)}) AS r ON r.day = t.day
+WHERE t.day < {{before:Date}} AND NOT (r.built_at >= t.touched_at AND r.directory = {{directory:UInt64}})
+ORDER BY t.day"""
+
+
+def delete_old_builds_sql(db: str) -> str:
+    """Delete the rows of builds older than the current one of the days ``{days:Array(Date)}``."""
+    return (
+        f"DELETE FROM {db}.{DAY_ROLLUP} WHERE has({{days:Array(Date)}}, day) "
+        f"AND (day, build) NOT IN (SELECT day, latest FROM ({_current_builds(db)}))"
+    )
+
+
+# --- reading rollups + raw data ------------------------------------------------------------------------------
+
+
+def covered_until_sql(db: str, b: Binding) -> str:
+    """A scalar Date: the rollups cover the days before it.
+
+    It is the first day that is not clean (see the module doc), else the last day whose unanswered messages
+    are surely overdue at ``until``.
+    """
+    max_sla_s = f"(SELECT greatest(ifNull(max(sla_hours), 0), {b.default_sla_hours}) * 3600 FROM {db}.{AGENCIES})"
+    limit_day = f"toDate({b.until} - toIntervalSecond(toInt64(ceil({max_sla_s}))), 'UTC')"
+    clean = (
+        f"r.built_at >= t.touched_at AND r.directory = {directory_hash_sql(db, b.default_sla_hours)} "
+        f"AND r.max_answered_at < {b.until}"
+    )
+    return (
+        f"(SELECT ifNull(minOrNull(t.day), {limit_day}) FROM ({_touches(db)}) AS t "
+        f"LEFT JOIN ({_current_builds(db)}) AS r ON r.day = t.day "
+        f"WHERE t.day < {limit_day} AND NOT ({clean}))"
+    )
+
+
+def rolled_report_sql(  # noqa: PLR0913 - the figures' whole definition
+    db: str,
+    b: Binding,
+    scope: str,
+    *,
+    keys: Sequence[str] = ("agency_id",),
+    period: str | None = None,
+    thresholds: ClassThresholds = _THRESHOLDS,
+) -> str:
+    """The report's figures per ``keys`` (and per ``period`` when given) over the binding's window.
+
+    ``scope`` is a condition over ``agency_id`` and ``platform`` (the binding's filters). ``period`` is a
+    function of a day, e.g. ``toMonday``: rows then carry ``period`` (a Date) and the window figures of the
+    messages and output of that period; the backlog columns are then 0/NULL (a backlog is of a moment).
+    Output columns: ``keys``, [``period``], citizen_messages, answered, pending, overdue, reply_rate,
+    sla_compliance, median/p90 response and business seconds, agency_posts, agency_replies, two_way_ratio,
+    push/pull/networking shares, backlog, oldest_unanswered_seconds, class.
+    """
+    s = MessageStatus
+    group = [*keys, *(["period"] if period else [])]
+    key_list = ", ".join(group)
+    period_day = f", {period}(day) AS period" if period else ""
+    period_raw = f", {period}(toDate(created_at, 'UTC')) AS period" if period else ""
+    rows_keys = ", ".join(keys)
+    # Slices: the rollup covers [first_full, covered); raw data the rest of [least(since, covered), until).
+    first_full = f"toDate({b.since}, 'UTC') + if(toStartOfDay({b.since}, 'UTC') = toDateTime({b.since}, 'UTC'), 0, 1)"
+    raw_region = (
+        "created_at >= least(t_since, toDateTime(covered_until, 'UTC')) AND created_at < t_until "
+        "AND NOT (created_at >= toDateTime(first_full, 'UTC') AND created_at < toDateTime(covered_until, 'UTC'))"
+    )
+    asked_region = raw_region.replace("created_at", "asked_at")
+    sla_s = sla_seconds_sql("t_default_sla", "ag")
+    want_backlog = period is None
+    backlog_rollup = "sum(unanswered)" if want_backlog else "toUInt64(0)"
+    oldest_rollup = "min(oldest_unanswered_at)" if want_backlog else FAR_FUTURE
+    rollup = f"""
+        SELECT {rows_keys}{period_day},
+               sumIf(citizen_messages, w) AS citizen_messages, sumIf(answered, w) AS answered,
+               sumIf(answered_within_sla, w) AS answered_within_sla, toUInt64(0) AS pending,
+               sumIf(unanswered, w) AS overdue, sumMapIf(response_hist, w) AS response_hist,
+               sumMapIf(business_hist, w) AS business_hist, sumIf(agency_posts, w) AS agency_posts,
+               sumIf(pull_posts, w) AS pull_posts, sumIf(agency_replies, w) AS agency_replies,
+               {backlog_rollup} AS backlog, {oldest_rollup} AS oldest_unanswered_at
+        FROM (SELECT *, day >= first_full AS w FROM {db}.{DAY_ROLLUP}
+              WHERE day < covered_until AND (day, build) IN (SELECT day, latest FROM ({_current_builds(db)}))
+                AND {scope}{"" if want_backlog else " AND day >= first_full"})
+        GROUP BY {key_list}"""
+    answered = f"f.message_id != '' AND {answered_sql('f.answered_at', 't_until')}"
+    messages = f"""
+        SELECT {rows_keys}{period_raw if period else ""},
+               countIf(w) AS citizen_messages, countIf(w AND is_answered) AS answered,
+               countIf(w AND status = '{s.ANSWERED_WITHIN_SLA.value}') AS answered_within_sla,
+               countIf(w AND status = '{s.PENDING.value}') AS pending,
+               countIf(w AND status = '{s.OVERDUE.value}') AS overdue,
+               sumMapIf(map({hist_bucket_sql("response_seconds")}, toUInt64(1)), w AND is_answered) AS response_hist,
+               sumMapIf(map({hist_bucket_sql("business_seconds")}, toUInt64(1)), w AND is_answered) AS business_hist,
+               toUInt64(0) AS agency_posts, toUInt64(0) AS pull_posts, toUInt64(0) AS agency_replies,
+               {"countIf(bk AND NOT is_answered)" if want_backlog else "toUInt64(0)"} AS backlog,
+               {_oldest("created_at", "bk AND NOT is_answered") if want_backlog else FAR_FUTURE} AS oldest_unanswered_at
+        FROM (
+            SELECT i.agency_id AS agency_id, i.account_id AS account_id, i.platform AS platform,
+                   i.created_at AS created_at, i.created_at >= t_since AS w,
+                   i.created_at >= toDateTime(covered_until, 'UTC') AS bk,
+                   {answered} AS is_answered, f.response_seconds AS response_seconds,
+                   f.business_seconds AS business_seconds, {sla_s} AS sla_s,
+                   {age_seconds_sql("i.created_at", "t_until")} AS age_s,
+                   {message_status_sql("is_answered", "response_seconds", "age_s", "sla_s")} AS status
+            FROM (SELECT agency_id, account_id, platform, message_id, created_at FROM {db}.{INTERACTIONS}
+                  WHERE {citizen_message_sql()} AND {raw_region} AND {scope} LIMIT 1 BY event_id) AS i
+            LEFT JOIN ({_facts(db, f"{asked_region} AND {scope}")}) AS f
+                ON f.platform = i.platform AND f.account_id = i.account_id AND f.message_id = i.message_id
+            LEFT JOIN ({directory_sql(db)}) AS ag ON ag.agency_id = i.agency_id
+            WHERE {"1" if want_backlog else "w"}
+        )
+        GROUP BY {key_list}"""
+    window = "created_at >= t_since AND " + raw_region
+    output = f"""
+        SELECT {rows_keys}{period_raw if period else ""}, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
+               toUInt64(0), {_EMPTY_HIST}, {_EMPTY_HIST},
+               countIf(is_post), countIf(is_post AND is_pull), countIf(NOT is_post), toUInt64(0), {FAR_FUTURE}
+        FROM (
+            SELECT p.agency_id AS agency_id, p.account_id AS account_id, p.platform AS platform,
+                   p.created_at AS created_at, 1 AS is_post,
+                   {pull_post_sql("p.links", "ag.official_domains")} AS is_pull
+            FROM (SELECT agency_id, account_id, platform, links, created_at FROM {db}.{POSTS}
+                  WHERE {window} AND {scope} LIMIT 1 BY event_id) AS p
+            LEFT JOIN ({directory_sql(db)}) AS ag ON ag.agency_id = p.agency_id
+            UNION ALL
+            SELECT agency_id, account_id, platform, created_at, 0, 0
+            FROM (SELECT agency_id, account_id, platform, created_at FROM {db}.{INTERACTIONS}
+                  WHERE {agency_reply_sql()} AND {window} AND {scope} LIMIT 1 BY event_id)
+        )
+        GROUP BY {key_list}"""
+    return f"""
+WITH {b.since} AS t_since, {b.until} AS t_until, {b.default_sla_hours} AS t_default_sla,
+     {first_full} AS first_full, {covered_until_sql(db, b)} AS covered_until
+SELECT {key_list}, citizen_messages, answered, pending, overdue,
+       if(answered + overdue = 0, NULL, answered / (answered + overdue)) AS reply_rate,
+       if(answered + overdue = 0, NULL, answered_within_sla / (answered + overdue)) AS sla_compliance,
+       {hist_quantile_sql("response_hist", 0.5)} AS median_response_seconds,
+       {hist_quantile_sql("response_hist", 0.9)} AS p90_response_seconds,
+       {hist_quantile_sql("business_hist", 0.5)} AS median_business_seconds,
+       {hist_quantile_sql("business_hist", 0.9)} AS p90_business_seconds,
+       agency_posts, agency_replies, agency_posts + agency_replies AS output,
+       if(output = 0, NULL, agency_replies / output) AS two_way_ratio,
+       if(output = 0, NULL, (agency_posts - pull_posts) / output) AS push_share,
+       if(output = 0, NULL, pull_posts / output) AS pull_share,
+       if(output = 0, NULL, agency_replies / output) AS networking_share,
+       backlog,
+       if(backlog = 0, NULL, {age_seconds_sql("oldest_unanswered_at", "t_until")}) AS oldest_unanswered_seconds,
+       {class_sql(thresholds, output="output")} AS class
+FROM (
+    SELECT {key_list}, sum(citizen_messages) AS citizen_messages, sum(answered) AS answered,
+           sum(answered_within_sla) AS answered_within_sla, sum(pending) AS pending, sum(overdue) AS overdue,
+           sumMap(response_hist) AS response_hist, sumMap(business_hist) AS business_hist,
+           sum(agency_posts) AS agency_posts, sum(pull_posts) AS pull_posts, sum(agency_replies) AS agency_replies,
+           sum(backlog) AS backlog, min(oldest_unanswered_at) AS oldest_unanswered_at
+    FROM ({rollup}
+          UNION ALL {messages}
+          UNION ALL {output})
+    GROUP BY {key_list}
+)
+ORDER BY {key_list}"""

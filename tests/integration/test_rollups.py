@@ -1,0 +1,176 @@
+"""Daily rollups keep the figures exact: the catalog's leaderboard equals the raw report at every moment.
+
+The raw report (:func:`pipeline.storage.sql.report.build_report`, every message joined with every fact) is the
+definition; the leaderboard reads closed days from ``day_rollup`` and the rest from raw data. They must agree
+before the refresher ran, after it, after a late reply to an old message, a redelivery of an old day and a
+change of an agency's SLA, and against the batch oracle's facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.storage.rollup import refresh_rollups
+from pipeline.storage.rows import agency_row
+from pipeline.storage.sql.binding import ParamBinding, ViewFilter
+from pipeline.storage.sql.catalog import run_view
+from pipeline.storage.sql.oracle import store_oracle_facts
+from pipeline.storage.sql.report import ALL_DATA, REPORT_FIELDS, ReportWindow, build_report
+from pipeline.storage.sql.rollup_sql import covered_until_sql
+from schemas.agency import Directory
+from schemas.events import AuthorRole, Interaction
+from schemas.tables import AGENCIES, AGENCY_COLUMNS
+from tests.helpers.catalog_data import LoadedStack, load_simulation
+from tests.helpers.events import make_event
+
+LATENESS = timedelta(hours=1)  # derive every day that ended an hour ago: the test data spans 9 days
+NO_MARGIN = timedelta(0)  # the stack is drained before each refresh: no insert is in flight
+
+
+@pytest.fixture(scope="module")
+def loaded(
+    tmp_path_factory: pytest.TempPathFactory, chdb_dir: Path, sample_directory: Directory
+) -> Iterator[LoadedStack]:
+    stack = load_simulation(tmp_path_factory.mktemp("rollups"), chdb_dir, sample_directory, days=9)
+    yield stack
+    stack.stop()
+
+
+def _windows(now: datetime) -> dict[str, tuple[datetime, datetime]]:
+    midnight = datetime.combine((now - timedelta(days=6)).date(), datetime.min.time(), tzinfo=UTC)
+    return {
+        "all": (ALL_DATA, now),
+        "7d": (now - timedelta(days=7), now),
+        "24h": (now - timedelta(hours=24), now),
+        "from a midnight": (midnight, now),
+        "in the past": (now - timedelta(days=8), now - timedelta(days=3, hours=5)),
+    }
+
+
+def _fast(loaded: LoadedStack, since: datetime, until: datetime) -> dict[str, dict[str, Any]]:
+    rows = run_view(loaded.store, loaded.database, "leaderboard", ViewFilter(since, until)).dicts()
+    return {r["agency_id"]: {k: _rounded(k, r[k]) for k in REPORT_FIELDS} for r in rows}
+
+
+def _raw(loaded: LoadedStack, since: datetime, until: datetime, facts: str | None = None) -> dict[str, Any]:
+    rows = build_report(loaded.store, loaded.database, ReportWindow(since, until), facts)
+    return {r["agency_id"]: r for r in rows}
+
+
+def _rounded(field: str, value: Any) -> Any:
+    # build_report rounds its floats (ratios to 6 places, seconds to 3); the view gives them whole.
+    if isinstance(value, float):
+        return round(value, 6 if field.endswith(("_rate", "_compliance", "_share", "_ratio")) else 3)
+    return value
+
+
+def _covered(loaded: LoadedStack, until: datetime) -> datetime:
+    sql = f"SELECT toDateTime({covered_until_sql(loaded.database, ParamBinding())}, 'UTC')"
+    [(covered,)] = loaded.store.query(sql, {"until": until, "default_sla_hours": 24.0}).rows
+    return covered.replace(tzinfo=UTC)
+
+
+def _assert_all_windows_agree(loaded: LoadedStack, now: datetime) -> None:
+    for name, (since, until) in _windows(now).items():
+        assert _fast(loaded, since, until) == _raw(loaded, since, until), name
+
+
+def test_figures_agree_before_and_after_the_rollups_are_derived(loaded: LoadedStack) -> None:
+    now = datetime.now(UTC)
+    _assert_all_windows_agree(loaded, now)  # nothing derived yet: every day from raw data
+    stats = refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN)
+    assert len(stats.days) >= 8
+    # The rollups now cover the days whose messages are surely overdue (the largest SLA before now).
+    assert _covered(loaded, now) >= loaded.since + timedelta(days=6)
+    _assert_all_windows_agree(loaded, now)
+    assert (
+        refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN).days == ()
+    )  # nothing new: nothing to derive
+
+
+def _old_unanswered(loaded: LoadedStack, age: timedelta) -> Interaction:
+    replied = {e.parent_id for e in loaded.events if isinstance(e, Interaction) and e.author_role is AuthorRole.AGENCY}
+    cutoff = loaded.until - age
+    return next(
+        e
+        for e in loaded.events
+        if isinstance(e, Interaction)
+        and e.author_role is AuthorRole.CITIZEN
+        and e.created_at < cutoff
+        and e.message_id not in replied
+    )
+
+
+def test_a_late_reply_to_an_old_message_is_counted_at_once_and_derived_later(
+    loaded: LoadedStack, sample_directory: Directory
+) -> None:
+    refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN)
+    now = datetime.now(UTC)
+    covered_before = _covered(loaded, now)
+    message = _old_unanswered(loaded, timedelta(days=5))
+    answered_before = _fast(loaded, ALL_DATA, now)[message.agency_id]["answered"]
+    reply = make_event(
+        "reply",
+        platform=message.platform,
+        agency_id=message.agency_id,
+        account_id=message.account_id,
+        event_id=f"{message.platform}:late-{message.message_id}",
+        message_id=f"late-{message.message_id}",
+        root_id=message.root_id,
+        parent_id=message.message_id,
+        parent_author_id=message.author_id,
+        author_id=message.account_id,
+        created_at=now - timedelta(minutes=30),
+    )
+    loaded.live.publish(sample_directory, [reply])
+    loaded.live.drain()
+    now = datetime.now(UTC)
+    # Its day is stale: figures fall back to raw data from that day on, and stay exact.
+    assert _covered(loaded, now) <= datetime.combine(message.created_at.date(), datetime.min.time(), tzinfo=UTC)
+    _assert_all_windows_agree(loaded, now)
+    before = _fast(loaded, ALL_DATA, now)[message.agency_id]
+    assert before["answered"] == answered_before + 1
+    stats = refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN)
+    assert message.created_at.date() in stats.days
+    assert _covered(loaded, now) >= covered_before
+    _assert_all_windows_agree(loaded, now)
+    assert _fast(loaded, ALL_DATA, now)[message.agency_id] == before
+
+
+def test_a_redelivered_old_day_is_not_double_counted(loaded: LoadedStack, sample_directory: Directory) -> None:
+    refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN)
+    now = datetime.now(UTC)
+    before = _fast(loaded, ALL_DATA, now)
+    day = (loaded.since + timedelta(days=2)).date()
+    again = [e for e in loaded.events if e.created_at.date() == day]
+    assert again
+    loaded.live.publish(sample_directory, again)
+    loaded.live.drain()
+    _assert_all_windows_agree(loaded, now)
+    assert refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN).days  # the touched day is derived again
+    assert _fast(loaded, ALL_DATA, now) == before
+    _assert_all_windows_agree(loaded, now)
+
+
+def test_a_changed_sla_makes_every_day_stale_until_derived_again(loaded: LoadedStack) -> None:
+    refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN)
+    now = datetime.now(UTC)
+    agency = loaded.live.stack.agencies.known()[0]
+    changed = agency.model_copy(update={"sla_hours": agency.sla_hours / 4})
+    loaded.store.insert(AGENCIES, AGENCY_COLUMNS, [agency_row(changed)])  # as an edited directory would
+    _assert_all_windows_agree(loaded, now)
+    assert len(refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN).days) >= 8
+    _assert_all_windows_agree(loaded, now)
+
+
+def test_the_rolled_up_figures_equal_the_report_on_the_oracles_facts(loaded: LoadedStack) -> None:
+    refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN)
+    oracle = store_oracle_facts(loaded.store, loaded.live.stack.agencies)
+    now = datetime.now(UTC)
+    for name, (since, until) in _windows(now).items():
+        assert _fast(loaded, since, until) == _raw(loaded, since, until, oracle), name
