@@ -34,7 +34,7 @@ from schemas.alerts import AlertEvent
 from schemas.counts import CountBatch, MinuteCount
 from schemas.topics import ALERTS, COUNTS
 
-__all__ = ["SurgeContext", "add_surge_agents", "count_batch"]
+__all__ = ["COUNTS_PER_RECORD", "SurgeContext", "add_surge_agents", "count_batches"]
 
 log = logging.getLogger(__name__)
 _BATCH = 500
@@ -64,9 +64,24 @@ class SurgeContext:
     flushing: bool = True
 
 
-def count_batch(source: str, drain: CountDrain, sent_at: datetime) -> CountBatch:
-    """The wire form of a drain of the tally."""
-    counts = tuple(
+COUNTS_PER_RECORD = 1000
+"""Minute counts per record on the counts topic. A drain after a backfill (an import of months) holds one count
+per agency x platform x minute of it; at ~300 bytes each, 1000 keep a record well under the broker's 1 MB."""
+
+
+def count_batches(
+    source: str,
+    drain: CountDrain,
+    sent_at: datetime,
+    previous_watermark: datetime | None,
+    per_record: int = COUNTS_PER_RECORD,
+) -> list[CountBatch]:
+    """The wire form of a drain of the tally: one record, or several when it holds more than ``per_record`` counts.
+
+    Only the last record carries the drain's new watermark; the others repeat ``previous_watermark`` (what this
+    worker last sent), so the detector never judges a minute before all its counts have arrived.
+    """
+    counts = [
         MinuteCount(
             agency=r.agency,
             platform=r.platform,
@@ -78,8 +93,17 @@ def count_batch(source: str, drain: CountDrain, sent_at: datetime) -> CountBatch
             example_ids=r.example_ids,
         )
         for r in drain.records
-    )
-    return CountBatch(source=source, watermark=drain.watermark, sent_at=sent_at, counts=counts)
+    ]
+    chunks = [counts[i : i + per_record] for i in range(0, len(counts), per_record)] or [[]]
+    return [
+        CountBatch(
+            source=source,
+            watermark=drain.watermark if i == len(chunks) - 1 else previous_watermark,
+            sent_at=sent_at,
+            counts=tuple(chunk),
+        )
+        for i, chunk in enumerate(chunks)
+    ]
 
 
 def add_surge_agents(app: faust.App, counts: Any, alerts: Any, context: SurgeContext) -> None:
@@ -93,15 +117,15 @@ def add_surge_agents(app: faust.App, counts: Any, alerts: Any, context: SurgeCon
         drain = context.tally.drain()
         if not drain.records and drain.watermark == last_sent[0]:
             return  # nothing new: no record, no progress
-        batch = count_batch(context.tally.source, drain, datetime.now(UTC))
-        await retry_forever(
-            send_acknowledged,
-            counts,
-            batch.key(),
-            batch.model_dump_json().encode(),
-            what=_SEND_COUNTS,
-            failing=context.failing,
-        )
+        for batch in count_batches(context.tally.source, drain, datetime.now(UTC), last_sent[0]):
+            await retry_forever(
+                send_acknowledged,
+                counts,
+                batch.key(),
+                batch.model_dump_json().encode(),
+                what=_SEND_COUNTS,
+                failing=context.failing,
+            )
         last_sent[0] = drain.watermark
 
     @app.agent(counts, name="detect-surges")
