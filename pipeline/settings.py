@@ -24,7 +24,9 @@ __all__ = ["Settings", "SettingsError", "describe_errors", "ensure_private_dir",
 # The schemes clickhouse-connect serves (``chdb`` is its in-process engine); empty = chDB in the data dir.
 _CLICKHOUSE_SCHEMES = ("chdb://", "http://", "https://")
 # Values never echoed in an error line.
-_SECRET_FIELDS = frozenset({"clickhouse_url", "pseudonym_key", "api_token"})
+_SECRET_FIELDS = frozenset(
+    {"clickhouse_url", "pseudonym_key", "api_token", "grafana_token", "grafana_clickhouse_password"}
+)
 
 
 class SettingsError(ValueError):
@@ -120,6 +122,10 @@ class Settings(BaseSettings):
         "", description="the ClickHouse HTTP URL Grafana's data source reads (the read-only user's server)"
     )
     grafana_prometheus_url: str = Field("", description="the Prometheus URL Grafana's data source reads")
+    grafana_clickhouse_password: SecretStr = Field(
+        SecretStr(""),
+        description="password of the read-only ClickHouse user serambi_grafana (created on a server; never logged)",
+    )
 
     @classmethod
     def settings_customise_sources(

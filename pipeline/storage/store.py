@@ -21,6 +21,7 @@ from pipeline.storage.migrations import apply_migrations
 from pipeline.storage.query import Parameters, QueryResult, bind_values
 from pipeline.storage.readonly import ONE_READ_STATEMENT, READ_LIMITS, check_read_statement
 from pipeline.storage.rows import encode_rows
+from pipeline.storage.server_migrations import apply_server_migrations
 
 __all__ = ["Store", "chdb_locked"]
 
@@ -48,6 +49,8 @@ class Store:
     def __init__(self, settings: Settings) -> None:
         self.database = settings.clickhouse_database
         self._ttl_days = settings.raw_ttl_days
+        self._dsn = settings.clickhouse_dsn
+        self._grafana_password = settings.grafana_clickhouse_password
         self._lock = threading.Lock()
         self._client = _connect(settings)
         self._read_lock = threading.Lock()
@@ -123,8 +126,17 @@ class Store:
                 raise StoreError(_first_line(exc)) from exc
 
     def migrate(self) -> list[str]:
-        """Apply the packaged migrations not applied yet, in order, and the raw TTL; return their names."""
-        return apply_migrations(self, ttl_days=self._ttl_days)
+        """Apply the packaged migrations not applied yet, in order, and the raw TTL; return their names.
+
+        On a ClickHouse server with ``SERAMBI_GRAFANA_CLICKHOUSE_PASSWORD`` set, also create or update the
+        read-only user Grafana reads with (:mod:`pipeline.storage.server_migrations`).
+        """
+        applied = apply_migrations(self, ttl_days=self._ttl_days)
+        if self._grafana_password.get_secret_value():
+            applied += apply_server_migrations(self, self._dsn, self._grafana_password)
+        elif self._dsn.startswith(("http://", "https://")):
+            log.info("no SERAMBI_GRAFANA_CLICKHOUSE_PASSWORD: the read-only Grafana user is not created")
+        return applied
 
     def close(self) -> None:
         """Close both sessions."""

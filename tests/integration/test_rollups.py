@@ -72,7 +72,7 @@ def _rounded(field: str, value: Any) -> Any:
 def _covered(loaded: LoadedStack, until: datetime) -> datetime:
     sql = f"SELECT toDateTime({covered_until_sql(loaded.database, ParamBinding())}, 'UTC')"
     [(covered,)] = loaded.store.query(sql, {"until": until, "default_sla_hours": 24.0}).rows
-    return covered.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(covered)).replace(tzinfo=UTC)
 
 
 def _assert_all_windows_agree(loaded: LoadedStack, now: datetime) -> None:
