@@ -18,6 +18,7 @@ from pipeline.cli.common import friendly, read_settings_of
 from pipeline.domain.classify import ClassThresholds
 from pipeline.domain.windows import CALENDAR_WINDOWS, REPORT_WINDOWS, report_window
 from pipeline.storage.sql.report import ALL_DATA, REPORT_FIELDS
+from pipeline.web.report_page import human_duration, render_report
 from schemas.timeutil import LATEST_EVENT
 
 __all__ = ["ReportHeading", "human_duration", "print_report", "report"]
@@ -39,8 +40,6 @@ _COLUMNS = (
     ("backlog", "backlog", 8),
     ("oldest_unanswered_seconds", "oldest", 9),
 )
-# (largest age in seconds, divisor, unit) for the age units of the table, smallest first.
-_MINUTE, _HOUR, _DAY, _YEAR = 60, 3600, 86400, 365.25 * 86400
 _T = ClassThresholds()
 _LEGEND = f"""\b
 Columns (--format json and csv give every field, raw: ratios 0-1, times in seconds):
@@ -111,7 +110,14 @@ class _Instant(click.ParamType):
 
 
 @click.command(epilog=_LEGEND)
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv", "html"]),
+    default="table",
+    show_default=True,
+    help="html: one self-contained page (table and charts, no external file or URL), e.g. > report.html.",
+)
 @click.option("--since", type=_Instant(), default=None, help="Start, ISO-8601 [default: all data].")
 @click.option("--until", type=_Instant(), default=None, help="End (excluded), statuses judged here [default: now].")
 @click.option(
@@ -235,7 +241,8 @@ def print_report(
     """Print report rows as a coloured table sorted by ``sort`` (agencies without the figure last), JSON or CSV.
 
     ``heading`` says what the report covers: JSON gets its ``window`` (null without a heading) and
-    ``generated_at``; the table ends with a line about it. ``fmt`` is ``table``, ``json`` or ``csv``.
+    ``generated_at``; the table ends with a line about it; the HTML page is headed by it. ``fmt`` is ``table``,
+    ``json``, ``csv`` or ``html``.
     """
     if fmt == "json":
         meta = heading.as_json() if heading else {"window": None, "generated_at": _now_iso()}
@@ -246,6 +253,9 @@ def print_report(
     rows = known + [r for r in rows if r[sort] is None]  # agencies without the figure go last
     if fmt == "csv":
         say(_csv(rows))
+        return
+    if fmt == "html":
+        say(_html(rows, heading))
         return
     first = max([_COLUMNS[0][2], *(len(str(r["agency_id"])) + 1 for r in rows)])
     widths = [first, *(width for _, _, width in _COLUMNS[1:])]
@@ -269,6 +279,13 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _html(rows: list[dict[str, Any]], heading: ReportHeading | None) -> str:
+    heading = heading or ReportHeading(None, datetime.now(UTC))
+    return render_report(
+        rows, since=heading.since, until=heading.until, generated_at=heading.generated_at, tz=heading.tz
+    ).rstrip("\n")
+
+
 def _csv(rows: list[dict[str, Any]]) -> str:
     # Raw numbers (ratios 0-1, seconds) and empty cells for undefined figures: what a spreadsheet sums.
     out = io.StringIO()
@@ -290,24 +307,3 @@ def _cell(key: str, value: Any, width: int, index: int) -> str:
     else:
         text = str(value)
     return f"{text:<{width}}" if index == 0 else f"{text:>{width}}"
-
-
-def human_duration(seconds: float) -> str:
-    """An age or a delay in at most 7 characters, in the units a person reads.
-
-    Examples: ``45s``, ``17m``, ``5h 12m``, ``3d 4h``, ``420d``, ``56.9y``; beyond 999 years ``>999y``
-    (only a wrong clock makes one), and a negative duration reads ``0s``.
-    """
-    whole = max(0, round(seconds))
-    if whole < 2 * _MINUTE:
-        return f"{whole}s"
-    if whole < 2 * _HOUR:
-        return f"{whole // _MINUTE}m"
-    if whole < 2 * _DAY:
-        return f"{whole // _HOUR}h {whole % _HOUR // _MINUTE}m"
-    if whole < 100 * _DAY:
-        return f"{whole // _DAY}d {whole % _DAY // _HOUR}h"
-    if whole < 2 * _YEAR:
-        return f"{whole // _DAY}d"
-    years = whole / _YEAR
-    return f"{years:.1f}y" if years < 999.95 else ">999y"  # what 7 characters hold

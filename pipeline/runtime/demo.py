@@ -13,7 +13,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +25,7 @@ from pipeline.runtime.publishing import kafka_publisher
 from pipeline.runtime.stack import RunningStack, open_stack
 from pipeline.settings import Settings
 from pipeline.storage.query import QueryEngine
+from pipeline.web.board_server import BoardServer, serve_board
 from schemas.agency import Agency, Directory, load_directory
 from schemas.timeutil import require_aware
 from schemas.workcalendar import WorkingCalendar
@@ -152,8 +153,12 @@ async def run_stack(
     stop = threading.Event()
     started: list[tuple[asyncio.Task[None], SimulatorConnector]] = []
     monitoring: list[MonitoringStack] = []
+    boards: list[BoardServer] = []
 
     def prepare(stack: RunningStack) -> None:
+        # The board first: `run` fails on a busy port before anything publishes; the demo takes a free one.
+        boards.append(serve_board(settings, stack.store, stack.store.database, fallback=options.simulate))
+        say(boards[0].describe())
         # The worker takes seconds to join its consumer group: the simulator publishes meanwhile (the
         # spool and the broker hold it), and the user hears why nothing is stored yet.
         if plan is not None:
@@ -164,7 +169,7 @@ async def run_stack(
         say("starting the worker: joining the Kafka consumer group takes a few seconds...")
 
     try:
-        async with open_stack(settings, metrics, say, prepare) as stack:
+        async with open_stack(settings, metrics, say, prepare) as stack, _closing(boards):
             producer = started[0] if started else None
             alerts = AlertLines(stack.store, stack.store.database, say) if plan is not None else None
             await _progress(stack, options, producer, say, alerts)
@@ -191,6 +196,21 @@ async def run_stack(
                 await task
         for child in monitoring:
             await asyncio.to_thread(child.stop)
+        await _close_boards(boards)  # a start-up that failed after the board started
+
+
+@contextlib.asynccontextmanager
+async def _closing(boards: list[BoardServer]) -> AsyncIterator[None]:
+    """Stop the board before the stack closes its store (no request then meets a closed store)."""
+    try:
+        yield
+    finally:
+        await _close_boards(boards)
+
+
+async def _close_boards(boards: list[BoardServer]) -> None:
+    for board in boards:
+        await asyncio.to_thread(board.stop)
 
 
 def start_monitoring(stack: RunningStack, say: Callable[[str], None]) -> list[MonitoringStack]:

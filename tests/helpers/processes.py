@@ -11,8 +11,13 @@ SERAMBI = str(Path(sys.executable).parent / "serambi")
 
 
 def cli_env(tmp_path: Path) -> dict[str, str]:
-    """Environment of a CLI process with its own data dir and a fixed pseudonym key."""
-    return {**os.environ, "SERAMBI_DATA_DIR": str(tmp_path / "data"), "SERAMBI_PSEUDONYM_KEY": "demo-test-key"}
+    """Environment of a CLI process with its own data dir, a fixed pseudonym key and the board on a free port."""
+    return {
+        **os.environ,
+        "SERAMBI_DATA_DIR": str(tmp_path / "data"),
+        "SERAMBI_PSEUDONYM_KEY": "demo-test-key",
+        "SERAMBI_BOARD_PORT": "0",  # tests run side by side: none may hold the default 8780
+    }
 
 
 def alive(pid: int) -> bool:
