@@ -25,6 +25,7 @@ from pipeline.metrics import Metrics
 from pipeline.runtime.gauges import GaugeRefresher, refreshing
 from pipeline.runtime.gctune import tune_gc
 from pipeline.runtime.procstat import memory_mb
+from pipeline.runtime.rollups import RollupRefresher, deriving
 from pipeline.runtime.spool import SPOOL_DIR, Spool, broker_epoch
 from pipeline.runtime.statefile import StackState, clear_state, read_state, write_private, write_state
 from pipeline.runtime.surge import seed_baselines, surge_context
@@ -81,6 +82,8 @@ class RunningStack:
     worker: _WorkerHandle | None = None
     gauges: GaugeRefresher | None = None
     """Sets the per-agency gauges of ``/metrics`` every 15 s while the stack runs."""
+    rollups: RollupRefresher | None = None
+    """Derives the closed days new data touched every ``SERAMBI_ROLLUP_REFRESH_SECONDS`` while the stack runs."""
     generation: int = 0
     rotating: bool = False
     rotation_requested: bool = False
@@ -196,10 +199,13 @@ async def open_stack(
                 prepare(running)
             gauges = GaugeRefresher(store, store.database, metrics, settings.sla_hours, lag=running.drain_state_now)
             running.gauges = gauges
+            rollups = RollupRefresher(store, settings.sla_hours, timedelta(hours=settings.rollup_lateness_hours))
+            running.rollups = rollups
             async with (
                 _collecting(running, say),
                 _worker(running),
                 refreshing(gauges, settings.metrics_refresh_seconds),
+                deriving(rollups, settings.rollup_refresh_seconds),
             ):
                 say(f"worker joined; API on {running.api.url}")
                 try:

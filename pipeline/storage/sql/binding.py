@@ -21,7 +21,7 @@ from typing import Any
 
 from pipeline.storage.query import DATETIME_PARAM
 
-__all__ = ["GRAFANA_VARIABLES", "Binding", "MacroBinding", "ParamBinding", "ViewFilter"]
+__all__ = ["GRAFANA_VARIABLES", "Binding", "FixedBinding", "MacroBinding", "ParamBinding", "ViewFilter"]
 
 GRAFANA_VARIABLES = {"agencies": "agency", "platforms": "platform", "tiers": "tier"}
 """The dashboards' template variable of each filter (multi-value, with All)."""
@@ -126,6 +126,42 @@ class MacroBinding(Binding):
     def in_tiers(self, column: str, directory: str) -> str:
         chosen = f"SELECT agency_id FROM {directory} FINAL WHERE tier IN (${{tier:singlequote}})"
         return f"$__conditionalAll({column} IN ({chosen}), $tier)"
+
+
+@dataclass(frozen=True)
+class FixedBinding(Binding):
+    """SQL expressions fixed in advance, every filter "all": for ClickHouse views (which take no parameters).
+
+    Example: ``FixedBinding("now64(3) - INTERVAL 86400 SECOND", "now64(3)", 24.0)``. ``since_sql`` and
+    ``until_sql`` are SQL the caller writes (never a user's text); the SLA is rendered as a number.
+    """
+
+    since_sql: str
+    until_sql: str
+    default_sla: float = 24.0
+    row_limit: int = 100
+
+    @property
+    def since(self) -> str:
+        return self.since_sql
+
+    @property
+    def until(self) -> str:
+        return self.until_sql
+
+    @property
+    def default_sla_hours(self) -> str:
+        return repr(float(self.default_sla))
+
+    @property
+    def limit(self) -> str:
+        return str(int(self.row_limit))
+
+    def filter(self, kind: str, column: str) -> str:
+        return "1"
+
+    def in_tiers(self, column: str, directory: str) -> str:
+        return "1"
 
 
 @dataclass(frozen=True)

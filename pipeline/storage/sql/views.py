@@ -3,7 +3,8 @@
 Buckets of raw activity come from the ``activity_minutes`` rollup (idempotent ``uniqExact`` states);
 response buckets (answered, answered within SLA) come from ``response_facts`` and are keyed by the
 minute the *message* was asked, so a late reply updates the bucket of the message it answers.
-Rolling views reuse :func:`pipeline.storage.sql.report.report_sql` with ``now64()``-relative windows of
+Rolling views are the report's figures from the daily rollups
+(:func:`pipeline.storage.sql.rollup_sql.rolled_report_sql`) with ``now64()``-relative windows of
 :data:`pipeline.domain.windows.ROLLING_WINDOWS`.
 
 A view cannot take bound parameters (dashboards read it as a table), so its numbers, the default SLA
@@ -17,8 +18,9 @@ from datetime import timedelta
 
 from pipeline.domain.classify import ClassThresholds
 from pipeline.domain.windows import ROLLING_WINDOWS
-from pipeline.storage.sql.fragments import facts_sql, float_sql, interval_sql, sla_seconds_sql, within_sla_sql
-from pipeline.storage.sql.report import report_sql
+from pipeline.storage.sql.binding import FixedBinding
+from pipeline.storage.sql.fragments import float_sql, interval_sql, sla_seconds_sql, within_sla_sql
+from pipeline.storage.sql.rollup_sql import rolled_report_sql
 from pipeline.storage.store import Store
 from schemas.tables import ACTIVITY_MINUTES, AGENCIES, RESPONSE_FACTS
 
@@ -59,17 +61,9 @@ def ensure_views(
         store.command(f"CREATE OR REPLACE VIEW {db}.metrics_by_{name} AS {_bucket_sql(db, func, default_sla_hours)}")
         names.append(f"metrics_by_{name}")
     for window, span in ROLLING_WINDOWS.items():
+        binding = FixedBinding(f"now64(3) - {interval_sql(span)}", "now64(3)", default_sla_hours)
         for level, keys in _LEVELS.items():
-            sql = report_sql(
-                db,
-                facts_sql(db),
-                f"now64(3) - {interval_sql(span)}",
-                "now64(3)",
-                keys=keys,
-                default_sla_sql=float_sql(default_sla_hours),
-                thresholds=thresholds or ClassThresholds(),
-                backlog_since_sql=f"now64(3) - {interval_sql(_BACKLOG_HORIZON)}",
-            )
+            sql = rolled_report_sql(db, binding, "1", keys=keys, thresholds=thresholds or ClassThresholds())
             store.command(f"CREATE OR REPLACE VIEW {db}.{level}_metrics_{window} AS {sql}")
             names.append(f"{level}_metrics_{window}")
     return names
