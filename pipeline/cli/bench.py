@@ -1,4 +1,4 @@
-"""``serambi bench``: the throughput, freshness and memory benchmark; ``chaos``: kill -9 under load; ``alerts``."""
+"""``serambi bench``: throughput, freshness and memory; ``chaos``: kill -9 under load; ``alerts``; ``views``."""
 
 from __future__ import annotations
 
@@ -155,6 +155,81 @@ def alerts(seed: int, weeks: int, json_out: Path | None) -> None:
         click.echo(line)
     if json_out is not None:
         json_out.write_text(result.as_json(), encoding="utf-8")
+
+
+@bench.command()
+@click.option(
+    "--interactions",
+    type=click.IntRange(min=1),
+    default=50_000_000,
+    show_default=True,
+    help="Interactions generated (citizen messages and agency replies; at least 100 per agency).",
+)
+@click.option(
+    "--agencies", type=click.IntRange(12, 200), default=60, show_default=True, help="Agencies of the directory."
+)
+@click.option(
+    "--runs", type=click.IntRange(min=1), default=20, show_default=True, help="Timed runs per view and range."
+)
+@click.option(
+    "--budget-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Stop repeating a view and range once its timed runs took this long.",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated data.")
+@_JSON_OUT
+@click.pass_context
+@friendly
+def views(  # noqa: PLR0913 - one per CLI option
+    ctx: click.Context,
+    interactions: int,
+    agencies: int,
+    runs: int,
+    budget_seconds: float,
+    seed: int,
+    json_out: Path | None,
+) -> None:
+    """Latency of every catalog view (24h, 7d, 90d windows) and of the board's first render over many interactions.
+
+    INTERACTIONS (default 50 million) with their response facts, posts and a directory of AGENCIES are generated
+    by ClickHouse, shaped like the simulator's data: 180 days ending now, skewed volumes, 30 % of citizen
+    messages answered within the SLA, 6 % later. Each view runs once to warm up, then RUNS times; the table
+    gives p50/p95 in ms. Target: every overview view p95 <= 150 ms at 50 million interactions. Progress goes
+    to stderr, the table to stdout.
+
+    Runs on a throw-away data dir unless --data-dir (or SERAMBI_DATA_DIR) is given: there, database
+    views_bench stays, and a later run of the same shape reuses it instead of loading again (another shape
+    replaces it). With SERAMBI_CLICKHOUSE_URL set, database views_bench of that server is used the same way.
+    """
+    from pipeline.bench.views import ViewsBenchOptions, run_views_bench  # noqa: PLC0415 - loads chDB
+    from pipeline.bench.views_data import DataShape  # noqa: PLC0415 - with it
+    from pipeline.runtime.interrupt import Interrupt, raise_on_signals  # noqa: PLC0415 - only this command
+
+    try:
+        shape = DataShape(interactions=interactions, agencies=agencies, seed=seed)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param_hint="'--interactions'") from None
+    data_dir = (ctx.find_root().obj or {}).get("data_dir")
+    options = ViewsBenchOptions(shape=shape, runs=runs, budget_seconds=budget_seconds, data_dir=data_dir)
+    interrupt = Interrupt()
+    try:
+        with raise_on_signals(interrupt):
+            result = run_views_bench(read_settings_of(ctx, require_data=False), options, _progress)
+    except KeyboardInterrupt:
+        kept = f"; database views_bench stays in {data_dir} (reused next time if its load had finished)"
+        kept = kept if data_dir else ", nothing left behind"
+        click.echo(f"interrupted by {interrupt.name}: benchmark stopped, no figures{kept}", err=True)
+        ctx.exit(interrupt.exit_code)
+    for line in result.table():
+        click.echo(line)
+    if json_out is not None:
+        json_out.write_text(result.as_json(), encoding="utf-8")
+
+
+def _progress(line: str) -> None:
+    click.echo(line, err=True)
 
 
 bench.add_command(soak)
