@@ -26,6 +26,7 @@ from pipeline.storage.sql.fragments import directory_hash_sql
 from pipeline.storage.sql.rollup_sql import (
     build_days_sql,
     delete_old_builds_sql,
+    garbage_sql,
     record_builds_sql,
     stale_days_sql,
 )
@@ -37,6 +38,7 @@ DEFAULT_LATENESS = timedelta(hours=72)
 BUILT_AT_MARGIN = timedelta(seconds=30)
 """A build counts as made this long before it started: an insert stamps its touch when it starts, and its rows
 may become visible only later; a day touched within the margin is derived again on the next refresh."""
+_GARBAGE_SHARE = 4
 _CHUNK_DAYS = 7  # days per statement: bounded memory, and ingest waits at most one chunk for the writer session
 
 
@@ -61,7 +63,7 @@ class RefreshStats:
     seconds: float
 
 
-def refresh_rollups(
+def refresh_rollups(  # noqa: PLR0913 - keyword-only knobs of one operation
     store: RollupStore,
     *,
     default_sla_hours: float = 24.0,
@@ -94,10 +96,19 @@ def refresh_rollups(
         days = {"days": list(chunk), "build": build}
         store.command(build_days_sql(db), {**days, **sla})
         store.command(record_builds_sql(db), {**days, "built_at": built_at, "directory": int(directory)})
-        store.command(delete_old_builds_sql(db), {"days": list(chunk)})
         if progress is not None:
             progress(f"rollups: derived {chunk[0]} .. {chunk[-1]} ({len(chunk)} days)")
+    if stale:
+        _collect_garbage(store)
     return RefreshStats(tuple(stale), build, time.perf_counter() - started)
+
+
+def _collect_garbage(store: RollupStore) -> None:
+    # Readers skip old builds' rows, so deleting them only saves space and scan time; a delete is a mutation
+    # (seconds), so it runs once old rows are a quarter of the table, not after every rebuilt day.
+    [(old, current)] = store.query(garbage_sql(store.database)).rows
+    if old > current // _GARBAGE_SHARE:
+        store.command(delete_old_builds_sql(store.database))
 
 
 def _as_date(value: Any) -> date:

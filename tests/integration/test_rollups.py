@@ -21,7 +21,7 @@ from pipeline.storage.sql.binding import ParamBinding, ViewFilter
 from pipeline.storage.sql.catalog import run_view
 from pipeline.storage.sql.oracle import store_oracle_facts
 from pipeline.storage.sql.report import ALL_DATA, REPORT_FIELDS, ReportWindow, build_report
-from pipeline.storage.sql.rollup_sql import covered_until_sql
+from pipeline.storage.sql.rollup_sql import covered_until_sql, garbage_sql
 from schemas.agency import Directory
 from schemas.events import AuthorRole, Interaction
 from schemas.tables import AGENCIES, AGENCY_COLUMNS
@@ -166,6 +166,9 @@ def test_a_changed_sla_makes_every_day_stale_until_derived_again(loaded: LoadedS
     _assert_all_windows_agree(loaded, now)
     assert len(refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN).days) >= 8
     _assert_all_windows_agree(loaded, now)
+    # Every day was rebuilt: the old builds' rows were a large share, so they were deleted.
+    [(old, current)] = loaded.store.query(garbage_sql(loaded.database)).rows
+    assert (old, current > 0) == (0, True)
 
 
 def test_the_rolled_up_figures_equal_the_report_on_the_oracles_facts(loaded: LoadedStack) -> None:

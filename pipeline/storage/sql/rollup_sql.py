@@ -50,6 +50,7 @@ __all__ = [
     "build_days_sql",
     "covered_until_sql",
     "delete_old_builds_sql",
+    "garbage_sql",
     "record_builds_sql",
     "rolled_report_sql",
     "stale_days_sql",
@@ -113,7 +114,12 @@ def build_days_sql(db: str) -> str:
     The default SLA is ``{default_sla_hours:Float64}``. Raw rows are deduplicated here too, so a day built
     while a redelivery is still unmerged counts each message once.
     """
-    days = "has({days:Array(Date)}, toDate(created_at))"
+    # The range lets ClickHouse skip partitions and granules; has() then keeps only the chosen days.
+    days = (
+        "created_at >= toDateTime(arrayMin({days:Array(Date)}), 'UTC') "
+        "AND created_at < toDateTime(arrayMax({days:Array(Date)}) + 1, 'UTC') "
+        "AND has({days:Array(Date)}, toDate(created_at, 'UTC'))"
+    )
     sla_s = sla_seconds_sql("{default_sla_hours:Float64}", "ag")
     answered = "f.message_id != ''"
     messages = f"""
@@ -127,7 +133,7 @@ def build_days_sql(db: str) -> str:
                toUInt64(0) AS agency_posts, toUInt64(0) AS pull_posts, toUInt64(0) AS agency_replies
         FROM (SELECT agency_id, account_id, platform, message_id, created_at FROM {db}.{INTERACTIONS}
               WHERE {citizen_message_sql()} AND {days} LIMIT 1 BY event_id) AS i
-        LEFT JOIN ({_facts(db, "has({days:Array(Date)}, toDate(asked_at))")}) AS f
+        LEFT JOIN ({_facts(db, days.replace("created_at", "asked_at"))}) AS f
             ON f.platform = i.platform AND f.account_id = i.account_id AND f.message_id = i.message_id
         LEFT JOIN ({directory_sql(db)}) AS ag ON ag.agency_id = i.agency_id
         GROUP BY day, agency_id, account_id, platform"""
@@ -186,11 +192,14 @@ ORDER BY t.day"""
 
 
 def delete_old_builds_sql(db: str) -> str:
-    """Delete the rows of builds older than the current one of the days ``{days:Array(Date)}``."""
-    return (
-        f"DELETE FROM {db}.{DAY_ROLLUP} WHERE has({{days:Array(Date)}}, day) "
-        f"AND (day, build) NOT IN (SELECT day, latest FROM ({_current_builds(db)}))"
-    )
+    """Delete the rows of builds that are no longer current (readers skip them already)."""
+    return f"DELETE FROM {db}.{DAY_ROLLUP} WHERE (day, build) NOT IN (SELECT day, latest FROM ({_current_builds(db)}))"
+
+
+def garbage_sql(db: str) -> str:
+    """Rows of old builds and rows of current builds in ``day_rollup``."""
+    current = f"(day, build) IN (SELECT day, latest FROM ({_current_builds(db)}))"
+    return f"SELECT countIf(NOT ({current})), countIf({current}) FROM {db}.{DAY_ROLLUP}"
 
 
 # --- reading rollups + raw data ------------------------------------------------------------------------------
