@@ -108,11 +108,11 @@ class Settings(BaseSettings):
     board_refresh_seconds: Annotated[float, Field(ge=1)] = Field(
         15.0, description="how often the open board reloads its figures (no full page reload)"
     )
-    rollup_lateness_hours: Annotated[float, Field(gt=0)] = Field(
-        72.0, description="days ending this recently are read from raw data, older ones from the daily rollup"
+    rollup_quiet_seconds: Annotated[float, Field(ge=0)] = Field(
+        60.0, description="a day is derived into the rollups once no data touched it for this long"
     )
     rollup_refresh_seconds: Annotated[float, Field(ge=0)] = Field(
-        30.0, description="how often the stack re-derives closed days touched by new data (0 = never)"
+        30.0, description="how often the stack re-derives the days new data touched (0 = never)"
     )
     grafana_url: str = Field("", description="Grafana for `serambi dashboards publish` (or --grafana-url)")
     grafana_token: SecretStr = Field(

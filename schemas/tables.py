@@ -19,6 +19,7 @@ __all__ = [
     "DAY_ROLLUP",
     "DEAD_LETTERS",
     "FACT_COLUMNS",
+    "HOUR_ROLLUP",
     "INTERACTIONS",
     "ORACLE_FACTS",
     "POSTS",
@@ -41,6 +42,7 @@ ACTIVITY_MINUTES: Final = "activity_minutes"
 CONVERSATION_INDEX: Final = "conversation_index"
 ALERTS: Final = "alerts"
 DAY_ROLLUP: Final = "day_rollup"
+HOUR_ROLLUP: Final = "hour_rollup"
 ROLLUP_BUILDS: Final = "rollup_builds"
 ROLLUP_TOUCHES: Final = "rollup_touches"
 RAW_TABLES: Final = (POSTS, INTERACTIONS, REACTIONS)

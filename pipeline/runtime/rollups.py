@@ -1,6 +1,6 @@
 """Run the daily rollups' refresher in the background while the stack runs.
 
-Every ``SERAMBI_ROLLUP_REFRESH_SECONDS`` (30 s) the closed days that new data touched are re-derived
+Every ``SERAMBI_ROLLUP_REFRESH_SECONDS`` (30 s) the days that new data touched, once quiet, are re-derived
 (:func:`pipeline.storage.rollup.refresh_rollups`). Nothing depends on it for correctness: until a day is
 derived the views read it from raw data, exactly, only slower. A failed round is logged and retried next round.
 """
@@ -24,18 +24,18 @@ _STOP_TIMEOUT_S = 30.0  # a derivation in its thread cannot be cancelled; one ch
 
 @dataclass
 class RollupRefresher:
-    """Derives stale closed days of ``store``'s rollups (see :mod:`pipeline.storage.rollup`)."""
+    """Derives stale days of ``store``'s rollups (see :mod:`pipeline.storage.rollup`)."""
 
     store: RollupStore
     default_sla_hours: float
-    lateness: timedelta
+    quiet: timedelta
     rounds: int = field(default=0, init=False)
     """Completed refreshes, for tests and health."""
     last: RefreshStats | None = field(default=None, init=False)
 
     def refresh(self) -> RefreshStats:
         """One blocking refresh."""
-        stats = refresh_rollups(self.store, default_sla_hours=self.default_sla_hours, lateness=self.lateness)
+        stats = refresh_rollups(self.store, default_sla_hours=self.default_sla_hours, quiet=self.quiet)
         if stats.days:
             log.info("rollups: derived %d days in %.1f s", len(stats.days), stats.seconds)
         self.rounds += 1

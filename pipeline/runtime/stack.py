@@ -199,7 +199,7 @@ async def open_stack(
                 prepare(running)
             gauges = GaugeRefresher(store, store.database, metrics, settings.sla_hours, lag=running.drain_state_now)
             running.gauges = gauges
-            rollups = RollupRefresher(store, settings.sla_hours, timedelta(hours=settings.rollup_lateness_hours))
+            rollups = RollupRefresher(store, settings.sla_hours, timedelta(seconds=settings.rollup_quiet_seconds))
             running.rollups = rollups
             async with (
                 _collecting(running, say),

@@ -1,9 +1,9 @@
-"""The daily rollups' refresher: re-derive the closed days that new data touched.
+"""The rollups' refresher: re-derive the days (and their hours) that new data touched.
 
 The rules live in :mod:`pipeline.storage.sql.rollup_sql`; this module decides *which* days to derive and
-when. A day is closed once it ended more than the lateness window (``SERAMBI_ROLLUP_LATENESS_HOURS``, 72 h)
-ago; a closed day is derived when it holds data and its current build is missing, older than its last
-touch (a late reply, a redelivery) or made under another agency directory. Readers never depend on the
+when. A day is derived once nothing touched it for ``SERAMBI_ROLLUP_QUIET_SECONDS`` (60 s) and it holds data
+whose current build is missing, older than its last touch (new data, a late reply, a redelivery), made under
+another agency directory, or, for the current day, lacking hours that are over by now. Readers never depend on the
 refresher for correctness: a day not derived yet is read from raw data (see the module doc of
 :mod:`~pipeline.storage.sql.rollup_sql`), so running it late only makes queries slower.
 
@@ -15,10 +15,11 @@ Example::
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from pipeline.storage.query import QueryResult
@@ -30,11 +31,13 @@ from pipeline.storage.sql.rollup_sql import (
     record_builds_sql,
     stale_days_sql,
 )
+from schemas.tables import DAY_ROLLUP, HOUR_ROLLUP
 from schemas.timeutil import assume_utc
 
-__all__ = ["BUILT_AT_MARGIN", "DEFAULT_LATENESS", "RefreshStats", "RollupStore", "refresh_rollups"]
+__all__ = ["BUILT_AT_MARGIN", "DEFAULT_QUIET", "RefreshStats", "RollupStore", "refresh_rollups"]
 
-DEFAULT_LATENESS = timedelta(hours=72)
+DEFAULT_QUIET = timedelta(seconds=60)
+"""A day is derived once nothing touched it for this long: a day still being written is read raw meanwhile."""
 BUILT_AT_MARGIN = timedelta(seconds=30)
 """A build counts as made this long before it started: an insert stamps its touch when it starts, and its rows
 may become visible only later; a day touched within the margin is derived again on the next refresh."""
@@ -67,12 +70,12 @@ def refresh_rollups(  # noqa: PLR0913 - keyword-only knobs of one operation
     store: RollupStore,
     *,
     default_sla_hours: float = 24.0,
-    lateness: timedelta = DEFAULT_LATENESS,
+    quiet: timedelta = DEFAULT_QUIET,
     now: datetime | None = None,
     margin: timedelta = BUILT_AT_MARGIN,
     progress: Callable[[str], None] | None = None,
 ) -> RefreshStats:
-    """Derive every stale closed day (ended before ``now - lateness``); return what was done.
+    """Derive every stale day that nothing touched for ``quiet``; return what was done.
 
     ``default_sla_hours`` must be the stack's ``SERAMBI_SLA_HOURS``: readers with another default treat the
     days as stale and read raw data. ``margin`` is :data:`BUILT_AT_MARGIN` except where nothing is being
@@ -82,20 +85,26 @@ def refresh_rollups(  # noqa: PLR0913 - keyword-only knobs of one operation
     db = store.database
     sla = {"default_sla_hours": float(default_sla_hours)}
     [(directory,)] = store.query(f"SELECT {directory_hash_sql(db, '{default_sla_hours:Float64}')}", sla).rows
-    moment = now or datetime.now(UTC)
-    before = (moment - lateness).astimezone(UTC).date()
-    stale = [
-        _as_date(day)
-        for (day,) in store.query(stale_days_sql(db), {"before": before, "directory": int(directory)}).rows
-    ]
+    [(server_now,)] = store.query("SELECT now64(3)").rows
+    moment = now or assume_utc(server_now)
+    found = store.query(
+        stale_days_sql(db), {"now": moment, "quiet_before": moment - quiet, "directory": int(directory)}
+    ).rows
+    stale = [_as_date(day) for (day,) in found]
     build = 0
     for chunk in _chunks(stale, _CHUNK_DAYS):
         [(server_now,)] = store.query("SELECT now64(3)").rows
-        build = time.time_ns() // 1000  # increasing across refreshes and restarts; one refresher per database
-        built_at = assume_utc(server_now) - margin
+        # Increasing across refreshes and restarts; the random low digits keep two workers' refreshers (each
+        # `serambi run` has one) from sharing a number in the same millisecond.
+        build = time.time_ns() // 1_000_000 * 1_000_000 + secrets.randbelow(1_000_000)
+        read_at = assume_utc(server_now)
+        built_at = read_at - margin
         days = {"days": list(chunk), "build": build}
-        store.command(build_days_sql(db), {**days, **sla})
-        store.command(record_builds_sql(db), {**days, "built_at": built_at, "directory": int(directory)})
+        store.command(build_days_sql(db, DAY_ROLLUP), {**days, **sla})
+        store.command(build_days_sql(db, HOUR_ROLLUP), {**days, **sla})
+        store.command(
+            record_builds_sql(db), {**days, "built_at": built_at, "read_at": read_at, "directory": int(directory)}
+        )
         if progress is not None:
             progress(f"rollups: derived {chunk[0]} .. {chunk[-1]} ({len(chunk)} days)")
     if stale:
@@ -108,7 +117,8 @@ def _collect_garbage(store: RollupStore) -> None:
     # (seconds), so it runs once old rows are a quarter of the table, not after every rebuilt day.
     [(old, current)] = store.query(garbage_sql(store.database)).rows
     if old > current // _GARBAGE_SHARE:
-        store.command(delete_old_builds_sql(store.database))
+        for table in (DAY_ROLLUP, HOUR_ROLLUP):
+            store.command(delete_old_builds_sql(store.database, table))
 
 
 def _as_date(value: Any) -> date:

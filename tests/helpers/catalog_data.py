@@ -59,6 +59,7 @@ def load_simulation(
         partitions=2,
         pseudonym_key=SecretStr("catalog"),
         sink_batch_seconds=0.1,
+        rollup_refresh_seconds=0,  # tests derive rollups themselves, when they choose
     )
     until = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
     since = until - timedelta(days=days)

@@ -21,14 +21,14 @@ from pipeline.storage.sql.binding import ParamBinding, ViewFilter
 from pipeline.storage.sql.catalog import run_view
 from pipeline.storage.sql.oracle import store_oracle_facts
 from pipeline.storage.sql.report import ALL_DATA, REPORT_FIELDS, ReportWindow, build_report
-from pipeline.storage.sql.rollup_sql import covered_until_sql, garbage_sql
+from pipeline.storage.sql.rollup_sql import covered_until_sql, delete_old_builds_sql, garbage_sql
 from schemas.agency import Directory
 from schemas.events import AuthorRole, Interaction
 from schemas.tables import AGENCIES, AGENCY_COLUMNS
 from tests.helpers.catalog_data import LoadedStack, load_simulation
 from tests.helpers.events import make_event
 
-LATENESS = timedelta(hours=1)  # derive every day that ended an hour ago: the test data spans 9 days
+NO_WAIT = timedelta(0)  # derive every touched day at once, today too: the stack is drained before each refresh
 NO_MARGIN = timedelta(0)  # the stack is drained before each refresh: no insert is in flight
 
 
@@ -70,7 +70,7 @@ def _rounded(field: str, value: Any) -> Any:
 
 
 def _covered(loaded: LoadedStack, until: datetime) -> datetime:
-    sql = f"SELECT toDateTime({covered_until_sql(loaded.database, ParamBinding())}, 'UTC')"
+    sql = f"SELECT {covered_until_sql(loaded.database, ParamBinding())}"
     [(covered,)] = loaded.store.query(sql, {"until": until, "default_sla_hours": 24.0}).rows
     return datetime.fromisoformat(str(covered)).replace(tzinfo=UTC)
 
@@ -83,14 +83,12 @@ def _assert_all_windows_agree(loaded: LoadedStack, now: datetime) -> None:
 def test_figures_agree_before_and_after_the_rollups_are_derived(loaded: LoadedStack) -> None:
     now = datetime.now(UTC)
     _assert_all_windows_agree(loaded, now)  # nothing derived yet: every day from raw data
-    stats = refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN)
+    stats = refresh_rollups(loaded.store, quiet=NO_WAIT, margin=NO_MARGIN)
     assert len(stats.days) >= 8
-    # The rollups now cover the days whose messages are surely overdue (the largest SLA before now).
-    assert _covered(loaded, now) >= loaded.since + timedelta(days=6)
+    # The rollups now cover every whole hour before now: the recent days and today by their hours.
+    assert _covered(loaded, now) == now.replace(minute=0, second=0, microsecond=0)
     _assert_all_windows_agree(loaded, now)
-    assert (
-        refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN).days == ()
-    )  # nothing new: nothing to derive
+    assert refresh_rollups(loaded.store, quiet=NO_WAIT, margin=NO_MARGIN).days == ()  # nothing new: nothing to derive
 
 
 def _old_unanswered(loaded: LoadedStack, age: timedelta) -> Interaction:
@@ -109,7 +107,7 @@ def _old_unanswered(loaded: LoadedStack, age: timedelta) -> Interaction:
 def test_a_late_reply_to_an_old_message_is_counted_at_once_and_derived_later(
     loaded: LoadedStack, sample_directory: Directory
 ) -> None:
-    refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN)
+    refresh_rollups(loaded.store, quiet=NO_WAIT, margin=NO_MARGIN)
     now = datetime.now(UTC)
     covered_before = _covered(loaded, now)
     message = _old_unanswered(loaded, timedelta(days=5))
@@ -131,11 +129,11 @@ def test_a_late_reply_to_an_old_message_is_counted_at_once_and_derived_later(
     loaded.live.drain()
     now = datetime.now(UTC)
     # Its day is stale: figures fall back to raw data from that day on, and stay exact.
-    assert _covered(loaded, now) <= datetime.combine(message.created_at.date(), datetime.min.time(), tzinfo=UTC)
+    assert _covered(loaded, now) == datetime.combine(message.created_at.date(), datetime.min.time(), tzinfo=UTC)
     _assert_all_windows_agree(loaded, now)
     before = _fast(loaded, ALL_DATA, now)[message.agency_id]
     assert before["answered"] == answered_before + 1
-    stats = refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN)
+    stats = refresh_rollups(loaded.store, quiet=NO_WAIT, margin=NO_MARGIN)
     assert message.created_at.date() in stats.days
     assert _covered(loaded, now) >= covered_before
     _assert_all_windows_agree(loaded, now)
@@ -143,7 +141,7 @@ def test_a_late_reply_to_an_old_message_is_counted_at_once_and_derived_later(
 
 
 def test_a_redelivered_old_day_is_not_double_counted(loaded: LoadedStack, sample_directory: Directory) -> None:
-    refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN)
+    refresh_rollups(loaded.store, quiet=NO_WAIT, margin=NO_MARGIN)
     now = datetime.now(UTC)
     before = _fast(loaded, ALL_DATA, now)
     day = (loaded.since + timedelta(days=2)).date()
@@ -152,19 +150,19 @@ def test_a_redelivered_old_day_is_not_double_counted(loaded: LoadedStack, sample
     loaded.live.publish(sample_directory, again)
     loaded.live.drain()
     _assert_all_windows_agree(loaded, now)
-    assert refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN).days  # the touched day is derived again
+    assert refresh_rollups(loaded.store, quiet=NO_WAIT, margin=NO_MARGIN).days  # the touched day is derived again
     assert _fast(loaded, ALL_DATA, now) == before
     _assert_all_windows_agree(loaded, now)
 
 
 def test_a_changed_sla_makes_every_day_stale_until_derived_again(loaded: LoadedStack) -> None:
-    refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN)
+    refresh_rollups(loaded.store, quiet=NO_WAIT, margin=NO_MARGIN)
     now = datetime.now(UTC)
     agency = loaded.live.stack.agencies.known()[0]
     changed = agency.model_copy(update={"sla_hours": agency.sla_hours / 4})
     loaded.store.insert(AGENCIES, AGENCY_COLUMNS, [agency_row(changed)])  # as an edited directory would
     _assert_all_windows_agree(loaded, now)
-    assert len(refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN).days) >= 8
+    assert len(refresh_rollups(loaded.store, quiet=NO_WAIT, margin=NO_MARGIN).days) >= 8
     _assert_all_windows_agree(loaded, now)
     # Every day was rebuilt: the old builds' rows were a large share, so they were deleted.
     [(old, current)] = loaded.store.query(garbage_sql(loaded.database)).rows
@@ -172,8 +170,27 @@ def test_a_changed_sla_makes_every_day_stale_until_derived_again(loaded: LoadedS
 
 
 def test_the_rolled_up_figures_equal_the_report_on_the_oracles_facts(loaded: LoadedStack) -> None:
-    refresh_rollups(loaded.store, lateness=LATENESS, margin=NO_MARGIN)
+    refresh_rollups(loaded.store, quiet=NO_WAIT, margin=NO_MARGIN)
     oracle = store_oracle_facts(loaded.store, loaded.live.stack.agencies)
     now = datetime.now(UTC)
     for name, (since, until) in _windows(now).items():
         assert _fast(loaded, since, until) == _raw(loaded, since, until, oracle), name
+
+
+def test_deleting_old_builds_keeps_a_newer_build_another_refresher_has_not_recorded_yet(loaded: LoadedStack) -> None:
+    refresh_rollups(loaded.store, quiet=NO_WAIT, margin=NO_MARGIN)
+    db = loaded.database
+    [(day, build)] = loaded.store.query(f"SELECT day, max(build) FROM {db}.rollup_builds GROUP BY day LIMIT 1").rows
+    newer = int(build) + 1
+    loaded.store.command(
+        f"INSERT INTO {db}.day_rollup (build, day, agency_id, account_id, platform) VALUES "
+        "({build:UInt64}, {day:Date}, 'agency', 'account', 'x')",
+        {"build": newer, "day": day},
+    )
+    for table in ("day_rollup", "hour_rollup"):
+        loaded.store.command(delete_old_builds_sql(db, table))
+    rows_of = f"SELECT count() FROM {db}.day_rollup WHERE build = {{b:UInt64}}"
+    [(kept,)] = loaded.store.query(rows_of, {"b": newer}).rows
+    assert kept == 1
+    [(current,)] = loaded.store.query(rows_of, {"b": build}).rows
+    assert current > 0

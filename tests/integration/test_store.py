@@ -24,6 +24,8 @@ def test_migrations_apply_once(store: Store) -> None:
         (3, "0003_agency_audit.sql"),
         (4, "0004_conversation_index.sql"),
         (5, "0005_alerts.sql"),
+        (6, "0006_rollups.sql"),
+        (7, "0007_time_projections.sql"),
     ]
     tables = {row[0] for row in store.query(f"SHOW TABLES FROM {store.database}").rows}
     assert {"posts", "interactions", "reactions", "dead_letters"} <= tables

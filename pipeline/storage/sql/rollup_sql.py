@@ -42,7 +42,16 @@ from pipeline.storage.sql.fragments import (
     sla_seconds_sql,
     within_sla_sql,
 )
-from schemas.tables import AGENCIES, DAY_ROLLUP, INTERACTIONS, POSTS, RESPONSE_FACTS, ROLLUP_BUILDS, ROLLUP_TOUCHES
+from schemas.tables import (
+    AGENCIES,
+    DAY_ROLLUP,
+    HOUR_ROLLUP,
+    INTERACTIONS,
+    POSTS,
+    RESPONSE_FACTS,
+    ROLLUP_BUILDS,
+    ROLLUP_TOUCHES,
+)
 
 __all__ = [
     "FAR_FUTURE",
@@ -59,6 +68,9 @@ __all__ = [
 FAR_FUTURE = "toDateTime64('2299-12-31 00:00:00', 3, 'UTC')"
 """``oldest_unanswered_at`` of a day without unanswered messages (so ``min`` ignores it)."""
 _EMPTY_HIST = "CAST(map(), 'Map(UInt16, UInt64)')"
+# minIf of no row is 1970: a group of window hours only has no backlog hour, so no oldest.
+_OLDEST_OF_BACKLOG_HOURS = f"if(countIf(bk) = 0, {FAR_FUTURE}, minIf(oldest_unanswered_at, bk))"
+_NO_TIMES = "CAST([], 'Array(DateTime64(3, \\'UTC\\'))')"
 ROLLUP_COLUMNS = (
     "build",
     "day",
@@ -96,7 +108,8 @@ def _facts(db: str, where: str) -> str:
 def _current_builds(db: str) -> str:
     return (
         f"SELECT day, max(build) AS latest, argMax(built_at, build) AS built_at, "
-        f"argMax(max_answered_at, build) AS max_answered_at, argMax(directory, build) AS directory "
+        f"argMax(max_answered_at, build) AS max_answered_at, argMax(complete_until, build) AS complete_until, "
+        f"argMax(directory, build) AS directory "
         f"FROM {db}.{ROLLUP_BUILDS} GROUP BY day"
     )
 
@@ -108,12 +121,15 @@ def _touches(db: str) -> str:
 # --- writing rollups (the refresher) ------------------------------------------------------------------------
 
 
-def build_days_sql(db: str) -> str:
+def build_days_sql(db: str, table: str = DAY_ROLLUP) -> str:
     """Insert the rollup rows of the days ``{days:Array(Date)}`` under build ``{build:UInt64}``.
 
-    The default SLA is ``{default_sla_hours:Float64}``. Raw rows are deduplicated here too, so a day built
-    while a redelivery is still unmerged counts each message once.
+    ``table`` is ``day_rollup`` (a row per day) or ``hour_rollup`` (a row per hour, with each unanswered
+    message's time). The default SLA is ``{default_sla_hours:Float64}``. Raw rows are deduplicated here too,
+    so a day built while a redelivery is still unmerged counts each message once.
     """
+    hourly = table == HOUR_ROLLUP
+    bucket = "toStartOfHour({c}, 'UTC')" if hourly else "toDate({c}, 'UTC')"
     # The range lets ClickHouse skip partitions and granules; has() then keeps only the chosen days.
     days = (
         "created_at >= toDateTime(arrayMin({days:Array(Date)}), 'UTC') "
@@ -122,45 +138,49 @@ def build_days_sql(db: str) -> str:
     )
     sla_s = sla_seconds_sql("{default_sla_hours:Float64}", "ag")
     answered = "f.message_id != ''"
+    unanswered_at = f", groupArrayIf(i.created_at, NOT ({answered})) AS unanswered_at" if hourly else ""
+    no_times = f", {_NO_TIMES}" if hourly else ""
     messages = f"""
-        SELECT toDate(i.created_at) AS day, i.agency_id AS agency_id, i.account_id AS account_id,
+        SELECT {bucket.format(c="i.created_at")} AS bucket, i.agency_id AS agency_id, i.account_id AS account_id,
                i.platform AS platform, count() AS citizen_messages, countIf({answered}) AS answered,
                countIf({answered} AND {within_sla_sql("f.response_seconds", sla_s)}) AS answered_within_sla,
                countIf(NOT ({answered})) AS unanswered,
                {_oldest("i.created_at", f"NOT ({answered})")} AS oldest_unanswered_at,
                sumMapIf(map({hist_bucket_sql("f.response_seconds")}, toUInt64(1)), {answered}) AS response_hist,
                sumMapIf(map({hist_bucket_sql("f.business_seconds")}, toUInt64(1)), {answered}) AS business_hist,
-               toUInt64(0) AS agency_posts, toUInt64(0) AS pull_posts, toUInt64(0) AS agency_replies
+               toUInt64(0) AS agency_posts, toUInt64(0) AS pull_posts, toUInt64(0) AS agency_replies{unanswered_at}
         FROM (SELECT agency_id, account_id, platform, message_id, created_at FROM {db}.{INTERACTIONS}
               WHERE {citizen_message_sql()} AND {days} LIMIT 1 BY event_id) AS i
         LEFT JOIN ({_facts(db, days.replace("created_at", "asked_at"))}) AS f
             ON f.platform = i.platform AND f.account_id = i.account_id AND f.message_id = i.message_id
         LEFT JOIN ({directory_sql(db)}) AS ag ON ag.agency_id = i.agency_id
-        GROUP BY day, agency_id, account_id, platform"""
+        GROUP BY bucket, agency_id, account_id, platform"""
     output = f"""
-        SELECT day, agency_id, account_id, platform, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
+        SELECT bucket, agency_id, account_id, platform, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
                {FAR_FUTURE}, {_EMPTY_HIST}, {_EMPTY_HIST},
-               countIf(is_post), countIf(is_post AND is_pull), countIf(NOT is_post)
+               countIf(is_post), countIf(is_post AND is_pull), countIf(NOT is_post){no_times}
         FROM (
-            SELECT toDate(p.created_at) AS day, p.agency_id AS agency_id, p.account_id AS account_id,
+            SELECT {bucket.format(c="p.created_at")} AS bucket, p.agency_id AS agency_id, p.account_id AS account_id,
                    p.platform AS platform, 1 AS is_post, {pull_post_sql("p.links", "ag.official_domains")} AS is_pull
             FROM (SELECT agency_id, account_id, platform, links, created_at FROM {db}.{POSTS}
                   WHERE {days} LIMIT 1 BY event_id) AS p
             LEFT JOIN ({directory_sql(db)}) AS ag ON ag.agency_id = p.agency_id
             UNION ALL
-            SELECT toDate(created_at), agency_id, account_id, platform, 0, 0
+            SELECT {bucket.format(c="created_at")}, agency_id, account_id, platform, 0, 0
             FROM (SELECT agency_id, account_id, platform, created_at FROM {db}.{INTERACTIONS}
                   WHERE {agency_reply_sql()} AND {days} LIMIT 1 BY event_id)
         )
-        GROUP BY day, agency_id, account_id, platform"""
+        GROUP BY bucket, agency_id, account_id, platform"""
+    columns = ROLLUP_COLUMNS if not hourly else (*ROLLUP_COLUMNS[:1], "hour", *ROLLUP_COLUMNS[2:], "unanswered_at")
     return f"""
-INSERT INTO {db}.{DAY_ROLLUP} ({", ".join(ROLLUP_COLUMNS)})
-SELECT {{build:UInt64}}, day, agency_id, account_id, platform, sum(citizen_messages), sum(answered),
+INSERT INTO {db}.{table} ({", ".join(columns)})
+SELECT {{build:UInt64}}, bucket, agency_id, account_id, platform, sum(citizen_messages), sum(answered),
        sum(answered_within_sla), sum(unanswered), min(oldest_unanswered_at), sumMap(response_hist),
        sumMap(business_hist), sum(agency_posts), sum(pull_posts), sum(agency_replies)
+       {", groupArrayArray(unanswered_at)" if hourly else ""}
 FROM ({messages}
       UNION ALL {output})
-GROUP BY day, agency_id, account_id, platform"""
+GROUP BY bucket, agency_id, account_id, platform"""
 
 
 def record_builds_sql(db: str) -> str:
@@ -168,32 +188,50 @@ def record_builds_sql(db: str) -> str:
 
     ``{built_at:DateTime64(6, 'UTC')}`` is a server time taken before the rows were read, minus a margin (an
     insert may stamp its touch before its rows become visible); the directory hash is the one read before too.
+    ``{read_at:DateTime64(6, 'UTC')}`` is when the rows were read: a day not over then is whole up to its hour.
     """
     return f"""
-INSERT INTO {db}.{ROLLUP_BUILDS} (day, build, built_at, max_answered_at, directory)
+INSERT INTO {db}.{ROLLUP_BUILDS} (day, build, built_at, max_answered_at, complete_until, directory)
 SELECT d.day, {{build:UInt64}}, {{built_at:DateTime64(6, 'UTC')}},
-       if(f.day = toDate(0), toDateTime64(0, 3, 'UTC'), f.max_answered_at), {{directory:UInt64}}
+       if(f.day = toDate(0), toDateTime64(0, 3, 'UTC'), f.max_answered_at),
+       least(toDateTime64(toDateTime(d.day + 1, 'UTC'), 3, 'UTC'),
+             toDateTime64(toStartOfHour({{read_at:DateTime64(6, 'UTC')}}, 'UTC'), 3, 'UTC')),
+       {{directory:UInt64}}
 FROM (SELECT arrayJoin({{days:Array(Date)}}) AS day) AS d
 LEFT JOIN (SELECT toDate(asked_at) AS day, max(answered_at) AS max_answered_at FROM {db}.{RESPONSE_FACTS}
            WHERE has({{days:Array(Date)}}, toDate(asked_at)) GROUP BY day) AS f ON f.day = d.day"""
 
 
 def stale_days_sql(db: str) -> str:
-    """Days before ``{before:Date}`` to re-derive, oldest first.
+    """Days to re-derive, oldest first.
 
-    They hold data, and their current build is missing, older than their last touch, or made under another
-    directory than ``{directory:UInt64}``.
+    They hold data that nothing touched since ``{quiet_before:DateTime64(6, 'UTC')}`` (a day still being written
+    is not derived over and over), and their current build is missing, older than their last touch, made under
+    another directory than ``{directory:UInt64}``, or a build of a day not over that lacks hours complete by
+    ``{now:DateTime64(6, 'UTC')}``.
     """
+    complete = (
+        "least(toDateTime64(toDateTime(t.day + 1, 'UTC'), 3, 'UTC'), toStartOfHour({now:DateTime64(6, 'UTC')}, 'UTC'))"
+    )
     return f"""
 SELECT t.day FROM ({_touches(db)}) AS t
 LEFT JOIN ({_current_builds(db)}) AS r ON r.day = t.day
-WHERE t.day < {{before:Date}} AND NOT (r.built_at >= t.touched_at AND r.directory = {{directory:UInt64}})
+WHERE t.day <= toDate({{now:DateTime64(6, 'UTC')}}, 'UTC') AND t.touched_at < {{quiet_before:DateTime64(6, 'UTC')}}
+  AND NOT (r.built_at >= t.touched_at AND r.directory = {{directory:UInt64}} AND r.complete_until >= {complete})
 ORDER BY t.day"""
 
 
-def delete_old_builds_sql(db: str) -> str:
-    """Delete the rows of builds that are no longer current (readers skip them already)."""
-    return f"DELETE FROM {db}.{DAY_ROLLUP} WHERE (day, build) NOT IN (SELECT day, latest FROM ({_current_builds(db)}))"
+def delete_old_builds_sql(db: str, table: str = DAY_ROLLUP) -> str:
+    """Delete the rows of ``table`` (``day_rollup`` or ``hour_rollup``) of builds older than their day's current one.
+
+    Only older builds: another refresher's newer build, written but not yet recorded, must survive.
+    """
+    day = "day" if table == DAY_ROLLUP else "toDate(hour, 'UTC')"
+    return f"""
+DELETE FROM {db}.{table} WHERE ({day}, build) IN (
+    SELECT rows.day, rows.build FROM (SELECT DISTINCT {day} AS day, build FROM {db}.{table}) AS rows
+    INNER JOIN ({_current_builds(db)}) AS current ON current.day = rows.day
+    WHERE rows.build < current.latest)"""
 
 
 def garbage_sql(db: str) -> str:
@@ -206,22 +244,46 @@ def garbage_sql(db: str) -> str:
 
 
 def covered_until_sql(db: str, b: Binding) -> str:
-    """A scalar Date: the rollups cover the days before it.
+    """A scalar instant (a whole hour, at most ``until``'s): the rollups cover everything before it.
 
-    It is the first day that is not clean (see the module doc), else the last day whose unanswered messages
-    are surely overdue at ``until``.
+    It is the start of the first day that is not clean (see the module doc), or the end of the whole hours of
+    a clean build of a day not over, else the hour ``until`` falls in.
     """
-    max_sla_s = f"(SELECT greatest(ifNull(max(sla_hours), 0), {b.default_sla_hours}) * 3600 FROM {db}.{AGENCIES})"
-    limit_day = f"toDate({b.until} - toIntervalSecond(toInt64(ceil({max_sla_s}))), 'UTC')"
+    limit = f"toDateTime(toStartOfHour({b.until}, 'UTC'), 'UTC')"
     clean = (
         f"r.built_at >= t.touched_at AND r.directory = {directory_hash_sql(db, b.default_sla_hours)} "
         f"AND r.max_answered_at < {b.until}"
     )
+    day_end = "toDateTime(t.day + 1, 'UTC')"
+    bound = f"if({clean}, toDateTime(r.complete_until, 'UTC'), toDateTime(t.day, 'UTC'))"
     return (
-        f"(SELECT ifNull(minOrNull(t.day), {limit_day}) FROM ({_touches(db)}) AS t "
+        f"(SELECT least(ifNull(minOrNull({bound}), {limit}), {limit}) FROM ({_touches(db)}) AS t "
         f"LEFT JOIN ({_current_builds(db)}) AS r ON r.day = t.day "
-        f"WHERE t.day < {limit_day} AND NOT ({clean}))"
+        f"WHERE t.day <= toDate({b.until}, 'UTC') AND NOT (({clean}) AND r.complete_until >= {day_end}))"
     )
+
+
+def _max_sla_seconds(db: str, b: Binding) -> str:
+    # The largest SLA of any agency (any row, old ones too: larger is only safer) or the default.
+    return f"(SELECT greatest(ifNull(max(sla_hours), 0), {b.default_sla_hours}) * 3600 FROM {db}.{AGENCIES})"
+
+
+def _bounds(db: str, b: Binding) -> str:
+    # The slices of the module doc, as WITH aliases. Instants are cut at the microsecond: a window starting at
+    # 10:00:00.5 does not start on the hour.
+    return f"""{b.since} AS t_since, {b.until} AS t_until, {b.default_sla_hours} AS t_default_sla,
+     toUnixTimestamp64Micro(toDateTime64(t_since, 6, 'UTC')) AS since_us,
+     toDate(t_since, 'UTC') + if(since_us % 86400000000 = 0, 0, 1) AS first_full,
+     toDateTime(intDiv(since_us + 3599999999, 3600000000) * 3600, 'UTC') AS first_hour,
+     {covered_until_sql(db, b)} AS c_ts,
+     least(toDate(c_ts, 'UTC'),
+           toDate(t_until - toIntervalSecond(toInt64(ceil({_max_sla_seconds(db, b)}))), 'UTC')) AS day_until,
+     toDateTime(first_full, 'UTC') AS f_ts,
+     greatest(f_ts, toDateTime(day_until, 'UTC')) AS e_ts"""
+
+
+def _is_current(db: str, day: str) -> str:
+    return f"({day}, build) IN (SELECT day, latest FROM ({_current_builds(db)}))"
 
 
 def rolled_report_sql(  # noqa: PLR0913 - the figures' whole definition
@@ -241,39 +303,30 @@ def rolled_report_sql(  # noqa: PLR0913 - the figures' whole definition
     Output columns: ``keys``, [``period``], citizen_messages, answered, pending, overdue, reply_rate,
     sla_compliance, median/p90 response and business seconds, agency_posts, agency_replies, two_way_ratio,
     push/pull/networking shares, backlog, oldest_unanswered_seconds, class.
+
+    Slices: whole days ``[first_full, day_until)`` from ``day_rollup`` (their unanswered messages are surely
+    overdue at ``until``); the other hours before ``covered_until`` from ``hour_rollup`` (pending or overdue by
+    each unanswered message's age); the rest of the window, at most the partial first hour and the days from
+    ``covered_until`` on, from raw data. The backlog: days before ``day_until``, hours from it to
+    ``covered_until``, raw data after.
     """
     s = MessageStatus
     group = [*keys, *(["period"] if period else [])]
     key_list = ", ".join(group)
-    period_day = f", {period}(day) AS period" if period else ""
-    period_raw = f", {period}(toDate(created_at, 'UTC')) AS period" if period else ""
     rows_keys = ", ".join(keys)
-    # Slices: the rollup covers [first_full, covered); raw data the rest of [least(since, covered), until).
-    first_full = f"toDate({b.since}, 'UTC') + if(toStartOfDay({b.since}, 'UTC') = toDateTime({b.since}, 'UTC'), 0, 1)"
+    want_backlog = period is None
+    sla_s = sla_seconds_sql("t_default_sla", "ag")
+    days = _day_part(db, rows_keys, key_list, scope, period, want_backlog)
+    hours = _hour_part(db, rows_keys, key_list, scope, period, want_backlog, sla_s)
     raw_region = (
-        "created_at >= least(t_since, toDateTime(covered_until, 'UTC')) AND created_at < t_until "
-        "AND NOT (created_at >= toDateTime(first_full, 'UTC') AND created_at < toDateTime(covered_until, 'UTC'))"
+        "created_at >= least(t_since, c_ts) AND created_at < t_until "
+        "AND NOT (created_at >= first_hour AND created_at < c_ts)"
     )
     asked_region = raw_region.replace("created_at", "asked_at")
-    sla_s = sla_seconds_sql("t_default_sla", "ag")
-    want_backlog = period is None
-    backlog_rollup = "sum(unanswered)" if want_backlog else "toUInt64(0)"
-    oldest_rollup = "min(oldest_unanswered_at)" if want_backlog else FAR_FUTURE
-    rollup = f"""
-        SELECT {rows_keys}{period_day},
-               sumIf(citizen_messages, w) AS citizen_messages, sumIf(answered, w) AS answered,
-               sumIf(answered_within_sla, w) AS answered_within_sla, toUInt64(0) AS pending,
-               sumIf(unanswered, w) AS overdue, sumMapIf(response_hist, w) AS response_hist,
-               sumMapIf(business_hist, w) AS business_hist, sumIf(agency_posts, w) AS agency_posts,
-               sumIf(pull_posts, w) AS pull_posts, sumIf(agency_replies, w) AS agency_replies,
-               {backlog_rollup} AS backlog, {oldest_rollup} AS oldest_unanswered_at
-        FROM (SELECT *, day >= first_full AS w FROM {db}.{DAY_ROLLUP}
-              WHERE day < covered_until AND (day, build) IN (SELECT day, latest FROM ({_current_builds(db)}))
-                AND {scope}{"" if want_backlog else " AND day >= first_full"})
-        GROUP BY {key_list}"""
+    period_raw = f", {period}(toDate(created_at, 'UTC')) AS period" if period else ""
     answered = f"f.message_id != '' AND {answered_sql('f.answered_at', 't_until')}"
     messages = f"""
-        SELECT {rows_keys}{period_raw if period else ""},
+        SELECT {rows_keys}{period_raw},
                countIf(w) AS citizen_messages, countIf(w AND is_answered) AS answered,
                countIf(w AND status = '{s.ANSWERED_WITHIN_SLA.value}') AS answered_within_sla,
                countIf(w AND status = '{s.PENDING.value}') AS pending,
@@ -285,8 +338,7 @@ def rolled_report_sql(  # noqa: PLR0913 - the figures' whole definition
                {_oldest("created_at", "bk AND NOT is_answered") if want_backlog else FAR_FUTURE} AS oldest_unanswered_at
         FROM (
             SELECT i.agency_id AS agency_id, i.account_id AS account_id, i.platform AS platform,
-                   i.created_at AS created_at, i.created_at >= t_since AS w,
-                   i.created_at >= toDateTime(covered_until, 'UTC') AS bk,
+                   i.created_at AS created_at, i.created_at >= t_since AS w, i.created_at >= c_ts AS bk,
                    {answered} AS is_answered, f.response_seconds AS response_seconds,
                    f.business_seconds AS business_seconds, {sla_s} AS sla_s,
                    {age_seconds_sql("i.created_at", "t_until")} AS age_s,
@@ -301,7 +353,7 @@ def rolled_report_sql(  # noqa: PLR0913 - the figures' whole definition
         GROUP BY {key_list}"""
     window = "created_at >= t_since AND " + raw_region
     output = f"""
-        SELECT {rows_keys}{period_raw if period else ""}, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
+        SELECT {rows_keys}{period_raw}, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
                toUInt64(0), {_EMPTY_HIST}, {_EMPTY_HIST},
                countIf(is_post), countIf(is_post AND is_pull), countIf(NOT is_post), toUInt64(0), {FAR_FUTURE}
         FROM (
@@ -318,8 +370,7 @@ def rolled_report_sql(  # noqa: PLR0913 - the figures' whole definition
         )
         GROUP BY {key_list}"""
     return f"""
-WITH {b.since} AS t_since, {b.until} AS t_until, {b.default_sla_hours} AS t_default_sla,
-     {first_full} AS first_full, {covered_until_sql(db, b)} AS covered_until
+WITH {_bounds(db, b)}
 SELECT {key_list}, citizen_messages, answered, pending, overdue,
        if(answered + overdue = 0, NULL, answered / (answered + overdue)) AS reply_rate,
        if(answered + overdue = 0, NULL, answered_within_sla / (answered + overdue)) AS sla_compliance,
@@ -341,9 +392,67 @@ FROM (
            sumMap(response_hist) AS response_hist, sumMap(business_hist) AS business_hist,
            sum(agency_posts) AS agency_posts, sum(pull_posts) AS pull_posts, sum(agency_replies) AS agency_replies,
            sum(backlog) AS backlog, min(oldest_unanswered_at) AS oldest_unanswered_at
-    FROM ({rollup}
+    FROM ({days}
+          UNION ALL {hours}
           UNION ALL {messages}
           UNION ALL {output})
     GROUP BY {key_list}
 )
 ORDER BY {key_list}"""
+
+
+def _day_part(  # noqa: PLR0913 - one slice's whole context
+    db: str, rows_keys: str, key_list: str, scope: str, period: str | None, want_backlog: bool
+) -> str:
+    # Whole days before day_until: in the window from first_full on; every one of them for the backlog. Their
+    # unanswered messages are all overdue at until. Two scans: the window's days with their histograms, and the
+    # backlog over all days reading two columns only (histograms are most of a row).
+    period_day = f", {period}(day) AS period" if period else ""
+    current = f"day < day_until AND {_is_current(db, 'day')} AND {scope}"
+    window = f"""
+        SELECT {rows_keys}{period_day},
+               sum(citizen_messages) AS citizen_messages, sum(answered) AS answered,
+               sum(answered_within_sla) AS answered_within_sla, toUInt64(0) AS pending,
+               sum(unanswered) AS overdue, sumMap(response_hist) AS response_hist,
+               sumMap(business_hist) AS business_hist, sum(agency_posts) AS agency_posts,
+               sum(pull_posts) AS pull_posts, sum(agency_replies) AS agency_replies,
+               toUInt64(0) AS backlog, {FAR_FUTURE} AS oldest_unanswered_at
+        FROM {db}.{DAY_ROLLUP} WHERE day >= first_full AND {current}
+        GROUP BY {key_list}"""
+    if not want_backlog:
+        return window
+    return f"""{window}
+        UNION ALL
+        SELECT {rows_keys}, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
+               {_EMPTY_HIST}, {_EMPTY_HIST}, toUInt64(0), toUInt64(0), toUInt64(0),
+               sum(unanswered), min(oldest_unanswered_at)
+        FROM {db}.{DAY_ROLLUP} WHERE {current}
+        GROUP BY {key_list}"""
+
+
+def _hour_part(  # noqa: PLR0913 - one slice's whole context
+    db: str, rows_keys: str, key_list: str, scope: str, period: str | None, want_backlog: bool, sla_s: str
+) -> str:
+    # Hours of clean days (before covered_until) that the day slice does not hold: the window's hours from
+    # first_hour outside [first_full, e_ts), and for the backlog the hours from day_until on. Whether an
+    # unanswered message is pending depends on its age at until: counted from its time, by the report's rule.
+    period_hour = f", {period}(toDate(hour, 'UTC')) AS period" if period else ""
+    pending = f"arrayCount(t -> {age_seconds_sql('t', 't_until')} <= {sla_s}, unanswered_at)"
+    window = "hour >= first_hour AND NOT (hour >= f_ts AND hour < e_ts)"
+    backlog = "hour >= toDateTime(day_until, 'UTC')"
+    return f"""
+        SELECT {rows_keys}{period_hour},
+               sumIf(citizen_messages, w) AS citizen_messages, sumIf(answered, w) AS answered,
+               sumIf(answered_within_sla, w) AS answered_within_sla, sumIf(pend, w) AS pending,
+               toUInt64(sumIf(unanswered, w) - sumIf(pend, w)) AS overdue, sumMapIf(response_hist, w) AS response_hist,
+               sumMapIf(business_hist, w) AS business_hist, sumIf(agency_posts, w) AS agency_posts,
+               sumIf(pull_posts, w) AS pull_posts, sumIf(agency_replies, w) AS agency_replies,
+               {"sumIf(unanswered, bk)" if want_backlog else "toUInt64(0)"} AS backlog,
+               {"minIf(oldest_unanswered_at, bk)" if want_backlog else FAR_FUTURE} AS oldest_unanswered_at
+        FROM (SELECT h.*, {window} AS w, {backlog} AS bk, toUInt64({pending}) AS pend
+              FROM (SELECT * FROM {db}.{HOUR_ROLLUP}
+                    WHERE hour < c_ts AND (({window}){" OR " + backlog if want_backlog else ""})
+                      AND {_is_current(db, "toDate(hour, 'UTC')")} AND {scope}) AS h
+              LEFT JOIN ({directory_sql(db)}) AS ag ON ag.agency_id = h.agency_id)
+        WHERE w OR bk
+        GROUP BY {key_list}"""
