@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import Gauge
 
 from pipeline.metrics import Metrics, label_sets
+from pipeline.runtime.periodic import in_background
 from pipeline.storage.query import QueryEngine
 from pipeline.storage.sql.agency_gauges import AgencyGauge, agency_gauges
 
@@ -120,11 +121,5 @@ async def refreshing(refresher: GaugeRefresher, interval_s: float = 15.0) -> Asy
     if interval_s <= 0:
         yield refresher
         return
-    task = asyncio.create_task(refresher.run(interval_s), name="gauge-refresher")
-    try:
+    async with in_background(refresher.run(interval_s), "the gauge refresher", _STOP_TIMEOUT_S):
         yield refresher
-    finally:
-        task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=_STOP_TIMEOUT_S)
-        if not done:
-            log.error("the gauge refresher did not stop within %.0f s; left behind", _STOP_TIMEOUT_S)

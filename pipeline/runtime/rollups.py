@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from pipeline.runtime.periodic import in_background
 from pipeline.storage.rollup import RefreshStats, RollupStore, refresh_rollups
 
 __all__ = ["RollupRefresher", "deriving"]
@@ -58,11 +59,5 @@ async def deriving(refresher: RollupRefresher, interval_s: float) -> AsyncIterat
     if interval_s <= 0:
         yield refresher
         return
-    task = asyncio.create_task(refresher.run(interval_s), name="rollup-refresher")
-    try:
+    async with in_background(refresher.run(interval_s), "the rollup refresher", _STOP_TIMEOUT_S):
         yield refresher
-    finally:
-        task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=_STOP_TIMEOUT_S)
-        if not done:
-            log.error("the rollup refresher did not stop within %.0f s; left behind", _STOP_TIMEOUT_S)

@@ -36,6 +36,7 @@ __all__ = [
     "directory_hash_sql",
     "directory_sql",
     "facts_sql",
+    "figures_sql",
     "float_sql",
     "hist_bucket_sql",
     "hist_quantile_sql",
@@ -221,3 +222,28 @@ def directory_hash_sql(database: str, default_sla_hours: str) -> str:
         f"(SELECT cityHash64(arraySort(groupArray(tuple(agency_id, sla_hours, official_domains))), "
         f"toFloat64({default_sla_hours})) FROM ({directory_sql(database)}))"
     )
+
+
+def figures_sql(thresholds: ClassThresholds, oldest_seconds: str) -> str:
+    """The report's figures from its counts: the select list after the keys, one definition for every reader.
+
+    Reads ``citizen_messages``, ``answered``, ``answered_within_sla``, ``pending``, ``overdue``,
+    ``response_hist``, ``business_hist``, ``agency_posts``, ``pull_posts``, ``agency_replies`` and ``backlog``;
+    ``oldest_seconds`` is the oldest unanswered message's age at the window's end (SQL). Ratios are NULL when
+    undefined.
+    """
+    return f"""citizen_messages, answered, pending, overdue,
+       if(answered + overdue = 0, NULL, answered / (answered + overdue)) AS reply_rate,
+       if(answered + overdue = 0, NULL, answered_within_sla / (answered + overdue)) AS sla_compliance,
+       {hist_quantile_sql("response_hist", 0.5)} AS median_response_seconds,
+       {hist_quantile_sql("response_hist", 0.9)} AS p90_response_seconds,
+       {hist_quantile_sql("business_hist", 0.5)} AS median_business_seconds,
+       {hist_quantile_sql("business_hist", 0.9)} AS p90_business_seconds,
+       agency_posts, agency_replies, agency_posts + agency_replies AS output,
+       if(output = 0, NULL, agency_replies / output) AS two_way_ratio,
+       if(output = 0, NULL, (agency_posts - pull_posts) / output) AS push_share,
+       if(output = 0, NULL, pull_posts / output) AS pull_share,
+       if(output = 0, NULL, agency_replies / output) AS networking_share,
+       backlog,
+       if(backlog = 0, NULL, {oldest_seconds}) AS oldest_unanswered_seconds,
+       {class_sql(thresholds, output="output")} AS class"""

@@ -23,9 +23,8 @@ from pipeline.storage.sql.fragments import (
     agency_reply_sql,
     answered_sql,
     citizen_message_sql,
-    class_sql,
+    figures_sql,
     hist_bucket_sql,
-    hist_quantile_sql,
     message_status_sql,
     param,
     pull_post_sql,
@@ -169,22 +168,8 @@ def report_sql(  # noqa: PLR0913 - the report's whole definition
         only += f" AND {scope_sql}"
     return f"""
 WITH {since_sql} AS t_since, {until_sql} AS t_until
-SELECT {key_list}, citizen_messages, answered, pending, overdue,
-       if(answered + overdue = 0, NULL, answered / (answered + overdue)) AS reply_rate,
-       if(answered + overdue = 0, NULL, answered_within_sla / (answered + overdue)) AS sla_compliance,
-       {hist_quantile_sql("response_hist", 0.5)} AS median_response_seconds,
-       {hist_quantile_sql("response_hist", 0.9)} AS p90_response_seconds,
-       {hist_quantile_sql("business_hist", 0.5)} AS median_business_seconds,
-       {hist_quantile_sql("business_hist", 0.9)} AS p90_business_seconds,
-       agency_posts, agency_replies, agency_posts + agency_replies AS output,
-       if(output = 0, NULL, agency_replies / output) AS two_way_ratio,
-       if(output = 0, NULL, (agency_posts - pull_posts) / output) AS push_share,
-       if(output = 0, NULL, pull_posts / output) AS pull_share,
-       if(output = 0, NULL, agency_replies / output) AS networking_share,
-       backlog,
-       if(backlog = 0, NULL, oldest_unanswered_seconds) AS oldest_unanswered_seconds,
-       unique_citizens,
-       {class_sql(thresholds, output="output")} AS class
+SELECT {key_list}, {figures_sql(thresholds, "oldest_unanswered_seconds")},
+       unique_citizens
 FROM ({_messages(db, facts, key_list, only, default_sla_sql, backlog_since_sql)}) AS m
 FULL OUTER JOIN ({_output(db, key_list, only)}) AS o USING ({key_list})
 ORDER BY {key_list}"""

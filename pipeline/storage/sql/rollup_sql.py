@@ -1,23 +1,28 @@
-"""The report's figures from daily rollups: how a day is rolled up, and how a window reads rollups plus raw data.
+"""The report's figures from rollups: how a day is rolled up, and how a window reads rollups plus raw data.
 
-A window ``[since, until)`` is read in up to three slices:
+A day is derived whole (its ``day_rollup`` rows and its ``hour_rollup`` rows, under one build number). The
+cover ``c_ts`` is the first instant the rollups do not hold: the start of the first day that is not *clean*
+(touched, i.e. holding data, but not derived since its last touch; derived under another directory of SLAs
+and official domains; or holding a first response at or after ``until``), or the end of the whole hours a
+clean build of the current day holds; at most ``until``'s hour. Days without data are clean and empty.
 
-- **closed days** ``[first_full_day, covered_until)`` from ``day_rollup`` (current builds only);
-- the **head**, ``[since, first_full_day)``: the part of ``since``'s day inside the window, from raw data;
-- the **open slice**, ``[covered_until, until)``: from raw data, with the window pushed into both sides of the
-  join (messages by ``created_at``, facts by ``asked_at``).
+A window ``[since, until)`` is then read in slices:
 
-``covered_until`` is the first day that is not *clean*: touched (it holds data) but not derived since its last
-touch, derived under another directory (SLAs, official domains), holding a first response at or after
-``until``, or too recent for its unanswered messages to be certainly overdue at ``until`` (days end at least
-the largest SLA before ``until``). Days without data are clean and empty. So a late reply, a redelivery or a
-directory change makes the figures fall back to raw data from that day on until the refresher
-(:mod:`pipeline.storage.rollup`) re-derives it: the figures are exact at every moment, only slower meanwhile.
+- **whole days** ``[first_full, day_until)`` from ``day_rollup``, where ``day_until`` is at most the cover and
+  the largest SLA before ``until`` (so each of their unanswered messages is surely overdue at ``until``);
+- **hours** from ``hour_rollup``: the window's other whole hours before the cover (the recent days', and those
+  of the first, partial day from ``first_hour`` on); pending or overdue from each unanswered message's time;
+- **raw data** for the rest: the first partial hour and everything from the cover on, with the window pushed
+  into both sides of the join (messages by ``created_at``, facts by ``asked_at``; projections sorted by time,
+  migration 0007, make those reads touch only their hours).
 
-The backlog (unanswered messages asked before ``until``, whatever their age) reads every closed day's
-unanswered count and the open slice. Raw tables are deduplicated by construction (``LIMIT 1 BY event_id``;
-facts by ``argMax(..., version)``), never ``FINAL``. Quantiles come from log histograms
-(:mod:`pipeline.domain.histogram`): within 1 % of the exact nearest-rank quantile; every count is exact.
+So a late reply, a redelivery or a directory change makes the figures fall back to raw data from that day on
+until the refresher (:mod:`pipeline.storage.rollup`) derives it again: the figures are exact at every moment,
+only slower meanwhile. The backlog (unanswered messages asked before ``until``, whatever their age) reads the
+whole days before ``day_until``, the hours from there to the cover, and raw data after. Raw tables are
+deduplicated by construction (``LIMIT 1 BY event_id``; facts by ``argMax(..., version)``), never ``FINAL``.
+Quantiles come from log histograms (:mod:`pipeline.domain.histogram`): within 1 % of the exact nearest-rank
+quantile; every count is exact.
 """
 
 from __future__ import annotations
@@ -32,11 +37,10 @@ from pipeline.storage.sql.fragments import (
     agency_reply_sql,
     answered_sql,
     citizen_message_sql,
-    class_sql,
     directory_hash_sql,
     directory_sql,
+    figures_sql,
     hist_bucket_sql,
-    hist_quantile_sql,
     message_status_sql,
     pull_post_sql,
     sla_seconds_sql,
@@ -305,10 +309,10 @@ def rolled_report_sql(  # noqa: PLR0913 - the figures' whole definition
     push/pull/networking shares, backlog, oldest_unanswered_seconds, class.
 
     Slices: whole days ``[first_full, day_until)`` from ``day_rollup`` (their unanswered messages are surely
-    overdue at ``until``); the other hours before ``covered_until`` from ``hour_rollup`` (pending or overdue by
+    overdue at ``until``); the other hours before ``the cover`` from ``hour_rollup`` (pending or overdue by
     each unanswered message's age); the rest of the window, at most the partial first hour and the days from
-    ``covered_until`` on, from raw data. The backlog: days before ``day_until``, hours from it to
-    ``covered_until``, raw data after.
+    the cover on, from raw data. The backlog: days before ``day_until``, hours from it to
+    the cover, raw data after.
     """
     s = MessageStatus
     group = [*keys, *(["period"] if period else [])]
@@ -371,21 +375,7 @@ def rolled_report_sql(  # noqa: PLR0913 - the figures' whole definition
         GROUP BY {key_list}"""
     return f"""
 WITH {_bounds(db, b)}
-SELECT {key_list}, citizen_messages, answered, pending, overdue,
-       if(answered + overdue = 0, NULL, answered / (answered + overdue)) AS reply_rate,
-       if(answered + overdue = 0, NULL, answered_within_sla / (answered + overdue)) AS sla_compliance,
-       {hist_quantile_sql("response_hist", 0.5)} AS median_response_seconds,
-       {hist_quantile_sql("response_hist", 0.9)} AS p90_response_seconds,
-       {hist_quantile_sql("business_hist", 0.5)} AS median_business_seconds,
-       {hist_quantile_sql("business_hist", 0.9)} AS p90_business_seconds,
-       agency_posts, agency_replies, agency_posts + agency_replies AS output,
-       if(output = 0, NULL, agency_replies / output) AS two_way_ratio,
-       if(output = 0, NULL, (agency_posts - pull_posts) / output) AS push_share,
-       if(output = 0, NULL, pull_posts / output) AS pull_share,
-       if(output = 0, NULL, agency_replies / output) AS networking_share,
-       backlog,
-       if(backlog = 0, NULL, {age_seconds_sql("oldest_unanswered_at", "t_until")}) AS oldest_unanswered_seconds,
-       {class_sql(thresholds, output="output")} AS class
+SELECT {key_list}, {figures_sql(thresholds, age_seconds_sql("oldest_unanswered_at", "t_until"))}
 FROM (
     SELECT {key_list}, sum(citizen_messages) AS citizen_messages, sum(answered) AS answered,
            sum(answered_within_sla) AS answered_within_sla, sum(pending) AS pending, sum(overdue) AS overdue,
@@ -433,7 +423,7 @@ def _day_part(  # noqa: PLR0913 - one slice's whole context
 def _hour_part(  # noqa: PLR0913 - one slice's whole context
     db: str, rows_keys: str, key_list: str, scope: str, period: str | None, want_backlog: bool, sla_s: str
 ) -> str:
-    # Hours of clean days (before covered_until) that the day slice does not hold: the window's hours from
+    # Hours of clean days (before the cover, c_ts) that the day slice does not hold: the window's hours from
     # first_hour outside [first_full, e_ts), and for the backlog the hours from day_until on. Whether an
     # unanswered message is pending depends on its age at until: counted from its time, by the report's rule.
     period_hour = f", {period}(toDate(hour, 'UTC')) AS period" if period else ""
