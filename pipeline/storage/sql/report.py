@@ -214,8 +214,8 @@ def build_report(
 
 def _from_leaderboard(engine: QueryEngine, database: str, window: ReportWindow) -> list[dict[str, Any]]:
     # Imported here: the catalog's modules import this one (report_sql), and the report reads the catalog.
-    from pipeline.storage.sql.binding import ParamBinding, ViewFilter  # noqa: PLC0415
-    from pipeline.storage.sql.overview import leaderboard_sql  # noqa: PLC0415
+    from pipeline.storage.sql.binding import ViewFilter  # noqa: PLC0415
+    from pipeline.storage.sql.catalog import run_view  # noqa: PLC0415
 
     wanted = ViewFilter(
         window.since,
@@ -223,9 +223,7 @@ def _from_leaderboard(engine: QueryEngine, database: str, window: ReportWindow) 
         agencies=(window.agency_id,) if window.agency_id else (),
         default_sla_hours=window.default_sla_hours,
     )
-    sql = leaderboard_sql(database, ParamBinding())
-    parameters = {k: v for k, v in wanted.parameters().items() if "{" + k + ":" in sql}
-    rows = {r["agency_id"]: _clean(r) for r in engine.query(sql, parameters, read_only=True).dicts()}
+    rows = {r["agency_id"]: _clean(r) for r in run_view(engine, database, "leaderboard", wanted).dicts()}
     if window.agency_id and window.agency_id not in rows:
         rows[window.agency_id] = _empty(window.agency_id)
     return [rows[agency] for agency in sorted(rows)]
