@@ -225,6 +225,7 @@ def worker_env(settings: Settings, data_dir: Path, bootstrap: str, options: Chao
         SERAMBI_PARTITIONS=str(settings.partitions),
         SERAMBI_SLA_HOURS=str(settings.sla_hours),
         SERAMBI_SINK_BATCH_RECORDS=str(options.worker_batch_records),
+        SERAMBI_BOARD_PORT="0",  # the board of a throw-away worker must not take (or find taken) the default port
     )
     if settings.agencies_file is not None:
         env["SERAMBI_AGENCIES_FILE"] = str(settings.agencies_file)

@@ -168,7 +168,7 @@ def test_merge_gauges_takes_report_fields_and_zero_for_a_silent_agency() -> None
 
 
 class _CannedEngine:
-    """Answers the refresher's three queries (agencies, report, known agency ids) from canned rows."""
+    """Answers the refresher's queries (agencies, the leaderboard) from canned rows."""
 
     def __init__(self, agencies: list[tuple[str, str, float]], report: list[dict[str, Any]]) -> None:
         self.agencies, self.report = agencies, report
@@ -178,7 +178,7 @@ class _CannedEngine:
         self.read_only.append(read_only)
         if "tier, sla_hours" in sql:
             return QueryResult(("agency_id", "tier", "sla_hours"), list(self.agencies))
-        if sql.lstrip().startswith("WITH"):
+        if "day_rollup" in sql:  # the leaderboard view
             columns = tuple(self.report[0]) if self.report else ("agency_id",)
             return QueryResult(columns, [tuple(row[c] for c in columns) for row in self.report])
         return QueryResult(("agency_id",), [(a,) for a, _, _ in self.agencies])

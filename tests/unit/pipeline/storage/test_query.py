@@ -50,8 +50,15 @@ def test_the_report_binds_window_agency_and_sla_and_splices_none_of_them() -> No
     rows = build_report(engine, "serambi", window)
     assert [row["agency_id"] for row in rows] == [HOSTILE]
     [(sql, parameters)] = engine.calls
-    assert parameters == {"since": since, "until": until, "default_sla_hours": 36.5, "agency": HOSTILE}
-    for placeholder in ("{since:DateTime64(6, 'UTC')}", "{until:DateTime64(6, 'UTC')}", "{agency:String}"):
+    assert parameters == {
+        "since": since,
+        "until": until,
+        "default_sla_hours": 36.5,
+        "agencies": [HOSTILE],
+        "platforms": [],
+        "tiers": [],
+    }
+    for placeholder in ("{since:DateTime64(6, 'UTC')}", "{until:DateTime64(6, 'UTC')}", "{agencies:Array(String)}"):
         assert placeholder in sql
     assert "{default_sla_hours:Float64}" in sql
     assert "DROP" not in sql
@@ -59,14 +66,12 @@ def test_the_report_binds_window_agency_and_sla_and_splices_none_of_them() -> No
     assert "2026" not in sql
 
 
-def test_without_an_agency_there_is_no_agency_placeholder() -> None:
+def test_without_an_agency_every_agency_is_chosen() -> None:
     engine = RecordingEngine()
     build_report(engine, "serambi", ReportWindow(until=datetime(2026, 1, 1, tzinfo=UTC)))
-    (sql, parameters), (known_sql, known_parameters) = engine.calls
-    assert "{agency:" not in sql
-    assert "agency" not in parameters
-    assert known_sql == "SELECT agency_id FROM serambi.agencies FINAL"
-    assert known_parameters == {}
+    [(sql, parameters)] = engine.calls  # one query: the leaderboard lists the directory's silent agencies itself
+    assert parameters["agencies"] == []
+    assert "empty({agencies:Array(String)})" in sql
 
 
 def test_the_stack_client_only_runs_read_only_queries() -> None:
