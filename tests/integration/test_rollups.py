@@ -92,7 +92,10 @@ def test_figures_agree_before_and_after_the_rollups_are_derived(loaded: LoadedSt
 
 
 def _old_unanswered(loaded: LoadedStack, age: timedelta) -> Interaction:
-    replied = {e.parent_id for e in loaded.events if isinstance(e, Interaction) and e.author_role is AuthorRole.AGENCY}
+    # Unanswered by the stored facts: a reply to a later message of the same author answers earlier ones too.
+    answered = {
+        str(m) for (m,) in loaded.store.query(f"SELECT DISTINCT message_id FROM {loaded.database}.response_facts").rows
+    }
     cutoff = loaded.until - age
     return next(
         e
@@ -100,7 +103,7 @@ def _old_unanswered(loaded: LoadedStack, age: timedelta) -> Interaction:
         if isinstance(e, Interaction)
         and e.author_role is AuthorRole.CITIZEN
         and e.created_at < cutoff
-        and e.message_id not in replied
+        and e.message_id not in answered
     )
 
 

@@ -72,8 +72,6 @@ __all__ = [
 FAR_FUTURE = "toDateTime64('2299-12-31 00:00:00', 3, 'UTC')"
 """``oldest_unanswered_at`` of a day without unanswered messages (so ``min`` ignores it)."""
 _EMPTY_HIST = "CAST(map(), 'Map(UInt16, UInt64)')"
-# minIf of no row is 1970: a group of window hours only has no backlog hour, so no oldest.
-_OLDEST_OF_BACKLOG_HOURS = f"if(countIf(bk) = 0, {FAR_FUTURE}, minIf(oldest_unanswered_at, bk))"
 _NO_TIMES = "CAST([], 'Array(DateTime64(3, \\'UTC\\'))')"
 ROLLUP_COLUMNS = (
     "build",
@@ -96,8 +94,9 @@ _THRESHOLDS = ClassThresholds()
 
 
 def _oldest(created_at: str, unanswered: str) -> str:
-    # minIf of no row is 1970, which would be the oldest of all: no unanswered message is FAR_FUTURE instead.
-    return f"if(countIf({unanswered}) = 0, {FAR_FUTURE}, minIf({created_at}, {unanswered}))"
+    # minIf of no row is 1970, which would be the oldest of all; and ClickHouse 26.9 returned 1970 for
+    # if(countIf(c) = 0, far, minIf(x, c)) in a grouped subquery. A plain min over far-future stand-ins is neither.
+    return f"min(if({unanswered}, {created_at}, {FAR_FUTURE}))"
 
 
 def _facts(db: str, where: str) -> str:
@@ -426,23 +425,31 @@ def _hour_part(  # noqa: PLR0913 - one slice's whole context
     # Hours of clean days (before the cover, c_ts) that the day slice does not hold: the window's hours from
     # first_hour outside [first_full, e_ts), and for the backlog the hours from day_until on. Whether an
     # unanswered message is pending depends on its age at until: counted from its time, by the report's rule.
+    # Two scans, like the days': no aggregate needs a condition on the oldest message (ClickHouse 26.9 gave
+    # 1970 for a conditional minimum over a group with no matching row here).
     period_hour = f", {period}(toDate(hour, 'UTC')) AS period" if period else ""
     pending = f"arrayCount(t -> {age_seconds_sql('t', 't_until')} <= {sla_s}, unanswered_at)"
-    window = "hour >= first_hour AND NOT (hour >= f_ts AND hour < e_ts)"
-    backlog = "hour >= toDateTime(day_until, 'UTC')"
-    return f"""
+    hour_day = "toDate(hour, 'UTC')"
+    current = f"hour < c_ts AND {_is_current(db, hour_day)} AND {scope}"
+    window = f"""
         SELECT {rows_keys}{period_hour},
-               sumIf(citizen_messages, w) AS citizen_messages, sumIf(answered, w) AS answered,
-               sumIf(answered_within_sla, w) AS answered_within_sla, sumIf(pend, w) AS pending,
-               toUInt64(sumIf(unanswered, w) - sumIf(pend, w)) AS overdue, sumMapIf(response_hist, w) AS response_hist,
-               sumMapIf(business_hist, w) AS business_hist, sumIf(agency_posts, w) AS agency_posts,
-               sumIf(pull_posts, w) AS pull_posts, sumIf(agency_replies, w) AS agency_replies,
-               {"sumIf(unanswered, bk)" if want_backlog else "toUInt64(0)"} AS backlog,
-               {"minIf(oldest_unanswered_at, bk)" if want_backlog else FAR_FUTURE} AS oldest_unanswered_at
-        FROM (SELECT h.*, {window} AS w, {backlog} AS bk, toUInt64({pending}) AS pend
+               sum(citizen_messages) AS citizen_messages, sum(answered) AS answered,
+               sum(answered_within_sla) AS answered_within_sla, sum(pend) AS pending,
+               toUInt64(sum(unanswered) - sum(pend)) AS overdue, sumMap(response_hist) AS response_hist,
+               sumMap(business_hist) AS business_hist, sum(agency_posts) AS agency_posts,
+               sum(pull_posts) AS pull_posts, sum(agency_replies) AS agency_replies,
+               toUInt64(0) AS backlog, {FAR_FUTURE} AS oldest_unanswered_at
+        FROM (SELECT h.*, toUInt64({pending}) AS pend
               FROM (SELECT * FROM {db}.{HOUR_ROLLUP}
-                    WHERE hour < c_ts AND (({window}){" OR " + backlog if want_backlog else ""})
-                      AND {_is_current(db, "toDate(hour, 'UTC')")} AND {scope}) AS h
+                    WHERE hour >= first_hour AND NOT (hour >= f_ts AND hour < e_ts) AND {current}) AS h
               LEFT JOIN ({directory_sql(db)}) AS ag ON ag.agency_id = h.agency_id)
-        WHERE w OR bk
+        GROUP BY {key_list}"""
+    if not want_backlog:
+        return window
+    return f"""{window}
+        UNION ALL
+        SELECT {rows_keys}, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
+               {_EMPTY_HIST}, {_EMPTY_HIST}, toUInt64(0), toUInt64(0), toUInt64(0),
+               sum(unanswered), min(oldest_unanswered_at)
+        FROM {db}.{HOUR_ROLLUP} WHERE hour >= toDateTime(day_until, 'UTC') AND {current}
         GROUP BY {key_list}"""

@@ -93,6 +93,7 @@ def test_workers_get_their_own_settings_and_none_of_the_callers(
         "SERAMBI_PARTITIONS": "4",
         "SERAMBI_SLA_HOURS": "24.0",
         "SERAMBI_SINK_BATCH_RECORDS": "7",
+        "SERAMBI_BOARD_PORT": "0",
     }
 
 
