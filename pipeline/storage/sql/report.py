@@ -89,17 +89,15 @@ class ReportWindow:
         return self.until or datetime.now(UTC)
 
 
-def _messages(  # noqa: PLR0913 - one subquery's whole context
+def _messages(
     db: str,
     facts: str,
     keys: str,
     only: str,
     default_sla_sql: str,
-    backlog_since_sql: str | None,
 ) -> str:
-    # Window figures over messages asked in [since, until); the backlog over every message asked before until
-    # (since ``backlog_since_sql`` when given: dashboards bound the scan).
-    scan = f"created_at < t_until{only}" + (f" AND created_at >= {backlog_since_sql}" if backlog_since_sql else "")
+    # Window figures over messages asked in [since, until); the backlog over every message asked before until.
+    scan = f"created_at < t_until{only}"
     return f"""
     SELECT {keys}, countIf(w) AS citizen_messages, countIf(w AND is_answered) AS answered,
            countIf(w AND status = '{MessageStatus.ANSWERED_WITHIN_SLA.value}') AS answered_within_sla,
@@ -152,25 +150,20 @@ def report_sql(  # noqa: PLR0913 - the report's whole definition
     keys: Sequence[str] = ("agency_id",),
     agency_sql: str | None = None,
     thresholds: ClassThresholds = _THRESHOLDS,
-    backlog_since_sql: str | None = None,
-    scope_sql: str | None = None,
 ) -> str:
     """One row per ``keys`` with every :data:`REPORT_FIELDS` column (ratios NULL when undefined).
 
     Every ``*_sql`` argument is SQL, never a caller's value: a ``{name:Type}`` placeholder (see
     :func:`build_report`) or a constant expression such as ``now64(3) - INTERVAL 86400 SECOND`` (views).
-    ``facts`` is the facts source, e.g. :func:`~pipeline.storage.sql.fragments.facts_sql`. ``scope_sql`` is a
-    condition over the raw tables' ``agency_id`` and ``platform`` (a catalog binding's filters).
+    ``facts`` is the facts source, e.g. :func:`~pipeline.storage.sql.fragments.facts_sql`.
     """
     key_list = ", ".join(keys)
     only = f" AND agency_id = {agency_sql}" if agency_sql else ""
-    if scope_sql:
-        only += f" AND {scope_sql}"
     return f"""
 WITH {since_sql} AS t_since, {until_sql} AS t_until
 SELECT {key_list}, {figures_sql(thresholds, "oldest_unanswered_seconds")},
        unique_citizens
-FROM ({_messages(db, facts, key_list, only, default_sla_sql, backlog_since_sql)}) AS m
+FROM ({_messages(db, facts, key_list, only, default_sla_sql)}) AS m
 FULL OUTER JOIN ({_output(db, key_list, only)}) AS o USING ({key_list})
 ORDER BY {key_list}"""
 

@@ -108,6 +108,22 @@ def _facts(db: str, where: str) -> str:
     )
 
 
+def _output_events(db: str, where: str) -> str:
+    # The agency's output written where ``where`` holds (a condition on created_at and the keys): its posts,
+    # pull or not, and its replies, each once. Rollups and the raw slice group it their own way.
+    return f"""
+            SELECT p.agency_id AS agency_id, p.account_id AS account_id, p.platform AS platform,
+                   p.created_at AS created_at, 1 AS is_post,
+                   {pull_post_sql("p.links", "ag.official_domains")} AS is_pull
+            FROM (SELECT agency_id, account_id, platform, links, created_at FROM {db}.{POSTS}
+                  WHERE {where} LIMIT 1 BY event_id) AS p
+            LEFT JOIN ({directory_sql(db)}) AS ag ON ag.agency_id = p.agency_id
+            UNION ALL
+            SELECT agency_id, account_id, platform, created_at, 0, 0
+            FROM (SELECT agency_id, account_id, platform, created_at FROM {db}.{INTERACTIONS}
+                  WHERE {agency_reply_sql()} AND {where} LIMIT 1 BY event_id)"""
+
+
 def _current_builds(db: str) -> str:
     return (
         f"SELECT day, max(build) AS latest, argMax(built_at, build) AS built_at, "
@@ -159,20 +175,10 @@ def build_days_sql(db: str, table: str = DAY_ROLLUP) -> str:
         LEFT JOIN ({directory_sql(db)}) AS ag ON ag.agency_id = i.agency_id
         GROUP BY bucket, agency_id, account_id, platform"""
     output = f"""
-        SELECT bucket, agency_id, account_id, platform, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
-               {FAR_FUTURE}, {_EMPTY_HIST}, {_EMPTY_HIST},
+        SELECT {bucket.format(c="created_at")} AS bucket, agency_id, account_id, platform, toUInt64(0), toUInt64(0),
+               toUInt64(0), toUInt64(0), {FAR_FUTURE}, {_EMPTY_HIST}, {_EMPTY_HIST},
                countIf(is_post), countIf(is_post AND is_pull), countIf(NOT is_post){no_times}
-        FROM (
-            SELECT {bucket.format(c="p.created_at")} AS bucket, p.agency_id AS agency_id, p.account_id AS account_id,
-                   p.platform AS platform, 1 AS is_post, {pull_post_sql("p.links", "ag.official_domains")} AS is_pull
-            FROM (SELECT agency_id, account_id, platform, links, created_at FROM {db}.{POSTS}
-                  WHERE {days} LIMIT 1 BY event_id) AS p
-            LEFT JOIN ({directory_sql(db)}) AS ag ON ag.agency_id = p.agency_id
-            UNION ALL
-            SELECT {bucket.format(c="created_at")}, agency_id, account_id, platform, 0, 0
-            FROM (SELECT agency_id, account_id, platform, created_at FROM {db}.{INTERACTIONS}
-                  WHERE {agency_reply_sql()} AND {days} LIMIT 1 BY event_id)
-        )
+        FROM ({_output_events(db, days)})
         GROUP BY bucket, agency_id, account_id, platform"""
     columns = ROLLUP_COLUMNS if not hourly else (*ROLLUP_COLUMNS[:1], "hour", *ROLLUP_COLUMNS[2:], "unanswered_at")
     return f"""
@@ -239,7 +245,7 @@ DELETE FROM {db}.{table} WHERE ({day}, build) IN (
 
 def garbage_sql(db: str) -> str:
     """Rows of old builds and rows of current builds in ``day_rollup``."""
-    current = f"(day, build) IN (SELECT day, latest FROM ({_current_builds(db)}))"
+    current = _is_current(db, "day")
     return f"SELECT countIf(NOT ({current})), countIf({current}) FROM {db}.{DAY_ROLLUP}"
 
 
@@ -359,18 +365,7 @@ def rolled_report_sql(  # noqa: PLR0913 - the figures' whole definition
         SELECT {rows_keys}{period_raw}, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
                toUInt64(0), {_EMPTY_HIST}, {_EMPTY_HIST},
                countIf(is_post), countIf(is_post AND is_pull), countIf(NOT is_post), toUInt64(0), {FAR_FUTURE}
-        FROM (
-            SELECT p.agency_id AS agency_id, p.account_id AS account_id, p.platform AS platform,
-                   p.created_at AS created_at, 1 AS is_post,
-                   {pull_post_sql("p.links", "ag.official_domains")} AS is_pull
-            FROM (SELECT agency_id, account_id, platform, links, created_at FROM {db}.{POSTS}
-                  WHERE {window} AND {scope} LIMIT 1 BY event_id) AS p
-            LEFT JOIN ({directory_sql(db)}) AS ag ON ag.agency_id = p.agency_id
-            UNION ALL
-            SELECT agency_id, account_id, platform, created_at, 0, 0
-            FROM (SELECT agency_id, account_id, platform, created_at FROM {db}.{INTERACTIONS}
-                  WHERE {agency_reply_sql()} AND {window} AND {scope} LIMIT 1 BY event_id)
-        )
+        FROM ({_output_events(db, f"{window} AND {scope}")})
         GROUP BY {key_list}"""
     return f"""
 WITH {_bounds(db, b)}

@@ -14,8 +14,6 @@ a validated finite float, never a caller's text.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from pipeline.domain.classify import ClassThresholds
 from pipeline.domain.windows import ROLLING_WINDOWS
 from pipeline.storage.sql.binding import FixedBinding
@@ -27,8 +25,6 @@ from schemas.tables import ACTIVITY_MINUTES, AGENCIES, RESPONSE_FACTS
 __all__ = ["BUCKETS", "ensure_views"]
 
 BUCKETS = {"minute": "toStartOfMinute", "hour": "toStartOfHour", "day": "toStartOfDay"}
-# Dashboards query these views constantly: their backlog looks back 90 days, not over all history.
-_BACKLOG_HORIZON = timedelta(days=90)
 _LEVELS = {"agency": ("agency_id",), "account": ("agency_id", "account_id", "platform")}
 # The rollup table of migration 0002 (not a table the pipeline writes by name, so not in schemas.tables).
 
