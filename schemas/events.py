@@ -1,11 +1,16 @@
-"""Canonical events every connector emits and every consumer reads (schema version 1).
+"""Canonical events every connector emits and every consumer reads (schema version 2).
 
-Three event types travel on the events topic, told apart by ``type``:
+Four event types travel on the events topic, told apart by ``type``:
 
 - :class:`Post`: a top-level post by an agency account (content the agency pushes).
 - :class:`Interaction`: a comment, reply, mention or direct message, by a citizen, the agency
   itself or another agency, inside one conversation (``root_id``).
 - :class:`Reaction`: a like/love/share... either one event or a count snapshot from a polling API.
+- :class:`Change` (version 2): an edit or a removal of a post, message or reaction, as its own event: the
+  original is never overwritten, so an edited message keeps the time it was first seen, and a removed citizen
+  message leaves the backlog as ``removed`` (see the README's domain rules).
+
+Version 1 records (without ``change`` events) stay readable: ``schema_version`` is 1 or 2, and a change is 2.
 
 ``event_id`` is ``"<platform>:<platform-native id>"`` so a redelivered event is recognisable.
 
@@ -29,6 +34,8 @@ __all__ = [
     "MAX_TEXT_CHARS",
     "SCHEMA_VERSION",
     "AuthorRole",
+    "Change",
+    "ChangeOp",
     "Event",
     "Interaction",
     "InteractionKind",
@@ -41,7 +48,7 @@ __all__ = [
     "make_event_id",
 ]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 _ZERO = timedelta(0)
 _FIRST_YEAR = EARLIEST_EVENT.year
 _END_YEAR = LATEST_EVENT.year
@@ -81,6 +88,13 @@ class InteractionKind(StrEnum):
     MESSAGE = "message"
 
 
+class ChangeOp(StrEnum):
+    """What a :class:`Change` does to its target."""
+
+    EDIT = "edit"
+    REMOVE = "remove"
+
+
 class ReactionMode(StrEnum):
     """A reaction is one event, or a total read from a polling API."""
 
@@ -96,7 +110,7 @@ def make_event_id(platform: Platform | str, native_id: str) -> str:
 class _EventBase(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     event_id: Annotated[str, Field(min_length=3, max_length=512, pattern=r"^[a-z]+:.+")]
     platform: Platform
     agency_id: Annotated[str, Field(min_length=1, max_length=64)]
@@ -168,7 +182,28 @@ class Reaction(_EventBase):
     author_id: str | None = None
 
 
-Event = Post | Interaction | Reaction
+class Change(_EventBase):
+    """An edit or a removal of a post, message or reaction (schema version 2).
+
+    ``target_id`` is the changed item's ``post_id``, ``message_id`` or reaction target, ``root_id`` its
+    conversation; ``created_at`` is when the change happened. An edit carries the new ``text``; the original
+    event keeps its time and its place in every figure. A removal of a citizen message closes it: it leaves the
+    backlog and counts as ``removed`` unless an agency reply answered it first (event time).
+    ``author_id`` (who made the change, when the platform says) is a pseudonym once published, unless it is
+    an agency's account.
+    """
+
+    schema_version: Literal[2] = 2
+    type: Literal["change"] = "change"
+    op: ChangeOp
+    target_id: Annotated[str, Field(min_length=1)]
+    root_id: Annotated[str, Field(min_length=1)]
+    author_id: str | None = None
+    author_role: AuthorRole | None = None
+    text: _Text | None = None
+
+
+Event = Post | Interaction | Reaction | Change
 """Any canonical event (the one alias every module uses)."""
 TaggedEvent = Annotated[Event, Field(discriminator="type")]
 """An event field told apart by ``type``, for models and validation."""

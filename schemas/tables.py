@@ -14,6 +14,7 @@ __all__ = [
     "AGENCY_COLUMNS",
     "ALERTS",
     "ALERT_COLUMNS",
+    "CHANGES",
     "COLUMNS",
     "CONVERSATION_INDEX",
     "DAY_ROLLUP",
@@ -34,6 +35,7 @@ __all__ = [
 POSTS: Final = "posts"
 INTERACTIONS: Final = "interactions"
 REACTIONS: Final = "reactions"
+CHANGES: Final = "changes"
 DEAD_LETTERS: Final = "dead_letters"
 RESPONSE_FACTS: Final = "response_facts"
 AGENCIES: Final = "agencies"
@@ -45,8 +47,8 @@ DAY_ROLLUP: Final = "day_rollup"
 HOUR_ROLLUP: Final = "hour_rollup"
 ROLLUP_BUILDS: Final = "rollup_builds"
 ROLLUP_TOUCHES: Final = "rollup_touches"
-RAW_TABLES: Final = (POSTS, INTERACTIONS, REACTIONS)
-TABLE_OF_EVENT: Final = {"post": POSTS, "interaction": INTERACTIONS, "reaction": REACTIONS}
+RAW_TABLES: Final = (POSTS, INTERACTIONS, REACTIONS, CHANGES)
+TABLE_OF_EVENT: Final = {"post": POSTS, "interaction": INTERACTIONS, "reaction": REACTIONS, "change": CHANGES}
 
 _COMMON = ("event_id", "platform", "agency_id", "account_id")
 COLUMNS: Final[dict[str, tuple[str, ...]]] = {
@@ -55,6 +57,8 @@ COLUMNS: Final[dict[str, tuple[str, ...]]] = {
                    "parent_author_id", "created_at", "text", "links", "source", "schema_version"),
     REACTIONS: (*_COMMON, "mode", "target_id", "root_id", "reaction_type", "count", "author_id",
                 "created_at", "source", "schema_version"),
+    CHANGES: (*_COMMON, "op", "target_id", "root_id", "author_id", "author_role", "created_at", "text", "source",
+              "schema_version"),
     DEAD_LETTERS: ("id", "source", "stage", "error_type", "reason", "raw", "received_at"),
 }  # fmt: skip
 FACT_COLUMNS: Final = (
@@ -71,6 +75,7 @@ FACT_COLUMNS: Final = (
     "response_seconds",
     "business_seconds",
     "version",
+    "closed_by",
 )
 AGENCY_COLUMNS: Final = (
     "agency_id",

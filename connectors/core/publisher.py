@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from connectors.core.errors import InvalidInput, PublishError
 from connectors.core.metrics import ConnectorMetrics
 from schemas.agency import Directory
-from schemas.events import EVENT_ADAPTER, AuthorRole, Event, Interaction, Post, Reaction, conversation_key
+from schemas.events import EVENT_ADAPTER, AuthorRole, Change, Event, Interaction, Post, Reaction, conversation_key
 from schemas.privacy import Pseudonymizer
 from schemas.records import encode_batch, make_dead_letter, validation_reason
 from schemas.timeutil import EventBounds, utc_now
@@ -175,7 +175,7 @@ class Publisher:
 
     def _pseudonymise(self, event: Event) -> Event:
         platform = event.platform.value
-        if isinstance(event, Post | Interaction) and event.text and "@" in event.text:
+        if isinstance(event, Post | Interaction | Change) and event.text and "@" in event.text:
             # Citizens' handles in text would undo their pseudonyms: only agencies' stay readable.
             event = event.model_copy(update={"text": self._pseudo.mentions(platform, event.text, self._handles)})
         if isinstance(event, Interaction):
@@ -185,9 +185,17 @@ class Publisher:
             if event.parent_author_id and not self._is_agency(platform, event.parent_author_id):
                 changes["parent_author_id"] = self._pseudo.pseudonym(platform, event.parent_author_id)
             return event.model_copy(update=changes) if changes else event
+        if isinstance(event, Change) and event.author_id and not self._agency_author(event):
+            return event.model_copy(update={"author_id": self._pseudo.pseudonym(platform, event.author_id)})
         if isinstance(event, Reaction) and event.author_id and not self._is_agency(platform, event.author_id):
             return event.model_copy(update={"author_id": self._pseudo.pseudonym(platform, event.author_id)})
         return event
+
+    def _agency_author(self, change: Change) -> bool:
+        # As for interactions, the connector's role decides; without one, the directory does.
+        if change.author_role in (AuthorRole.AGENCY, AuthorRole.OTHER_AGENCY):
+            return True
+        return self._is_agency(change.platform.value, change.author_id or "")
 
     def _is_agency(self, platform: str, account_id: str) -> bool:
         return self._directory is not None and self._directory.owner_of(platform, account_id) is not None

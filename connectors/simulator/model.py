@@ -23,6 +23,8 @@ from connectors.simulator.texts import FLOOD_QUESTIONS, FLOOD_TEXT, POST_TEXTS, 
 from schemas.agency import Account, Agency, Directory
 from schemas.events import (
     AuthorRole,
+    Change,
+    ChangeOp,
     Event,
     Interaction,
     InteractionKind,
@@ -52,6 +54,9 @@ _REPLY_SIGMA = 0.9
 _SNAPSHOT_HOURS = 6
 _INCIDENT_QUESTIONS = (220, 380)
 _INCIDENT_REPLY_PROBABILITY = 0.03
+# Citizens delete some comments (1 in 64), within two hours. Drawn from the comment's id, not the minute's
+# generator: the other events of a seed stay exactly what they were before removals were simulated.
+_REMOVAL_ONE_IN, _REMOVAL_MAX_MINUTES = 64, 120
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
@@ -177,6 +182,17 @@ class Simulation:
             "source": SOURCE,
         }
 
+    @staticmethod
+    def _common_of(event: Interaction, at: datetime, native_id: str) -> dict[str, Any]:
+        return {
+            "event_id": make_event_id(event.platform, native_id),
+            "platform": event.platform,
+            "agency_id": event.agency_id,
+            "account_id": event.account_id,
+            "created_at": at,
+            "source": SOURCE,
+        }
+
     def _citizen(self, platform: Platform) -> str:
         """Draw a citizen's clear platform id from a pool, shaped like the platform's ids."""
         index = self._rng.randrange(50_000)
@@ -230,7 +246,24 @@ class Simulation:
             text=self._rng.choice(texts),
         )
         self._schedule(comment)
+        self._maybe_removed(comment)
         return comment
+
+    def _maybe_removed(self, comment: Interaction) -> None:
+        digest = hashlib.blake2s(f"{self._seed}:{comment.message_id}".encode(), digest_size=4).digest()
+        draw = int.from_bytes(digest, "big")
+        if draw % _REMOVAL_ONE_IN:
+            return
+        after = timedelta(minutes=1 + (draw // _REMOVAL_ONE_IN) % _REMOVAL_MAX_MINUTES)
+        removal = Change(
+            **self._common_of(comment, comment.created_at + after, f"{comment.message_id}:remove"),
+            op=ChangeOp.REMOVE,
+            target_id=comment.message_id,
+            root_id=comment.root_id,
+            author_id=comment.author_id,
+            author_role=AuthorRole.CITIZEN,
+        )
+        self._schedule(removal)
 
     def _mention(self, agency: Agency, at: datetime) -> None:
         account = self._rng.choice(agency.accounts)

@@ -31,6 +31,7 @@ _COLUMNS = (
     ("answered", "answered", 9),
     ("pending", "pending", 8),
     ("overdue", "overdue", 8),
+    ("removed", "removed", 8),
     ("reply_rate", "reply%", 7),
     ("sla_compliance", "sla%", 6),
     ("median_response_seconds", "median", 9),
@@ -46,6 +47,7 @@ Columns (--format json and csv give every field, raw: ratios 0-1, times in secon
   msgs      citizen messages asked in the window
   answered  of them, answered before the window's end
   pending   unanswered, still within the SLA; overdue: unanswered past it
+  removed   removed (by the citizen or a moderator) before any answer: neither answered nor overdue
   reply%    answered / (answered + overdue); sla%: answered within the SLA / (answered + overdue)
   median    median time to the first reply; p90: its 90th percentile
   2-way     replies / (replies + posts): how much of the agency's output answers someone

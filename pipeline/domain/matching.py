@@ -15,6 +15,11 @@ of messages, a reloaded conversation matches exactly as one that never left memo
 A fact is computed (business time included) before the state that records it is written, and collected as
 soon as it is, so an interaction that raises midway never leaves a first response recorded but not emitted:
 re-adding interactions that were added before is then harmless (they change nothing and emit nothing).
+
+A removal (:class:`~schemas.events.Change` with ``op=remove``) closes the citizen message it removes as a reply
+would, and only that message: a fact is the message's first *closure*, by reply or by removal, whichever came
+first in event time (``closed_by`` tells which). A removal met before its message waits in the conversation, so
+the result still depends only on the set of events.
 """
 
 from __future__ import annotations
@@ -23,9 +28,27 @@ from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from schemas.events import AuthorRole, Interaction
+from schemas.events import AuthorRole, Change, ChangeOp, Interaction
 
-__all__ = ["ConversationKey", "Matcher", "ResponseFact", "conversation_key", "response_seconds"]
+__all__ = [
+    "CLOSED_BY_REMOVAL",
+    "CLOSED_BY_REPLY",
+    "ConversationKey",
+    "Matchable",
+    "Matcher",
+    "ResponseFact",
+    "conversation_key",
+    "response_seconds",
+]
+
+CLOSED_BY_REPLY = "reply"
+"""``ResponseFact.closed_by`` of a message answered by an agency reply."""
+CLOSED_BY_REMOVAL = "removal"
+"""``ResponseFact.closed_by`` of a message removed before any answer (it counts as removed, not answered)."""
+Matchable = Interaction | Change
+"""What the matcher takes: interactions, and changes (only removals matter; edits change nothing)."""
+# The reply id of a removal's closure: no message id is empty, so it never collides with a reply's.
+_REMOVAL_ID = ""
 
 BusinessSeconds = Callable[[str, datetime, datetime], float]
 # (platform, account_id, root_id): the conversation an interaction belongs to.
@@ -33,7 +56,7 @@ ConversationKey = tuple[str, str, str]
 _Facts = dict[str, "ResponseFact"]
 
 
-def conversation_key(event: Interaction) -> ConversationKey:
+def conversation_key(event: Matchable) -> ConversationKey:
     """The key of the conversation ``event`` belongs to: ``(platform, account_id, root_id)``."""
     return (event.platform.value, event.account_id, event.root_id)
 
@@ -45,7 +68,11 @@ def response_seconds(asked_at: datetime, answered_at: datetime) -> float:
 
 @dataclass(frozen=True, slots=True)
 class ResponseFact:
-    """The first response to one citizen message (an updatable fact: a later-arriving, earlier reply wins)."""
+    """The first closure of one citizen message (an updatable fact: a later-arriving, earlier one wins).
+
+    ``closed_by`` is :data:`CLOSED_BY_REPLY` (``reply_id`` answered it) or :data:`CLOSED_BY_REMOVAL` (it was
+    removed first; ``answered_at`` is then the removal's time and ``reply_id`` is empty).
+    """
 
     message_id: str
     platform: str
@@ -59,6 +86,12 @@ class ResponseFact:
     reply_id: str
     response_seconds: float
     business_seconds: float
+    closed_by: str = CLOSED_BY_REPLY
+
+    @property
+    def answered(self) -> bool:
+        """True when an agency reply closed the message (not its removal)."""
+        return self.closed_by == CLOSED_BY_REPLY
 
 
 # Compact state, plain tuples of str/datetime (no text, no models): a fraction of the memory, and the
@@ -73,12 +106,13 @@ class _Conversation:
     by_author: dict[str, list[str]] = field(default_factory=dict)
     replies_to: dict[str, dict[str, datetime]] = field(default_factory=dict)
     first: dict[str, tuple[datetime, str]] = field(default_factory=dict)
+    removed: dict[str, datetime] = field(default_factory=dict)
     last_event_at: datetime | None = None
 
 
 @dataclass(slots=True)
 class MatchNews:
-    """What one :meth:`Matcher.add` changed: citizen messages met first, messages answered first."""
+    """What one :meth:`Matcher.add` changed: citizen messages met first, messages closed first (answered or removed)."""
 
     asked: list[Interaction] = field(default_factory=list)
     answered: list[ResponseFact] = field(default_factory=list)
@@ -110,11 +144,11 @@ class Matcher:
 
     def add(
         self,
-        events: Iterable[Interaction],
-        failed: list[tuple[Interaction, Exception]] | None = None,
+        events: Iterable[Matchable],
+        failed: list[tuple[Matchable, Exception]] | None = None,
         news: MatchNews | None = None,
     ) -> list[ResponseFact]:
-        """Feed interactions (any order, duplicates allowed); return new or improved facts.
+        """Feed interactions and removals (any order, duplicates allowed); return new or improved facts.
 
         ``failed`` (default ``None``: the first error propagates) collects each interaction that raised
         (e.g. business time could not be counted) with its exception, and the others go on; the facts
@@ -155,7 +189,7 @@ class Matcher:
             del self._conversations[key]
         return len(stale)
 
-    def _add_one(self, event: Interaction, out: _Facts) -> None:
+    def _add_one(self, event: Matchable, out: _Facts) -> None:
         key = conversation_key(event)
         conv = self._conversations.get(key)
         if conv is None:
@@ -165,7 +199,10 @@ class Matcher:
             conv.last_event_at = at
         if self.watermark is None or at > self.watermark:
             self.watermark = at
-        if event.author_role is AuthorRole.CITIZEN:
+        if isinstance(event, Change):
+            if event.op is ChangeOp.REMOVE:
+                self._add_removal(key, conv, event.target_id, at, out)
+        elif event.author_role is AuthorRole.CITIZEN:
             self._add_citizen(key, conv, event, out)
         elif event.author_role is AuthorRole.AGENCY and event.parent_id is not None:
             self._add_reply(key, conv, (event.parent_id, event.message_id, at), out)
@@ -186,6 +223,20 @@ class Matcher:
         for parent in self._by_same_author(conv, message_id, earlier=False):
             for reply_id, replied_at in conv.replies_to.get(parent, {}).items():
                 self._offer(key, conv, message_id, (reply_id, replied_at), out)
+        # A removal met before the message closes it now.
+        removed_at = conv.removed.get(message_id)
+        if removed_at is not None:
+            self._offer(key, conv, message_id, (_REMOVAL_ID, removed_at), out)
+
+    def _add_removal(self, key: ConversationKey, conv: _Conversation, target: str, at: datetime, out: _Facts) -> None:
+        # The earliest removal counts (a redelivered or repeated removal changes nothing). It closes the removed
+        # message only: unlike a reply, it says nothing about the author's other messages.
+        current = conv.removed.get(target)
+        if current is not None and current <= at:
+            return
+        conv.removed[target] = at
+        if target in conv.citizen:
+            self._offer(key, conv, target, (_REMOVAL_ID, at), out)
 
     def _add_reply(
         self, key: ConversationKey, conv: _Conversation, reply: tuple[str, str, datetime], out: _Facts
@@ -242,4 +293,5 @@ class Matcher:
             reply_id=reply_id,
             response_seconds=response_seconds(asked_at, replied_at),
             business_seconds=self._business(agency_id, asked_at, replied_at),
+            closed_by=CLOSED_BY_REMOVAL if reply_id == _REMOVAL_ID else CLOSED_BY_REPLY,
         )

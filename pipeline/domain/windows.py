@@ -41,6 +41,7 @@ class MessageStatus(StrEnum):
     ANSWERED_LATE = "answered_late"
     PENDING = "pending"
     OVERDUE = "overdue"
+    REMOVED = "removed"
 
 
 def bucket_start(moment: datetime, size: str) -> datetime:
@@ -96,8 +97,20 @@ def _midnight(year: int, month: int, tz: tzinfo) -> datetime:
     return datetime(year, month, 1, tzinfo=tz).astimezone(UTC)
 
 
-def message_status(asked_at: datetime, answered_at: datetime | None, sla: timedelta, at: datetime) -> MessageStatus:
-    """Status at ``at``: a reply after ``at`` does not count yet; the SLA bound is inclusive."""
+def message_status(
+    asked_at: datetime,
+    answered_at: datetime | None,
+    sla: timedelta,
+    at: datetime,
+    removed_at: datetime | None = None,
+) -> MessageStatus:
+    """Status at ``at``: a reply after ``at`` does not count yet; the SLA bound is inclusive.
+
+    A message removed (``removed_at``) before ``at`` and before its first reply is ``removed``: neither answered
+    nor pending nor overdue. Its first closure decides, and a removal wins a tie with a reply.
+    """
+    if removed_at is not None and removed_at < at and (answered_at is None or removed_at <= answered_at):
+        return MessageStatus.REMOVED
     if answered_at is not None and answered_at < at:
         within = answered_at - asked_at <= sla
         return MessageStatus.ANSWERED_WITHIN_SLA if within else MessageStatus.ANSWERED_LATE

@@ -13,11 +13,11 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline.domain.matching import ConversationKey
+from pipeline.domain.matching import ConversationKey, Matchable
 from pipeline.storage.query import DATETIME_PARAM
 from pipeline.storage.store import Store
-from schemas.events import AuthorRole, Interaction, InteractionKind, Platform
-from schemas.tables import CONVERSATION_INDEX, INTERACTIONS
+from schemas.events import AuthorRole, Change, ChangeOp, Interaction, InteractionKind, Platform
+from schemas.tables import CHANGES, CONVERSATION_INDEX, INTERACTIONS
 from schemas.timeutil import assume_utc
 
 __all__ = ["InteractionHistory"]
@@ -36,6 +36,7 @@ _COLUMNS = (
     "author_role",
     "created_at",
 )
+_CHANGE_COLUMNS = ("event_id", "platform", "agency_id", "account_id", "op", "target_id", "root_id", "created_at")
 
 
 class InteractionHistory:
@@ -47,8 +48,8 @@ class InteractionHistory:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def conversations(self, keys: Collection[ConversationKey]) -> list[Interaction]:
-        """Every stored interaction of the conversations ``keys`` (``(platform, account_id, root_id)``).
+    def conversations(self, keys: Collection[ConversationKey]) -> list[Matchable]:
+        """Every stored interaction and removal of the conversations ``keys`` (``(platform, account_id, root_id)``).
 
         One query whatever the number of keys; rows in no particular order (the matcher needs none).
         """
@@ -69,16 +70,30 @@ class InteractionHistory:
         # The table is not sorted by conversation: PREWHERE on the root ids (one column, selective) reads the
         # other columns only of the matching granules; the tuple filter then keeps exactly the conversations
         # asked for. FINAL: the same rows as the oracle reads.
+        wanted = {"roots": sorted({key[2] for key in found}), "keys": found}
         result = self._store.read(
             f"SELECT {', '.join(_COLUMNS)} FROM {db}.{INTERACTIONS} FINAL "
             f"PREWHERE root_id IN {{roots:Array(String)}} "
             f"WHERE (platform, account_id, root_id) IN {{keys:Array(Tuple(String, String, String))}}",
-            {"roots": sorted({key[2] for key in found}), "keys": found},
+            wanted,
         )
-        return [_interaction(row) for row in result.dicts()]
+        events: list[Matchable] = [_interaction(row) for row in result.dicts()]
+        return events + self._removals(wanted)
 
-    def recent(self, lateness: timedelta, until: datetime) -> list[Interaction]:
-        """Every stored interaction of the conversations active within ``lateness``, oldest first.
+    def _removals(self, wanted: dict[str, Any]) -> list[Matchable]:
+        # Removals are few (a small table): a removal stored before its message still closes it after a reload.
+        db = self._store.database
+        result = self._store.read(
+            f"SELECT {', '.join(_CHANGE_COLUMNS)} FROM {db}.{CHANGES} "
+            f"PREWHERE root_id IN {{roots:Array(String)}} "
+            f"WHERE op = '{ChangeOp.REMOVE.value}' "
+            f"AND (platform, account_id, root_id) IN {{keys:Array(Tuple(String, String, String))}}",
+            wanted,
+        )
+        return [_removal(row) for row in result.dicts()]
+
+    def recent(self, lateness: timedelta, until: datetime) -> list[Matchable]:
+        """Every stored interaction of the conversations active within ``lateness``, oldest first, then removals.
 
         The window ends at the latest stored interaction not after ``until`` (an event stamped in the
         future must not hide the real recent past) and whole conversations come back, older messages too.
@@ -89,12 +104,19 @@ class InteractionHistory:
             f"(SELECT max(created_at) FROM {db}.{INTERACTIONS} "
             f"WHERE created_at <= {{until:{DATETIME_PARAM}}}) - toIntervalSecond({{lateness_s:UInt32}})"
         )
+        window = {"until": until, "lateness_s": int(lateness.total_seconds())}
         result = self._store.query(
             f"SELECT {', '.join(_COLUMNS)} FROM {db}.{INTERACTIONS} FINAL "
             f"WHERE (platform, account_id, root_id) IN ({active}) ORDER BY created_at",
-            {"until": until, "lateness_s": int(lateness.total_seconds())},
+            window,
         )
-        return [_interaction(row) for row in result.dicts()]
+        removals = self._store.query(
+            f"SELECT {', '.join(_CHANGE_COLUMNS)} FROM {db}.{CHANGES} "
+            f"WHERE op = '{ChangeOp.REMOVE.value}' AND (platform, account_id, root_id) IN ({active})",
+            window,
+        )
+        events: list[Matchable] = [_interaction(row) for row in result.dicts()]
+        return events + [_removal(row) for row in removals.dicts()]
 
 
 def _interaction(row: dict[str, Any]) -> Interaction:
@@ -110,5 +132,18 @@ def _interaction(row: dict[str, Any]) -> Interaction:
         parent_id=row["parent_id"],
         author_id=row["author_id"],
         author_role=AuthorRole(row["author_role"]),
+        created_at=assume_utc(row["created_at"]),
+    )
+
+
+def _removal(row: dict[str, Any]) -> Change:
+    return Change.model_construct(
+        event_id=row["event_id"],
+        platform=Platform(row["platform"]),
+        agency_id=row["agency_id"],
+        account_id=row["account_id"],
+        op=ChangeOp(row["op"]),
+        target_id=row["target_id"],
+        root_id=row["root_id"],
         created_at=assume_utc(row["created_at"]),
     )

@@ -47,6 +47,7 @@ def fact_row(fact: ResponseFact) -> tuple[Any, ...]:
         fact.response_seconds,
         fact.business_seconds,
         version,
+        fact.closed_by,
     )
 
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pipeline.domain.matching import Matchable
 from schemas.errors import RecordError
-from schemas.events import AuthorRole, Event, Interaction, Reaction
+from schemas.events import AuthorRole, Change, ChangeOp, Event, Interaction, Reaction
 from schemas.privacy import PREFIX
 from schemas.records import POISON, decode_batch, poison_reason
 from schemas.tables import TABLE_OF_EVENT
@@ -75,14 +76,14 @@ class DeadLetterRow:
 class Decoded:
     """What :func:`decode` made of some records.
 
-    ``rows``: JSONEachRow lines per raw table (every raw table is a key); ``interactions``: the valid
-    interactions, in record order; ``failures``: what could not be stored; ``latest``: per partition,
-    the latest interaction time not after the ceiling; ``kinds``: the valid events per (kind, platform), kind
-    being an interaction's kind or the event type of the others (counted here, where each event is at hand).
+    ``rows``: JSONEachRow lines per raw table (every raw table is a key); ``interactions``: the valid interactions
+    and removals (what the matcher takes), in record order; ``failures``: what could not be stored; ``latest``: per
+    partition, the latest interaction time not after the ceiling; ``kinds``: the valid events per (kind, platform),
+    kind being an interaction's kind or the event type of the others (counted here, where each event is at hand).
     """
 
     rows: dict[str, list[bytes]]
-    interactions: list[Interaction]
+    interactions: list[Matchable]
     failures: list[DeadLetterRow]
     latest: dict[int, datetime]
     kinds: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -123,7 +124,7 @@ def decode(
     """
     rows: dict[str, list[bytes]] = {table: [] for table in TABLE_OF_EVENT.values()}
     failures: list[DeadLetterRow] = []
-    interactions: list[Interaction] = []
+    interactions: list[Matchable] = []
     latest: dict[int, datetime] = {}
     kinds: dict[tuple[str, str], int] = {}
     for record in records:
@@ -150,6 +151,10 @@ def decode(
             if event.type == "interaction":
                 interactions.append(event)
                 key = (event.kind.value, event.platform.value)
+            elif event.type == "change":
+                if event.op is ChangeOp.REMOVE:
+                    interactions.append(event)
+                key = (event.type, event.platform.value)
             else:
                 key = (event.type, event.platform.value)
             kinds[key] = kinds.get(key, 0) + 1
@@ -157,7 +162,7 @@ def decode(
     return Decoded(rows, interactions, failures, latest, kinds)
 
 
-def _track_latest(latest: dict[int, datetime], partition: int, events: list[Interaction], ceiling: datetime) -> None:
+def _track_latest(latest: dict[int, datetime], partition: int, events: list[Matchable], ceiling: datetime) -> None:
     times = [e.created_at for e in events if e.created_at <= ceiling]
     if times:
         newest = max(times)
@@ -166,7 +171,7 @@ def _track_latest(latest: dict[int, datetime], partition: int, events: list[Inte
 
 
 _CLEAR_REASON = (
-    "a citizen id (author_id, parent_author_id or reaction author) is not a pseudonym: "
+    "a citizen id (author_id, parent_author_id, reaction or change author) is not a pseudonym: "
     "the producer must use connectors.core.publisher.Publisher"
 )
 
@@ -177,7 +182,7 @@ def _clear_citizen(event: Event, is_agency_account: IsAgencyAccount) -> bool:
         if event.author_role is AuthorRole.CITIZEN and not event.author_id.startswith(PREFIX):
             return True
         person = event.parent_author_id
-    elif isinstance(event, Reaction):
+    elif isinstance(event, Reaction | Change):
         person = event.author_id
     else:
         return False

@@ -24,14 +24,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pipeline.domain.businesstime import business_seconds
-from pipeline.domain.matching import ConversationKey, Matcher, MatchNews, ResponseFact, conversation_key
+from pipeline.domain.matching import ConversationKey, Matchable, Matcher, MatchNews, ResponseFact, conversation_key
 from pipeline.domain.progress import Progress
 from pipeline.domain.tally import UnansweredTally
 from pipeline.metrics import Metrics
 from pipeline.storage.rows import encode_rows, fact_row
 from pipeline.stream.decode import Accepted, DeadLetterRow, Decoded, Record, decode
 from schemas.agency import Agency
-from schemas.events import Interaction
 from schemas.records import POISON, poison_reason
 from schemas.tables import COLUMNS, FACT_COLUMNS, RESPONSE_FACTS
 from schemas.timeutil import EventBounds
@@ -68,10 +67,13 @@ class AgencyLookup(Protocol):
 class History(Protocol):
     """Stored interactions to load the matcher from (:class:`pipeline.storage.history.InteractionHistory`)."""
 
-    def conversations(self, keys: Collection[ConversationKey]) -> Sequence[Interaction]:
-        """Every stored interaction of the conversations ``keys`` (``(platform, account_id, root_id)``), any order."""
+    def conversations(self, keys: Collection[ConversationKey]) -> Sequence[Matchable]:
+        """Every stored interaction and removal of the conversations ``keys`` (``(platform, account_id, root_id)``).
 
-    def recent(self, lateness: timedelta, until: datetime) -> Sequence[Interaction]:
+        Any order.
+        """
+
+    def recent(self, lateness: timedelta, until: datetime) -> Sequence[Matchable]:
         """Stored interactions of the conversations active within ``lateness``, oldest first.
 
         The window ends at the latest stored interaction not after ``until`` (a clock from the future must
@@ -188,7 +190,7 @@ class Processor:
         # Matching isolates each interaction itself: one that raises is dead-lettered (its row is valid and
         # stored all the same), and every fact found before or after it is kept (see Matcher.add). A chunk's
         # fact improves on a reloaded one of the same message, so it replaces it.
-        failed: list[tuple[Interaction, Exception]] = []
+        failed: list[tuple[Matchable, Exception]] = []
         news = None if self.tally is None else MatchNews()
         found = self.matcher.add(decoded.interactions, failed, news)
         facts.update((fact.message_id, fact) for fact in found)
@@ -255,10 +257,10 @@ class Processor:
         log.info("rebuilt %d conversations from %d stored interactions", len(self.matcher), len(events))
         return len(events)
 
-    def _replay(self, events: Iterable[Interaction]) -> list[ResponseFact]:
+    def _replay(self, events: Iterable[Matchable]) -> list[ResponseFact]:
         # A stored interaction the matcher cannot take was dead-lettered when it arrived: skip it, or every
         # reload of its conversation would dead-letter it again.
-        failed: list[tuple[Interaction, Exception]] = []
+        failed: list[tuple[Matchable, Exception]] = []
         facts = self.matcher.add(events, failed)
         for event, exc in failed:
             log.warning("reload skipped stored interaction %s: %s", event.event_id, poison_reason(exc))
@@ -284,7 +286,8 @@ class Processor:
         # when first found (by this process or an earlier one). An improved fact (an earlier reply that came
         # late) is observed again: rare, and the histogram then counts that message twice.
         for fact in found:
-            self.metrics.response_seconds.observe(fact.response_seconds)
+            if fact.answered:  # a removal is no response
+                self.metrics.response_seconds.observe(fact.response_seconds)
         for (kind, platform), count in decoded.kinds.items():
             self.metrics.events.labels(kind, platform).inc(count)
 
@@ -306,7 +309,7 @@ class Processor:
         return business_seconds(self.agencies.get(agency_id), start, end)
 
 
-def _matching_failure(event: Interaction, exc: Exception) -> DeadLetterRow:
+def _matching_failure(event: Matchable, exc: Exception) -> DeadLetterRow:
     log.error("interaction %s not matched: %s", event.event_id, poison_reason(exc))
     reason = f"reply matching failed (the event is stored): {poison_reason(exc)}"
     return DeadLetterRow(POISON, reason, event.model_dump(mode="json"), "worker:matcher")

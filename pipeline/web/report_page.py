@@ -36,6 +36,7 @@ _COLUMNS = (  # (field, title, unit)
     ("citizen_messages", "Messages", "count"),
     ("answered", "Answered", "count"),
     ("overdue", "Overdue", "count"),
+    ("removed", "Removed", "count"),
     ("reply_rate", "Reply rate", "ratio"),
     ("sla_compliance", "Within SLA", "ratio"),
     ("median_response_seconds", "Median reply", "seconds"),

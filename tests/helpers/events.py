@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas.events import AuthorRole, Event, Interaction, InteractionKind, Platform, Post, Reaction
+from schemas.events import AuthorRole, Change, ChangeOp, Event, Interaction, InteractionKind, Platform, Post, Reaction
 
 T0 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 AGENCY = "tdemo"
@@ -20,7 +20,7 @@ EventFactory = Callable[..., Any]
 
 
 def make_event(kind: str, **overrides: Any) -> Event:
-    """A valid canonical event: kind is post, comment, reply or reaction; fields may be overridden."""
+    """A valid canonical event: kind is post, comment, reply, reaction, edit or remove; fields may be overridden."""
     n = next(_counter)
     base: dict[str, Any] = {
         "platform": Platform.X,
@@ -41,6 +41,9 @@ def make_event(kind: str, **overrides: Any) -> Event:
             "author_id": f"citizen{n}",
         }
         return Reaction(**{**base, **fields, **overrides})
+    if kind in ("edit", "remove"):
+        fields = {"event_id": f"x:c{n}", "op": ChangeOp(kind), "target_id": "m1", "root_id": "p1"}
+        return Change(**{**base, **fields, **overrides})
     citizen = kind != "reply"
     fields = {
         "event_id": f"x:m{n}",

@@ -1,4 +1,4 @@
-"""Hypothesis strategies: conversations with late, duplicated and out-of-order events."""
+"""Hypothesis strategies: conversations with late, duplicated and out-of-order events, and removals."""
 
 from __future__ import annotations
 
@@ -7,15 +7,18 @@ from datetime import datetime, timedelta
 from hypothesis import strategies as st
 
 from pipeline.domain.matching import ResponseFact
-from schemas.events import AuthorRole, Interaction, InteractionKind, Platform
+from schemas.events import AuthorRole, Change, ChangeOp, Interaction, InteractionKind, Platform
 
 __all__ = ["conversations", "reference_first_responses"]
 
 
+Matchable = Interaction | Change
+
+
 @st.composite
-def _conversation(draw: st.DrawFn, root: str, agency: str, account: str, start: datetime) -> list[Interaction]:
+def _conversation(draw: st.DrawFn, root: str, agency: str, account: str, start: datetime) -> list[Matchable]:
     citizens = [f"ps1:{root}c{i}" for i in range(draw(st.integers(1, 3)))]
-    messages: list[Interaction] = []
+    messages: list[Matchable] = []
     for i in range(draw(st.integers(1, 6))):
         minute = draw(st.integers(0, 3000))
         messages.append(
@@ -43,7 +46,7 @@ def _conversation(draw: st.DrawFn, root: str, agency: str, account: str, start: 
                 start + timedelta(minutes=draw(st.integers(0, 3000))),
             )
         )
-    parents = [m.message_id for m in messages] + [f"{root}missing"]
+    parents = [m.message_id for m in messages if isinstance(m, Interaction)] + [f"{root}missing"]
     for j in range(draw(st.integers(0, 5))):
         minute = draw(st.integers(0, 4000))
         messages.append(
@@ -58,15 +61,36 @@ def _conversation(draw: st.DrawFn, root: str, agency: str, account: str, start: 
                 start + timedelta(minutes=minute),
             )
         )
+    # Removals (citizens deleting, moderators hiding): of asked messages, of an unknown one, sometimes twice.
+    asked = [m.message_id for m in messages if isinstance(m, Interaction) and m.author_role is AuthorRole.CITIZEN]
+    for k in range(draw(st.integers(0, 2))):
+        target = draw(st.sampled_from([*asked, f"{root}gone"]))
+        messages.append(
+            _removal(root, agency, account, target, k, start + timedelta(minutes=draw(st.integers(0, 4000))))
+        )
     return messages
 
 
-def conversations(agency: str, account: str, start: datetime, prefix: str = "") -> st.SearchStrategy[list[Interaction]]:
+def _removal(root: str, agency: str, account: str, target: str, k: int, at: datetime) -> Change:
+    return Change(
+        event_id=f"x:{target}:remove:{k}",
+        platform=Platform.X,
+        agency_id=agency,
+        account_id=account,
+        created_at=at,
+        source="hypothesis",
+        op=ChangeOp.REMOVE,
+        target_id=target,
+        root_id=root,
+    )
+
+
+def conversations(agency: str, account: str, start: datetime, prefix: str = "") -> st.SearchStrategy[list[Matchable]]:
     """A few conversations, then shuffled with some events repeated (arrival order != event order)."""
 
     @st.composite
-    def build(draw: st.DrawFn) -> list[Interaction]:
-        events: list[Interaction] = []
+    def build(draw: st.DrawFn) -> list[Matchable]:
+        events: list[Matchable] = []
         for c in range(draw(st.integers(1, 4))):
             events.extend(draw(_conversation(f"{prefix}k{c}", agency, account, start)))
         duplicates = draw(st.lists(st.sampled_from(events), max_size=4))
@@ -94,9 +118,9 @@ def _event(
     )
 
 
-def reference_first_responses(events: list[Interaction]) -> dict[str, tuple[datetime, str]]:
-    """The matching rule by brute force: message id -> (answered_at, reply id)."""
-    unique = {e.message_id: e for e in events}.values()
+def reference_first_responses(events: list[Matchable]) -> dict[str, tuple[datetime, str]]:
+    """The matching rule by brute force: message id -> first closure (answered_at, reply id; ``""``: removed)."""
+    unique = {e.message_id: e for e in events if isinstance(e, Interaction)}.values()
     citizens = {e.message_id: e for e in unique if e.author_role is AuthorRole.CITIZEN}
     replies = [e for e in unique if e.author_role is AuthorRole.AGENCY and e.parent_id in citizens]
     best: dict[str, tuple[datetime, str]] = {}
@@ -107,6 +131,12 @@ def reference_first_responses(events: list[Interaction]) -> dict[str, tuple[date
             if same and p.author_id == m.author_id and (p.message_id == m.message_id or p.created_at > m.created_at):
                 candidate = (r.created_at, r.message_id)
                 best[m.message_id] = min(best.get(m.message_id, candidate), candidate)
+        for x in events:
+            if isinstance(x, Change) and x.op is ChangeOp.REMOVE and x.target_id == m.message_id:
+                same = (x.platform, x.account_id, x.root_id) == (m.platform, m.account_id, m.root_id)
+                if same:
+                    candidate = (x.created_at, "")
+                    best[m.message_id] = min(best.get(m.message_id, candidate), candidate)
     return best
 
 

@@ -29,7 +29,7 @@ from pipeline.storage.sql.catalog import run_view, view
 from pipeline.storage.sql.links import permalink_sql
 from schemas.agency import Directory, load_directory
 from schemas.alerts import AlertEvent
-from schemas.events import AuthorRole, Event, Interaction, InteractionKind, Platform, Post
+from schemas.events import AuthorRole, Change, ChangeOp, Event, Interaction, InteractionKind, Platform, Post
 from schemas.tables import COLUMNS, FACT_COLUMNS, INTERACTIONS, POSTS, RESPONSE_FACTS
 from tests.helpers.catalog_data import LoadedStack, load_simulation
 
@@ -71,6 +71,7 @@ class Truth:
     answered_at: dict[Key, datetime]
     posts: list[Post]
     replies: list[Interaction]
+    removed: set[Key]
 
     @classmethod
     def of(cls, events: Sequence[Event], until: datetime) -> Truth:
@@ -83,7 +84,14 @@ class Truth:
         for m in citizens:
             by_author[(m.platform, m.account_id, m.root_id, m.author_id)].append(m)
         by_id = {(m.platform, m.account_id, m.root_id, m.message_id): m for m in citizens}
-        answered_at: dict[Key, datetime] = {}
+        # A message's first closure decides: its earliest answer, or its removal (which wins a tie).
+        closure: dict[Key, tuple[datetime, int]] = {}
+        for x in events:
+            if isinstance(x, Change) and x.op is ChangeOp.REMOVE:
+                target = by_id.get((x.platform, x.account_id, x.root_id, x.target_id))
+                if target is not None:
+                    k = key(target)
+                    closure[k] = min(closure.get(k, (x.created_at, 0)), (x.created_at, 0))
         for r in replies:
             parent = by_id.get((r.platform, r.account_id, r.root_id, str(r.parent_id)))
             if parent is None:
@@ -91,10 +99,11 @@ class Truth:
             for m in by_author[(parent.platform, parent.account_id, parent.root_id, parent.author_id)]:
                 if m is parent or m.created_at < parent.created_at:
                     k = key(m)
-                    answered_at[k] = min(answered_at.get(k, r.created_at), r.created_at)
-        answered_at = {k: at for k, at in answered_at.items() if at < until}
+                    closure[k] = min(closure.get(k, (r.created_at, 1)), (r.created_at, 1))
+        answered_at = {k: at for k, (at, by_reply) in closure.items() if at < until and by_reply}
+        removed = {k for k, (at, by_reply) in closure.items() if at < until and not by_reply}
         posts = [e for e in events if isinstance(e, Post)]
-        return cls(citizens, answered_at, posts, replies)
+        return cls(citizens, answered_at, posts, replies, removed)
 
 
 def key(m: Interaction) -> Key:
@@ -496,7 +505,9 @@ def _unanswered(loaded: Loaded) -> list[Interaction]:
     return [
         m
         for m in loaded.truth.citizens
-        if since <= m.created_at < loaded.stack.until and key(m) not in loaded.truth.answered_at
+        if since <= m.created_at < loaded.stack.until
+        and key(m) not in loaded.truth.answered_at
+        and key(m) not in loaded.truth.removed
     ]
 
 

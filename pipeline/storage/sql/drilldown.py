@@ -14,6 +14,7 @@ medians (``quantileExactInclusive``); the account figures' medians are the leade
 
 from __future__ import annotations
 
+from pipeline.domain.matching import CLOSED_BY_REPLY
 from pipeline.domain.windows import MessageStatus
 from pipeline.storage.sql.binding import Binding
 from pipeline.storage.sql.fragments import (
@@ -64,8 +65,8 @@ def _asked(column: str, since: str, b: Binding) -> str:
 
 
 def _answered_keys(db: str, b: Binding, since: str) -> str:
-    # A message is answered by `until` when any of its fact rows says so: the latest version has the earliest
-    # answer, so no row answering before `until` means the latest does not either.
+    # A message is closed (answered or removed) by `until` when any of its fact rows says so: the latest version
+    # has the earliest closure, so no row closing it before `until` means the latest does not either.
     return (
         f"SELECT {_ANSWER_KEY} FROM {db}.{RESPONSE_FACTS} WHERE {_asked('asked_at', since, b)} "
         f"AND {answered_sql('answered_at', b.until)} AND {scope_sql(db, b)}"
@@ -77,18 +78,21 @@ def first_responses_sql(db: str, b: Binding, since: str) -> str:
 
     One row per message: its key (agency, account, platform, message id), ``asked_at``, ``answered_at``,
     ``response_seconds``, ``business_seconds``. A fact's rows are its versions; the highest is the earliest
-    answer, which filtering on ``answered_at`` first keeps. Facts alone are the answered messages: the worker
+    closure, which filtering on ``answered_at`` first keeps; a message removed before any answer is left out.
+    Facts alone are the answered messages: the worker
     stores a chunk's raw rows before its facts, so a fact's message is stored (joining it back to
     ``interactions`` gave the same rows, four times slower).
     """
     return f"""
 SELECT {_KEY}, asked_at, earliest.1 AS answered_at, earliest.2 AS response_seconds, earliest.3 AS business_seconds
 FROM (
-    SELECT {_KEY}, asked_at, argMax(tuple(answered_at, response_seconds, business_seconds), version) AS earliest
+    SELECT {_KEY}, asked_at,
+           argMax(tuple(answered_at, response_seconds, business_seconds, closed_by), version) AS earliest
     FROM {db}.{RESPONSE_FACTS}
     WHERE {_asked("asked_at", since, b)} AND {answered_sql("answered_at", b.until)} AND {scope_sql(db, b)}
     GROUP BY {_KEY}, asked_at
-)"""
+)
+WHERE earliest.4 = '{CLOSED_BY_REPLY}'"""
 
 
 def _unanswered_rows(db: str, b: Binding, columns: str) -> str:

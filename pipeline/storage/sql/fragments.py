@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from pipeline.domain import histogram
 from pipeline.domain.classify import ClassThresholds
+from pipeline.domain.matching import CLOSED_BY_REMOVAL, CLOSED_BY_REPLY
 from pipeline.domain.windows import MessageStatus
 from schemas.events import AuthorRole
 from schemas.tables import AGENCIES, RESPONSE_FACTS
@@ -33,6 +34,7 @@ __all__ = [
     "answered_sql",
     "citizen_message_sql",
     "class_sql",
+    "closed_sql",
     "directory_hash_sql",
     "directory_sql",
     "facts_sql",
@@ -50,7 +52,15 @@ __all__ = [
 
 SECONDS_PER_HOUR = 3600
 # What a report needs of a first response, from the stream's facts or the oracle's (same table shape).
-FACTS_SELECT = ("message_id", "platform", "account_id", "answered_at", "response_seconds", "business_seconds")
+FACTS_SELECT = (
+    "message_id",
+    "platform",
+    "account_id",
+    "answered_at",
+    "response_seconds",
+    "business_seconds",
+    "closed_by",
+)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -128,21 +138,38 @@ def answered_sql(answered_at: str, until: str) -> str:
     return f"{answered_at} < {until}"
 
 
+def closed_sql(fact: str, until: str, closed_by: str) -> str:
+    """A LEFT-joined fact (alias ``fact``, e.g. ``"f"``) closed its message by ``until``, the way ``closed_by`` says.
+
+    ``closed_by`` is :data:`~pipeline.domain.matching.CLOSED_BY_REPLY` (answered) or ``CLOSED_BY_REMOVAL``
+    (removed first). A fact is the message's *first* closure, so at most one of the two holds.
+    """
+    if closed_by not in (CLOSED_BY_REPLY, CLOSED_BY_REMOVAL):
+        msg = f"not a closure: {closed_by!r}"
+        raise ValueError(msg)
+    return (
+        f"{fact}.message_id != '' AND {fact}.closed_by = '{closed_by}' AND {answered_sql(f'{fact}.answered_at', until)}"
+    )
+
+
 def within_sla_sql(response_seconds: str, sla_seconds: str) -> str:
     """An answer within the SLA: the bound is inclusive."""
     return f"{response_seconds} <= {sla_seconds}"
 
 
-def message_status_sql(answered: str, response_seconds: str, age_seconds: str, sla_seconds: str) -> str:
+def message_status_sql(
+    answered: str, response_seconds: str, age_seconds: str, sla_seconds: str, removed: str = "0"
+) -> str:
     """The :class:`~pipeline.domain.windows.MessageStatus` value of a message at ``until``, as the report counts it.
 
-    ``answered`` is :func:`answered_sql` (and, after a LEFT JOIN, that a fact exists); ``age_seconds`` runs
-    from the message to ``until`` (:func:`age_seconds_sql`). An unanswered message is pending while its age
-    is within the SLA (inclusive), overdue after.
+    ``answered`` and ``removed`` are :func:`closed_sql` conditions (at most one holds: a fact is the first
+    closure); ``age_seconds`` runs from the message to ``until`` (:func:`age_seconds_sql`). An open message is
+    pending while its age is within the SLA (inclusive), overdue after.
     """
     s = MessageStatus
     return (
-        f"multiIf(({answered}) AND {within_sla_sql(response_seconds, sla_seconds)}, '{s.ANSWERED_WITHIN_SLA.value}', "
+        f"multiIf({removed}, '{s.REMOVED.value}', "
+        f"({answered}) AND {within_sla_sql(response_seconds, sla_seconds)}, '{s.ANSWERED_WITHIN_SLA.value}', "
         f"{answered}, '{s.ANSWERED_LATE.value}', "
         f"{age_seconds} <= {sla_seconds}, '{s.PENDING.value}', '{s.OVERDUE.value}')"
     )
@@ -227,12 +254,12 @@ def directory_hash_sql(database: str, default_sla_hours: str) -> str:
 def figures_sql(thresholds: ClassThresholds, oldest_seconds: str) -> str:
     """The report's figures from its counts: the select list after the keys, one definition for every reader.
 
-    Reads ``citizen_messages``, ``answered``, ``answered_within_sla``, ``pending``, ``overdue``,
+    Reads ``citizen_messages``, ``answered``, ``answered_within_sla``, ``pending``, ``overdue``, ``removed``,
     ``response_hist``, ``business_hist``, ``agency_posts``, ``pull_posts``, ``agency_replies`` and ``backlog``;
     ``oldest_seconds`` is the oldest unanswered message's age at the window's end (SQL). Ratios are NULL when
     undefined.
     """
-    return f"""citizen_messages, answered, pending, overdue,
+    return f"""citizen_messages, answered, pending, overdue, removed,
        if(answered + overdue = 0, NULL, answered / (answered + overdue)) AS reply_rate,
        if(answered + overdue = 0, NULL, answered_within_sla / (answered + overdue)) AS sla_compliance,
        {hist_quantile_sql("response_hist", 0.5)} AS median_response_seconds,

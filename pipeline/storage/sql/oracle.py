@@ -2,7 +2,8 @@
 
 It applies the matching rule as a join instead of a stream: a citizen message m is answered by an
 agency reply r whose parent p is a citizen message of the same conversation and author, with p = m or
-p created after m; the first response is the earliest such reply (ties: smaller reply id). Business
+p created after m; the first response is the earliest such reply (ties: smaller reply id). A removal of m
+(``changes``) closes it too: the first closure, reply or removal, is m's fact. Business
 seconds use the same calendar function as the stream (SQL has no agency calendars). After the stream
 drains, the stream's facts must equal these exactly.
 """
@@ -12,19 +13,24 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.domain.businesstime import business_seconds
-from pipeline.domain.matching import ResponseFact, response_seconds
+from pipeline.domain.matching import CLOSED_BY_REMOVAL, CLOSED_BY_REPLY, ResponseFact, response_seconds
 from pipeline.storage.agencies import AgencyRegistry
 from pipeline.storage.rows import fact_row
 from pipeline.storage.sql.fragments import agency_reply_sql, citizen_message_sql, facts_sql
 from pipeline.storage.store import Store
-from schemas.tables import FACT_COLUMNS, INTERACTIONS, ORACLE_FACTS, RESPONSE_FACTS
+from schemas.events import ChangeOp
+from schemas.tables import CHANGES, FACT_COLUMNS, INTERACTIONS, ORACLE_FACTS, RESPONSE_FACTS
 from schemas.timeutil import assume_utc
 
 __all__ = ["oracle_facts", "oracle_facts_sql", "store_oracle_facts"]
 
 
 def oracle_facts_sql(db: str) -> str:
-    """Every answered citizen message with its first response, from ``interactions`` alone."""
+    """Every closed citizen message with its first closure, from ``interactions`` and ``changes`` alone.
+
+    A closure is an answering reply ``(replied_at, reply_id)`` or the message's earliest removal
+    ``(removed_at, '')``; the first is the smallest tuple, so a removal wins a tie, as in the matcher.
+    """
     return f"""
 WITH cit AS (
     SELECT platform, agency_id, account_id, root_id, message_id, author_id, kind, created_at
@@ -37,14 +43,30 @@ WITH cit AS (
     INNER JOIN cit AS p
         ON p.platform = r.platform AND p.account_id = r.account_id AND p.root_id = r.root_id
        AND p.message_id = r.parent_id
+), removals AS (
+    SELECT platform, account_id, root_id, target_id, min(created_at) AS removed_at
+    FROM {db}.{CHANGES} FINAL WHERE op = '{ChangeOp.REMOVE.value}'
+    GROUP BY platform, account_id, root_id, target_id
+), closures AS (
+    SELECT m.message_id AS message_id, m.platform AS platform, m.agency_id AS agency_id, m.account_id AS account_id,
+           m.root_id AS root_id, m.author_id AS author_id, m.kind AS kind, m.created_at AS created_at,
+           (a.replied_at, a.reply_id) AS closure
+    FROM cit AS m
+    INNER JOIN answers AS a
+        ON a.platform = m.platform AND a.account_id = m.account_id AND a.root_id = m.root_id
+       AND a.author_id = m.author_id
+    WHERE a.parent_id = m.message_id OR a.parent_at > m.created_at
+    UNION ALL
+    SELECT m.message_id, m.platform, m.agency_id, m.account_id, m.root_id, m.author_id, m.kind, m.created_at,
+           (x.removed_at, '')
+    FROM cit AS m
+    INNER JOIN removals AS x
+        ON x.platform = m.platform AND x.account_id = m.account_id AND x.root_id = m.root_id
+       AND x.target_id = m.message_id
 )
-SELECT m.message_id, m.platform, m.agency_id, m.account_id, m.root_id, m.author_id, m.kind, m.created_at,
-       min((a.replied_at, a.reply_id)) AS first
-FROM cit AS m
-INNER JOIN answers AS a
-    ON a.platform = m.platform AND a.account_id = m.account_id AND a.root_id = m.root_id AND a.author_id = m.author_id
-WHERE a.parent_id = m.message_id OR a.parent_at > m.created_at
-GROUP BY m.message_id, m.platform, m.agency_id, m.account_id, m.root_id, m.author_id, m.kind, m.created_at"""
+SELECT message_id, platform, agency_id, account_id, root_id, author_id, kind, created_at, min(closure) AS first
+FROM closures
+GROUP BY message_id, platform, agency_id, account_id, root_id, author_id, kind, created_at"""
 
 
 def oracle_facts(store: Store, agencies: AgencyRegistry) -> list[ResponseFact]:
@@ -81,4 +103,5 @@ def _fact(row: tuple[Any, ...], agencies: AgencyRegistry) -> ResponseFact:
         reply_id=reply_id,
         response_seconds=response_seconds(asked, answered),
         business_seconds=business_seconds(agencies.get(agency_id), asked, answered),
+        closed_by=CLOSED_BY_REMOVAL if reply_id == "" else CLOSED_BY_REPLY,
     )

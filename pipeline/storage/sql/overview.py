@@ -23,6 +23,7 @@ LEADERBOARD_COLUMNS = (
     Column("answered", Unit.COUNT, "of them, answered before the window's end"),
     Column("pending", Unit.COUNT, "unanswered, still within the SLA"),
     Column("overdue", Unit.COUNT, "unanswered, past the SLA"),
+    Column("removed", Unit.COUNT, "removed before any answer (neither answered nor overdue)"),
     Column("reply_rate", Unit.RATIO, "answered / (answered + overdue)"),
     Column("sla_compliance", Unit.RATIO, "answered within the SLA / (answered + overdue)"),
     Column("median_response_seconds", Unit.SECONDS, "median time to the first reply (wall clock)"),
@@ -50,7 +51,8 @@ def leaderboard_sql(db: str, b: Binding) -> str:
     # Agencies of the directory in scope (tier, agency) without data in the window still get a row: a FULL
     # JOIN, so the figures are computed once (a CTE read twice would be computed twice).
     directory = f"SELECT * FROM ({directory_sql(db)}) WHERE {b.agencies('agency_id')} AND {b.tiers('tier')}"
-    counts = {"citizen_messages", "answered", "pending", "overdue", "agency_posts", "agency_replies", "backlog"}
+    counts = {"citizen_messages", "answered", "pending", "overdue", "removed", "agency_posts", "agency_replies"}
+    counts.add("backlog")
     columns = ", ".join(
         f"toUInt64(ifNull(r.{c.name}, 0)) AS {c.name}" if c.name in counts else f"r.{c.name} AS {c.name}"
         for c in LEADERBOARD_COLUMNS[4:]

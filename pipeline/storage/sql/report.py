@@ -4,7 +4,8 @@ One SQL generator (:func:`report_sql`) serves the CLI report (a window of bound 
 views in ClickHouse (``now64()``-relative windows, per agency or per agency/account/platform). Citizen
 messages come from the raw ``interactions`` table, first responses from a *facts source*: the stream's
 ``response_facts`` or the batch oracle's. A message counts as answered when its first response came
-before ``until``; unanswered ones are pending or overdue by the agency's SLA at ``until``. Every rule
+before ``until``; one removed before any answer is removed (neither answered nor in the backlog); the others
+are pending or overdue by the agency's SLA at ``until``. Every rule
 is a fragment of :mod:`pipeline.storage.sql.fragments`.
 """
 
@@ -16,13 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.domain.classify import ClassThresholds
+from pipeline.domain.matching import CLOSED_BY_REMOVAL, CLOSED_BY_REPLY
 from pipeline.domain.windows import MessageStatus
 from pipeline.storage.query import DATETIME_PARAM, QueryEngine
 from pipeline.storage.sql.fragments import (
     age_seconds_sql,
     agency_reply_sql,
-    answered_sql,
     citizen_message_sql,
+    closed_sql,
     figures_sql,
     hist_bucket_sql,
     message_status_sql,
@@ -40,6 +42,7 @@ REPORT_FIELDS = (
     "answered",
     "pending",
     "overdue",
+    "removed",
     "reply_rate",
     "sla_compliance",
     "median_response_seconds",
@@ -103,18 +106,21 @@ def _messages(
            countIf(w AND status = '{MessageStatus.ANSWERED_WITHIN_SLA.value}') AS answered_within_sla,
            countIf(w AND status = '{MessageStatus.PENDING.value}') AS pending,
            countIf(w AND status = '{MessageStatus.OVERDUE.value}') AS overdue,
+           countIf(w AND is_removed) AS removed,
            sumMapIf(map({hist_bucket_sql("response_seconds")}, toUInt64(1)), w AND is_answered) AS response_hist,
            sumMapIf(map({hist_bucket_sql("business_seconds")}, toUInt64(1)), w AND is_answered) AS business_hist,
-           countIf(NOT is_answered) AS backlog,
-           maxIf(age_s, NOT is_answered) AS oldest_unanswered_seconds, uniqExactIf(author_id, w) AS unique_citizens
+           countIf(NOT is_answered AND NOT is_removed) AS backlog,
+           maxIf(age_s, NOT is_answered AND NOT is_removed) AS oldest_unanswered_seconds,
+           uniqExactIf(author_id, w) AS unique_citizens
     FROM (
         SELECT i.agency_id AS agency_id, i.account_id AS account_id, i.platform AS platform, i.author_id AS author_id,
                i.created_at >= t_since AS w,
-               f.message_id != '' AND {answered_sql("f.answered_at", "t_until")} AS is_answered,
+               {closed_sql("f", "t_until", CLOSED_BY_REPLY)} AS is_answered,
+               {closed_sql("f", "t_until", CLOSED_BY_REMOVAL)} AS is_removed,
                f.response_seconds AS response_seconds, f.business_seconds AS business_seconds,
                {sla_seconds_sql(default_sla_sql, "ag")} AS sla_s,
                {age_seconds_sql("i.created_at", "t_until")} AS age_s,
-               {message_status_sql("is_answered", "response_seconds", "age_s", "sla_s")} AS status
+               {message_status_sql("is_answered", "response_seconds", "age_s", "sla_s", "is_removed")} AS status
         FROM (SELECT * FROM {db}.{INTERACTIONS} FINAL WHERE {citizen_message_sql()} AND {scan}) AS i
         LEFT JOIN ({facts}) AS f
             ON f.platform = i.platform AND f.account_id = i.account_id AND f.message_id = i.message_id
@@ -242,7 +248,8 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _empty(agency_id: str) -> dict[str, Any]:
-    counts = {"citizen_messages", "answered", "pending", "overdue", "agency_posts", "agency_replies", "backlog"}
+    counts = {"citizen_messages", "answered", "pending", "overdue", "removed", "agency_posts", "agency_replies"}
+    counts.add("backlog")
     row: dict[str, Any] = {field: 0 if field in counts else None for field in REPORT_FIELDS}
     row.update(agency_id=agency_id, **{"class": "insufficient_data"})
     return row

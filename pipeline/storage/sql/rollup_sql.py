@@ -30,13 +30,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipeline.domain.classify import ClassThresholds
+from pipeline.domain.matching import CLOSED_BY_REMOVAL, CLOSED_BY_REPLY
 from pipeline.domain.windows import MessageStatus
 from pipeline.storage.sql.binding import Binding
 from pipeline.storage.sql.fragments import (
     age_seconds_sql,
     agency_reply_sql,
-    answered_sql,
     citizen_message_sql,
+    closed_sql,
     directory_hash_sql,
     directory_sql,
     figures_sql,
@@ -89,6 +90,7 @@ ROLLUP_COLUMNS = (
     "agency_posts",
     "pull_posts",
     "agency_replies",
+    "removed",
 )
 _THRESHOLDS = ClassThresholds()
 
@@ -103,7 +105,8 @@ def _facts(db: str, where: str) -> str:
     # The latest version of each first response (a late, earlier reply revises a fact under a higher version).
     return (
         f"SELECT agency_id, account_id, platform, message_id, argMax(answered_at, version) AS answered_at, "
-        f"argMax(response_seconds, version) AS response_seconds, argMax(business_seconds, version) AS business_seconds "
+        f"argMax(response_seconds, version) AS response_seconds, "
+        f"argMax(business_seconds, version) AS business_seconds, argMax(closed_by, version) AS closed_by "
         f"FROM {db}.{RESPONSE_FACTS} WHERE {where} GROUP BY agency_id, account_id, platform, message_id"
     )
 
@@ -156,18 +159,22 @@ def build_days_sql(db: str, table: str = DAY_ROLLUP) -> str:
         "AND has({days:Array(Date)}, toDate(created_at, 'UTC'))"
     )
     sla_s = sla_seconds_sql("{default_sla_hours:Float64}", "ag")
-    answered = "f.message_id != ''"
-    unanswered_at = f", groupArrayIf(i.created_at, NOT ({answered})) AS unanswered_at" if hourly else ""
+    # A fact is the first closure: by an agency reply (answered) or by the message's removal (removed).
+    answered = f"f.message_id != '' AND f.closed_by = '{CLOSED_BY_REPLY}'"
+    removed = f"f.message_id != '' AND f.closed_by = '{CLOSED_BY_REMOVAL}'"
+    open_ = "f.message_id = ''"
+    unanswered_at = f", groupArrayIf(i.created_at, {open_}) AS unanswered_at" if hourly else ""
     no_times = f", {_NO_TIMES}" if hourly else ""
     messages = f"""
         SELECT {bucket.format(c="i.created_at")} AS bucket, i.agency_id AS agency_id, i.account_id AS account_id,
                i.platform AS platform, count() AS citizen_messages, countIf({answered}) AS answered,
                countIf({answered} AND {within_sla_sql("f.response_seconds", sla_s)}) AS answered_within_sla,
-               countIf(NOT ({answered})) AS unanswered,
-               {_oldest("i.created_at", f"NOT ({answered})")} AS oldest_unanswered_at,
+               countIf({open_}) AS unanswered,
+               {_oldest("i.created_at", open_)} AS oldest_unanswered_at,
                sumMapIf(map({hist_bucket_sql("f.response_seconds")}, toUInt64(1)), {answered}) AS response_hist,
                sumMapIf(map({hist_bucket_sql("f.business_seconds")}, toUInt64(1)), {answered}) AS business_hist,
-               toUInt64(0) AS agency_posts, toUInt64(0) AS pull_posts, toUInt64(0) AS agency_replies{unanswered_at}
+               toUInt64(0) AS agency_posts, toUInt64(0) AS pull_posts, toUInt64(0) AS agency_replies,
+               countIf({removed}) AS removed{unanswered_at}
         FROM (SELECT agency_id, account_id, platform, message_id, created_at FROM {db}.{INTERACTIONS}
               WHERE {citizen_message_sql()} AND {days} LIMIT 1 BY event_id) AS i
         LEFT JOIN ({_facts(db, days.replace("created_at", "asked_at"))}) AS f
@@ -177,7 +184,7 @@ def build_days_sql(db: str, table: str = DAY_ROLLUP) -> str:
     output = f"""
         SELECT {bucket.format(c="created_at")} AS bucket, agency_id, account_id, platform, toUInt64(0), toUInt64(0),
                toUInt64(0), toUInt64(0), {FAR_FUTURE}, {_EMPTY_HIST}, {_EMPTY_HIST},
-               countIf(is_post), countIf(is_post AND is_pull), countIf(NOT is_post){no_times}
+               countIf(is_post), countIf(is_post AND is_pull), countIf(NOT is_post), toUInt64(0){no_times}
         FROM ({_output_events(db, days)})
         GROUP BY bucket, agency_id, account_id, platform"""
     columns = ROLLUP_COLUMNS if not hourly else (*ROLLUP_COLUMNS[:1], "hour", *ROLLUP_COLUMNS[2:], "unanswered_at")
@@ -185,7 +192,7 @@ def build_days_sql(db: str, table: str = DAY_ROLLUP) -> str:
 INSERT INTO {db}.{table} ({", ".join(columns)})
 SELECT {{build:UInt64}}, bucket, agency_id, account_id, platform, sum(citizen_messages), sum(answered),
        sum(answered_within_sla), sum(unanswered), min(oldest_unanswered_at), sumMap(response_hist),
-       sumMap(business_hist), sum(agency_posts), sum(pull_posts), sum(agency_replies)
+       sumMap(business_hist), sum(agency_posts), sum(pull_posts), sum(agency_replies), sum(removed)
        {", groupArrayArray(unanswered_at)" if hourly else ""}
 FROM ({messages}
       UNION ALL {output})
@@ -333,7 +340,8 @@ def rolled_report_sql(  # noqa: PLR0913 - the figures' whole definition
     )
     asked_region = raw_region.replace("created_at", "asked_at")
     period_raw = f", {period}(toDate(created_at, 'UTC')) AS period" if period else ""
-    answered = f"f.message_id != '' AND {answered_sql('f.answered_at', 't_until')}"
+    answered = closed_sql("f", "t_until", CLOSED_BY_REPLY)
+    removed = closed_sql("f", "t_until", CLOSED_BY_REMOVAL)
     messages = f"""
         SELECT {rows_keys}{period_raw},
                countIf(w) AS citizen_messages, countIf(w AND is_answered) AS answered,
@@ -343,15 +351,17 @@ def rolled_report_sql(  # noqa: PLR0913 - the figures' whole definition
                sumMapIf(map({hist_bucket_sql("response_seconds")}, toUInt64(1)), w AND is_answered) AS response_hist,
                sumMapIf(map({hist_bucket_sql("business_seconds")}, toUInt64(1)), w AND is_answered) AS business_hist,
                toUInt64(0) AS agency_posts, toUInt64(0) AS pull_posts, toUInt64(0) AS agency_replies,
-               {"countIf(bk AND NOT is_answered)" if want_backlog else "toUInt64(0)"} AS backlog,
-               {_oldest("created_at", "bk AND NOT is_answered") if want_backlog else FAR_FUTURE} AS oldest_unanswered_at
+               {"countIf(bk AND NOT is_answered AND NOT is_removed)" if want_backlog else "toUInt64(0)"} AS backlog,
+               {_oldest("created_at", "bk AND NOT is_answered AND NOT is_removed") if want_backlog else FAR_FUTURE}
+                   AS oldest_unanswered_at,
+               countIf(w AND is_removed) AS removed
         FROM (
             SELECT i.agency_id AS agency_id, i.account_id AS account_id, i.platform AS platform,
                    i.created_at AS created_at, i.created_at >= t_since AS w, i.created_at >= c_ts AS bk,
-                   {answered} AS is_answered, f.response_seconds AS response_seconds,
+                   {answered} AS is_answered, {removed} AS is_removed, f.response_seconds AS response_seconds,
                    f.business_seconds AS business_seconds, {sla_s} AS sla_s,
                    {age_seconds_sql("i.created_at", "t_until")} AS age_s,
-                   {message_status_sql("is_answered", "response_seconds", "age_s", "sla_s")} AS status
+                   {message_status_sql("is_answered", "response_seconds", "age_s", "sla_s", "is_removed")} AS status
             FROM (SELECT agency_id, account_id, platform, message_id, created_at FROM {db}.{INTERACTIONS}
                   WHERE {citizen_message_sql()} AND {raw_region} AND {scope} LIMIT 1 BY event_id) AS i
             LEFT JOIN ({_facts(db, f"{asked_region} AND {scope}")}) AS f
@@ -364,7 +374,8 @@ def rolled_report_sql(  # noqa: PLR0913 - the figures' whole definition
     output = f"""
         SELECT {rows_keys}{period_raw}, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
                toUInt64(0), {_EMPTY_HIST}, {_EMPTY_HIST},
-               countIf(is_post), countIf(is_post AND is_pull), countIf(NOT is_post), toUInt64(0), {FAR_FUTURE}
+               countIf(is_post), countIf(is_post AND is_pull), countIf(NOT is_post), toUInt64(0), {FAR_FUTURE},
+               toUInt64(0)
         FROM ({_output_events(db, f"{window} AND {scope}")})
         GROUP BY {key_list}"""
     return f"""
@@ -375,7 +386,7 @@ FROM (
            sum(answered_within_sla) AS answered_within_sla, sum(pending) AS pending, sum(overdue) AS overdue,
            sumMap(response_hist) AS response_hist, sumMap(business_hist) AS business_hist,
            sum(agency_posts) AS agency_posts, sum(pull_posts) AS pull_posts, sum(agency_replies) AS agency_replies,
-           sum(backlog) AS backlog, min(oldest_unanswered_at) AS oldest_unanswered_at
+           sum(backlog) AS backlog, min(oldest_unanswered_at) AS oldest_unanswered_at, sum(removed) AS removed
     FROM ({days}
           UNION ALL {hours}
           UNION ALL {messages}
@@ -400,7 +411,7 @@ def _day_part(  # noqa: PLR0913 - one slice's whole context
                sum(unanswered) AS overdue, sumMap(response_hist) AS response_hist,
                sumMap(business_hist) AS business_hist, sum(agency_posts) AS agency_posts,
                sum(pull_posts) AS pull_posts, sum(agency_replies) AS agency_replies,
-               toUInt64(0) AS backlog, {FAR_FUTURE} AS oldest_unanswered_at
+               toUInt64(0) AS backlog, {FAR_FUTURE} AS oldest_unanswered_at, sum(removed) AS removed
         FROM {db}.{DAY_ROLLUP} WHERE day >= first_full AND {current}
         GROUP BY {key_list}"""
     if not want_backlog:
@@ -409,7 +420,7 @@ def _day_part(  # noqa: PLR0913 - one slice's whole context
         UNION ALL
         SELECT {rows_keys}, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
                {_EMPTY_HIST}, {_EMPTY_HIST}, toUInt64(0), toUInt64(0), toUInt64(0),
-               sum(unanswered), min(oldest_unanswered_at)
+               sum(unanswered), min(oldest_unanswered_at), toUInt64(0)
         FROM {db}.{DAY_ROLLUP} WHERE {current}
         GROUP BY {key_list}"""
 
@@ -433,7 +444,7 @@ def _hour_part(  # noqa: PLR0913 - one slice's whole context
                toUInt64(sum(unanswered) - sum(pend)) AS overdue, sumMap(response_hist) AS response_hist,
                sumMap(business_hist) AS business_hist, sum(agency_posts) AS agency_posts,
                sum(pull_posts) AS pull_posts, sum(agency_replies) AS agency_replies,
-               toUInt64(0) AS backlog, {FAR_FUTURE} AS oldest_unanswered_at
+               toUInt64(0) AS backlog, {FAR_FUTURE} AS oldest_unanswered_at, sum(removed) AS removed
         FROM (SELECT h.*, toUInt64({pending}) AS pend
               FROM (SELECT * FROM {db}.{HOUR_ROLLUP}
                     WHERE hour >= first_hour AND NOT (hour >= f_ts AND hour < e_ts) AND {current}) AS h
@@ -445,6 +456,6 @@ def _hour_part(  # noqa: PLR0913 - one slice's whole context
         UNION ALL
         SELECT {rows_keys}, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
                {_EMPTY_HIST}, {_EMPTY_HIST}, toUInt64(0), toUInt64(0), toUInt64(0),
-               sum(unanswered), min(oldest_unanswered_at)
+               sum(unanswered), min(oldest_unanswered_at), toUInt64(0)
         FROM {db}.{HOUR_ROLLUP} WHERE hour >= toDateTime(day_until, 'UTC') AND {current}
         GROUP BY {key_list}"""

@@ -15,6 +15,7 @@ a validated finite float, never a caller's text.
 from __future__ import annotations
 
 from pipeline.domain.classify import ClassThresholds
+from pipeline.domain.matching import CLOSED_BY_REPLY
 from pipeline.domain.windows import ROLLING_WINDOWS
 from pipeline.storage.sql.binding import FixedBinding
 from pipeline.storage.sql.fragments import float_sql, interval_sql, sla_seconds_sql, within_sla_sql
@@ -40,7 +41,7 @@ SELECT f.agency_id, f.account_id, f.platform, {bucket}(toDateTime(f.asked_at, 'U
        arrayJoin(if({within_sla_sql("f.response_seconds", sla_s)},
                     ['answered', 'answered_within_sla'], ['answered'])) AS metric,
        count() AS value, uniqExact(f.citizen_id) AS people
-FROM (SELECT * FROM {db}.{RESPONSE_FACTS} FINAL) AS f
+FROM (SELECT * FROM {db}.{RESPONSE_FACTS} FINAL WHERE closed_by = '{CLOSED_BY_REPLY}') AS f
 LEFT JOIN (SELECT agency_id, sla_hours FROM {db}.{AGENCIES} FINAL) AS ag ON ag.agency_id = f.agency_id
 GROUP BY f.agency_id, f.account_id, f.platform, bucket, metric"""
 

@@ -184,3 +184,22 @@ def test_dot_mentions_are_pseudonymised_before_kafka(
         f".@{pseudo.pseudonym('x', 'aisyah_r')} and (@{pseudo.pseudonym('x', 'ben.lee')}): still waiting, "
         "email a.b@c.my"
     )
+
+
+def test_change_authors_are_pseudonymised_unless_an_agency_and_mentions_masked(
+    publisher: Publisher, sink: ListRecordSink, event_factory: EventFactory
+) -> None:
+    removal = event_factory("remove", author_id="7012345678901234", author_role="citizen")
+    unknown = event_factory("remove", author_id="7012345678905555")  # no role: the directory decides
+    edit = event_factory("edit", author_id=ACCOUNT, author_role="agency", text="Dikemas kini @aisyah_r")
+    for event in (removal, unknown, edit):
+        publisher.publish(event)
+    publisher.flush()
+    raw = b"".join(r.value for r in sink.records)
+    assert b"7012345678901234" not in raw
+    assert b"7012345678905555" not in raw
+    assert b"aisyah_r" not in raw
+    sent = _events(sink)
+    assert sent[0].author_id == Pseudonymizer(KEY).pseudonym("x", "7012345678901234")
+    assert sent[1].author_id == Pseudonymizer(KEY).pseudonym("x", "7012345678905555")
+    assert sent[2].author_id == ACCOUNT

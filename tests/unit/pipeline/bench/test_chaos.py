@@ -23,7 +23,7 @@ from pipeline.bench.chaos import (
 )
 from pipeline.settings import load_settings
 from schemas.agency import load_directory
-from schemas.tables import INTERACTIONS, POSTS, REACTIONS
+from schemas.tables import CHANGES, INTERACTIONS, POSTS, REACTIONS
 from schemas.topics import EVENTS
 
 
@@ -63,7 +63,7 @@ def test_the_replay_is_the_same_bytes_for_the_same_seed_with_pseudonymised_citiz
     assert citizens
     assert all(e["author_id"].startswith("ps1:") for e in citizens)
     assert any(e["type"] == "interaction" and e["kind"] == "reply" for e in events)
-    counts = {POSTS: "post", INTERACTIONS: "interaction", REACTIONS: "reaction"}
+    counts = {POSTS: "post", INTERACTIONS: "interaction", REACTIONS: "reaction", CHANGES: "change"}
     assert replay.published == {table: sum(e["type"] == kind for e in events) for table, kind in counts.items()}
     ends = replay.end_offsets(3)
     assert sum(ends.values()) == len(replay.records)

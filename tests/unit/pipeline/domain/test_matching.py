@@ -173,3 +173,50 @@ def test_reply_arriving_before_its_parent_still_answers_earlier_messages(event_f
     for order in (["r1", "q1", "q2"], ["q1", "r1", "q2"], ["r1", "q2", "q1"]):
         facts = _matcher().add([t[name] for name in order])
         assert _final(facts) == {"q1": ("r1", 65 * 60.0), "q2": ("r1", 60 * 60.0)}, order
+
+
+# --- removals: a removal is the message's closure when it comes before any answer --------------------------------
+
+
+def test_a_removal_before_any_answer_closes_the_message_as_removed(event_factory: EventFactory) -> None:
+    t = _thread(event_factory)
+    removal = event_factory("remove", target_id="q3", created_at=_at(30))
+    facts = _matcher().add([*t.values(), removal])
+    [closed] = [f for f in facts if f.message_id == "q3"]
+    assert (closed.closed_by, closed.reply_id, closed.answered_at, closed.answered) == ("removal", "", _at(30), False)
+    assert _final(facts)["q2"] == ("r1", 60 * 60.0)  # the others keep their answers
+
+
+def test_an_answer_before_the_removal_stays_the_answer_in_any_arrival_order(event_factory: EventFactory) -> None:
+    t = _thread(event_factory)
+    removal = event_factory("remove", target_id="q2", created_at=_at(90))
+    for order in itertools.permutations([t["q1"], t["q2"], t["r1"], removal]):
+        facts = _final(_matcher().add(list(order)))
+        assert facts["q2"] == ("r1", 60 * 60.0)
+
+
+def test_a_removal_met_before_its_message_waits_and_a_later_reply_does_not_answer_it(
+    event_factory: EventFactory,
+) -> None:
+    t = _thread(event_factory)
+    matcher = _matcher()
+    assert matcher.add([event_factory("remove", target_id="q2", created_at=_at(20))]) == []
+    facts = matcher.add([t["q2"], t["r1"]])
+    [closed] = [f for f in facts if f.message_id == "q2"]
+    assert closed.closed_by == "removal"
+    assert closed.answered_at == _at(20)
+
+
+def test_a_removal_closes_only_its_target_and_the_earliest_removal_wins(event_factory: EventFactory) -> None:
+    t = _thread(event_factory)
+    early = event_factory("remove", target_id="q2", created_at=_at(10))
+    late = event_factory("remove", target_id="q2", created_at=_at(40))
+    facts = _matcher().add([t["q1"], t["q2"], late, early, late])
+    assert {f.message_id for f in facts} == {"q2"}  # q1 (same author, earlier) stays open
+    assert min(f.answered_at for f in facts) == _at(10)
+
+
+def test_an_edit_changes_nothing(event_factory: EventFactory) -> None:
+    t = _thread(event_factory)
+    edit = event_factory("edit", target_id="q3", created_at=_at(7), text="edited")
+    assert _final(_matcher().add([*t.values(), edit])) == _final(_matcher().add(list(t.values())))

@@ -40,3 +40,15 @@ def test_status_exact_boundaries() -> None:
 def test_a_reply_after_the_instant_does_not_count_yet() -> None:
     assert message_status(T, T + timedelta(hours=2), SLA, T + timedelta(hours=1)) is MessageStatus.PENDING
     assert message_status(T, T + timedelta(days=3), SLA, T + timedelta(days=2)) is MessageStatus.OVERDUE
+
+
+def test_a_message_removed_before_its_answer_is_removed_and_an_answered_one_stays_answered() -> None:
+    hour = timedelta(hours=1)
+    assert message_status(T, None, SLA, T + 2 * SLA, removed_at=T + hour) is MessageStatus.REMOVED
+    assert message_status(T, T + 2 * hour, SLA, T + 3 * hour, removed_at=T + hour) is MessageStatus.REMOVED
+    assert message_status(T, T + hour, SLA, T + 3 * hour, removed_at=T + hour) is MessageStatus.REMOVED  # a tie
+    assert message_status(T, T + hour, SLA, T + 3 * hour, removed_at=T + 2 * hour) is (
+        MessageStatus.ANSWERED_WITHIN_SLA
+    )
+    # Not removed yet at the instant judged: still open.
+    assert message_status(T, None, SLA, T + hour, removed_at=T + 2 * hour) is MessageStatus.PENDING

@@ -97,3 +97,14 @@ def test_decoded_parts_join_in_record_order(event_factory: EventFactory) -> None
         ("poison", "OverflowError: date value out of range", "worker:events/p1@9")
     ]
     assert joined.latest == {0: two.created_at}
+
+
+def test_changes_are_stored_removals_go_to_the_matcher_and_clear_authors_fail(event_factory: EventFactory) -> None:
+    removal = event_factory("remove", author_id=PSEUDONYM, author_role="citizen")
+    edit = event_factory("edit", text="baru")
+    clear = event_factory("remove", author_id="7012345678901234")
+    decoded = decode([_record(0, 0, removal, edit, clear)], ceiling=FAR, is_agency_account=_never_agency)
+    assert [orjson.loads(line)["event_id"] for line in decoded.rows["changes"]] == [removal.event_id, edit.event_id]
+    assert decoded.interactions == [removal]
+    assert [f.error_type for f in decoded.failures] == ["not_pseudonymised"]
+    assert decoded.kinds == {("change", "x"): 2}
