@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
+    SecretsSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
@@ -25,7 +26,17 @@ __all__ = ["Settings", "SettingsError", "describe_errors", "ensure_private_dir",
 _CLICKHOUSE_SCHEMES = ("chdb://", "http://", "https://")
 # Values never echoed in an error line.
 _SECRET_FIELDS = frozenset(
-    {"clickhouse_url", "pseudonym_key", "api_token", "grafana_token", "grafana_clickhouse_password"}
+    {
+        "clickhouse_url",
+        "pseudonym_key",
+        "api_token",
+        "grafana_token",
+        "grafana_clickhouse_password",
+        "meta_app_secret",
+        "meta_verify_token",
+        "x_consumer_secret",
+        "mastodon_webhook_secret",
+    }
 )
 
 
@@ -127,6 +138,40 @@ class Settings(BaseSettings):
         description="password of the read-only ClickHouse user serambi_grafana (created on a server; never logged)",
     )
 
+    meta_app_secret: SecretStr = Field(
+        SecretStr(""), description="Meta app secret: verifies X-Hub-Signature-256 of Facebook/Instagram webhooks"
+    )
+    meta_verify_token: SecretStr = Field(
+        SecretStr(""), description="the verify token you typed in Meta's webhook setup (subscription check)"
+    )
+    x_consumer_secret: SecretStr = Field(
+        SecretStr(""), description="X app consumer secret: CRC answers and x-twitter-webhooks-signature"
+    )
+    mastodon_webhook_secret: SecretStr = Field(
+        SecretStr(""), description="secret of the Mastodon admin webhook (X-Hub-Signature)"
+    )
+    ingest_host: str = Field("127.0.0.1", description="webhook ingress address (a reverse proxy terminates TLS)")
+    ingest_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        8790, description="webhook ingress port; 0 = any free port"
+    )
+    ingest_max_body_bytes: Annotated[int, Field(ge=1024)] = Field(
+        1024 * 1024, description="largest webhook delivery accepted (413 above)"
+    )
+    ingest_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
+        10.0, description="a delivery not acknowledged by Kafka within this gets a 503 + Retry-After"
+    )
+    ingest_max_in_flight: Annotated[int, Field(ge=1)] = Field(
+        256, description="deliveries waiting for Kafka at once per route; more get a 503 + Retry-After"
+    )
+
+    @property
+    def webhooks_configured(self) -> bool:
+        """True when any webhook secret is set: ``serambi run`` and ``demo`` then start the ingress."""
+        return any(
+            secret.get_secret_value()
+            for secret in (self.meta_app_secret, self.x_consumer_secret, self.mastodon_webhook_secret)
+        )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -136,8 +181,15 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Init args, then environment, then the TOML file of ``SERAMBI_CONFIG_FILE``."""
+        """Init args, environment, secret files of ``SERAMBI_SECRETS_DIR``, then ``SERAMBI_CONFIG_FILE``'s TOML.
+
+        A secret file is named like its variable (``SERAMBI_META_APP_SECRET``) and holds the value alone, as
+        Docker and Kubernetes secrets are mounted.
+        """
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        secrets_dir = os.environ.get("SERAMBI_SECRETS_DIR")
+        if secrets_dir:
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=Path(secrets_dir)))
         toml_file = os.environ.get("SERAMBI_CONFIG_FILE")
         if toml_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))

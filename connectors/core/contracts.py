@@ -238,6 +238,14 @@ class WebhookSource(ABC):
     """
 
     source: ClassVar[str]
+    route: ClassVar[str] = ""
+    """The ingress path, ``/webhooks/<name>``."""
+    signature_header: ClassVar[str] = ""
+    """The (lower-case) header carrying the signature, e.g. ``x-hub-signature-256``."""
+
+    def signature_present(self, headers: Mapping[str, str]) -> bool:
+        """Whether the delivery carries a signature at all (missing: 401; present but wrong: 403)."""
+        return bool(self.signature_header and headers.get(self.signature_header))
 
     def handshake(self, query: Mapping[str, str]) -> WebhookResponse | None:
         """Answer a subscription check (e.g. Meta's ``hub.challenge``); ``None``: not one (the default)."""

@@ -11,7 +11,20 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli import alerts, bench, dashboards, db, deadletters, imports, report, run, schemas, simulate, status
+from pipeline.cli import (
+    alerts,
+    bench,
+    dashboards,
+    db,
+    deadletters,
+    imports,
+    ingest,
+    report,
+    run,
+    schemas,
+    simulate,
+    status,
+)
 from pipeline.cli.common import configure_logging, settings_epilog
 
 __all__ = ["main"]
@@ -77,6 +90,7 @@ for _command in (
     run.run,
     simulate.simulate,
     imports.import_,
+    ingest.ingest,
     deadletters.deadletters,
     alerts.alerts,
     status.status,

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from connectors.simulator.source import Simulation, SimulatorConnector
 from pipeline.metrics import Metrics
 from pipeline.runtime.alert_lines import AlertLines
+from pipeline.runtime.ingest import IngressServer, start_ingress
 from pipeline.runtime.monitoring import INSTALL_HINT, MonitoringError, MonitoringStack, find_binaries
 from pipeline.runtime.publishing import kafka_publisher
 from pipeline.runtime.stack import RunningStack, open_stack
@@ -153,12 +154,19 @@ async def run_stack(
     stop = threading.Event()
     started: list[tuple[asyncio.Task[None], SimulatorConnector]] = []
     monitoring: list[MonitoringStack] = []
-    boards: list[BoardServer] = []
+    boards: list[BoardServer | IngressServer] = []
 
     def prepare(stack: RunningStack) -> None:
         # The board first: `run` fails on a busy port before anything publishes; the demo takes a free one.
         boards.append(serve_board(settings, stack.store, stack.store.database, fallback=options.simulate))
         say(boards[0].describe())
+        if settings.webhooks_configured:  # platforms push here; acknowledged once the broker (and spool) has it
+            ingress = start_ingress(
+                settings, stack.bootstrap_servers, directory, stack.metrics, epoch=stack.spool_epoch,
+                fallback=options.simulate,
+            )  # fmt: skip
+            boards.append(ingress)
+            say(ingress.describe())
         # The worker takes seconds to join its consumer group: the simulator publishes meanwhile (the
         # spool and the broker hold it), and the user hears why nothing is stored yet.
         if plan is not None:
@@ -200,7 +208,7 @@ async def run_stack(
 
 
 @contextlib.asynccontextmanager
-async def _closing(boards: list[BoardServer]) -> AsyncIterator[None]:
+async def _closing(boards: list[BoardServer | IngressServer]) -> AsyncIterator[None]:
     """Stop the board before the stack closes its store (no request then meets a closed store)."""
     try:
         yield
@@ -208,7 +216,7 @@ async def _closing(boards: list[BoardServer]) -> AsyncIterator[None]:
         await _close_boards(boards)
 
 
-async def _close_boards(boards: list[BoardServer]) -> None:
+async def _close_boards(boards: list[BoardServer | IngressServer]) -> None:
     for board in boards:
         await asyncio.to_thread(board.stop)
 

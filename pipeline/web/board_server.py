@@ -30,7 +30,7 @@ _START_TIMEOUT_S = 10.0
 _STOP_TIMEOUT_S = 10.0
 
 
-def _bind(host: str, port: int, *, fallback: bool) -> tuple[socket.socket, bool]:
+def _bind(host: str, port: int, *, fallback: bool, what: str, setting: str) -> tuple[socket.socket, bool]:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         return socket.create_server((host, port), family=family), False
@@ -38,7 +38,7 @@ def _bind(host: str, port: int, *, fallback: bool) -> tuple[socket.socket, bool]
         if port == 0 or not fallback:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             msg = (
-                f"the web board cannot listen on {host}:{port} ({reason}): set SERAMBI_BOARD_PORT to a free port "
+                f"the {what} cannot listen on {host}:{port} ({reason}): set {setting} to a free port "
                 "(0 = any free port), or stop what uses it"
             )
             raise ConfigError(msg) from None
@@ -49,10 +49,11 @@ class BoardServer:
     """Serves an aiohttp application in a background thread with its own event loop.
 
     The socket is bound at construction (a busy port fails at once with a :class:`ConfigError` naming
-    ``SERAMBI_BOARD_PORT``, or with ``fallback`` takes a free port and says so in :meth:`describe`).
+    ``setting`` (default ``SERAMBI_BOARD_PORT``), or with ``fallback`` takes a free port and says so in
+    :meth:`describe`). ``what`` names the server in messages (default "web board"; the webhook ingress uses it too).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - a server's whole context, keyword-only after the address
         self,
         app: web.Application,
         host: str = "127.0.0.1",
@@ -60,12 +61,15 @@ class BoardServer:
         *,
         fallback: bool = False,
         token_required: bool = False,
+        what: str = "web board",
+        setting: str = "SERAMBI_BOARD_PORT",
     ) -> None:
         self._app, self._wanted_port, self._token_required = app, port, token_required
-        self._sock, self.fell_back = _bind(host, port, fallback=fallback)
+        self._what, self._setting = what, setting
+        self._sock, self.fell_back = _bind(host, port, fallback=fallback, what=what, setting=setting)
         self._address: tuple[str, int] = self._sock.getsockname()[:2]  # the socket closes at stop()
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, name="serambi-board", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name=f"serambi-{what.replace(' ', '-')}", daemon=True)
         self._ready = threading.Event()
         self._failure: BaseException | None = None
 
@@ -80,9 +84,13 @@ class BoardServer:
         line = f"board: {self.url}"
         if self._token_required:
             line += " (open it once with ?token=<SERAMBI_API_TOKEN>)"
-        if self.fell_back:
-            line += f" (port {self._wanted_port} is in use; set SERAMBI_BOARD_PORT to choose another)"
-        return line
+        return line + self.fallback_note()
+
+    def fallback_note(self) -> str:
+        """`` (port N is in use; ...)`` when the server took another port than the configured one, else ``""``."""
+        if not self.fell_back:
+            return ""
+        return f" (port {self._wanted_port} is in use; set {self._setting} to choose another)"
 
     def start(self) -> BoardServer:
         """Start serving; raises what the server's start-up raised."""

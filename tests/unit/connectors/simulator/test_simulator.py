@@ -13,7 +13,7 @@ from connectors.core.testing import FakeClock, ListEventSink, ListRecordSink
 from connectors.simulator.model import Simulation
 from connectors.simulator.source import SimulatorConnector, default_window
 from schemas.agency import Directory, load_directory
-from schemas.events import AuthorRole, Event, Interaction, InteractionKind, Post, Reaction, ReactionMode
+from schemas.events import AuthorRole, Change, Event, Interaction, InteractionKind, Post, Reaction, ReactionMode
 from schemas.privacy import PREFIX, Pseudonymizer
 from schemas.records import decode_batch
 from schemas.topics import EVENTS
@@ -91,7 +91,7 @@ def test_every_agency_is_active_within_ten_hours(directory: Directory) -> None:
     sim = Simulation(directory, seed=11, start=START, incident_at=None)
     events = sim.advance(START + timedelta(hours=10))
     assert {event.agency_id for event in events} == {agency.id for agency in directory.agencies}
-    assert {type(event) for event in events} == {Post, Interaction, Reaction}
+    assert {type(event) for event in events} == {Post, Interaction, Reaction, Change}
 
 
 def test_events_belong_to_directory_accounts(directory: Directory, week: tuple[Simulation, list[Event]]) -> None:
@@ -267,7 +267,7 @@ def test_connector_publishes_pseudonymised_events_never_ahead_of_the_clock(direc
     assert publisher.dead_lettered == 0
     assert connector.events_emitted == publisher.published > 0
     assert sum(connector.events_emitted_by_type.values()) == connector.events_emitted
-    assert set(connector.events_emitted_by_type) == {"post", "interaction", "reaction"}
+    assert set(connector.events_emitted_by_type) == {"post", "interaction", "reaction", "change"}
     published: list[Event] = []
     for record, sent_at in zip(sink.records, sink.sent_at, strict=True):
         assert record.topic == EVENTS.name

@@ -1,0 +1,1 @@
+"""Webhook connectors: platforms push signed deliveries to ``serambi ingest`` (one module per platform)."""
