@@ -136,7 +136,8 @@ def test_a_signed_facebook_batch_becomes_exact_rows_and_a_response_fact(ingress:
         (question, "comment", "citizen", post),
         (answer, "reply", "agency", question),
     ]
-    assert rows[0][4].startswith("ps1:") and "7012345678901234" not in rows[0][4]
+    assert rows[0][4].startswith("ps1:")
+    assert "7012345678901234" not in rows[0][4]
     assert rows[1][4] == PAGE
     facts = ingress.store.query(
         f"SELECT message_id, reply_id, closed_by, response_seconds FROM {ingress.store.database}.response_facts "
