@@ -1,4 +1,4 @@
-"""``serambi bench``: throughput, freshness and memory; ``chaos``: kill -9 under load; ``alerts``; ``views``."""
+"""``serambi bench``: throughput, freshness, memory; ``chaos``: kill -9 under load; ``alerts``; ``views``; ``ingress``."""
 
 from __future__ import annotations
 
@@ -222,6 +222,34 @@ def views(  # noqa: PLR0913 - one per CLI option
         kept = kept if data_dir else ", nothing left behind"
         click.echo(f"interrupted by {interrupt.name}: benchmark stopped, no figures{kept}", err=True)
         ctx.exit(interrupt.exit_code)
+    for line in result.table():
+        click.echo(line)
+    if json_out is not None:
+        json_out.write_text(result.as_json(), encoding="utf-8")
+
+
+@bench.command()
+@click.option(
+    "--deliveries", type=click.IntRange(min=1), default=20_000, show_default=True, help="Signed deliveries to send."
+)
+@click.option(
+    "--clients", type=click.IntRange(min=1), default=32, show_default=True, help="Concurrent connections sending them."
+)
+@_JSON_OUT
+@click.pass_context
+@friendly
+def ingress(ctx: click.Context, deliveries: int, clients: int, json_out: Path | None) -> None:
+    """Signed webhook deliveries per second the ingress acknowledges, with the acknowledgement latency.
+
+    Runs the embedded stack (broker, worker, chDB) with the webhook ingress on a throw-away data dir; another
+    process sends signed Facebook Page feed deliveries (a citizen comment each, an agency reply in every third)
+    from concurrent connections and times each from send to the 200 (sent only once Kafka acknowledged it).
+    Then the worker drains and what was stored is counted against what was sent.
+    """
+    from pipeline.bench.ingress import IngressBenchOptions, run_ingress_bench  # noqa: PLC0415 - loads the stack
+
+    options = IngressBenchOptions(deliveries=deliveries, clients=clients)
+    result = run_ingress_bench(read_settings_of(ctx, require_data=False), options, _progress)
     for line in result.table():
         click.echo(line)
     if json_out is not None:

@@ -257,3 +257,45 @@ def test_a_storm_of_concurrent_and_repeated_deliveries_loses_and_double_counts_n
         "SELECT count() FROM {db}.interactions FINAL WHERE startsWith(message_id, {p:String})", p=prefix
     )
     assert stored == final == unique
+
+
+def _fixture_deliveries(platform: str) -> dict[str, Any]:
+    return dict(orjson.loads((FIXTURES / f"payloads/{platform}").read_bytes())["deliveries"])
+
+
+def test_x_reply_met_before_its_parent_is_matched_once_the_parent_arrives(ingress: Ingress) -> None:
+    deliveries = _fixture_deliveries("x_twitter/account_activity_webhook.json")
+
+    def send(name: str) -> None:
+        body = orjson.dumps(deliveries[name])
+        headers = {"x-twitter-webhooks-signature": hmac_base64(X_SECRET.encode(), body)}
+        assert _request(ingress.url("x"), body, headers)[0] == 200
+
+    # The agency's answer arrives before the citizen's question: its root is a guess until the question comes.
+    for name in ("agency_post", "agency_reply", "citizen_reply"):
+        send(name)
+    ingress.live.drain()
+    question = deliveries["citizen_reply"]["tweet_create_events"][0]
+    answer = deliveries["agency_reply"]["tweet_create_events"][0]
+    facts = ingress.store.query(
+        f"SELECT message_id, reply_id, root_id, closed_by FROM {ingress.store.database}.response_facts FINAL "
+        "WHERE message_id = {m:String}",
+        {"m": question["id_str"]},
+    ).rows
+    assert facts == [(question["id_str"], answer["id_str"], question["in_reply_to_status_id_str"], "reply")]
+
+
+def test_mastodon_admin_webhooks_become_rows_and_a_fact(ingress: Ingress) -> None:
+    deliveries = _fixture_deliveries("mastodon/admin_webhooks.json")
+    for name in ("agency_post", "citizen_reply", "agency_reply"):
+        body = orjson.dumps(deliveries[name])
+        headers = {"X-Hub-Signature": hmac_hex(MASTODON_SECRET.encode(), body)}
+        assert _request(ingress.url("mastodon"), body, headers)[0] == 200
+    ingress.live.drain()
+    rows = ingress.store.query(
+        f"SELECT author_role, kind FROM {ingress.store.database}.interactions FINAL "
+        "WHERE platform = 'mastodon' ORDER BY created_at"
+    ).rows
+    assert rows == [("citizen", "comment"), ("agency", "reply")]
+    assert ingress.count("SELECT count() FROM {db}.response_facts FINAL WHERE platform = 'mastodon'") == 1
+    assert ingress.count("SELECT count() FROM {db}.posts FINAL WHERE platform = 'mastodon'") == 1
