@@ -116,7 +116,7 @@ def start_ingress(  # noqa: PLR0913 - the ingress's whole context
             publisher = kafka_publisher(settings, bootstrap_servers, directory, metrics, source.source, epoch=epoch)
             name = source.route.rsplit("/", 1)[-1]
             routes.append(Route(name, source, AckingPublisher(publisher, name=f"serambi-ingress-{name}").start()))
-        app = ingress_app(routes, IngressMetrics(metrics.registry), limits_of(settings))
+        app = ingress_app(routes, IngressMetrics(metrics.registry), limits_of(settings), metrics.registry)
         server = BoardServer(
             app,
             settings.ingest_host,

@@ -17,6 +17,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
         "SERAMBI_DATA_DIR": str(tmp_path / "data"),
         "SERAMBI_PSEUDONYM_KEY": "demo-test-key",
         "SERAMBI_BOARD_PORT": "0",  # tests run side by side: none may hold the default 8780
+        "SERAMBI_INGEST_PORT": "0",  # nor the ingress's 8790
     }
 
 
