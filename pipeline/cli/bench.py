@@ -1,4 +1,4 @@
-"""``serambi bench``: throughput, freshness, memory; ``chaos``: kill -9 under load; ``alerts``; ``views``; ``ingress``."""
+"""``serambi bench``: throughput, freshness, memory; ``chaos`` (kill -9), ``alerts``, ``views``, ``ingress``."""
 
 from __future__ import annotations
 

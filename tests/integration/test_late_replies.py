@@ -16,6 +16,7 @@ from pipeline.storage.store import Store
 from pipeline.stream.decode import Record
 from pipeline.stream.processor import Processor
 from schemas.agency import Directory
+from schemas.events import Change, Interaction
 from schemas.records import encode_batch
 from schemas.topics import partition_for
 from tests.helpers.events import T0, EventFactory
@@ -79,15 +80,17 @@ def test_history_reads_back_exactly_the_conversations_asked_for(
         # tests differently), and a time more than a day after the processor's clock would be dead-lettered.
         return event_factory("comment", message_id=message_id, root_id=root, author_id="ps1:" + "d" * 32, created_at=T0)
 
-    events = [comment("a1", "A"), comment("a2", "A"), comment("b", "B"), comment("q", "it's")]
+    removal = event_factory("remove", target_id="a2", root_id="A", created_at=T0)  # reloaded with its conversation
+    events = [comment("a1", "A"), comment("a2", "A"), comment("b", "B"), comment("q", "it's"), removal]
     registry = AgencyRegistry(store, tiny_directory)
     processor = Processor(store, Metrics(CollectorRegistry()), registry, InteractionHistory(store), clock=FakeClock(T0))
     processor.commit(processor.prepare([Record(0, 0, encode_batch(events))]))
     history = InteractionHistory(store)
     keys = {conversation_key(events[0]), conversation_key(events[3]), ("x", "900100", "never")}
     loaded = history.conversations(keys)
-    assert sorted(e.message_id for e in loaded) == ["a1", "a2", "q"]
+    assert sorted(e.message_id for e in loaded if isinstance(e, Interaction)) == ["a1", "a2", "q"]
+    assert [(e.event_id, e.target_id) for e in loaded if isinstance(e, Change)] == [(removal.event_id, "a2")]
     fields = ("event_id", "platform", "account_id", "kind", "root_id", "parent_id", "author_role", "created_at")
-    first = next(e for e in loaded if e.message_id == "a1")
+    first = next(e for e in loaded if isinstance(e, Interaction) and e.message_id == "a1")
     assert [getattr(first, f) for f in fields] == [getattr(events[0], f) for f in fields]
     assert history.conversations([]) == []

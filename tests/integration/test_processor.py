@@ -14,7 +14,7 @@ from pipeline.storage.store import Store
 from pipeline.stream.decode import Record
 from pipeline.stream.processor import Processor
 from schemas.agency import Directory
-from schemas.events import Event
+from schemas.events import Event, Interaction
 from schemas.records import encode_batch
 from tests.helpers.events import T0, EventFactory
 from tests.helpers.fakes import FakeClock
@@ -66,7 +66,7 @@ def test_history_reads_whole_active_conversations_and_ignores_the_future_for_its
     ]
     _handle(_processor(store, tiny_directory, wall), _record(0, 0, *events))
     recent = InteractionHistory(store).recent(timedelta(days=7), until=wall() + timedelta(hours=1))
-    assert [e.message_id for e in recent] == ["a-old", "a-new", "c"]
+    assert [e.message_id for e in recent if isinstance(e, Interaction)] == ["a-old", "a-new", "c"]
     fields = ("event_id", "platform", "account_id", "kind", "root_id", "parent_id", "author_role", "created_at")
     assert [getattr(recent[1], f) for f in fields] == [getattr(events[0], f) for f in fields]
     rebuilt = _processor(store, tiny_directory, wall)

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,6 +31,7 @@ from schemas.topics import DEAD_LETTER, EVENTS
 from tests.helpers.paths import FIXTURES, PAYLOADS
 
 SECRET = "test_app_secret_DO_NOT_USE_0123456789"
+Client = TestClient[web.Request, web.Application]
 DIRECTORY: Directory = load_directory(FIXTURES / "webhook_agencies.yaml")
 BATCH: dict[str, Any] = orjson.loads((PAYLOADS / "facebook/webhook_feed_batch.json").read_bytes())
 
@@ -58,7 +60,7 @@ def _meta() -> MetaWebhook:
 
 
 class Harness:
-    def __init__(self, client: TestClient, sink: GatedSink, registry: CollectorRegistry) -> None:
+    def __init__(self, client: Client, sink: GatedSink, registry: CollectorRegistry) -> None:
         self.client, self.sink, self.registry = client, sink, registry
 
     async def post(self, body: bytes, *, secret: str | None = SECRET, headers: Mapping[str, str] = {}) -> int:
@@ -97,7 +99,7 @@ class _client:
     def __init__(self, app: Any) -> None:
         self._client = TestClient(TestServer(app))
 
-    async def __aenter__(self) -> TestClient:
+    async def __aenter__(self) -> Client:
         await self._client.start_server()
         return self._client
 
