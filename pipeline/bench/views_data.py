@@ -36,6 +36,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from connectors.simulator.texts import POST_TEXTS, QUESTIONS, REPLIES
+from pipeline.domain.matching import CLOSED_BY_REPLY
 from pipeline.storage.rows import agency_row
 from pipeline.storage.store import Store
 from schemas.agency import Account, Agency, Directory, SimulationProfile
@@ -410,7 +411,8 @@ _FACTS = f"""
 INSERT INTO {{db}}.{RESPONSE_FACTS} ({", ".join(FACT_COLUMNS)}, ingested_at)
 SELECT msg_id, platform, agency_id, account_id, root_id, citizen_id, msg_kind, asked_at, answered_at, reply_id,
        delay_ms / 1000, delay_ms / 1000 * (0.2 + 0.3 * {_u("m", "business")}),
-       toUInt64({_VERSION_BASE_MS} - answered_ms), answered_at + toIntervalMillisecond(3000 + n % 57000)
+       toUInt64({_VERSION_BASE_MS} - answered_ms), '{CLOSED_BY_REPLY}',
+       answered_at + toIntervalMillisecond(3000 + n % 57000)
 FROM ({_ROWS})
 WHERE is_reply"""
 

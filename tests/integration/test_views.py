@@ -150,32 +150,39 @@ def test_status_fragments_agree_with_message_status_on_a_grid(store: Store) -> N
         sla = timedelta(hours=hours)
         answers = [None, timedelta(0), sla - MS, sla, sla + MS, 2 * sla]
         instants = [MS, sla - MS, sla, sla + MS, 2 * sla, 3 * sla]
-        for answer, at in itertools.product(answers, instants):
+        removals = [None, sla, 2 * sla]  # before, at and after some answers and instants
+        for answer, at, removal in itertools.product(answers, instants, removals):
             answered_ms = None if answer is None else _ms(T + answer)
-            grid.append((agency_id, 0.0 if agency_id == "" else hours, _ms(T), answered_ms, _ms(T + at)))
-    answered = f"answered_at IS NOT NULL AND {answered_sql('answered_at', 'at')}"
+            removed_ms = None if removal is None else _ms(T + removal)
+            grid.append((agency_id, 0.0 if agency_id == "" else hours, _ms(T), answered_ms, _ms(T + at), removed_ms))
+    # The first closure is what a fact holds: the answer, or the removal when it came first (it wins a tie).
+    by_removal = "removed_at IS NOT NULL AND (answered_at IS NULL OR removed_at <= answered_at)"
+    by_reply = f"answered_at IS NOT NULL AND NOT ({by_removal})"
     status = message_status_sql(
-        answered,
+        f"{by_reply} AND {answered_sql('answered_at', 'at')}",
         age_seconds_sql("asked_at", "answered_at"),
         age_seconds_sql("asked_at", "at"),
         sla_seconds_sql(float_sql(default_hours), "ag"),
+        f"{by_removal} AND {answered_sql('removed_at', 'at')}",
     )
     sql = (
-        f"SELECT agency_id, asked_ms, answered_ms, at_ms, {status} FROM ("
+        f"SELECT agency_id, asked_ms, answered_ms, at_ms, removed_ms, {status} FROM ("
         "SELECT g.1 AS agency_id, g.2 AS sla_hours, g.3 AS asked_ms, g.4 AS answered_ms, g.5 AS at_ms, "
-        "fromUnixTimestamp64Milli(asked_ms, 'UTC') AS asked_at, "
+        "g.6 AS removed_ms, fromUnixTimestamp64Milli(asked_ms, 'UTC') AS asked_at, "
         "fromUnixTimestamp64Milli(answered_ms, 'UTC') AS answered_at, "
-        "fromUnixTimestamp64Milli(at_ms, 'UTC') AS at "
-        "FROM (SELECT arrayJoin({grid:Array(Tuple(String, Float64, Int64, Nullable(Int64), Int64))}) AS g)) AS ag"
+        "fromUnixTimestamp64Milli(at_ms, 'UTC') AS at, fromUnixTimestamp64Milli(removed_ms, 'UTC') AS removed_at "
+        "FROM (SELECT arrayJoin({grid:Array(Tuple(String, Float64, Int64, Nullable(Int64), Int64, Nullable(Int64)))}) "
+        "AS g)) AS ag"
     )
     rows = store.query(sql, {"grid": grid}, read_only=True).rows
     assert len(rows) == len(grid)
     seen = set()
-    for agency_id, asked_ms, answered_ms, at_ms, got in rows:
+    for agency_id, asked_ms, answered_ms, at_ms, removed_ms, got in rows:
         sla = timedelta(hours=slas[agency_id])
         answered_at = None if answered_ms is None else _at(answered_ms)
-        want = message_status(_at(asked_ms), answered_at, sla, _at(at_ms))
-        assert MessageStatus(got) is want, (agency_id, asked_ms, answered_ms, at_ms)
+        removed_at = None if removed_ms is None else _at(removed_ms)
+        want = message_status(_at(asked_ms), answered_at, sla, _at(at_ms), removed_at)
+        assert MessageStatus(got) is want, (agency_id, asked_ms, answered_ms, at_ms, removed_ms)
         seen.add(want)
     assert seen == set(MessageStatus)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pipeline.storage.query import QueryEngine
-from schemas.tables import DEAD_LETTERS, INTERACTIONS, POSTS, REACTIONS
+from schemas.tables import CHANGES, DEAD_LETTERS, INTERACTIONS, POSTS, REACTIONS
 
 __all__ = ["FutureEvents", "dead_letter_sql", "future_events", "status_sql", "status_totals"]
 
@@ -20,6 +20,7 @@ _KINDS = (
     (POSTS, "'post'"),
     (INTERACTIONS, "concat(author_role, '_', kind)"),
     (REACTIONS, "concat('reaction_', mode)"),
+    (CHANGES, "concat('change_', op)"),
 )
 
 
