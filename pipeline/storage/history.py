@@ -119,31 +119,28 @@ class InteractionHistory:
         return events + [_removal(row) for row in removals.dicts()]
 
 
+def _common(row: dict[str, Any]) -> dict[str, Any]:
+    # Rows come from our own tables, already validated once: the models are constructed without validating again.
+    return {
+        "event_id": row["event_id"],
+        "platform": Platform(row["platform"]),
+        "agency_id": row["agency_id"],
+        "account_id": row["account_id"],
+        "root_id": row["root_id"],
+        "created_at": assume_utc(row["created_at"]),
+    }
+
+
 def _interaction(row: dict[str, Any]) -> Interaction:
-    # Rows come from our own table, already validated once: construct without validating again.
     return Interaction.model_construct(
-        event_id=row["event_id"],
-        platform=Platform(row["platform"]),
-        agency_id=row["agency_id"],
-        account_id=row["account_id"],
+        **_common(row),
         kind=InteractionKind(row["kind"]),
         message_id=row["message_id"],
-        root_id=row["root_id"],
         parent_id=row["parent_id"],
         author_id=row["author_id"],
         author_role=AuthorRole(row["author_role"]),
-        created_at=assume_utc(row["created_at"]),
     )
 
 
 def _removal(row: dict[str, Any]) -> Change:
-    return Change.model_construct(
-        event_id=row["event_id"],
-        platform=Platform(row["platform"]),
-        agency_id=row["agency_id"],
-        account_id=row["account_id"],
-        op=ChangeOp(row["op"]),
-        target_id=row["target_id"],
-        root_id=row["root_id"],
-        created_at=assume_utc(row["created_at"]),
-    )
+    return Change.model_construct(**_common(row), op=ChangeOp(row["op"]), target_id=row["target_id"])
