@@ -42,6 +42,7 @@ WORKER_METRICS = {
     "serambi_sink_last_success_timestamp_seconds",
     "serambi_sink_insert_seconds",
     "serambi_matcher_open_conversations",
+    "serambi_ingress_deliveries_total",
 }
 ALERTS = {
     "UnansweredSurge",
@@ -50,6 +51,8 @@ ALERTS = {
     "PipelineStalled",
     "ConsumerLagHigh",
     "DeadLetterGrowing",
+    "WebhooksNotAcknowledged",
+    "WebhookSignaturesRejected",
 }
 
 
@@ -80,7 +83,7 @@ def _duration_seconds(text: str) -> int:
 def test_promtool_check_rules() -> None:
     result = _run(_tool("promtool"), "check", "rules", RULES)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
 
 
 def test_promtool_check_example_config() -> None:
