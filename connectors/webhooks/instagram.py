@@ -1,7 +1,7 @@
 """Instagram ``comments``, ``live_comments`` and ``mentions`` webhooks as canonical events.
 
 A delivery is ``{"object": "instagram", "entry": [{"id": IG_ACCOUNT, "time": s, "changes": [{"field", "value"}]}]}``
-(the Graph envelope, see :mod:`connectors.webhooks.facebook`); with Instagram Login Meta documents entries that
+(the Graph envelope, see :mod:`connectors.webhooks.graph`); with Instagram Login Meta documents entries that
 carry ``field`` and ``value`` themselves, without the ``changes`` list: both are read.
 
 - ``comments`` and ``live_comments``: an :class:`Interaction` ``message_id = value.id`` in the conversation of
@@ -29,7 +29,7 @@ from typing import Any, Final
 from connectors.core.contracts import Parsed, Rejected
 from connectors.core.errors import InvalidInput
 from connectors.core.text import links_in
-from connectors.webhooks.facebook import (
+from connectors.webhooks.graph import (
     GraphEntry,
     Pseudonym,
     graph_entries,

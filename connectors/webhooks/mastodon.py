@@ -32,10 +32,10 @@ server's host: the author's when the author is local, else the agency's). Such a
 reply opens a conversation of its own until the parent itself is delivered, when :class:`MastodonWebhook`
 re-emits it.
 
-Roots, as for X (:mod:`connectors.webhooks.x`): a reply's root is ``roots[parent]`` when known, else the parent;
-a status that replies to nothing is its own root. :class:`MastodonWebhook` keeps ``known``, ``accounts`` and the
-roots bounded, in the process only (a restart forgets them), and re-emits events whose root (or ``"<host>:<id>"``
-parent) a later status corrects.
+Roots, as for X (:mod:`connectors.webhooks.threads`): a reply's root is ``roots[parent]`` when known, else the
+parent; a status that replies to nothing is its own root. :class:`MastodonWebhook` keeps ``known``, ``accounts``
+and the roots bounded, in the process only, and re-emits events whose root (or ``"<host>:<id>"`` parent) a later
+status corrects.
 
 Mapping: the agency's status replying to nothing -> :class:`Post`; the agency's reply -> ``reply``; anyone
 else's reply -> ``comment`` when the parent is the root, else ``reply``; anyone else's status that replies to
@@ -47,42 +47,27 @@ first; links leave out the status' own mention and hashtag anchors.
 Skipped silently: other events (``account.*``, ``report.*``...), boosts (``reblog`` set), statuses no agency is
 involved in. Rejected: a delivery that is not an object, without an event name or a status object, a status
 without ``uri``/``account.uri`` URLs, with a bad time, or failing the event schema.
-
->>> source = MastodonWebhook(secret=secret, directory=directory, pseudonymizer=pseudonymizer)  # doctest: +SKIP
->>> source.verify(headers, body) and source.parse(orjson.loads(body))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import re
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from types import MappingProxyType
 from typing import Any, ClassVar, Final
 
 from pydantic import SecretStr, ValidationError
 
-from connectors.core.contracts import Parsed, Rejected, WebhookSource
+from connectors.core.contracts import Parsed, Rejected
 from connectors.core.errors import InvalidInput
 from connectors.core.text import html_to_text
 from connectors.webhooks.signatures import hmac_hex, signed_with
-from connectors.webhooks.x import RootTracker
+from connectors.webhooks.threads import NO_IDS, ThreadedWebhook, put_bounded, reply_kind, required_object
 from schemas.agency import Agency, Directory
-from schemas.events import (
-    AuthorRole,
-    Change,
-    ChangeOp,
-    Event,
-    Interaction,
-    InteractionKind,
-    Platform,
-    Post,
-    make_event_id,
-)
+from schemas.events import AuthorRole, Change, ChangeOp, Interaction, InteractionKind, Platform, Post, make_event_id
 from schemas.privacy import Pseudonymizer
 from schemas.records import POISON, poison_reason, validation_reason
 
@@ -91,7 +76,6 @@ __all__ = ["SIGNATURE_HEADER", "SOURCE", "MastodonWebhook", "parse_mastodon", "s
 SOURCE: Final = "webhook:mastodon"
 SIGNATURE_HEADER: Final = "x-hub-signature"
 _STATUS_EVENTS: Final = frozenset({"status.created", "status.updated"})
-_NONE: Final[Mapping[str, str]] = MappingProxyType({})
 _URI = re.compile(r"https?://([^/\s?#@]+)(?:[/?#]\S*)?")
 _PROFILE = re.compile(r"(https?://[^/\s?#@]+)/@([^/\s?#@]+)")
 _LOCAL_ACTOR = re.compile(r"https?://([^/\s?#@]+)/users/[^/\s?#]+")
@@ -102,9 +86,9 @@ def parse_mastodon(  # noqa: PLR0913 - the pure parse takes all the context Mast
     payload: Any,
     directory: Directory,
     pseudonym: Callable[[str], str],
-    roots: Mapping[str, str] = _NONE,
-    known: Mapping[str, str] = _NONE,
-    accounts: Mapping[str, str] = _NONE,
+    roots: Mapping[str, str] = NO_IDS,
+    known: Mapping[str, str] = NO_IDS,
+    accounts: Mapping[str, str] = NO_IDS,
 ) -> list[Parsed]:
     """One admin webhook delivery as events or a rejection (``[]`` when skipped); pure.
 
@@ -168,7 +152,7 @@ def _parse(payload: Any, ctx: _Context) -> tuple[list[Parsed], _Seen | None]:
     seen: _Seen | None = None
     item: Parsed | None
     try:
-        status = _object(status, "object")
+        status = required_object(status, "object")
         seen, owner, parent_author = _identify(status, ctx)
         item = None if owner is None else _status(name, status, seen, owner, parent_author, ctx)
     except InvalidInput as exc:
@@ -186,7 +170,7 @@ _Owner = tuple[str, Agency]
 def _identify(status: Mapping[str, Any], ctx: _Context) -> tuple[_Seen, _Owner | None, str | None]:
     """The status' ids, the agency account whose conversation it is (``None``: none), the parent's author."""
     uri = _uri(status.get("uri"), "uri")
-    account = _object(status.get("account"), "account")
+    account = required_object(status.get("account"), "account")
     author = _uri(account.get("uri"), "account.uri")
     account_local = _text(account.get("id"))
     parent_author = _parent_author(status, account_local, author, ctx.accounts)
@@ -198,7 +182,7 @@ def _identify(status: Mapping[str, Any], ctx: _Context) -> tuple[_Seen, _Owner |
 
 def _status(  # noqa: PLR0913 - one status and everything identified about it
     name: str, status: Mapping[str, Any], seen: _Seen, owner: _Owner, parent_author: str | None, ctx: _Context
-) -> Event:
+) -> Post | Interaction | Change:
     owner_uri, agency = owner
     author = seen.account_uri
     role = _role(ctx.directory, author, owner_uri)
@@ -244,11 +228,7 @@ def _status(  # noqa: PLR0913 - one status and everything identified about it
 def _kind(role: AuthorRole, direct: bool, parent: str | None, root: str) -> InteractionKind:
     if direct:
         return InteractionKind.MESSAGE
-    if parent is None:
-        return InteractionKind.MENTION
-    if role is AuthorRole.AGENCY or parent != root:
-        return InteractionKind.REPLY
-    return InteractionKind.COMMENT
+    return InteractionKind.MENTION if parent is None else reply_kind(role, parent, root)
 
 
 def _role(directory: Directory, author: str, owner_uri: str) -> AuthorRole:
@@ -346,13 +326,6 @@ def _own_link(link: str, status: Mapping[str, Any]) -> bool:
     return tag is not None and tag.group(1).lower() in names
 
 
-def _object(value: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        msg = f"{what} is a {type(value).__name__}, not an object"
-        raise InvalidInput(msg)
-    return value
-
-
 def _uri(value: Any, what: str) -> str:
     if not isinstance(value, str) or not _URI.fullmatch(value):
         msg = f"{what} is {value!r}, not an http(s) URI"
@@ -381,14 +354,7 @@ def _iso(value: Any, what: str) -> datetime:
     return moment
 
 
-def _put(store: OrderedDict[str, str], key: str, value: str, limit: int) -> None:
-    store[key] = value
-    store.move_to_end(key)
-    if len(store) > limit:
-        store.popitem(last=False)
-
-
-class MastodonWebhook(WebhookSource):
+class MastodonWebhook(ThreadedWebhook):
     """Mastodon admin webhook: hex HMAC signature, status deliveries, bounded id and root memory.
 
     Args:
@@ -403,6 +369,7 @@ class MastodonWebhook(WebhookSource):
     >>> source.verify({"x-hub-signature": "sha256=..."}, body)  # doctest: +SKIP
     """
 
+    platform: ClassVar[Platform] = Platform.MASTODON
     source: ClassVar[str] = SOURCE
     route: ClassVar[str] = "/webhooks/mastodon"
     signature_header: ClassVar[str] = SIGNATURE_HEADER
@@ -416,33 +383,24 @@ class MastodonWebhook(WebhookSource):
         pseudonymizer: Pseudonymizer,
         max_known: int = 200_000,
     ) -> None:
-        key = secret.get_secret_value().encode("utf-8")
-        if not key:
-            msg = "the Mastodon webhook secret is empty; copy the secret shown in Administration > Webhooks"
-            raise ValueError(msg)
-        self._secret = key
-        self._directory = directory
-        self._pseudonym = partial(pseudonymizer.pseudonym, Platform.MASTODON.value)
+        empty = "the Mastodon webhook secret is empty; copy the secret shown in Administration > Webhooks"
+        super().__init__(secret, empty, directory, pseudonymizer, max_known)
         self._max = max_known
-        self._tracker = RootTracker(max_known)
         self._known: OrderedDict[str, str] = OrderedDict()
         self._accounts: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> bool:
         """Whether ``x-hub-signature`` is ``sha256=`` and the hex HMAC-SHA256 of the raw body."""
         return signed_with(headers.get(SIGNATURE_HEADER), hmac_hex(self._secret, body))
 
-    def parse(self, payload: Any) -> list[Parsed]:
-        """The delivery's event, plus earlier events re-emitted with a corrected root or parent."""
-        with self._lock:
-            known, accounts = MappingProxyType(self._known), MappingProxyType(self._accounts)
-            ctx = _Context(self._directory, self._pseudonym, self._tracker.roots, known, accounts)
-            items, seen = _parse(payload, ctx)
-            if seen is None:
-                return self._tracker.track(items)
-            if seen.local_id:
-                _put(self._known, seen.local_id, seen.key, self._max)
-            if seen.account_local_id:
-                _put(self._accounts, seen.account_local_id, seen.account_uri, self._max)
-            return self._tracker.track(items, {seen.key: seen.alias} if seen.alias else {})
+    def _parse_locked(self, payload: Any) -> list[Parsed]:
+        known, accounts = MappingProxyType(self._known), MappingProxyType(self._accounts)
+        ctx = _Context(self._directory, self._pseudonym, self._tracker.roots, known, accounts)
+        items, seen = _parse(payload, ctx)
+        if seen is None:
+            return self._tracker.track(items)
+        if seen.local_id:
+            put_bounded(self._known, seen.local_id, seen.key, self._max)
+        if seen.account_local_id:
+            put_bounded(self._accounts, seen.account_local_id, seen.account_uri, self._max)
+        return self._tracker.track(items, {seen.key: seen.alias} if seen.alias else {})

@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 
 from connectors.core.contracts import Parsed, Rejected, WebhookResponse, WebhookSource
-from connectors.webhooks.facebook import SOURCE, parse_facebook
+from connectors.webhooks.facebook import parse_facebook
+from connectors.webhooks.graph import SOURCE
 from connectors.webhooks.instagram import parse_instagram
 from connectors.webhooks.signatures import hmac_hex, signed_with
 from schemas.agency import Directory

@@ -24,38 +24,28 @@ Rejected (dead-lettered, with where and why): a delivery that is not an object o
 that fails the event schema. A reply to a tweet X did not deliver still gets its ``parent_id``.
 
 Conversation roots: v1.1 tweets carry no ``conversation_id``. :func:`parse_x_activity` takes ``roots`` (tweet
-id -> root id): a reply's root is ``roots[parent]`` when the parent is known, else the parent itself (most
-replies answer the root). :class:`XWebhook` keeps that map (via :class:`RootTracker`) for every message it
-parsed, and makes a guess *updatable*: when tweet T arrives after children that used T's id as their root and T
-turns out to belong to root R, the children's events are returned again with ``root_id = R`` (same event ids,
-so storage upserts them and the matcher sees them in R's conversation). The map and the held children are
-bounded (least recently written dropped first) and live in the process only: a restart forgets them, so a
-reply to a tweet parsed before the restart falls back to the parent-is-root guess.
-
->>> source = XWebhook(consumer_secret=secret, directory=directory, pseudonymizer=pseudonymizer)  # doctest: +SKIP
->>> source.verify(headers, body) and source.parse(orjson.loads(body))  # doctest: +SKIP
+id -> root id): a reply's root is ``roots[parent]`` when the parent is known, else the parent itself.
+:class:`XWebhook` keeps that map and re-emits children whose guessed root a late parent corrects
+(:mod:`connectors.webhooks.threads`).
 """
 
 from __future__ import annotations
 
 import html
 import re
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from functools import partial
-from types import MappingProxyType
 from typing import Any, ClassVar, Final
 
 import orjson
 from pydantic import SecretStr, ValidationError
 
-from connectors.core.contracts import Parsed, Rejected, WebhookResponse, WebhookSource
+from connectors.core.contracts import Parsed, Rejected, WebhookResponse
 from connectors.core.errors import InvalidInput
 from connectors.core.text import links_in
 from connectors.webhooks.signatures import hmac_base64, signed_with
+from connectors.webhooks.threads import NO_IDS, ThreadedWebhook, reply_kind, required_object
 from schemas.agency import Agency, Directory
 from schemas.events import (
     AuthorRole,
@@ -72,11 +62,10 @@ from schemas.events import (
 from schemas.privacy import Pseudonymizer
 from schemas.records import POISON, poison_reason, validation_reason
 
-__all__ = ["SIGNATURE_HEADER", "SOURCE", "RootTracker", "XWebhook", "parse_v11_time", "parse_x_activity"]
+__all__ = ["SIGNATURE_HEADER", "SOURCE", "XWebhook", "parse_v11_time", "parse_x_activity"]
 
 SOURCE: Final = "webhook:x"
 SIGNATURE_HEADER: Final = "x-twitter-webhooks-signature"
-_NO_ROOTS: Final[Mapping[str, str]] = MappingProxyType({})
 _ID = re.compile(r"[0-9]{1,32}")  # snowflakes are decimal strings; [0-9], not \d (which takes any script's digits)
 _MILLIS = re.compile(r"[0-9]{1,14}")  # 14 digits reach year ~5100: never an overflow, the event bounds decide
 _MONTHS: Final = {
@@ -117,7 +106,7 @@ def parse_x_activity(
     payload: Any,
     directory: Directory,
     pseudonym: Callable[[str], str],
-    roots: Mapping[str, str] = _NO_ROOTS,
+    roots: Mapping[str, str] = NO_IDS,
 ) -> list[Parsed]:
     """One Account Activity delivery as events and rejected items, in delivery order; pure.
 
@@ -200,11 +189,11 @@ def _guarded(where: str, raw: Any, parse_one: _ItemParser, delivery: _Delivery) 
 
 
 def _tweet(raw: Any, delivery: _Delivery) -> Event | None:
-    tweet = _object(raw, "tweet")
+    tweet = required_object(raw, "tweet")
     if tweet.get("retweeted_status") is not None:
         return None  # a retweet repeats someone's tweet: not a message to anyone
     tweet_id = _id(tweet.get("id_str"), "id_str")
-    author = _id(_object(tweet.get("user"), "user").get("id_str"), "user.id_str")
+    author = _id(required_object(tweet.get("user"), "user").get("id_str"), "user.id_str")
     common = delivery.common(_when(tweet))
     parent = _optional_id(tweet.get("in_reply_to_status_id_str"), "in_reply_to_status_id_str")
     text, links = _text_and_links(tweet)
@@ -218,8 +207,7 @@ def _tweet(raw: Any, delivery: _Delivery) -> Event | None:
         kind, root, parent_author = InteractionKind.MENTION, tweet_id, None
     else:
         root = delivery.root_of(parent)
-        is_comment = role is not AuthorRole.AGENCY and parent == root
-        kind = InteractionKind.COMMENT if is_comment else InteractionKind.REPLY
+        kind = reply_kind(role, parent, root)
         parent_author = _optional_id(tweet.get("in_reply_to_user_id_str"), "in_reply_to_user_id_str")
     event = Interaction(
         event_id=make_event_id(Platform.X, tweet_id),
@@ -239,10 +227,10 @@ def _tweet(raw: Any, delivery: _Delivery) -> Event | None:
 
 
 def _favorite(raw: Any, delivery: _Delivery) -> Event:
-    favorite = _object(raw, "favorite event")
-    status = _object(favorite.get("favorited_status"), "favorited_status")
+    favorite = required_object(raw, "favorite event")
+    status = required_object(favorite.get("favorited_status"), "favorited_status")
     target = _id(status.get("id_str"), "favorited_status.id_str")
-    user = _id(_object(favorite.get("user"), "user").get("id_str"), "user.id_str")
+    user = _id(required_object(favorite.get("user"), "user").get("id_str"), "user.id_str")
     parent = _optional_id(status.get("in_reply_to_status_id_str"), "favorited_status.in_reply_to_status_id_str")
     known = delivery.root_of(target)
     # The whole liked tweet is in the event: when it replies to nothing it is a root, else it follows the reply rule.
@@ -258,8 +246,8 @@ def _favorite(raw: Any, delivery: _Delivery) -> Event:
 
 
 def _delete(raw: Any, delivery: _Delivery) -> Event:
-    removal = _object(raw, "delete event")
-    status = _object(removal.get("status"), "status")
+    removal = required_object(raw, "delete event")
+    status = required_object(removal.get("status"), "status")
     target = _id(status.get("id"), "status.id")  # a string in delete events (there is no id_str)
     user = _optional_id(status.get("user_id"), "status.user_id")
     return Change(
@@ -278,13 +266,6 @@ _PARSERS: Final[dict[str, _ItemParser]] = {
     "favorite_events": _favorite,
     "tweet_delete_events": _delete,
 }
-
-
-def _object(value: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        msg = f"{what} is a {type(value).__name__}, not an object"
-        raise InvalidInput(msg)
-    return value
 
 
 def _id(value: Any, what: str) -> str:
@@ -334,124 +315,7 @@ def _text_and_links(tweet: Mapping[str, Any]) -> tuple[str | None, tuple[str, ..
     return text, tuple(dict.fromkeys(link for link in found if isinstance(link, str) and link))
 
 
-class RootTracker:
-    """Per-process, bounded memory of conversation roots that lets a late parent correct earlier guesses.
-
-    A reply whose parent is unknown is published with the parent as its root (a guess). :meth:`track` records
-    the root of every message it sees; when message T arrives and events were held under T (their root guess,
-    or an ``alias`` of T such as a server-local id used as a parent), they are returned again rebased onto T's
-    root: same event ids, new ``root_id`` (and ``parent_id`` when the alias was the parent), a non-agency
-    ``comment``/``reply`` re-decided. Events stay held while their root is not known to be a root.
-
-    Args:
-        max_known: the most roots remembered and the most events held (each; oldest dropped first).
-
-    >>> tracker = RootTracker(max_known=1000); items = tracker.track(parse(payload, tracker.roots))  # doctest: +SKIP
-    """
-
-    def __init__(self, max_known: int) -> None:
-        if max_known < 1:
-            msg = f"max_known must be at least 1, got {max_known}"
-            raise ValueError(msg)
-        self._max = max_known
-        self._roots: OrderedDict[str, str] = OrderedDict()
-        self._held: OrderedDict[str, dict[str, Event]] = OrderedDict()
-        self._held_count = 0
-        self.roots: Mapping[str, str] = MappingProxyType(self._roots)
-        """Message id -> root, read-only, for the pure parsers."""
-
-    @property
-    def held(self) -> int:
-        """How many events wait for their root to be confirmed."""
-        return self._held_count
-
-    def track(self, items: Sequence[Parsed], aliases: Mapping[str, str] = _NO_ROOTS) -> list[Parsed]:
-        """``items`` in order, each message followed by the earlier events it rebased; learn their roots.
-
-        ``aliases`` maps a message id to another key its children may have used for it (default none).
-        """
-        out: list[Parsed] = []
-        for item in items:
-            out.append(item)
-            if isinstance(item, Rejected):
-                continue
-            message = _message_ref(item)
-            if message is not None:
-                message_id, root = message
-                self._remember(message_id, root)
-                out.extend(self._release(message_id, message_id, root))
-                if (alias := aliases.get(message_id)) and alias != message_id:
-                    out.extend(self._release(alias, message_id, root))
-            self._hold(item)
-        return out
-
-    def _remember(self, message_id: str, root: str) -> None:
-        self._roots[message_id] = root
-        self._roots.move_to_end(message_id)
-        if len(self._roots) > self._max:
-            self._roots.popitem(last=False)
-
-    def _release(self, key: str, message_id: str, root: str) -> list[Event]:
-        held = self._held.pop(key, None)
-        if not held:
-            return []
-        self._held_count -= len(held)
-        moved: list[Event] = []
-        for event in held.values():
-            rebased = _rebase(event, key, message_id, root)
-            if rebased is not event:
-                moved.append(rebased)
-                if (ref := _message_ref(rebased)) is not None:
-                    self._remember(*ref)
-            self._hold(rebased)
-        return moved
-
-    def _hold(self, event: Event) -> None:
-        if isinstance(event, Post) or self._roots.get(event.root_id) == event.root_id:
-            return  # a post is a root; a root seen as its own root never changes
-        bucket = self._held.setdefault(event.root_id, {})
-        self._held.move_to_end(event.root_id)
-        if event.event_id not in bucket:
-            self._held_count += 1
-        bucket[event.event_id] = event
-        while self._held_count > self._max:
-            _, dropped = self._held.popitem(last=False)
-            self._held_count -= len(dropped)
-
-
-def _message_ref(event: Event) -> tuple[str, str] | None:
-    """(message id, root) of an event that carries a whole message: a post, an interaction, an edit."""
-    if isinstance(event, Post):
-        return event.post_id, event.post_id
-    if isinstance(event, Interaction):
-        return event.message_id, event.root_id
-    if isinstance(event, Change) and event.op is ChangeOp.EDIT:
-        return event.target_id, event.root_id
-    return None
-
-
-def _rebase(event: Event, key: str, message_id: str, root: str) -> Event:
-    """``event`` moved from ``key`` (a guessed root, or an alias of the message) onto the message's root."""
-    if isinstance(event, Post):
-        return event
-    changes: dict[str, Any] = {}
-    if event.root_id == key and root != key:
-        changes["root_id"] = root
-    if isinstance(event, Interaction):
-        if event.parent_id == key and message_id != key:
-            changes["parent_id"] = message_id
-        rekind = event.author_role is not AuthorRole.AGENCY and event.kind in {
-            InteractionKind.COMMENT,
-            InteractionKind.REPLY,
-        }
-        if changes and rekind:
-            parent = changes.get("parent_id", event.parent_id)
-            is_comment = parent == changes.get("root_id", event.root_id)
-            changes["kind"] = InteractionKind.COMMENT if is_comment else InteractionKind.REPLY
-    return event.model_copy(update=changes) if changes else event
-
-
-class XWebhook(WebhookSource):
+class XWebhook(ThreadedWebhook):
     """X Account Activity API webhook: CRC handshake, base64 HMAC signature, v1.1 deliveries with root tracking.
 
     Args:
@@ -466,6 +330,7 @@ class XWebhook(WebhookSource):
     >>> source.handshake({"crc_token": "t"}).body  # '{"response_token":"sha256=..."}'  # doctest: +SKIP
     """
 
+    platform: ClassVar[Platform] = Platform.X
     source: ClassVar[str] = SOURCE
     route: ClassVar[str] = "/webhooks/x"
     signature_header: ClassVar[str] = SIGNATURE_HEADER
@@ -479,15 +344,8 @@ class XWebhook(WebhookSource):
         pseudonymizer: Pseudonymizer,
         max_known: int = 200_000,
     ) -> None:
-        secret = consumer_secret.get_secret_value().encode("utf-8")
-        if not secret:
-            msg = "the X consumer secret is empty; set the app's consumer secret for the X webhook"
-            raise ValueError(msg)
-        self._secret = secret
-        self._directory = directory
-        self._pseudonym = partial(pseudonymizer.pseudonym, Platform.X.value)
-        self._tracker = RootTracker(max_known)
-        self._lock = threading.Lock()
+        empty = "the X consumer secret is empty; set the app's consumer secret for the X webhook"
+        super().__init__(consumer_secret, empty, directory, pseudonymizer, max_known)
 
     def handshake(self, query: Mapping[str, str]) -> WebhookResponse | None:
         """Answer X's CRC check (``?crc_token=``) with the signed token; ``None`` for any other GET."""
@@ -501,8 +359,6 @@ class XWebhook(WebhookSource):
         """Whether ``x-twitter-webhooks-signature`` is the base64 HMAC-SHA256 of the raw body."""
         return signed_with(headers.get(SIGNATURE_HEADER), hmac_base64(self._secret, body))
 
-    def parse(self, payload: Any) -> list[Parsed]:
-        """The delivery's events, plus earlier events re-emitted with a corrected root (see the module doc)."""
-        with self._lock:
-            items = parse_x_activity(payload, self._directory, self._pseudonym, self._tracker.roots)
-            return self._tracker.track(items)
+    def _parse_locked(self, payload: Any) -> list[Parsed]:
+        items = parse_x_activity(payload, self._directory, self._pseudonym, self._tracker.roots)
+        return self._tracker.track(items)

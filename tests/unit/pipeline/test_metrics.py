@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from connectors.core.metrics import ConnectorMetrics
+from connectors.webhooks.ingress import IngressMetrics
 from pipeline.metrics import Metrics
 from pipeline.runtime.gauges import GaugeRefresher
 from pipeline.storage.query import Parameters, QueryResult
@@ -46,6 +47,7 @@ EXPECTED_LABELS = {
     "serambi_sink_insert_seconds": (),
     "serambi_matcher_open_conversations": (),
     "serambi_response_seconds": (),
+    "serambi_ingress_deliveries": ("route", "outcome"),
 }
 
 
@@ -53,7 +55,7 @@ def _families(metrics: Metrics) -> dict[str, Any]:
     return {family.name: family for family in metrics.registry.collect()}
 
 
-def _labels_of(metrics: Metrics) -> dict[str, tuple[str, ...]]:
+def _labels_of(metrics: Metrics | IngressMetrics) -> dict[str, tuple[str, ...]]:
     # A family's label names are those of the metric object; read them from the declared collectors.
     names: dict[str, tuple[str, ...]] = {}
     for value in vars(metrics).values():
@@ -64,7 +66,8 @@ def _labels_of(metrics: Metrics) -> dict[str, tuple[str, ...]]:
 
 def test_every_metric_the_rules_use_is_declared_with_its_labels() -> None:
     metrics = Metrics(CollectorRegistry())
-    declared = _labels_of(metrics)
+    ingress = IngressMetrics(metrics.registry)  # the webhook ingress's, on the stack's registry (or its own /metrics)
+    declared = _labels_of(metrics) | _labels_of(ingress)
     for name, labels in EXPECTED_LABELS.items():
         assert declared.get(name) == labels, name
     used = set(re.findall(r"\b(serambi_[a-z0-9_]+)", RULES.read_text()))

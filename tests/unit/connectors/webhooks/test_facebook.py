@@ -23,22 +23,20 @@ entry 2: Page 200000000000001 (kkm, entry id a JSON number): kkm's photo post, a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import SecretStr
 
 from connectors.core.contracts import Parsed, Rejected
 from connectors.core.testing import load_payload
-from connectors.webhooks.facebook import native_id, parse_facebook, unix_time
-from schemas.agency import Directory
+from connectors.webhooks.facebook import parse_facebook
+from connectors.webhooks.graph import native_id, unix_time
 from schemas.events import (
-    EVENT_ADAPTER,
     AuthorRole,
     Change,
     ChangeOp,
@@ -49,54 +47,25 @@ from schemas.events import (
     Reaction,
     ReactionMode,
 )
-from schemas.privacy import Pseudonymizer
 from tests.helpers.paths import PAYLOADS
+from tests.helpers.webhooks import FACEBOOK_OTHER_PAGE as OTHER_PAGE
+from tests.helpers.webhooks import FACEBOOK_PAGE as PAGE
+from tests.helpers.webhooks import META_DIRECTORY as DIRECTORY
+from tests.helpers.webhooks import PSEUDO, assert_parsed, at, fuzz_settings, graph_delivery, parsed_fixture
 
-PAGE = "104857600012345"
-OTHER_PAGE = "200000000000001"
 POST = f"{PAGE}_881234567890123"
 CITIZEN = "7012345678901234"
 CITIZEN_2 = "6987654321098765"
-PSEUDO = Pseudonymizer(SecretStr("test-key"))
 pseudonym = partial(PSEUDO.pseudonym, "facebook")
-DIRECTORY = Directory.model_validate(
-    {
-        "agencies": [
-            {
-                "id": "jkns",
-                "name": "Jabatan Kesihatan Negeri Selangor (Fictional)",
-                "tier": "state",
-                "accounts": [
-                    {"platform": "facebook", "account_id": PAGE},
-                    {"platform": "instagram", "account_id": "17841400000012345"},
-                ],
-            },
-            {
-                "id": "kkm",
-                "name": "Kementerian (Fictional)",
-                "tier": "federal",
-                "accounts": [{"platform": "facebook", "account_id": OTHER_PAGE}],
-            },
-        ]
-    }
-)
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = fuzz_settings(200)
 
 
 def _parse(payload: Any) -> list[Parsed]:
     return parse_facebook(payload, DIRECTORY, pseudonym)
 
 
-def _at(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
 def _delivery(*values: dict[str, Any], page: str = PAGE) -> dict[str, Any]:
-    return {"object": "page", "entry": [{"id": page, "time": 1714560000, "changes": _feed(*values)}]}
-
-
-def _feed(*values: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"field": "feed", "value": value} for value in values]
+    return graph_delivery("page", page, 1714560000, ({"field": "feed", "value": value} for value in values))
 
 
 def _comment(**overrides: Any) -> dict[str, Any]:
@@ -113,21 +82,15 @@ def _comment(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in {**value, **overrides}.items() if v is not None}
 
 
-@pytest.fixture(scope="module")
-def batch() -> list[Parsed]:
-    return _parse(load_payload(PAYLOADS / "facebook" / "webhook_feed_batch.json"))
-
-
-@pytest.fixture(scope="module")
-def quirks() -> list[Parsed]:
-    return _parse(load_payload(PAYLOADS / "facebook" / "webhook_feed_quirks.json"))
+batch = parsed_fixture(_parse, "facebook", "webhook_feed_batch.json")
+quirks = parsed_fixture(_parse, "facebook", "webhook_feed_quirks.json")
 
 
 def test_documented_batch_gives_one_event_per_change(batch: list[Parsed]) -> None:
     post, comment, reply, edit, _like, _care, removal = batch
     assert isinstance(post, Post)
     assert (post.event_id, post.post_id, post.agency_id, post.account_id) == (f"facebook:{POST}", POST, "jkns", PAGE)
-    assert post.created_at == _at(1714557600)
+    assert post.created_at == at(1714557600)
     assert post.source == "webhook:meta"
     assert isinstance(comment, Interaction)
     assert (comment.kind, comment.author_role, comment.author_id) == (
@@ -140,7 +103,7 @@ def test_documented_batch_gives_one_event_per_change(batch: list[Parsed]) -> Non
     assert isinstance(reply, Interaction)
     assert (reply.kind, reply.author_role, reply.author_id) == (InteractionKind.REPLY, AuthorRole.AGENCY, PAGE)
     assert reply.parent_id == "881234567890123_1122334455667788"
-    assert reply.created_at == _at(1714558065)
+    assert reply.created_at == at(1714558065)
     assert isinstance(edit, Change)
     assert edit.event_id == "facebook:881234567890123_1122334455667788:edit:1714558329"
     assert (edit.op, edit.target_id, edit.root_id, edit.author_role) == (
@@ -181,7 +144,7 @@ def test_legacy_sender_id_beyond_2_53_is_kept_exactly(quirks: list[Parsed]) -> N
     assert isinstance(legacy, Interaction)
     assert legacy.author_id == "9007199254740993"  # a float would have made it ...992
     assert (legacy.kind, legacy.author_role) == (InteractionKind.COMMENT, AuthorRole.CITIZEN)
-    assert legacy.created_at == _at(1714560000)  # "1714560000" as text
+    assert legacy.created_at == at(1714560000)  # "1714560000" as text
 
 
 def test_visitor_post_is_a_citizen_mention_rooted_at_itself(quirks: list[Parsed]) -> None:
@@ -219,7 +182,7 @@ def test_changed_reaction_keeps_its_event_id(batch: list[Parsed], quirks: list[P
     assert isinstance(like, Reaction)
     assert isinstance(love, Reaction)
     assert love.event_id == like.event_id  # storage upserts: the newer type wins
-    assert (love.reaction_type, love.created_at) == ("love", _at(1714560300))
+    assert (love.reaction_type, love.created_at) == ("love", at(1714560300))
 
 
 def test_reaction_removal_targets_the_reaction(batch: list[Parsed], quirks: list[Parsed]) -> None:
@@ -276,7 +239,7 @@ def test_agency_post_vs_visitor_post_by_id_not_name() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(1714557807, _at(1714557807)), ("1714557807", _at(1714557807))],
+    [(1714557807, at(1714557807)), ("1714557807", at(1714557807))],
 )
 def test_unix_time_int_or_digits(raw: Any, expected: datetime) -> None:
     assert unix_time(raw, "created_time") == expected
@@ -381,13 +344,10 @@ _values = st.fixed_dictionaries(
 @FUZZ
 @given(st.lists(_values, max_size=4), st.sampled_from([PAGE, OTHER_PAGE, "999"]))
 def test_fuzzed_feed_values_give_events_or_rejected_never_raise(values: list[dict[str, Any]], page: str) -> None:
-    for item in _parse(_delivery(*values, page=page)):
-        assert isinstance(item, Post | Interaction | Reaction | Change | Rejected)
-        if not isinstance(item, Rejected):
-            assert EVENT_ADAPTER.validate_python(item.model_dump(mode="json")) == item
-            assert item.platform is Platform.FACEBOOK
-            if isinstance(item, Reaction | Change) and item.author_id == CITIZEN:
-                assert CITIZEN not in item.event_id
+    for item in assert_parsed(_parse(_delivery(*values, page=page))):
+        assert item.platform is Platform.FACEBOOK
+        if isinstance(item, Reaction | Change) and item.author_id == CITIZEN:
+            assert CITIZEN not in item.event_id
 
 
 def test_an_unexpected_failure_is_a_poison_rejected_not_an_exception() -> None:

@@ -16,75 +16,38 @@ tests/fixtures/payloads/instagram/webhook_quirks.json (17841400000012345 = agenc
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import SecretStr
 
 from connectors.core.contracts import Parsed, Rejected
 from connectors.core.testing import load_payload
 from connectors.webhooks.instagram import parse_instagram
-from schemas.agency import Directory
-from schemas.events import EVENT_ADAPTER, AuthorRole, Interaction, InteractionKind, Platform
-from schemas.privacy import Pseudonymizer
+from schemas.events import AuthorRole, Interaction, InteractionKind, Platform
 from tests.helpers.paths import PAYLOADS
+from tests.helpers.webhooks import INSTAGRAM_ACCOUNT as ACCOUNT
+from tests.helpers.webhooks import INSTAGRAM_OTHER_ACCOUNT as OTHER_ACCOUNT
+from tests.helpers.webhooks import META_DIRECTORY as DIRECTORY
+from tests.helpers.webhooks import PSEUDO, assert_parsed, at, fuzz_settings, graph_delivery, parsed_fixture
 
-ACCOUNT = "17841400000012345"
-OTHER_ACCOUNT = "17841400000099999"
 MEDIA = "18012345678901234"
-PSEUDO = Pseudonymizer(SecretStr("test-key"))
-DIRECTORY = Directory.model_validate(
-    {
-        "agencies": [
-            {
-                "id": "jkns",
-                "name": "Jabatan Kesihatan Negeri Selangor (Fictional)",
-                "tier": "state",
-                "accounts": [
-                    {"platform": "facebook", "account_id": "104857600012345"},
-                    {"platform": "instagram", "account_id": ACCOUNT, "handle": "jknselangor_rasmi_fic"},
-                ],
-            },
-            {
-                "id": "kkm",
-                "name": "Kementerian (Fictional)",
-                "tier": "federal",
-                "accounts": [
-                    {"platform": "facebook", "account_id": "200000000000001"},
-                    {"platform": "instagram", "account_id": OTHER_ACCOUNT},
-                ],
-            },
-        ]
-    }
-)
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = fuzz_settings(200)
 
 
 def _parse(payload: Any) -> list[Parsed]:
     return parse_instagram(payload, DIRECTORY, partial(PSEUDO.pseudonym, "instagram"))
 
 
-def _at(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
 def _delivery(*changes: dict[str, Any], account: Any = ACCOUNT, time: Any = 1714557807) -> dict[str, Any]:
-    return {"object": "instagram", "entry": [{"id": account, "time": time, "changes": list(changes)}]}
+    return graph_delivery("instagram", account, time, changes)
 
 
-@pytest.fixture(scope="module")
-def batch() -> list[Parsed]:
-    return _parse(load_payload(PAYLOADS / "instagram" / "webhook_comments_batch.json"))
-
-
-@pytest.fixture(scope="module")
-def quirks() -> list[Parsed]:
-    return _parse(load_payload(PAYLOADS / "instagram" / "webhook_quirks.json"))
+batch = parsed_fixture(_parse, "instagram", "webhook_comments_batch.json")
+quirks = parsed_fixture(_parse, "instagram", "webhook_quirks.json")
 
 
 def test_documented_batch(batch: list[Parsed]) -> None:
@@ -98,7 +61,7 @@ def test_documented_batch(batch: list[Parsed]) -> None:
     )
     assert (comment.message_id, comment.root_id, comment.parent_id) == ("17890012345678901", MEDIA, MEDIA)
     assert (comment.agency_id, comment.account_id, comment.source) == ("jkns", ACCOUNT, "webhook:meta")
-    assert comment.created_at == _at(1714557807)  # entry.time: when Meta sent it
+    assert comment.created_at == at(1714557807)  # entry.time: when Meta sent it
     assert isinstance(reply, Interaction)
     assert (reply.kind, reply.author_role, reply.author_id) == (InteractionKind.REPLY, AuthorRole.AGENCY, ACCOUNT)
     assert (reply.root_id, reply.parent_id) == (MEDIA, "17890012345678901")
@@ -126,7 +89,7 @@ def test_entry_without_changes_wrapper_and_time_as_text(quirks: list[Parsed]) ->
     assert (login.message_id, login.kind, login.created_at) == (
         "17890012345670001",
         InteractionKind.COMMENT,
-        _at(1714560000),
+        at(1714560000),
     )
 
 
@@ -252,8 +215,6 @@ _changes = st.fixed_dictionaries(
 @FUZZ
 @given(st.lists(_changes, max_size=4), st.one_of(st.integers(1_136_073_600, 4_102_444_799), _hostile))
 def test_fuzzed_changes_give_events_or_rejected_never_raise(changes: list[dict[str, Any]], time: Any) -> None:
-    for item in _parse(_delivery(*changes, time=time)):
-        assert isinstance(item, Interaction | Rejected)
-        if isinstance(item, Interaction):
-            assert EVENT_ADAPTER.validate_python(item.model_dump(mode="json")) == item
-            assert item.platform is Platform.INSTAGRAM
+    for item in assert_parsed(_parse(_delivery(*changes, time=time))):
+        assert isinstance(item, Interaction)
+        assert item.platform is Platform.INSTAGRAM

@@ -20,37 +20,34 @@ other agency @jkmselangor, local citizens @hafiz and @nurul):
 from __future__ import annotations
 
 import copy
-import os
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from connectors.core.contracts import Parsed, Rejected, publish_all
-from connectors.core.publisher import Publisher
-from connectors.core.testing import ListRecordSink, load_payload
+from connectors.core.contracts import Parsed, Rejected
+from connectors.core.testing import load_payload
 from connectors.webhooks.mastodon import MastodonWebhook, parse_mastodon, status_key
-from schemas.agency import Directory
-from schemas.events import (
-    EVENT_ADAPTER,
-    AuthorRole,
-    Change,
-    ChangeOp,
-    Event,
-    Interaction,
-    InteractionKind,
-    Platform,
-    Post,
-    Reaction,
-)
-from schemas.privacy import Pseudonymizer
-from schemas.topics import EVENTS
+from schemas.events import AuthorRole, Change, ChangeOp, Interaction, InteractionKind, Platform, Post
 from tests.helpers.paths import PAYLOADS
+from tests.helpers.webhooks import (
+    PSEUDO,
+    account,
+    agency,
+    assert_published_without,
+    directory,
+    fuzz_never_raises,
+    fuzz_webhook_never_raises,
+    json_values,
+    lower_case_names,
+    mutated,
+    one,
+    parse_cleanly,
+)
 
 HOST = "https://social.kesihatan.example"
 AGENCY = f"{HOST}/users/jknselangor"
@@ -59,33 +56,19 @@ HAFIZ = f"{HOST}/users/hafiz"
 NURUL = f"{HOST}/users/nurul"
 AGENCY_LOCAL_ID = "109876543210987654"
 REMOTE_CITIZEN = "https://mastodon.example/users/aisyah"
-PSEUDO = Pseudonymizer(SecretStr("test-key"))
-pseudonym = partial(PSEUDO.pseudonym, "mastodon")
+MASTODON = Platform.MASTODON
+pseudonym = partial(PSEUDO.pseudonym, MASTODON.value)
 POST = f"{AGENCY}/statuses/112345678901234567"  # an agency's status keeps its URI
 CITIZEN_REPLY = f"{pseudonym(HAFIZ)}/statuses/112345700000000001"  # a citizen's has the actor pseudonymised
 AGENCY_REPLY = f"{AGENCY}/statuses/112345720000000111"
-DIRECTORY = Directory.model_validate(
-    {
-        "agencies": [
-            {
-                "id": "jkn",
-                "name": "Jabatan Kesihatan Negeri Selangor (Fictional)",
-                "tier": "state",
-                "accounts": [{"platform": "mastodon", "account_id": AGENCY, "handle": "jknselangor"}],
-            },
-            {
-                "id": "jkm",
-                "name": "Jabatan Kebajikan Masyarakat Selangor (Fictional)",
-                "tier": "state",
-                "accounts": [{"platform": "mastodon", "account_id": OTHER_AGENCY}],
-            },
-        ]
-    }
+DIRECTORY = directory(
+    agency("jkn", "Jabatan Kesihatan Negeri Selangor (Fictional)", "state", account(MASTODON, AGENCY, "jknselangor")),
+    agency("jkm", "Jabatan Kebajikan Masyarakat Selangor (Fictional)", "state", account(MASTODON, OTHER_AGENCY)),
 )
 FIXTURE: dict[str, Any] = load_payload(PAYLOADS / "mastodon" / "admin_webhooks.json")
 DELIVERIES: dict[str, Any] = FIXTURE["deliveries"]
 SECRET = SecretStr(FIXTURE["test_webhook_secret"])
-SIGNED_HEADERS = {name.lower(): value for name, value in FIXTURE["signed_delivery"]["headers"].items()}
+SIGNED_HEADERS = lower_case_names(FIXTURE["signed_delivery"]["headers"])
 SIGNED_BODY: bytes = FIXTURE["signed_delivery"]["raw_body"].encode()
 
 
@@ -100,22 +83,6 @@ def _delivery(name: str) -> dict[str, Any]:
 
 def _parse(name: str, roots: dict[str, str] | None = None, known: dict[str, str] | None = None) -> list[Parsed]:
     return parse_mastodon(_delivery(name), DIRECTORY, pseudonym, roots or {}, known or {})
-
-
-def _one(items: list[Parsed]) -> Event:
-    assert len(items) == 1, items
-    assert not isinstance(items[0], Rejected), items[0]
-    return items[0]
-
-
-def _check(items: list[Parsed]) -> None:
-    """Every item is an event or a rejection; every event survives a JSON round trip through the schema."""
-    for item in items:
-        if isinstance(item, Rejected):
-            assert item.reason.startswith("mastodon: ")
-            continue
-        assert isinstance(item, Post | Interaction | Reaction | Change)
-        assert EVENT_ADAPTER.validate_python(item.model_dump(mode="json")) == item
 
 
 def _reply(name: str, local_id: str, parent_local: str, parent_account: str, mentions: list[Any]) -> dict[str, Any]:
@@ -181,7 +148,7 @@ def test_webhook_settings_are_checked() -> None:
 
 
 def test_the_signed_delivery_is_a_citizen_comment_on_the_agency_post() -> None:
-    event = _one(_webhook().parse(orjson.loads(SIGNED_BODY)))
+    event = one(_webhook().parse(orjson.loads(SIGNED_BODY)))
     assert isinstance(event, Interaction)
     key = f"{pseudonym(REMOTE_CITIZEN)}/statuses/112345692300000000"  # not the uri: it names the citizen
     assert (event.event_id, event.message_id) == (f"mastodon:{key}", key)
@@ -202,7 +169,7 @@ def test_the_signed_delivery_is_a_citizen_comment_on_the_agency_post() -> None:
 
 
 def test_an_agency_status_is_a_post_whose_links_leave_out_hashtags() -> None:
-    post = _one(_parse("agency_post"))
+    post = one(_parse("agency_post"))
     assert isinstance(post, Post)
     assert (post.event_id, post.post_id, post.account_id) == (f"mastodon:{POST}", POST, AGENCY)
     assert post.created_at == datetime(2024, 5, 1, 10, 0, 0, 512000, tzinfo=UTC)
@@ -214,7 +181,7 @@ def test_an_agency_status_is_a_post_whose_links_leave_out_hashtags() -> None:
 
 
 def test_a_citizen_reply_to_the_post_is_a_comment_with_plain_text() -> None:
-    comment = _one(_parse("citizen_reply"))
+    comment = one(_parse("citizen_reply"))
     assert isinstance(comment, Interaction)
     assert (comment.kind, comment.author_id, comment.author_role) == (
         InteractionKind.COMMENT,
@@ -226,14 +193,14 @@ def test_a_citizen_reply_to_the_post_is_a_comment_with_plain_text() -> None:
 
 
 def test_an_agency_reply_answers_the_citizen_in_the_known_conversation() -> None:
-    reply = _one(_parse("agency_reply", roots={CITIZEN_REPLY: POST}))
+    reply = one(_parse("agency_reply", roots={CITIZEN_REPLY: POST}))
     assert isinstance(reply, Interaction)
     assert (reply.kind, reply.author_role, reply.author_id) == (InteractionKind.REPLY, AuthorRole.AGENCY, AGENCY)
     assert (reply.parent_id, reply.root_id, reply.parent_author_id) == (CITIZEN_REPLY, POST, HAFIZ)
 
 
 def test_a_mention_is_its_own_root_with_the_content_warning_first() -> None:
-    mention = _one(_parse("mention_with_content_warning"))
+    mention = one(_parse("mention_with_content_warning"))
     assert isinstance(mention, Interaction)
     assert (mention.kind, mention.author_id, mention.parent_id) == (InteractionKind.MENTION, NURUL, None)
     assert mention.root_id == mention.message_id
@@ -241,7 +208,7 @@ def test_a_mention_is_its_own_root_with_the_content_warning_first() -> None:
 
 
 def test_a_direct_status_is_a_message() -> None:
-    message = _one(_parse("direct_message"))
+    message = one(_parse("direct_message"))
     assert isinstance(message, Interaction)
     assert (message.kind, message.author_role, message.root_id) == (
         InteractionKind.MESSAGE,
@@ -251,7 +218,7 @@ def test_a_direct_status_is_a_message() -> None:
 
 
 def test_an_update_is_an_edit_with_the_new_text() -> None:
-    edit = _one(_parse("agency_reply_edited", roots={AGENCY_REPLY: POST}))
+    edit = one(_parse("agency_reply_edited", roots={AGENCY_REPLY: POST}))
     assert isinstance(edit, Change)
     assert edit.event_id == f"mastodon:{AGENCY_REPLY}:edit:2024-05-01T10:09:02.118Z"
     assert (edit.op, edit.target_id, edit.root_id) == (ChangeOp.EDIT, AGENCY_REPLY, POST)
@@ -262,7 +229,7 @@ def test_an_update_is_an_edit_with_the_new_text() -> None:
 
 
 def test_another_agency_replying_is_an_other_agency_comment_in_the_agencys_conversation() -> None:
-    comment = _one(_parse("other_agency_reply"))
+    comment = one(_parse("other_agency_reply"))
     assert isinstance(comment, Interaction)
     assert (comment.author_id, comment.author_role, comment.kind) == (
         OTHER_AGENCY,
@@ -283,12 +250,12 @@ def test_boosts_other_events_and_statuses_without_an_agency_are_skipped(name: st
 def test_a_known_local_id_gives_the_parent_uri_and_an_unknown_one_stays_host_prefixed() -> None:
     delivery = _reply("ali", "112345799000000001", "112345788000000009", "110000000000000999", [])
     delivery["object"]["mentions"] = [DELIVERIES["citizen_reply"]["object"]["mentions"][0]]  # the agency
-    parsed = _one(parse_mastodon(delivery, DIRECTORY, pseudonym))
+    parsed = one(parse_mastodon(delivery, DIRECTORY, pseudonym))
     assert isinstance(parsed, Interaction)
     assert parsed.parent_id == parsed.root_id == "social.kesihatan.example:112345788000000009"
     assert parsed.parent_author_id is None
     known = {"112345788000000009": f"{pseudonym(NURUL)}/statuses/112345788000000009"}
-    resolved = _one(parse_mastodon(delivery, DIRECTORY, pseudonym, {}, known))
+    resolved = one(parse_mastodon(delivery, DIRECTORY, pseudonym, {}, known))
     assert isinstance(resolved, Interaction)
     assert resolved.parent_id == known["112345788000000009"]
 
@@ -296,18 +263,18 @@ def test_a_known_local_id_gives_the_parent_uri_and_an_unknown_one_stays_host_pre
 def test_a_reply_without_mentions_finds_the_agency_through_learnt_accounts() -> None:
     delivery = _reply("ali", "112345799000000002", "112345678901234567", AGENCY_LOCAL_ID, [])
     assert parse_mastodon(delivery, DIRECTORY, pseudonym) == []  # no agency visible in the status alone
-    event = _one(parse_mastodon(delivery, DIRECTORY, pseudonym, accounts={AGENCY_LOCAL_ID: AGENCY}))
+    event = one(parse_mastodon(delivery, DIRECTORY, pseudonym, accounts={AGENCY_LOCAL_ID: AGENCY}))
     assert isinstance(event, Interaction)
     assert (event.parent_id, event.kind, event.agency_id) == (POST, InteractionKind.COMMENT, "jkn")
     webhook = _webhook()
     webhook.parse(_delivery("agency_post"))  # teaches the agency's local account id
-    learnt = _one(webhook.parse(copy.deepcopy(delivery)))
+    learnt = one(webhook.parse(copy.deepcopy(delivery)))
     assert learnt == event
 
 
 def test_a_late_parent_re_emits_its_children_with_the_right_root() -> None:
     webhook = _webhook()
-    early = _one(webhook.parse(_delivery("agency_reply")))
+    early = one(webhook.parse(_delivery("agency_reply")))
     assert isinstance(early, Interaction)
     assert early.root_id == CITIZEN_REPLY  # the parent is not known yet: it is the guess
     items = webhook.parse(_delivery("citizen_reply"))
@@ -322,7 +289,7 @@ def test_a_late_parent_known_only_by_its_local_id_re_emits_its_children_with_its
     webhook = _webhook()
     agency = DELIVERIES["citizen_reply"]["object"]["mentions"][0]
     child = _reply("ali", "112345799000000003", "112345788000000010", "110000000000000998", [agency])
-    early = _one(webhook.parse(child))
+    early = one(webhook.parse(child))
     assert isinstance(early, Interaction)
     assert early.parent_id == "social.kesihatan.example:112345788000000010"
     parent = _reply("nurul", "112345788000000010", "112345678901234567", AGENCY_LOCAL_ID, [agency])
@@ -342,7 +309,7 @@ def test_the_webhook_learns_local_ids_from_every_status() -> None:
     webhook.parse(_delivery("unrelated_status"))  # skipped, yet its local id is learnt
     agency = DELIVERIES["citizen_reply"]["object"]["mentions"][0]
     child = _reply("ali", "112345799000000004", "112345760000000555", "110000000000000998", [agency])
-    event = _one(webhook.parse(child))
+    event = one(webhook.parse(child))
     assert isinstance(event, Interaction)
     assert event.parent_id == f"{pseudonym(HAFIZ)}/statuses/112345760000000555"
 
@@ -357,20 +324,10 @@ def test_status_keys_name_no_citizen_and_agency_statuses_keep_their_uri() -> Non
 
 
 def test_every_fixture_delivery_published_keeps_no_raw_citizen_id() -> None:
-    webhook = _webhook(max_known=3)
-    items: list[Parsed] = []
-    for delivery in [orjson.loads(SIGNED_BODY), *map(copy.deepcopy, DELIVERIES.values())]:
-        parsed = webhook.parse(delivery)
-        _check(parsed)
-        assert not [item for item in parsed if isinstance(item, Rejected)]
-        items.extend(parsed)
-    sink = ListRecordSink()
-    publisher = Publisher(sink, pseudonymizer=PSEUDO, partitions=2, source="webhook:mastodon", directory=DIRECTORY)
-    assert publish_all(publisher, items) == len(items) == 8
-    records = b"".join(record.value for record in sink.on(EVENTS.name))
-    assert AGENCY.encode() in records
-    for citizen in (HAFIZ, NURUL, REMOTE_CITIZEN, "@hafiz", "@nurul", "users/hafiz", "users/aisyah"):
-        assert citizen.encode() not in records, citizen
+    items = parse_cleanly(_webhook(max_known=3), [orjson.loads(SIGNED_BODY), *DELIVERIES.values()], "mastodon: ")
+    assert len(items) == 8
+    hidden = (HAFIZ, NURUL, REMOTE_CITIZEN, "@hafiz", "@nurul", "users/hafiz", "users/aisyah")
+    assert_published_without(items, DIRECTORY, MastodonWebhook.source, kept=AGENCY, hidden=hidden)
 
 
 # --- rejections -----------------------------------------------------------------------------------------------
@@ -416,73 +373,24 @@ def test_a_bad_status_is_rejected_with_where_and_why(name: str, change: dict[str
 
 # --- hostile input --------------------------------------------------------------------------------------------
 
-_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large]
-# Like tests/unit/fuzz: SERAMBI_FUZZ_EXAMPLES=10000 runs a long campaign.
-FUZZ = settings(
-    max_examples=int(os.environ.get("SERAMBI_FUZZ_EXAMPLES", "150")), deadline=None, suppress_health_check=_HEALTH
-)
-_scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
+_json = json_values(
     st.sampled_from([2**64, 10**30]),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=20),
     st.sampled_from([AGENCY, OTHER_AGENCY, POST, AGENCY_LOCAL_ID, "status.created", "status.updated", "direct"]),
     st.sampled_from(["https://x/@a", "https://[::1", "http://h/tags/t", "<p>a<br>b</p>", "<a href='https://x'>"]),
     st.datetimes().map(lambda d: d.isoformat() + "Z"),
 )
-_json = st.recursive(
-    _scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
-)
 _KEYS = ["event", "object", "uri", "account", "in_reply_to_id", "mentions", "reblog", "content", "edited_at"]
+_mutated_fixtures = st.sampled_from(sorted(DELIVERIES)).flatmap(
+    lambda name: mutated(_delivery(name), _json, _KEYS, change=3)
+)
+_parse_any = partial(parse_mastodon, directory=DIRECTORY, pseudonym=pseudonym)
+_known = partial(_parse_any, roots={CITIZEN_REPLY: POST}, known={}, accounts={AGENCY_LOCAL_ID: AGENCY})
 
-
-@st.composite
-def _mutated(draw: st.DrawFn, value: Any) -> Any:
-    """``value`` with some nodes replaced by random JSON and some keys dropped or added."""
-    if draw(st.integers(0, 11)) == 0:
-        return draw(_json)
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            roll = draw(st.integers(0, 9))
-            if roll == 0:
-                continue
-            out[key] = draw(_mutated(item)) if roll <= 3 else item
-        if draw(st.integers(0, 5)) == 0:
-            out[draw(st.sampled_from(_KEYS))] = draw(_json)
-        return out
-    if isinstance(value, list):
-        return [draw(_mutated(item)) for item in value]
-    return value
-
-
-_fixtures = st.sampled_from(sorted(DELIVERIES)).map(_delivery)
-
-
-@FUZZ
-@given(payload=_json)
-def test_random_json_never_raises(payload: Any) -> None:
-    _check(parse_mastodon(payload, DIRECTORY, pseudonym))
-
-
-@FUZZ
-@given(payload=st.builds(lambda status: {"event": "status.created", "object": status}, _json))
-def test_random_statuses_never_raise(payload: Any) -> None:
-    _check(parse_mastodon(payload, DIRECTORY, pseudonym))
-
-
-@FUZZ
-@given(data=st.data())
-def test_mutated_fixtures_never_raise(data: st.DataObject) -> None:
-    payload = data.draw(_fixtures.flatmap(_mutated))
-    _check(parse_mastodon(payload, DIRECTORY, pseudonym, {CITIZEN_REPLY: POST}, {}, {AGENCY_LOCAL_ID: AGENCY}))
-
-
-@FUZZ
-@given(payloads=st.lists(_fixtures.flatmap(_mutated), min_size=1, max_size=6))
-def test_a_webhook_fed_mutated_deliveries_never_raises(payloads: list[Any]) -> None:
-    webhook = _webhook(max_known=4)
-    for payload in payloads:
-        _check(webhook.parse(payload))
+test_random_json_never_raises = fuzz_never_raises(_parse_any, _json, "mastodon: ")
+test_random_statuses_never_raise = fuzz_never_raises(
+    _parse_any, st.builds(lambda status: {"event": "status.created", "object": status}, _json), "mastodon: "
+)
+test_mutated_fixtures_never_raise = fuzz_never_raises(_known, _mutated_fixtures, "mastodon: ")
+test_a_webhook_fed_mutated_deliveries_never_raises = fuzz_webhook_never_raises(
+    partial(_webhook, max_known=4), _mutated_fixtures, "mastodon: "
+)

@@ -19,38 +19,36 @@ tests/fixtures/payloads/x_twitter/account_activity_webhook.json (agency @MOHfict
 from __future__ import annotations
 
 import copy
-import os
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from connectors.core.contracts import Parsed, Rejected, publish_all
+from connectors.core.contracts import Parsed, Rejected
 from connectors.core.errors import InvalidInput
-from connectors.core.publisher import Publisher
-from connectors.core.testing import ListRecordSink, load_payload
-from connectors.webhooks.x import RootTracker, XWebhook, parse_v11_time, parse_x_activity
-from schemas.agency import Directory
-from schemas.events import (
-    EVENT_ADAPTER,
-    AuthorRole,
-    Change,
-    ChangeOp,
-    Event,
-    Interaction,
-    InteractionKind,
-    Platform,
-    Post,
-    Reaction,
-)
-from schemas.privacy import Pseudonymizer
-from schemas.topics import EVENTS
+from connectors.core.testing import load_payload
+from connectors.webhooks.threads import RootTracker
+from connectors.webhooks.x import XWebhook, parse_v11_time, parse_x_activity
+from schemas.events import AuthorRole, Change, ChangeOp, Event, Interaction, InteractionKind, Platform, Post, Reaction
 from tests.helpers.paths import PAYLOADS
+from tests.helpers.webhooks import (
+    PSEUDO,
+    account,
+    agency,
+    assert_parsed,
+    assert_published_without,
+    directory,
+    fuzz_never_raises,
+    fuzz_webhook_never_raises,
+    json_values,
+    mutated,
+    one,
+    parse_cleanly,
+)
 
 AGENCY_USER = "1498765432109876543"
 OTHER_AGENCY_USER = "1400000000000000002"
@@ -59,25 +57,10 @@ CITIZEN_2 = "1600000000000000007"
 POST_ID = "1785600000000000001"
 REPLY_ID = "1785612345678901234"
 AGENCY_REPLY_ID = "1785620000000000002"
-PSEUDO = Pseudonymizer(SecretStr("test-key"))
 pseudonym = partial(PSEUDO.pseudonym, "x")
-DIRECTORY = Directory.model_validate(
-    {
-        "agencies": [
-            {
-                "id": "moh",
-                "name": "Kementerian Kesihatan (Fictional)",
-                "tier": "federal",
-                "accounts": [{"platform": "x", "account_id": AGENCY_USER, "handle": "MOHfictional"}],
-            },
-            {
-                "id": "jkm",
-                "name": "Jabatan Kebajikan Masyarakat (Fictional)",
-                "tier": "state",
-                "accounts": [{"platform": "x", "account_id": OTHER_AGENCY_USER}],
-            },
-        ]
-    }
+DIRECTORY = directory(
+    agency("moh", "Kementerian Kesihatan (Fictional)", "federal", account(Platform.X, AGENCY_USER, "MOHfictional")),
+    agency("jkm", "Jabatan Kebajikan Masyarakat (Fictional)", "state", account(Platform.X, OTHER_AGENCY_USER)),
 )
 FIXTURE: dict[str, Any] = load_payload(PAYLOADS / "x_twitter" / "account_activity_webhook.json")
 DELIVERIES: dict[str, Any] = FIXTURE["deliveries"]
@@ -90,12 +73,6 @@ def _webhook(max_known: int = 1000) -> XWebhook:
 
 def _parse(name: str, roots: dict[str, str] | None = None) -> list[Parsed]:
     return parse_x_activity(copy.deepcopy(DELIVERIES[name]), DIRECTORY, pseudonym, roots or {})
-
-
-def _one(items: list[Parsed]) -> Event:
-    assert len(items) == 1, items
-    assert not isinstance(items[0], Rejected), items[0]
-    return items[0]
 
 
 def _tweet(tweet_id: str, author: str, parent: str | None = None, parent_author: str | None = None) -> dict[str, Any]:
@@ -111,16 +88,6 @@ def _tweet(tweet_id: str, author: str, parent: str | None = None, parent_author:
 
 def _delivery(*tweets: dict[str, Any], **others: Any) -> dict[str, Any]:
     return {"for_user_id": AGENCY_USER, "tweet_create_events": list(tweets), **others}
-
-
-def _check(items: list[Parsed]) -> None:
-    """Every item is an event or a rejection; every event survives a JSON round trip through the schema."""
-    for item in items:
-        if isinstance(item, Rejected):
-            assert item.reason.startswith("x: ")
-            continue
-        assert isinstance(item, Post | Interaction | Reaction | Change)
-        assert EVENT_ADAPTER.validate_python(item.model_dump(mode="json")) == item
 
 
 # --- handshake and signatures -------------------------------------------------------------------------------
@@ -186,7 +153,7 @@ def test_webhook_settings_are_checked() -> None:
 
 
 def test_the_signed_delivery_is_a_citizen_comment_on_the_post() -> None:
-    event = _one(_webhook().parse(orjson.loads(FIXTURE["signed_delivery"]["raw_body"])))
+    event = one(_webhook().parse(orjson.loads(FIXTURE["signed_delivery"]["raw_body"])))
     assert isinstance(event, Interaction)
     assert event.event_id == f"x:{REPLY_ID}"
     assert (event.kind, event.author_role, event.author_id) == (InteractionKind.COMMENT, AuthorRole.CITIZEN, CITIZEN)
@@ -197,7 +164,7 @@ def test_the_signed_delivery_is_a_citizen_comment_on_the_post() -> None:
 
 
 def test_an_agency_tweet_is_a_post_with_decoded_text_and_expanded_links() -> None:
-    post = _one(_parse("agency_post"))
+    post = one(_parse("agency_post"))
     assert isinstance(post, Post)
     assert (post.event_id, post.post_id, post.platform) == (f"x:{POST_ID}", POST_ID, Platform.X)
     assert post.text is not None
@@ -211,20 +178,20 @@ def test_ids_are_the_exact_strings_never_the_float_unsafe_numbers() -> None:
     assert tweet["id"] > 2**53
     assert float(tweet["id"]) != tweet["id"]  # the number a JSON double cannot hold
     tweet["id"] = 1  # whatever the number says, the id is id_str
-    post = _one(parse_x_activity(delivery, DIRECTORY, pseudonym))
+    post = one(parse_x_activity(delivery, DIRECTORY, pseudonym))
     assert isinstance(post, Post)
     assert post.post_id == POST_ID
 
 
 def test_an_agency_reply_answers_its_parent_in_the_known_conversation() -> None:
-    reply = _one(_parse("agency_reply", {REPLY_ID: POST_ID}))
+    reply = one(_parse("agency_reply", {REPLY_ID: POST_ID}))
     assert isinstance(reply, Interaction)
     assert (reply.kind, reply.author_role) == (InteractionKind.REPLY, AuthorRole.AGENCY)
     assert (reply.root_id, reply.parent_id, reply.parent_author_id) == (POST_ID, REPLY_ID, CITIZEN)
 
 
 def test_a_truncated_mention_is_read_in_full() -> None:
-    mention = _one(_parse("mention_truncated"))
+    mention = one(_parse("mention_truncated"))
     assert isinstance(mention, Interaction)
     assert (mention.kind, mention.author_role, mention.author_id) == (
         InteractionKind.MENTION,
@@ -240,14 +207,14 @@ def test_a_truncated_mention_is_read_in_full() -> None:
 
 
 def test_a_quote_tweet_is_a_mention_and_a_retweet_is_skipped() -> None:
-    quote = _one(_parse("quote"))
+    quote = one(_parse("quote"))
     assert isinstance(quote, Interaction)
     assert (quote.kind, quote.root_id, quote.parent_id) == (InteractionKind.MENTION, quote.message_id, None)
     assert _parse("retweet") == []
 
 
 def test_another_agency_replying_is_an_other_agency_comment() -> None:
-    comment = _one(_parse("other_agency_reply"))
+    comment = one(_parse("other_agency_reply"))
     assert isinstance(comment, Interaction)
     assert (comment.kind, comment.author_role, comment.author_id) == (
         InteractionKind.COMMENT,
@@ -272,19 +239,19 @@ def test_favorites_are_likes_whose_event_ids_name_a_pseudonym() -> None:
 
 
 def test_a_like_of_an_unknown_reply_follows_the_reply_rule() -> None:
-    reaction = _one(_parse("favorites")[1:])
+    reaction = one(_parse("favorites")[1:])
     assert isinstance(reaction, Reaction)
     assert reaction.root_id == REPLY_ID  # the liked tweet answers REPLY_ID, not known: its parent is the guess
 
 
 def test_a_delete_is_a_removal_in_its_conversation() -> None:
-    removal = _one(_parse("deletes", {REPLY_ID: POST_ID}))
+    removal = one(_parse("deletes", {REPLY_ID: POST_ID}))
     assert isinstance(removal, Change)
     assert removal.event_id == f"x:{REPLY_ID}:remove"
     assert (removal.op, removal.target_id, removal.root_id) == (ChangeOp.REMOVE, REPLY_ID, POST_ID)
     assert (removal.author_id, removal.author_role) == (CITIZEN, AuthorRole.CITIZEN)
     assert removal.created_at == datetime(2024, 5, 1, 10, 30, tzinfo=UTC)
-    unknown = _one(_parse("deletes"))
+    unknown = one(_parse("deletes"))
     assert isinstance(unknown, Change)
     assert unknown.root_id == REPLY_ID
 
@@ -301,7 +268,7 @@ def test_other_keys_are_ignored_and_replies_find_roots_earlier_in_the_delivery()
 
 def test_a_citizen_reply_below_the_root_is_a_reply() -> None:
     deeper = _tweet("1785690000000000009", CITIZEN_2, AGENCY_REPLY_ID, AGENCY_USER)
-    event = _one(parse_x_activity(_delivery(deeper), DIRECTORY, pseudonym, {AGENCY_REPLY_ID: POST_ID}))
+    event = one(parse_x_activity(_delivery(deeper), DIRECTORY, pseudonym, {AGENCY_REPLY_ID: POST_ID}))
     assert isinstance(event, Interaction)
     assert (event.kind, event.root_id, event.parent_id) == (InteractionKind.REPLY, POST_ID, AGENCY_REPLY_ID)
 
@@ -371,7 +338,7 @@ def test_v11_times_are_read_without_the_locale_and_kept_in_utc() -> None:
 def test_timestamp_ms_stands_in_for_a_missing_created_at() -> None:
     tweet = _tweet(REPLY_ID, CITIZEN)
     del tweet["created_at"]
-    event = _one(parse_x_activity(_delivery({**tweet, "timestamp_ms": "1714557807123"}), DIRECTORY, pseudonym))
+    event = one(parse_x_activity(_delivery({**tweet, "timestamp_ms": "1714557807123"}), DIRECTORY, pseudonym))
     assert event.created_at == datetime(2024, 5, 1, 10, 3, 27, 123000, tzinfo=UTC)
     for bad in (True, "1.5e12", "99999999999999999999", None):
         (rejected,) = parse_x_activity(_delivery({**tweet, "timestamp_ms": bad}), DIRECTORY, pseudonym)
@@ -384,7 +351,7 @@ def test_timestamp_ms_stands_in_for_a_missing_created_at() -> None:
 
 def test_a_late_parent_re_emits_its_children_in_the_right_conversation() -> None:
     webhook = _webhook()
-    early = _one(webhook.parse(copy.deepcopy(DELIVERIES["agency_reply"])))
+    early = one(webhook.parse(copy.deepcopy(DELIVERIES["agency_reply"])))
     assert isinstance(early, Interaction)
     assert early.root_id == REPLY_ID  # the parent is unknown: it is the guess
     items = webhook.parse(copy.deepcopy(DELIVERIES["citizen_reply"]))
@@ -394,7 +361,7 @@ def test_a_late_parent_re_emits_its_children_in_the_right_conversation() -> None
     assert isinstance(again, Interaction)
     assert (comment.message_id, comment.root_id) == (REPLY_ID, POST_ID)
     assert again == early.model_copy(update={"root_id": POST_ID})  # same event id, same everything but the root
-    later = _one(webhook.parse(_delivery(_tweet("1785699000000000001", CITIZEN, AGENCY_REPLY_ID, AGENCY_USER))))
+    later = one(webhook.parse(_delivery(_tweet("1785699000000000001", CITIZEN, AGENCY_REPLY_ID, AGENCY_USER))))
     assert isinstance(later, Interaction)
     assert (later.root_id, later.kind) == (POST_ID, InteractionKind.REPLY)
 
@@ -411,7 +378,7 @@ def test_a_chain_arriving_backwards_ends_in_one_conversation() -> None:
     latest: dict[str, Event] = {}
     for tweet_id in (d, c, b, a):
         items = webhook.parse(_delivery(tweets[tweet_id]))
-        _check(items)
+        assert_parsed(items, "x: ")
         latest.update({item.event_id: item for item in items if not isinstance(item, Rejected)})
     interactions = [event for event in latest.values() if isinstance(event, Interaction)]
     assert {event.message_id: event.root_id for event in interactions} == {b: a, c: a, d: a}
@@ -421,7 +388,7 @@ def test_a_chain_arriving_backwards_ends_in_one_conversation() -> None:
 
 def test_a_citizen_comment_becomes_a_reply_when_its_parent_turns_out_not_to_be_the_root() -> None:
     webhook = _webhook()
-    first = _one(webhook.parse(_delivery(_tweet("1785699000000000002", CITIZEN_2, REPLY_ID, CITIZEN))))
+    first = one(webhook.parse(_delivery(_tweet("1785699000000000002", CITIZEN_2, REPLY_ID, CITIZEN))))
     assert isinstance(first, Interaction)
     assert first.kind is InteractionKind.COMMENT  # its parent is the guessed root
     _, again = webhook.parse(copy.deepcopy(DELIVERIES["citizen_reply"]))
@@ -482,91 +449,34 @@ def test_an_evicted_child_is_not_re_emitted() -> None:
 
 
 def test_every_fixture_delivery_published_keeps_no_raw_citizen_id() -> None:
-    webhook = _webhook()
-    items: list[Parsed] = []
-    for name, delivery in DELIVERIES.items():
-        parsed = webhook.parse(copy.deepcopy(delivery))
-        _check(parsed)
-        assert not [item for item in parsed if isinstance(item, Rejected)], name
-        items.extend(parsed)
-    sink = ListRecordSink()
-    publisher = Publisher(sink, pseudonymizer=PSEUDO, partitions=2, source="webhook:x", directory=DIRECTORY)
-    assert publish_all(publisher, items) == len(items) == 12
-    records = b"".join(record.value for record in sink.on(EVENTS.name))
-    assert AGENCY_USER.encode() in records
-    for citizen in (CITIZEN, CITIZEN_2, "aisyah_r_92", "hafiz_kl"):
-        assert citizen.encode() not in records, citizen
+    items = parse_cleanly(_webhook(), DELIVERIES.values(), "x: ")
+    assert len(items) == 12
+    hidden = (CITIZEN, CITIZEN_2, "aisyah_r_92", "hafiz_kl")
+    assert_published_without(items, DIRECTORY, XWebhook.source, kept=AGENCY_USER, hidden=hidden)
 
 
 # --- hostile input --------------------------------------------------------------------------------------------
 
-_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large]
-# Like tests/unit/fuzz: SERAMBI_FUZZ_EXAMPLES=10000 runs a long campaign.
-FUZZ = settings(
-    max_examples=int(os.environ.get("SERAMBI_FUZZ_EXAMPLES", "150")), deadline=None, suppress_health_check=_HEALTH
-)
 _times = st.datetimes(timezones=st.just(UTC)).map(lambda d: d.strftime("%a %b %d %H:%M:%S +0000 ") + f"{d.year:04d}")
-_scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
+_json = json_values(
     st.sampled_from([2**53 + 1, 2**64, -(2**63), 10**30]),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=20),
     st.sampled_from([AGENCY_USER, OTHER_AGENCY_USER, CITIZEN, POST_ID, REPLY_ID, ""]),
     _times,
 )
-_json = st.recursive(
-    _scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
-)
 _KEYS = ["for_user_id", "tweet_create_events", "favorite_events", "tweet_delete_events", "id_str", "user"]
-
-
-@st.composite
-def _mutated(draw: st.DrawFn, value: Any) -> Any:
-    """``value`` with some nodes replaced by random JSON and some keys dropped or added."""
-    if draw(st.integers(0, 11)) == 0:
-        return draw(_json)
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            roll = draw(st.integers(0, 9))
-            if roll == 0:
-                continue
-            out[key] = draw(_mutated(item)) if roll <= 4 else item
-        if draw(st.integers(0, 5)) == 0:
-            out[draw(st.sampled_from(_KEYS))] = draw(_json)
-        return out
-    if isinstance(value, list):
-        return [draw(_mutated(item)) for item in value]
-    return value
-
-
 _fixtures = st.sampled_from(sorted(DELIVERIES)).map(lambda name: copy.deepcopy(DELIVERIES[name]))
+_mutated_fixtures = _fixtures.flatmap(lambda delivery: mutated(delivery, _json, _KEYS))
 
 
-@FUZZ
-@given(payload=_json)
-def test_random_json_never_raises(payload: Any) -> None:
-    _check(parse_x_activity(payload, DIRECTORY, pseudonym))
+_parse_any = partial(parse_x_activity, directory=DIRECTORY, pseudonym=pseudonym)
 
-
-@FUZZ
-@given(payload=st.builds(lambda events: {"for_user_id": AGENCY_USER, "tweet_create_events": events}, _json))
-def test_random_tweets_never_raise(payload: Any) -> None:
-    _check(parse_x_activity(payload, DIRECTORY, pseudonym))
-
-
-@FUZZ
-@given(data=st.data())
-def test_mutated_fixtures_never_raise(data: st.DataObject) -> None:
-    payload = data.draw(_fixtures.flatmap(_mutated))
-    _check(parse_x_activity(payload, DIRECTORY, pseudonym, {REPLY_ID: POST_ID}))
-
-
-@FUZZ
-@given(payloads=st.lists(_fixtures.flatmap(_mutated), min_size=1, max_size=6))
-def test_a_webhook_fed_mutated_deliveries_never_raises(payloads: list[Any]) -> None:
-    webhook = _webhook(max_known=4)
-    for payload in payloads:
-        _check(webhook.parse(payload))
+test_random_json_never_raises = fuzz_never_raises(_parse_any, _json, "x: ")
+test_random_tweets_never_raise = fuzz_never_raises(
+    _parse_any, st.builds(lambda events: {"for_user_id": AGENCY_USER, "tweet_create_events": events}, _json), "x: "
+)
+test_mutated_fixtures_never_raise = fuzz_never_raises(
+    partial(_parse_any, roots={REPLY_ID: POST_ID}), _mutated_fixtures, "x: "
+)
+test_a_webhook_fed_mutated_deliveries_never_raises = fuzz_webhook_never_raises(
+    partial(_webhook, max_known=4), _mutated_fixtures, "x: "
+)
