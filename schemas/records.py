@@ -1,9 +1,14 @@
-"""Wire format of the Kafka topics: batch records of events, and dead letters.
+"""Wire format of the Kafka topics: batch records of events (with a connector's cursor), and dead letters.
 
 One Kafka record on the events topic carries a *batch* of canonical events bound for the same
 partition (JSON ``{"format": "serambi.batch/1", "events": [...]}``), because a Faust worker pays
 ~160 us per record: batching many events per record is what makes tens of thousands of events/s
 possible. Every event in a batch is validated on its own, so one bad event never costs its neighbours.
+
+A polling or streaming connector's page also carries its :class:`CursorMark`: the cursor after the page, split
+in ``parts`` (one per record the page needed). The worker stores each part in the same write as the events of its
+record, so a cursor whose parts are all stored stands for a page whose events are all stored: the connector
+resumes from there, and nothing it fetched before is lost, whatever crashed (see ``serambi connect``).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal, NamedTuple
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from schemas.errors import RecordError
 from schemas.events import EVENT_ADAPTER, Event, TaggedEvent
@@ -22,9 +27,11 @@ from schemas.privacy import Pseudonymizer
 __all__ = [
     "BATCH_FORMAT",
     "POISON",
+    "CursorMark",
     "DeadLetter",
     "EventBatch",
     "EventFailure",
+    "cursor_of",
     "decode_batch",
     "encode_batch",
     "make_dead_letter",
@@ -39,13 +46,55 @@ POISON: Final = "poison"
 """``error_type`` of an input that failed for an unexpected reason (a bug, or a case validation missed)."""
 
 
+class CursorMark(BaseModel):
+    """One part of the cursor a connector reached after a page (stored with the events of its record).
+
+    Args:
+        source: the connector, e.g. ``poll:youtube``.
+        account: what the cursor is of, e.g. ``youtube:UC...`` (or ``*`` for a stream of every account).
+        seq: the page's number, increasing per source and account (nanoseconds of the publishing clock).
+        part: this record's part of the page, ``0 <= part < parts``.
+        parts: how many records the page was sent in (every part stored = the whole page stored).
+        state: the cursor, JSON text, as the connector's ``snapshot()`` gave it.
+        fetched_at: when the page was fetched.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: Annotated[str, Field(min_length=1, max_length=64)]
+    account: Annotated[str, Field(min_length=1, max_length=512)]
+    seq: Annotated[int, Field(ge=0)]
+    part: Annotated[int, Field(ge=0)]
+    parts: Annotated[int, Field(ge=1)]
+    state: Annotated[str, Field(max_length=256 * 1024)]
+    fetched_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _part_in_range(self) -> CursorMark:
+        if self.part >= self.parts:
+            msg = f"part {self.part} of {self.parts}: a part is below the number of parts"
+            raise ValueError(msg)
+        return self
+
+
 class EventBatch(BaseModel):
-    """Value of one record on the events topic: events that share a partition, in order."""
+    """Value of one record on the events topic: events that share a partition, in order, and maybe a cursor.
+
+    A record without events carries a cursor (a page that found nothing new still moves its connector on).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     format: Literal["serambi.batch/1"] = BATCH_FORMAT
-    events: Annotated[tuple[TaggedEvent, ...], Field(min_length=1)]
+    events: tuple[TaggedEvent, ...]
+    cursor: CursorMark | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> EventBatch:
+        if not self.events and self.cursor is None:
+            msg = "a batch without a cursor has at least one event"
+            raise ValueError(msg)
+        return self
 
 
 class DeadLetter(BaseModel):
@@ -76,10 +125,30 @@ class EventFailure(NamedTuple):
     error_type: str = "schema"
 
 
-def encode_batch(events: list[Event]) -> bytes:
-    """Serialise events (already validated) into one batch record value."""
-    payload = {"format": BATCH_FORMAT, "events": [e.model_dump(mode="json") for e in events]}
+def encode_batch(events: list[Event], cursor: CursorMark | None = None) -> bytes:
+    """Serialise events (already validated), and a connector's cursor part, into one batch record value."""
+    payload: dict[str, Any] = {"format": BATCH_FORMAT, "events": [e.model_dump(mode="json") for e in events]}
+    if cursor is not None:
+        payload["cursor"] = cursor.model_dump(mode="json")
     return orjson.dumps(payload)
+
+
+_CURSOR_KEY = b'"cursor"'
+
+
+def cursor_of(value: bytes) -> CursorMark | None:
+    """The cursor part a batch record carries (``None`` for most records: a substring test, no parsing).
+
+    Raises :class:`RecordError` when the record names a cursor that is not valid (its events are unaffected).
+    """
+    if _CURSOR_KEY not in value:
+        return None
+    try:
+        raw = orjson.loads(value).get("cursor")
+        return None if raw is None else CursorMark.model_validate(raw)
+    except (orjson.JSONDecodeError, AttributeError, ValidationError) as exc:
+        msg = f"the record's cursor is not valid: {exc}"
+        raise RecordError(msg) from exc
 
 
 def validation_reason(exc: ValidationError) -> str:

@@ -17,6 +17,7 @@ __all__ = [
     "CHANGES",
     "COLUMNS",
     "CONVERSATION_INDEX",
+    "CURSOR_COLUMNS",
     "DAY_ROLLUP",
     "DEAD_LETTERS",
     "FACT_COLUMNS",
@@ -29,6 +30,7 @@ __all__ = [
     "RESPONSE_FACTS",
     "ROLLUP_BUILDS",
     "ROLLUP_TOUCHES",
+    "SOURCE_CURSORS",
     "TABLE_OF_EVENT",
 ]
 
@@ -47,6 +49,7 @@ DAY_ROLLUP: Final = "day_rollup"
 HOUR_ROLLUP: Final = "hour_rollup"
 ROLLUP_BUILDS: Final = "rollup_builds"
 ROLLUP_TOUCHES: Final = "rollup_touches"
+SOURCE_CURSORS: Final = "source_cursors"
 RAW_TABLES: Final = (POSTS, INTERACTIONS, REACTIONS, CHANGES)
 TABLE_OF_EVENT: Final = {"post": POSTS, "interaction": INTERACTIONS, "reaction": REACTIONS, "change": CHANGES}
 
@@ -77,6 +80,7 @@ FACT_COLUMNS: Final = (
     "version",
     "closed_by",
 )
+CURSOR_COLUMNS: Final = ("source", "account", "seq", "part", "parts", "state", "fetched_at")
 AGENCY_COLUMNS: Final = (
     "agency_id",
     "name",

@@ -4,6 +4,8 @@
 - :class:`FileSource`: a file format for ``serambi import FORMAT FILE`` (registry: ``connectors.files.registry``).
 - :class:`PollingSource`: pages of a platform API behind a cursor that is snapshot and resumed; a 429/5xx
   raises :class:`Retry` ``(after=seconds)``.
+- :class:`StreamSource`: a long-lived stream (server-sent events, websocket, chunked JSON lines) resumed from a
+  cursor after every reconnect.
 - :class:`WebhookSource`: platform pushes: subscription handshake, signature check, pure parse.
 
 Parsing yields :data:`Parsed` items, each an event or :class:`Rejected` input bound for the dead-letter topic,
@@ -15,18 +17,20 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from connectors.core.clock import SYSTEM_CLOCK, Clock
 from connectors.core.errors import Retry
-from schemas.agency import Directory
+from schemas.agency import Account, Agency, Directory
 from schemas.events import Event
 
 __all__ = [
     "PROGRESS_EVERY",
+    "AccountContext",
     "EventSink",
     "FileSource",
     "Page",
@@ -35,6 +39,7 @@ __all__ = [
     "Progress",
     "Rejected",
     "Retry",
+    "StreamSource",
     "WebhookResponse",
     "WebhookSource",
     "publish_all",
@@ -152,6 +157,27 @@ class Page:
 
     items: Sequence[Parsed]
     more: bool = False
+    newest: datetime | None = None
+    """The platform time of the newest item seen so far (the lag behind the platform is now - newest)."""
+
+
+@dataclass(frozen=True)
+class AccountContext:
+    """What a polling or streaming connector knows of the one agency account it reads.
+
+    Args:
+        agency: the agency owning the account (its id goes into every event).
+        account: the account (platform and immutable id).
+        directory: every agency, to tell other agencies' accounts from citizens (by id, never by name).
+        pseudonym: platform user id -> keyed pseudonym, for event ids that name a person (pure).
+        since: where a backfill starts when no cursor was stored (aware UTC).
+    """
+
+    agency: Agency
+    account: Account
+    directory: Directory
+    pseudonym: Callable[[str], str]
+    since: datetime
 
 
 class PollingSource(ABC, Generic[CursorT]):
@@ -210,6 +236,30 @@ class PollingSource(ABC, Generic[CursorT]):
             if not page.more:
                 clock.sleep(self.interval_seconds, stop)
         return published
+
+
+class StreamSource(ABC, Generic[CursorT]):
+    """A long-lived platform stream read from a cursor, resumed after every reconnect without gaps.
+
+    Implement :meth:`pages` (connect from the cursor, yield pages as items arrive, move the cursor past each
+    page as it is yielded; end when the stream ends; raise :class:`Retry` when the platform says to wait and
+    :class:`~connectors.core.errors.Unreachable` when the connection fails), :meth:`snapshot` and :meth:`resume`.
+    The runner reconnects with back-off and resumes from :meth:`snapshot`: a platform that replays from a cursor
+    (Jetstream's ``cursor=time_us``, Mastodon's ``since_id`` catch-up) never leaves a gap, and event ids make the
+    overlap harmless.
+    """
+
+    @abstractmethod
+    def pages(self) -> AsyncIterator[Page]:
+        """Connect and yield pages until the stream ends (an async generator)."""
+
+    @abstractmethod
+    def snapshot(self) -> CursorT:
+        """The cursor after the last page yielded, as JSON-able state that :meth:`resume` accepts."""
+
+    @abstractmethod
+    def resume(self, state: CursorT) -> None:
+        """Continue after a cursor :meth:`snapshot` returned (possibly in another process)."""
 
 
 @dataclass(frozen=True)

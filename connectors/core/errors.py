@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConnectorError", "InvalidInput", "PublishError", "Retry"]
+__all__ = ["AccountError", "ConnectorError", "InvalidInput", "PublishError", "Retry", "Unreachable"]
 
 
 class ConnectorError(RuntimeError):
@@ -42,4 +42,24 @@ class Retry(ConnectorError):
     def __init__(self, after: float, reason: str = "rate limited") -> None:
         super().__init__(f"{reason}; retry after {after:.0f} s")
         self.after_seconds = after
+        self.reason = reason
+
+
+class Unreachable(ConnectorError):
+    """The platform could not be reached (refused, reset, timed out): transient, retry with back-off."""
+
+
+class AccountError(ConnectorError):
+    """One account cannot be read (an expired or revoked token, a missing permission): fix its credentials.
+
+    The connector stops polling that account and says so; the other accounts keep running.
+
+    Args:
+        account: the account's platform id.
+        reason: what the platform said, e.g. ``"Error validating access token (code 190)"`` (never the token).
+    """
+
+    def __init__(self, account: str, reason: str) -> None:
+        super().__init__(f"account {account}: {reason}")
+        self.account = account
         self.reason = reason

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
 from pydantic import ValidationError
 
+from connectors.core.contracts import Parsed, Rejected
 from connectors.core.errors import InvalidInput, PublishError
 from connectors.core.metrics import ConnectorMetrics
 from schemas.agency import Directory
 from schemas.events import EVENT_ADAPTER, AuthorRole, Change, Event, Interaction, Post, Reaction, conversation_key
 from schemas.privacy import Pseudonymizer
-from schemas.records import encode_batch, make_dead_letter, validation_reason
+from schemas.records import CursorMark, encode_batch, make_dead_letter, validation_reason
 from schemas.timeutil import EventBounds, utc_now
 from schemas.topics import DEAD_LETTER, EVENTS, partition_for
 
-__all__ = ["Publisher", "RecordSink"]
+__all__ = ["PageMark", "Publisher", "RecordSink"]
 
 
 class RecordSink(Protocol):
@@ -33,6 +35,16 @@ class RecordSink(Protocol):
 
     def close(self) -> None:
         """Flush and release the connection."""
+
+
+@dataclass(frozen=True)
+class PageMark:
+    """Where a connector's page ended: ``state`` (its ``snapshot()``, JSON-able) of ``account`` at ``source``."""
+
+    source: str
+    account: str
+    state: Any
+    fetched_at: datetime
 
 
 class Publisher:
@@ -74,6 +86,7 @@ class Publisher:
         self._bounds = bounds
         self._wall_clock = wall_clock
         self._buffers: dict[int, list[Event]] = {}
+        self._holding = False
         self._oldest: float | None = None
         self._handles = frozenset(
             name.lower()
@@ -98,11 +111,62 @@ class Publisher:
         buffer.append(valid)
         if self._oldest is None:
             self._oldest = self._clock()
+        if self._holding:  # a page's events are sent together, with its cursor
+            return True
         if len(buffer) >= self._max_batch:
             self._send(partition)
         elif self._clock() - self._oldest >= self._linger:
             self.flush(wait=False)
         return True
+
+    def publish_page(self, items: Sequence[Parsed], mark: PageMark) -> int:
+        """Publish a connector's page with its cursor, and wait for Kafka; return how many events were accepted.
+
+        The page's valid events are grouped per partition into records of at most ``max_batch`` events, each
+        carrying one part of the cursor (a page without events: one record with the cursor alone), so the
+        worker stores the cursor with the events; rejected items and invalid events are dead-lettered. Raises
+        ``PublishError`` like :meth:`flush`: the cursor then was not delivered and the page is fetched again.
+        """
+        self.flush(wait=False)  # what was buffered before belongs to no page
+        self._holding = True
+        published = 0
+        try:
+            for item in items:
+                if isinstance(item, Rejected):
+                    self.dead_letter(item.reason, item.raw, error_type=item.error_type)
+                else:
+                    published += self.publish(item)
+        finally:
+            self._holding = False
+        records = [
+            (partition, events[start : start + self._max_batch])
+            for partition, events in sorted(self._buffers.items())
+            for start in range(0, len(events), self._max_batch)
+        ]
+        self._buffers.clear()
+        self._oldest = None
+        if not records:  # nothing new: the cursor still moves, on the partition of the connector's account
+            records = [(partition_for(f"{mark.source}:{mark.account}", self._partitions), [])]
+        seq = time.time_ns()
+        state = orjson.dumps(mark.state).decode()
+        for part, (partition, events) in enumerate(records):
+            cursor = CursorMark(
+                source=mark.source,
+                account=mark.account,
+                seq=seq,
+                part=part,
+                parts=len(records),
+                state=state,
+                fetched_at=mark.fetched_at,
+            )
+            key = (conversation_key(events[0]) if events else f"{mark.source}:{mark.account}").encode()
+            self._sink.send(EVENTS.name, partition, key, encode_batch(events, cursor))
+            self._metrics.records_published.labels(self.source).inc()
+            for event in events:
+                self._metrics.events_published.labels(self.source, event.platform.value, event.type).inc()
+            self.published += len(events)
+        self.flush()
+        return published
 
     def publish_json(self, raw: bytes | str) -> bool:
         """Publish one event given as JSON text; non-JSON input is dead-lettered."""

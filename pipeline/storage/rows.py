@@ -17,9 +17,9 @@ from pipeline.domain.matching import ResponseFact
 from schemas.agency import Agency
 from schemas.events import Event
 from schemas.privacy import Pseudonymizer
-from schemas.records import DeadLetter
+from schemas.records import CursorMark, DeadLetter
 
-__all__ = ["agency_row", "dead_letter_row", "encode_rows", "event_json", "fact_row"]
+__all__ = ["agency_row", "cursor_row", "dead_letter_row", "encode_rows", "event_json", "fact_row"]
 
 # Facts are upserts in a ReplacingMergeTree: the highest version wins, and it grows as answered_at shrinks.
 _VERSION_BASE_MS = 2**62
@@ -49,6 +49,11 @@ def fact_row(fact: ResponseFact) -> tuple[Any, ...]:
         version,
         fact.closed_by,
     )
+
+
+def cursor_row(mark: CursorMark) -> tuple[Any, ...]:
+    """The ``source_cursors`` row of a cursor part."""
+    return (mark.source, mark.account, mark.seq, mark.part, mark.parts, mark.state, mark.fetched_at)
 
 
 def event_json(event: Event) -> bytes:

@@ -17,7 +17,7 @@ from pipeline.domain.matching import Matchable
 from schemas.errors import RecordError
 from schemas.events import AuthorRole, Change, ChangeOp, Event, Interaction, Reaction
 from schemas.privacy import PREFIX
-from schemas.records import POISON, decode_batch, poison_reason
+from schemas.records import POISON, CursorMark, cursor_of, decode_batch, poison_reason
 from schemas.tables import TABLE_OF_EVENT
 from schemas.timeutil import EventBounds
 
@@ -87,6 +87,7 @@ class Decoded:
     failures: list[DeadLetterRow]
     latest: dict[int, datetime]
     kinds: dict[tuple[str, str], int] = field(default_factory=dict)
+    cursors: list[CursorMark] = field(default_factory=list)
 
     @classmethod
     def poison(cls, record: Record, exc: BaseException) -> Decoded:
@@ -103,7 +104,8 @@ class Decoded:
         kinds = dict(self.kinds)
         for key, count in later.kinds.items():
             kinds[key] = kinds.get(key, 0) + count
-        return Decoded(rows, self.interactions + later.interactions, self.failures + later.failures, latest, kinds)
+        interactions, failures = self.interactions + later.interactions, self.failures + later.failures
+        return Decoded(rows, interactions, failures, latest, kinds, self.cursors + later.cursors)
 
 
 def decode(
@@ -127,6 +129,7 @@ def decode(
     interactions: list[Matchable] = []
     latest: dict[int, datetime] = {}
     kinds: dict[tuple[str, str], int] = {}
+    cursors: list[CursorMark] = []
     for record in records:
         try:
             events, bad = decode_batch(record.value)
@@ -137,6 +140,13 @@ def decode(
             failures.append(DeadLetterRow(POISON, poison_reason(exc), record.value, record.where))
             continue
         failures.extend(DeadLetterRow(f.error_type, f.reason, f.raw, record.where) for f in bad)
+        try:
+            mark = cursor_of(record.value)
+        except RecordError as exc:  # the events are stored; without its cursor the connector fetches the page again
+            failures.append(DeadLetterRow("undecodable", str(exc), record.value, record.where))
+            mark = None
+        if mark is not None:
+            cursors.append(mark)
         first = len(interactions)
         for event in events:
             if accepted is not None and not accepted.earliest <= event.created_at <= accepted.latest:
@@ -159,7 +169,7 @@ def decode(
                 key = (event.type, event.platform.value)
             kinds[key] = kinds.get(key, 0) + 1
         _track_latest(latest, record.partition, interactions[first:], ceiling)
-    return Decoded(rows, interactions, failures, latest, kinds)
+    return Decoded(rows, interactions, failures, latest, kinds, cursors)
 
 
 def _track_latest(latest: dict[int, datetime], partition: int, events: list[Matchable], ceiling: datetime) -> None:

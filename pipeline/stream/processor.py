@@ -28,11 +28,11 @@ from pipeline.domain.matching import ConversationKey, Matchable, Matcher, MatchN
 from pipeline.domain.progress import Progress
 from pipeline.domain.tally import UnansweredTally
 from pipeline.metrics import Metrics
-from pipeline.storage.rows import encode_rows, fact_row
+from pipeline.storage.rows import cursor_row, encode_rows, fact_row
 from pipeline.stream.decode import Accepted, DeadLetterRow, Decoded, Record, decode
 from schemas.agency import Agency
 from schemas.records import POISON, poison_reason
-from schemas.tables import COLUMNS, FACT_COLUMNS, RESPONSE_FACTS
+from schemas.tables import COLUMNS, CURSOR_COLUMNS, FACT_COLUMNS, RESPONSE_FACTS, SOURCE_CURSORS
 from schemas.timeutil import EventBounds
 
 __all__ = ["AgencyLookup", "History", "Inserter", "Prepared", "Processor", "TableRows"]
@@ -211,6 +211,9 @@ class Processor:
         if facts:
             body = encode_rows(FACT_COLUMNS, [fact_row(f) for f in facts.values()])
             tables.append(TableRows(RESPONSE_FACTS, FACT_COLUMNS, len(facts), body))
+        if decoded.cursors:  # last: a stored cursor part stands for its record's events, stored before it
+            body = encode_rows(CURSOR_COLUMNS, [cursor_row(c) for c in decoded.cursors])
+            tables.append(TableRows(SOURCE_CURSORS, CURSOR_COLUMNS, len(decoded.cursors), body))
         return Prepared(tables, failures, records, news, decoded.latest)
 
     def commit(self, prepared: Prepared) -> None:
@@ -295,7 +298,7 @@ class Processor:
         self.metrics.rows_stored.labels(table).inc(rows)
         if table == RESPONSE_FACTS:
             self.facts_total += rows
-        else:
+        elif table != SOURCE_CURSORS:  # a cursor is no event
             self.rows_total += rows
 
     def _watermark(self, latest: dict[int, datetime]) -> datetime | None:
