@@ -36,6 +36,11 @@ _SECRET_FIELDS = frozenset(
         "meta_verify_token",
         "x_consumer_secret",
         "mastodon_webhook_secret",
+        "meta_access_token",
+        "x_bearer_token",
+        "youtube_api_key",
+        "mastodon_access_token",
+        "tiktok_access_token",
     }
 )
 
@@ -162,6 +167,37 @@ class Settings(BaseSettings):
     )
     ingest_max_in_flight: Annotated[int, Field(ge=1)] = Field(
         256, description="deliveries waiting for Kafka at once per route; more get a 503 + Retry-After"
+    )
+
+    meta_access_token: SecretStr = Field(
+        SecretStr(""), description="Graph API token (Page or system-user) for `serambi connect facebook|instagram`"
+    )
+    meta_graph_url: str = Field("https://graph.facebook.com/v19.0", description="Graph API base URL (versioned)")
+    x_bearer_token: SecretStr = Field(
+        SecretStr(""), description="X API v2 bearer token for `serambi connect x|x-stream`"
+    )
+    x_api_url: str = Field("https://api.x.com", description="X API base URL")
+    youtube_api_key: SecretStr = Field(
+        SecretStr(""), description="YouTube Data API v3 key for `serambi connect youtube`"
+    )
+    youtube_api_url: str = Field("https://www.googleapis.com/youtube/v3", description="YouTube Data API base URL")
+    youtube_daily_quota: Annotated[int, Field(ge=1)] = Field(
+        10_000, description="the project's daily YouTube quota in units (remaining units are a metric)"
+    )
+    mastodon_access_token: SecretStr = Field(
+        SecretStr(""), description="Mastodon user token (read scopes) for `serambi connect mastodon|mastodon-stream`"
+    )
+    mastodon_instance_url: str = Field("", description="the agency's Mastodon instance, e.g. https://social.example")
+    bluesky_jetstream_url: str = Field(
+        "wss://jetstream2.us-east.bsky.network/subscribe",
+        description="Jetstream endpoint for `serambi connect bluesky`",
+    )
+    tiktok_access_token: SecretStr = Field(
+        SecretStr(""), description="TikTok Business API access token for `serambi connect tiktok`"
+    )
+    tiktok_api_url: str = Field("https://business-api.tiktok.com", description="TikTok Business API base URL")
+    connect_interval_seconds: Annotated[float, Field(gt=0)] = Field(
+        60.0, description="`serambi connect --follow`: wait between two polls of an account that is caught up"
     )
 
     @property

@@ -116,17 +116,25 @@ async def follow_stream(  # noqa: PLR0913 - one stream's whole run, keyword-only
     backoff = backoff or Backoff()
     name = str(getattr(source, "source", type(source).__name__))
     published = 0
+    acked = source.snapshot()
     while not stop.is_set():
         try:
-            async for page in source.pages():
-                metrics.requests.labels(name, "page").inc()
-                mark = PageMark(name, account, source.snapshot(), clock.now())
-                published += await asyncio.to_thread(sink.publish_page, page.items, mark)
-                metrics.cursor_timestamp.labels(name, account).set(clock.now().timestamp())
-                backoff.reset()
-                _observe(metrics, name, account, page, source, clock)
-                if stop.is_set():
-                    break
+            pages = source.pages()
+            try:
+                async for page in pages:
+                    metrics.requests.labels(name, "page").inc()
+                    mark = PageMark(name, account, source.snapshot(), clock.now())
+                    published += await asyncio.to_thread(sink.publish_page, page.items, mark)
+                    acked = mark.state
+                    metrics.cursor_timestamp.labels(name, account).set(clock.now().timestamp())
+                    backoff.reset()
+                    _observe(metrics, name, account, page, source, clock)
+                    if stop.is_set():
+                        break
+            finally:  # close the connection now, not when the generator is collected
+                close = getattr(pages, "aclose", None)
+                if close is not None:
+                    await close()
             wait = Retry(backoff.next(), "the stream ended; reconnecting")
         except AccountError:
             metrics.requests.labels(name, "account_error").inc()
@@ -135,6 +143,8 @@ async def follow_stream(  # noqa: PLR0913 - one stream's whole run, keyword-only
             wait = exc
         except (Unreachable, PublishError, OSError, TimeoutError) as exc:
             wait = Retry(backoff.next(), f"{type(exc).__name__}: {exc}")
+        # Reconnect from the last page Kafka acknowledged: a page the sink refused is read again.
+        source.resume(acked)
         if not stop.is_set():
             await asyncio.to_thread(_wait, metrics, name, "retry", wait, clock, stop)
     return published

@@ -14,6 +14,7 @@ import click
 from pipeline.cli import (
     alerts,
     bench,
+    connect,
     dashboards,
     db,
     deadletters,
@@ -91,6 +92,7 @@ for _command in (
     simulate.simulate,
     imports.import_,
     ingest.ingest,
+    connect.connect,
     deadletters.deadletters,
     alerts.alerts,
     status.status,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +12,7 @@ import orjson
 from pipeline.cli.common import friendly, read_settings_of
 
 if TYPE_CHECKING:
+    from pipeline.storage.sql.cursors import CursorStatus
     from pipeline.storage.sql.status import FutureEvents
 
 __all__ = ["print_status", "status"]
@@ -22,6 +23,7 @@ _GROUPS = (
     ("agency msgs", "agency_"),
     ("inter-agency", "other_agency_"),
     ("reactions", "reaction_"),
+    ("edits/removals", "change_"),
 )
 
 
@@ -32,13 +34,15 @@ _GROUPS = (
 def status(ctx: click.Context, fmt: str) -> None:
     """Totals per agency and kind, through the running stack if one is up."""
     from pipeline.runtime.engine import open_read_engine  # noqa: PLC0415 - may open chDB
+    from pipeline.storage.sql.cursors import cursor_status  # noqa: PLC0415
     from pipeline.storage.sql.status import dead_letter_sql, future_events, status_totals  # noqa: PLC0415
 
     with open_read_engine(read_settings_of(ctx)) as engine:
         totals = status_totals(engine.queries, engine.database)
         letters = engine.queries.query(dead_letter_sql(engine.database), read_only=True).dicts()
         future = future_events(engine.queries, engine.database)
-        print_status(engine.source, totals, letters, fmt, click.echo, future=future)
+        cursors = cursor_status(engine.queries, engine.database)
+        print_status(engine.source, totals, letters, fmt, click.echo, future=future, cursors=cursors)
 
 
 def print_status(  # noqa: PLR0913 - the parts of the output, and where it goes
@@ -49,11 +53,13 @@ def print_status(  # noqa: PLR0913 - the parts of the output, and where it goes
     say: Callable[[str], None],
     *,
     future: FutureEvents | None = None,
+    cursors: Sequence[CursorStatus] = (),
 ) -> None:
     """Print totals per agency and kind and dead letters per stage and type (``fmt`` = table or json).
 
     ``totals`` count events dated before now, as a report does; ``future`` are the stored events dated
-    after now, which no report counts yet (shown apart, so the totals and a report agree).
+    after now, which no report counts yet (shown apart, so the totals and a report agree). ``cursors``: how far
+    each ``serambi connect`` connector got per account (its newest page stored whole).
     """
     ahead, earliest = (future.events, future.earliest) if future else (0, None)
     if fmt == "json":
@@ -62,6 +68,16 @@ def print_status(  # noqa: PLR0913 - the parts of the output, and where it goes
             "agencies": totals,
             "dead_letters": letters,
             "future_events": {"events": ahead, "earliest": _iso(earliest)},
+            "connectors": [
+                {
+                    "source": c.source,
+                    "account": c.account,
+                    "last_page_fetched_at": _iso(c.fetched_at),
+                    "pages": c.pages,
+                    "pages_in_flight": c.incomplete,
+                }
+                for c in cursors
+            ],
         }
         say(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
         return
@@ -76,6 +92,11 @@ def print_status(  # noqa: PLR0913 - the parts of the output, and where it goes
         f"dead letters: {sum(int(x['letters']) for x in letters)} "
         + " ".join(f"{x['stage']}/{x['error_type']}={x['letters']}" for x in letters)
     )
+    for c in cursors:
+        say(
+            f"connector {c.source} {c.account}: newest page stored whole fetched {_iso(c.fetched_at)}; "
+            f"{c.pages:,} pages, {c.incomplete} in flight"
+        )
     if ahead:
         say(
             f"not counted: {ahead:,} stored event(s) dated after now (earliest {_iso(earliest)}), "

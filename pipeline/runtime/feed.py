@@ -22,7 +22,7 @@ from pipeline.runtime.spool import broker_epoch
 from pipeline.settings import Settings
 from schemas.agency import load_directory
 
-__all__ = ["Simulated", "publish_simulation", "write_simulation"]
+__all__ = ["Simulated", "broker_of", "publish_simulation", "write_simulation"]
 
 _WRITE_STEP = timedelta(hours=1)  # --output checks for a stop between simulated hours
 
@@ -62,7 +62,7 @@ def publish_simulation(
     settings: Settings, *, duration_s: float | None, speed: float, seed: int, say: Callable[[str], None]
 ) -> Simulated:
     """Publish simulated events to the running stack's broker or the configured Kafka, until stopped."""
-    bootstrap, epoch = _broker(settings)
+    bootstrap, epoch = broker_of(settings)
     ensure_topics(bootstrap, settings.partitions)
     directory = load_directory(settings.agencies_file)
     publisher = kafka_publisher(settings, bootstrap, directory, Metrics(), "simulator", epoch=epoch)
@@ -78,7 +78,7 @@ def publish_simulation(
     return Simulated(connector.events_emitted, interrupt if interrupt.requested else None)
 
 
-def _broker(settings: Settings) -> tuple[str, str | None]:
+def broker_of(settings: Settings) -> tuple[str, str | None]:
     """Bootstrap servers, and the spool epoch when they are a running stack's embedded broker."""
     if not settings.embedded_broker:
         return settings.kafka_bootstrap_servers, None

@@ -8,6 +8,8 @@ Social platforms' APIs cannot run here, so connector tests talk to this server i
 - :meth:`FakePlatform.stream` serves a chunked body (JSON lines, server-sent events) from a list of chunks; a chunk
   :data:`DROP` ends the connection abruptly (a dropped stream) and ``None`` waits until :meth:`release` is called.
 - :meth:`FakePlatform.websocket` serves websocket text frames the same way.
+- :meth:`FakePlatform.respond` answers ``path`` with a function of the request's query (a stateful platform, e.g.
+  pages chosen by their page token); the function runs on a worker thread and may block (a platform that hangs).
 
 Example::
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +68,7 @@ class FakePlatform:
         self._answers: dict[str, list[Answer]] = {}
         self._streams: dict[str, list[Sequence[bytes | None]]] = {}
         self._sockets: dict[str, list[Sequence[str | bytes | None]]] = {}
+        self._responders: dict[str, Callable[[dict[str, str]], Answer]] = {}
         self.requests: list[Seen] = []
         self._gate = threading.Event()
         self._loop = asyncio.new_event_loop()
@@ -94,6 +97,10 @@ class FakePlatform:
     def websocket(self, path: str, *connections: Sequence[str | bytes | None]) -> None:
         """Each websocket connection to ``path`` gets the next list of text frames (``DROP`` closes abruptly)."""
         self._sockets.setdefault(path, []).extend(connections)
+
+    def respond(self, path: str, answer: Callable[[dict[str, str]], Answer]) -> None:
+        """Answer every request for ``path`` with ``answer(query)`` (it may block: it runs off the server's loop)."""
+        self._responders[path] = answer
 
     def release(self) -> None:
         """Let every stream waiting on a ``None`` chunk go on."""
@@ -124,6 +131,10 @@ class FakePlatform:
             return await self._ws(request, path)
         if path in self._streams:
             return await self._chunks(request, path)
+        if path in self._responders:
+            query = dict(request.query)
+            answer = await asyncio.get_running_loop().run_in_executor(None, self._responders[path], query)
+            return web.Response(status=answer.status, body=answer.bytes(), headers=dict(answer.headers))
         answers = self._answers.get(path)
         if not answers:
             return web.Response(status=404, text=f"nothing scripted for {path}")
