@@ -1,0 +1,1 @@
+"""Polling connectors: pages of platform APIs behind cursors that survive restarts."""
