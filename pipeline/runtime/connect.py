@@ -10,6 +10,7 @@ refused stops with a clear line and the others keep running. Without ``--follow`
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -108,7 +109,7 @@ def _contexts(
             agency=agency,
             account=account,
             directory=directory,
-            pseudonym=lambda native, p=account.platform.value: pseudonymizer.pseudonym(p, native),
+            pseudonym=functools.partial(pseudonymizer.pseudonym, account.platform.value),
             since=options.since,
         )
         for agency in directory.agencies

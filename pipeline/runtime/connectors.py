@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
 from connectors.core.contracts import AccountContext, PollingSource, StreamSource
+from connectors.core.errors import AccountError
 from connectors.core.http import HttpClient
 from pipeline.errors import ConfigError
 from pipeline.settings import Settings
@@ -67,19 +69,33 @@ class ConnectorSpec:
 def _facebook(settings: Settings, ctx: AccountContext, http: HttpClient) -> Built:
     from connectors.polling.facebook import FacebookPagePoller  # noqa: PLC0415 - loaded when used
 
-    return FacebookPagePoller(ctx, http, credentials=settings.meta_access_token, base_url=settings.meta_graph_url)
+    return FacebookPagePoller(
+        ctx, http, credentials=settings.meta_access_token, base_url=settings.meta_graph_url,
+        app_secret=_app_secret(settings),
+    )  # fmt: skip
 
 
 def _instagram(settings: Settings, ctx: AccountContext, http: HttpClient) -> Built:
     from connectors.polling.instagram import InstagramMediaPoller  # noqa: PLC0415 - loaded when used
 
-    return InstagramMediaPoller(ctx, http, credentials=settings.meta_access_token, base_url=settings.meta_graph_url)
+    return InstagramMediaPoller(
+        ctx, http, credentials=settings.meta_access_token, base_url=settings.meta_graph_url,
+        app_secret=_app_secret(settings),
+    )  # fmt: skip
+
+
+def _app_secret(settings: Settings) -> SecretStr | None:
+    # With the app secret, Meta's calls carry appsecret_proof (required when the app enforces it).
+    return settings.meta_app_secret if settings.meta_app_secret.get_secret_value() else None
 
 
 def _x(settings: Settings, ctx: AccountContext, http: HttpClient) -> Built:
     from connectors.polling.x import XMentionsPoller  # noqa: PLC0415 - loaded when used
 
-    return XMentionsPoller(ctx, http, credentials=settings.x_bearer_token, base_url=settings.x_api_url)
+    return XMentionsPoller(
+        ctx, http, credentials=settings.x_bearer_token, base_url=settings.x_api_url,
+        interval_seconds=settings.connect_interval_seconds,
+    )  # fmt: skip
 
 
 def _x_stream(settings: Settings, ctx: AccountContext, http: HttpClient) -> Built:
@@ -106,24 +122,39 @@ def _tiktok(settings: Settings, ctx: AccountContext, http: HttpClient) -> Built:
     )  # fmt: skip
 
 
-def _mastodon_instance(settings: Settings) -> str:
-    if not settings.mastodon_instance_url:
-        msg = "`serambi connect mastodon` needs SERAMBI_MASTODON_INSTANCE_URL (e.g. https://social.example)"
-        raise ConfigError(msg)
-    return settings.mastodon_instance_url.rstrip("/")
+def _mastodon_instance(settings: Settings) -> str | None:
+    # Empty: the instance of the account's actor URI (https://social.example/users/agency -> https://social.example).
+    return settings.mastodon_instance_url.rstrip("/") or None
+
+
+def _mastodon_local_id(http: HttpClient, ctx: AccountContext, instance: str | None, token: SecretStr) -> str:
+    """The account's id on its instance, looked up from its actor URI (the directory holds URIs: ids are local)."""
+    actor = urlsplit(ctx.account.account_id)
+    base = instance or f"{actor.scheme}://{actor.netloc}"
+    name = actor.path.rstrip("/").rsplit("/", 1)[-1]
+    headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token.get_secret_value() else {}
+    response = http.get(f"{base}/api/v1/accounts/lookup", params={"acct": name}, headers=headers)
+    found = response.json() if response.status == 200 else None
+    if not isinstance(found, dict) or not isinstance(found.get("id"), str):
+        raise AccountError(ctx.account.account_id, f"no account {name!r} on {base} (HTTP {response.status})")
+    return str(found["id"])
 
 
 def _mastodon(settings: Settings, ctx: AccountContext, http: HttpClient) -> Built:
     from connectors.polling.mastodon import MastodonPoller  # noqa: PLC0415 - loaded when used
 
-    return MastodonPoller(ctx, http, credentials=settings.mastodon_access_token, base_url=_mastodon_instance(settings))
+    instance, token = _mastodon_instance(settings), settings.mastodon_access_token
+    return MastodonPoller(
+        ctx, http, credentials=token, local_account_id=_mastodon_local_id(http, ctx, instance, token),
+        instance_url=instance, interval_seconds=settings.connect_interval_seconds,
+    )  # fmt: skip
 
 
 def _mastodon_stream(settings: Settings, ctx: AccountContext, http: HttpClient) -> Built:
     from connectors.streams.mastodon import MastodonStream  # noqa: PLC0415 - loaded when used
 
     return MastodonStream(
-        ctx, http, credentials=settings.mastodon_access_token, base_url=_mastodon_instance(settings)
+        ctx, http, credentials=settings.mastodon_access_token, instance_url=_mastodon_instance(settings)
     )
 
 

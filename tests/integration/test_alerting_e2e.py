@@ -177,7 +177,7 @@ def test_the_generated_configs_pass_promtool_and_amtool(tmp_path: Path) -> None:
         [promtool, "check", "config", str(config)], capture_output=True, text=True, timeout=60, check=False
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 7 rules found" in checked.stdout
+    assert "SUCCESS: 9 rules found" in checked.stdout
     alertmanager = tmp_path / "alertmanager.yml"
     alertmanager.write_text(yaml.safe_dump(alertmanager_config(options)), encoding="utf-8")
     checked = subprocess.run(

@@ -13,10 +13,13 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from pipeline.runtime.statefile import read_state
 
 pytestmark = pytest.mark.integration
 
@@ -73,8 +76,15 @@ def test_the_readme_commands_work_from_a_fresh_copy(tmp_path: Path) -> None:
     assert set(commands) <= {"make demo", *second_terminal, *skipped}, "a README command this test does not run"
     env = _newcomer_env()
 
+    # A long duration, stopped with Ctrl-C (SIGINT to the demo's own process, named in its state file) once the second
+    # terminal's commands are done: a slow machine must not end the demo while they still run.
     demo = subprocess.Popen(
-        ["make", "demo", "DURATION=20"], cwd=clone, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ["make", "demo", "DURATION=900"],
+        cwd=clone,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert demo.stdout is not None
     head: list[str] = []
@@ -89,6 +99,9 @@ def test_the_readme_commands_work_from_a_fresh_copy(tmp_path: Path) -> None:
             )
             for c in second_terminal
         ]
+        state = read_state(clone / "serambi-data" / "stack.json")
+        assert state is not None, "".join(head)
+        os.kill(state.pid, signal.SIGINT)
         rest, _ = demo.communicate(timeout=300)
     finally:
         if demo.poll() is None:
