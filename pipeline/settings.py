@@ -196,6 +196,9 @@ class Settings(BaseSettings):
         SecretStr(""), description="TikTok Business API access token for `serambi connect tiktok`"
     )
     tiktok_api_url: str = Field("https://business-api.tiktok.com", description="TikTok Business API base URL")
+    connect_metrics_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        0, description="`serambi connect` serves /metrics on 127.0.0.1 at this port (0 = any free port, printed)"
+    )
     connect_interval_seconds: Annotated[float, Field(gt=0)] = Field(
         60.0, description="`serambi connect --follow`: wait between two polls of an account that is caught up"
     )

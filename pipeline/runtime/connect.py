@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import start_http_server
+
 from connectors.core.contracts import AccountContext, PollingSource, StreamSource
 from connectors.core.errors import AccountError
 from connectors.core.http import Urllib3Client
@@ -78,25 +80,31 @@ def run_connect(settings: Settings, options: ConnectOptions, say: Callable[[str]
     bootstrap, epoch = broker_of(settings)
     ensure_topics(bootstrap, settings.partitions)
     metrics = Metrics()
+    server, _ = start_http_server(settings.connect_metrics_port, addr="127.0.0.1", registry=metrics.registry)
+    say(f"metrics: http://127.0.0.1:{server.server_port}/metrics (serambi_connector_*)")
     result = ConnectResult()
-    with (
-        kafka_publisher(settings, bootstrap, directory, metrics, spec.source, epoch=epoch) as publisher,
-        stop_on_signals(Interrupt()) as interrupt,
-        open_read_engine(settings) as engine,
-    ):
-        resume = {ctx.account.account_id: _stored(engine, spec, ctx) for ctx in contexts}
-        say(
-            f"{spec.name}: {len(contexts)} account(s) into {bootstrap}; "
-            f"{sum(1 for state in resume.values() if state is not None)} resume from their stored cursor, "
-            f"the others backfill from {options.since:%Y-%m-%d %H:%M} UTC"
-            + (" then follow (Ctrl-C stops)" if options.follow else "")
-        )
-        sink = LockedPublisher(publisher)
-        if spec.kind == "stream":
-            _stream(settings, spec, contexts, resume, sink, interrupt.stop, metrics, result, say)
-        else:
-            _poll_all(settings, spec, contexts, resume, sink, interrupt.stop, metrics, result, options.follow, say)
-        result.interrupted = interrupt
+    try:
+        with (
+            kafka_publisher(settings, bootstrap, directory, metrics, spec.source, epoch=epoch) as publisher,
+            stop_on_signals(Interrupt()) as interrupt,
+            open_read_engine(settings) as engine,
+        ):
+            resume = {ctx.account.account_id: _stored(engine, spec, ctx) for ctx in contexts}
+            say(
+                f"{spec.name}: {len(contexts)} account(s) into {bootstrap}; "
+                f"{sum(1 for state in resume.values() if state is not None)} resume from their stored cursor, "
+                f"the others backfill from {options.since:%Y-%m-%d %H:%M} UTC"
+                + (" then follow (Ctrl-C stops)" if options.follow else "")
+            )
+            sink = LockedPublisher(publisher)
+            if spec.kind == "stream":
+                _stream(settings, spec, contexts, resume, sink, interrupt.stop, metrics, result, say)
+            else:
+                _poll_all(settings, spec, contexts, resume, sink, interrupt.stop, metrics, result, options.follow, say)
+            result.interrupted = interrupt
+    finally:
+        server.shutdown()
+        server.server_close()
     return result
 
 
