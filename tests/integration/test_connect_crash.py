@@ -136,3 +136,38 @@ def test_kill_9_mid_backfill_again_and_again_then_exactly_the_channel_s_rows(tmp
     assert [(r["agency_id"], r["citizen_messages"], r["answered"]) for r in report] == [
         ("jpm-video", PAGES * PER_PAGE, PAGES * PER_PAGE // 3)
     ]
+
+
+def test_an_account_whose_listing_is_refused_stops_alone_and_the_others_are_read(tmp_path: Path) -> None:
+    channel = Channel()
+
+    def answer(query: dict[str, str]) -> Answer:
+        if query.get("allThreadsRelatedToChannelId") == "UCrefusedChannel0000000BB":
+            error = {"error": {"code": 403, "message": "The caller does not have permission", "errors": [
+                {"reason": "forbidden", "domain": "youtube.commentThread", "message": "forbidden"}]}}  # fmt: skip
+            return Answer(403, error)
+        return channel.answer(query)
+
+    with FakePlatform() as platform:
+        platform.respond("/youtube/v3/commentThreads", answer)
+        env = {
+            **cli_env(tmp_path),
+            "SERAMBI_AGENCIES_FILE": str(FIXTURES / "connect_two_channels.yaml"),
+            "SERAMBI_YOUTUBE_API_KEY": "test-key",
+            "SERAMBI_YOUTUBE_API_URL": platform.url("/youtube/v3"),
+        }
+        stack, _ = start_run(env)
+        try:
+            done = _connect(env)
+            output, _ = done.communicate(timeout=300)
+        finally:
+            stack.send_signal(signal.SIGINT)
+            stack.communicate(timeout=180)
+    assert done.returncode == 1, output
+    assert "youtube:UCrefusedChannel0000000BB: stopped: " in output
+    assert "fix this account's credentials (the others keep running)" in output
+    assert "test-key" not in output  # the key is never printed
+    status = orjson.loads(run_cli(["status", "--format", "json"], env).stdout)
+    assert status["agencies"] == {
+        "jpm-video": {"citizen_comment": PAGES * PER_PAGE, "agency_reply": PAGES * PER_PAGE // 3}
+    }
