@@ -96,11 +96,11 @@ def run_connect(settings: Settings, options: ConnectOptions, say: Callable[[str]
                 f"the others backfill from {options.since:%Y-%m-%d %H:%M} UTC"
                 + (" then follow (Ctrl-C stops)" if options.follow else "")
             )
-            sink = LockedPublisher(publisher)
+            run = _Run(settings, spec, resume, LockedPublisher(publisher), interrupt.stop, metrics, result, say)
             if spec.kind == "stream":
-                _stream(settings, spec, contexts, resume, sink, interrupt.stop, metrics, result, say)
+                run.stream(contexts)
             else:
-                _poll_all(settings, spec, contexts, resume, sink, interrupt.stop, metrics, result, options.follow, say)
+                run.poll_all(contexts, options.follow)
             result.interrupted = interrupt
     finally:
         server.shutdown()
@@ -140,71 +140,69 @@ def _stored(engine: Any, spec: ConnectorSpec, ctx: AccountContext) -> Any:
     return stored_cursor(engine.queries, engine.database, spec.source, label)
 
 
-def _poll_all(  # noqa: PLR0913 - the run's whole context
-    settings: Settings,
-    spec: ConnectorSpec,
-    contexts: list[AccountContext],
-    resume: dict[str, Any],
-    sink: LockedPublisher,
-    stop: threading.Event,
-    metrics: Metrics,
-    result: ConnectResult,
-    follow: bool,
-    say: Callable[[str], None],
-) -> None:
-    http = Urllib3Client()
+@dataclass
+class _Run:
+    """One ``serambi connect`` run: what every account's thread (or stream task) shares."""
 
-    def one(ctx: AccountContext) -> None:
+    settings: Settings
+    spec: ConnectorSpec
+    resume: dict[str, Any]
+    sink: LockedPublisher
+    stop: threading.Event
+    metrics: Metrics
+    result: ConnectResult
+    say: Callable[[str], None]
+
+    def poll_all(self, contexts: list[AccountContext], follow: bool) -> None:
+        """A thread per account, each polling until caught up (``follow``: until stopped)."""
+        http = Urllib3Client()
+        threads = [
+            threading.Thread(target=self._poll, args=(ctx, http, follow), name=f"connect-{_label(ctx)}")
+            for ctx in contexts
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _poll(self, ctx: AccountContext, http: Urllib3Client, follow: bool) -> None:
         label = _label(ctx)
         try:
-            source = spec.build(settings, ctx, http)
-            assert isinstance(source, PollingSource)
-            if (state := resume[ctx.account.account_id]) is not None:
-                source.resume(state)
-            result.published[label] = poll(source, sink, stop, account=label, follow=follow, metrics=metrics)
-            ended = "stopped" if follow else "caught up"
-            say(f"{label}: {result.published[label]:,} events published; {ended}")
+            source = self._built(ctx, http, PollingSource)
+            published = poll(source, self.sink, self.stop, account=label, follow=follow, metrics=self.metrics)
+            self.result.published[label] = published
+            self.say(f"{label}: {published:,} events published; {'stopped' if follow else 'caught up'}")
         except AccountError as exc:
-            result.failed[label] = exc.reason
-            say(f"{label}: stopped: {exc.reason}; fix this account's credentials (the others keep running)")
+            self._failed(label, exc.reason, "fix this account's credentials (the others keep running)")
         except Exception as exc:  # one account's bug must not stop the others
             log.exception("%s failed", label)
-            result.failed[label] = f"{type(exc).__name__}: {exc}"
-            say(f"{label}: failed: {type(exc).__name__}: {exc} (the others keep running)")
+            self._failed(label, f"{type(exc).__name__}: {exc}", "the others keep running")
 
-    threads = [threading.Thread(target=one, args=(ctx,), name=f"connect-{_label(ctx)}") for ctx in contexts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    def stream(self, contexts: list[AccountContext]) -> None:
+        """Read every stream (one for all accounts when the platform's serves them all) until stopped."""
+        targets = contexts[:1] if self.spec.all_accounts else contexts
 
-
-def _stream(  # noqa: PLR0913 - the run's whole context
-    settings: Settings,
-    spec: ConnectorSpec,
-    contexts: list[AccountContext],
-    resume: dict[str, Any],
-    sink: LockedPublisher,
-    stop: threading.Event,
-    metrics: Metrics,
-    result: ConnectResult,
-    say: Callable[[str], None],
-) -> None:
-    targets = contexts[:1] if spec.all_accounts else contexts
-
-    async def main() -> None:
         async def one(ctx: AccountContext) -> None:
-            label = "*" if spec.all_accounts else _label(ctx)
-            source = spec.build(settings, ctx, Urllib3Client())
-            assert isinstance(source, StreamSource)
-            if (state := resume[ctx.account.account_id]) is not None:
-                source.resume(state)
+            label = "*" if self.spec.all_accounts else _label(ctx)
             try:
-                result.published[label] = await follow_stream(source, sink, stop, account=label, metrics=metrics)
+                source = self._built(ctx, Urllib3Client(), StreamSource)
+                published = await follow_stream(source, self.sink, self.stop, account=label, metrics=self.metrics)
+                self.result.published[label] = published
             except AccountError as exc:
-                result.failed[label] = exc.reason
-                say(f"{label}: stopped: {exc.reason}; fix its credentials")
+                self._failed(label, exc.reason, "fix its credentials")
 
-        await asyncio.gather(*(one(ctx) for ctx in targets))
+        async def every() -> None:
+            await asyncio.gather(*(one(ctx) for ctx in targets))
 
-    asyncio.run(main())
+        asyncio.run(every())
+
+    def _built(self, ctx: AccountContext, http: Urllib3Client, kind: type[Any]) -> Any:
+        source = self.spec.build(self.settings, ctx, http)
+        assert isinstance(source, kind), f"{self.spec.name} built a {type(source).__name__}"
+        if (state := self.resume[ctx.account.account_id]) is not None:
+            source.resume(state)
+        return source
+
+    def _failed(self, label: str, reason: str, then: str) -> None:
+        self.result.failed[label] = reason
+        self.say(f"{label}: stopped: {reason}; {then}")
