@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Final
 
 from connectors.core.contracts import Rejected
 from connectors.core.errors import InvalidInput
+from connectors.core.items import guard, native_id
 from connectors.core.text import links_in
 from connectors.polling.meta_graph import Paging, graph_time, paging_of
 from connectors.polling.meta_parse import (
@@ -39,11 +40,10 @@ from connectors.polling.meta_parse import (
     Scope,
     Snapshot,
     count_of,
-    guard,
     reaction_snapshots,
 )
 from connectors.polling.meta_poller import MetaGraphPoller
-from connectors.webhooks.graph import native_id, required_id, text_of
+from connectors.webhooks.graph import required_id, text_of
 from schemas.events import AuthorRole, Interaction, InteractionKind, Platform, Post
 
 __all__ = [

@@ -35,19 +35,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
 import orjson
-from pydantic import ValidationError
 
 from connectors.core.contracts import AccountContext, Parsed, Rejected
 from connectors.core.errors import InvalidInput
+from connectors.core.items import aware_iso, guard_one
 from connectors.streams.sse import SseEvent
 from connectors.webhooks.mastodon import parse_mastodon, status_key
 from connectors.webhooks.threads import NO_IDS, required_object
 from schemas.events import AuthorRole, Change, ChangeOp, Interaction, Platform, Post, Reaction, make_event_id
-from schemas.records import POISON, poison_reason, validation_reason
 
 __all__ = [
     "NOTHING_LEARNT",
@@ -273,11 +273,7 @@ def decode_frame(text: str | bytes) -> tuple[str, Any] | Rejected | None:
 
 def parse_time(value: Any) -> datetime | None:
     """An ISO 8601 time with an offset as an aware datetime; ``None`` for anything else."""
-    try:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-    return moment if moment is not None and moment.utcoffset() is not None else None
+    return aware_iso(value)
 
 
 def _status(  # noqa: PLR0913 - one status and how it is read
@@ -312,15 +308,7 @@ def _guarded_reaction(  # noqa: PLR0913 - one notification and how it is read
     notification: Mapping[str, Any], kind: str, context: AccountContext, source: str, where: str, learnt: Learnt
 ) -> list[Parsed]:
     """A favourite/reblog notification as ``[reaction]``, ``[]`` (no agency involved) or ``[Rejected]``."""
-    try:
-        reaction = _reaction(notification, kind, context, source, learnt)
-    except InvalidInput as exc:
-        return [Rejected(f"{where}: {exc.reason}", notification, exc.error_type)]
-    except ValidationError as exc:
-        return [Rejected(f"{where}: {validation_reason(exc)}", notification, "schema")]
-    except Exception as exc:  # validation missed a case: one notification must not lose the rest of the page
-        return [Rejected(f"{where}: {poison_reason(exc)}", notification, POISON)]
-    return [] if reaction is None else [reaction]
+    return guard_one(where, notification, partial(_reaction, notification, kind, context, source, learnt))
 
 
 def _reaction(

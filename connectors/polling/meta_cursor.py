@@ -23,7 +23,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict
 
 from connectors.core.contracts import Parsed, Rejected
-from connectors.webhooks.graph import native_id
+from connectors.core.items import native_id
 from schemas.events import Interaction
 
 __all__ = ["MetaCursor", "RepliesJob", "TrackedPost"]

@@ -4,32 +4,28 @@
 - :class:`Snapshot`: when counts were read; :func:`reaction_snapshots` turns counts into :class:`Reaction`
   snapshots ``<platform>:<target>:<type>:<bucket>``, ``bucket`` the unix start of the poller's window.
 - :class:`Node` (a post of a walk), :class:`Counts` (a refreshed post), :class:`CommentBatch` (a comments page).
-- :func:`guard`: one item parsed, or :class:`Rejected` saying where and why; :func:`count_of`: a Graph count.
+- :func:`guard` (:mod:`connectors.core.items`', re-exported): one item parsed, or :class:`Rejected` saying where
+  and why; :func:`count_of`: a Graph count.
 
 Everything here is pure: no I/O, no clock, no randomness.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
-from pydantic import ValidationError
-
-from connectors.core.contracts import Parsed, Rejected
-from connectors.core.errors import InvalidInput
+from connectors.core.contracts import Parsed
+from connectors.core.items import event_fields, guard, role_of
 from connectors.polling.meta_graph import Paging
-from connectors.webhooks.graph import role_of
 from schemas.agency import Directory
-from schemas.events import AuthorRole, Platform, Reaction, ReactionMode, make_event_id
-from schemas.records import POISON, poison_reason, validation_reason
+from schemas.events import AuthorRole, Platform, Reaction, ReactionMode
 
 __all__ = ["CommentBatch", "Counts", "Node", "Scope", "Snapshot", "count_of", "guard", "reaction_snapshots"]
 
 _MAX_COUNT: Final = 2**63  # Graph's counts are far below; anything larger is no count
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,14 +40,7 @@ class Scope:
 
     def fields(self, native: str, created_at: datetime) -> dict[str, Any]:
         """The common fields of the event ``<platform>:<native>``."""
-        return {
-            "event_id": make_event_id(self.platform, native),
-            "platform": self.platform,
-            "agency_id": self.agency_id,
-            "account_id": self.account_id,
-            "created_at": created_at,
-            "source": self.source,
-        }
+        return event_fields(self.platform, self.agency_id, self.account_id, native, created_at, self.source)
 
     def role(self, author: str) -> AuthorRole:
         """The role of an author, by immutable id."""
@@ -91,18 +80,6 @@ class CommentBatch:
     items: Sequence[Parsed]
     paging: Paging
     replies: list[tuple[str, dict[str, str]]] = field(default_factory=list)
-
-
-def guard(where: str, raw: Any, parse: Callable[[], T]) -> T | Rejected:
-    """``parse()``, or :class:`Rejected` saying ``where`` and why: one bad item never loses the others."""
-    try:
-        return parse()
-    except InvalidInput as exc:
-        return Rejected(f"{where}: {exc.reason}", raw, exc.error_type)
-    except ValidationError as exc:
-        return Rejected(f"{where}: {validation_reason(exc)}", raw, "schema")
-    except Exception as exc:  # a case the checks missed: dead-letter it as poison rather than lose the page
-        return Rejected(f"{where}: {poison_reason(exc)}", raw, POISON)
 
 
 def count_of(raw: Any) -> int | None:

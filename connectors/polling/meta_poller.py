@@ -43,9 +43,10 @@ from connectors.core.backoff import Backoff
 from connectors.core.clock import SYSTEM_CLOCK, Clock
 from connectors.core.contracts import AccountContext, Page, Parsed, PollingSource, Rejected
 from connectors.core.http import HttpClient
+from connectors.core.items import guard
 from connectors.polling.meta_cursor import MetaCursor, RepliesJob, TrackedPost
 from connectors.polling.meta_graph import GRAPH_BASE, GraphSession, InvalidRequest, Paging
-from connectors.polling.meta_parse import CommentBatch, Counts, Node, Scope, Snapshot, guard
+from connectors.polling.meta_parse import CommentBatch, Counts, Node, Scope, Snapshot
 from schemas.events import Platform
 
 __all__ = ["MetaGraphPoller"]

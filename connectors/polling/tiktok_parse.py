@@ -29,10 +29,11 @@ from typing import Any, Final
 
 from connectors.core.contracts import Parsed, Rejected
 from connectors.core.errors import InvalidInput
+from connectors.core.items import event_fields, guard, native_id, role_of
 from connectors.core.text import links_in
-from connectors.webhooks.graph import guarded, native_id, required_id, role_of, text_of, unix_time
+from connectors.webhooks.graph import required_id, text_of, unix_time
 from schemas.agency import Directory
-from schemas.events import AuthorRole, Event, Interaction, InteractionKind, Platform, Post, make_event_id
+from schemas.events import AuthorRole, Event, Interaction, InteractionKind, Platform, Post
 
 __all__ = [
     "RESEARCH_AUTHOR",
@@ -64,14 +65,7 @@ class Scope:
 
     def fields(self, native: str, created_at: datetime) -> dict[str, Any]:
         """The fields every event of this account shares, for the event ``tiktok:<native>``."""
-        return {
-            "event_id": make_event_id(_TT, native),
-            "platform": _TT,
-            "agency_id": self.agency_id,
-            "account_id": self.account_id,
-            "created_at": created_at,
-            "source": SOURCE,
-        }
+        return event_fields(_TT, self.agency_id, self.account_id, native, created_at, SOURCE)
 
 
 @dataclass(frozen=True)
@@ -148,7 +142,7 @@ def parse_business_videos(payload: Any, scope: Scope, since: datetime, known: Co
             out.append(Rejected(f"{where}: {exc.reason}", raw, exc.error_type))
             continue
         videos.append(video)
-        if post is not None and (item := guarded(where, raw, post)) is not None:
+        if post is not None and (item := guard(where, raw, post)) is not None:
             out.append(item)
     return VideosPage(out, videos, cursor, has_more)
 
@@ -175,7 +169,7 @@ def _comments_page(payload: Any, key: str, parse: _Parse, video_id: str) -> Comm
             newest = created if newest is None else max(newest, created)
             oldest = created if oldest is None else min(oldest, created)
         where = f"tiktok video {video_id} comment {index}"
-        if (item := guarded(where, raw, partial(parse, raw, authors))) is not None:
+        if (item := guard(where, raw, partial(parse, raw, authors))) is not None:
             out.append(item)
     return CommentsPage(out, cursor, has_more, newest, oldest)
 

@@ -33,12 +33,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Final
-
-from pydantic import ValidationError
 
 from connectors.core.contracts import AccountContext, Parsed, Rejected
 from connectors.core.errors import InvalidInput
+from connectors.core.items import guard_one, role_of
 from connectors.core.text import links_in
 from connectors.polling.x_limits import describe_error
 from connectors.webhooks.threads import reply_kind, required_object
@@ -53,7 +53,6 @@ from schemas.events import (
     Post,
     make_event_id,
 )
-from schemas.records import POISON, poison_reason, validation_reason
 
 __all__ = [
     "EXPANSIONS",
@@ -197,24 +196,12 @@ class _Reader:
     included: Mapping[str, Mapping[str, Any]]
 
     def role(self, user_id: str) -> AuthorRole:
-        if user_id == self.context.account.account_id:
-            return AuthorRole.AGENCY
-        if self.context.directory.owner_of(Platform.X, user_id) is not None:
-            return AuthorRole.OTHER_AGENCY
-        return AuthorRole.CITIZEN
+        return role_of(Platform.X, user_id, self.context.account.account_id, self.context.directory)
 
 
 def _guarded(where: str, raw: Any, reader: _Reader) -> list[Parsed]:
     """One tweet as ``[event]``, ``[]`` (skipped) or ``[Rejected]``: never an exception."""
-    try:
-        event = _tweet(raw, reader)
-    except InvalidInput as exc:
-        return [Rejected(f"{where}: {exc.reason}", raw, exc.error_type)]
-    except ValidationError as exc:
-        return [Rejected(f"{where}: {validation_reason(exc)}", raw, "schema")]
-    except Exception as exc:  # validation missed a case: one tweet must not lose the rest of the page
-        return [Rejected(f"{where}: {poison_reason(exc)}", raw, POISON)]
-    return [] if event is None else [event]
+    return guard_one(where, raw, partial(_tweet, raw, reader))
 
 
 def _tweet(raw: Any, reader: _Reader) -> Event | None:

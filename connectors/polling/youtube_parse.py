@@ -29,15 +29,13 @@ from functools import partial
 from typing import Any, Final
 
 import orjson
-from pydantic import ValidationError
 
 from connectors.core.contracts import Parsed, Rejected
 from connectors.core.errors import InvalidInput
+from connectors.core.items import aware_iso, event_fields, guard, role_of
 from connectors.core.text import html_to_text, links_in
-from connectors.webhooks.graph import role_of
 from schemas.agency import Directory
-from schemas.events import AuthorRole, Change, ChangeOp, Event, Interaction, InteractionKind, Platform, make_event_id
-from schemas.records import POISON, poison_reason, validation_reason
+from schemas.events import AuthorRole, Change, ChangeOp, Event, Interaction, InteractionKind, Platform
 from schemas.timeutil import event_time
 
 __all__ = [
@@ -66,14 +64,7 @@ class Scope:
 
     def fields(self, native: str, created_at: datetime) -> dict[str, Any]:
         """The fields every event of this channel shares, for the event ``youtube:<native>``."""
-        return {
-            "event_id": make_event_id(_YT, native),
-            "platform": _YT,
-            "agency_id": self.agency_id,
-            "account_id": self.channel_id,
-            "created_at": created_at,
-            "source": SOURCE,
-        }
+        return event_fields(_YT, self.agency_id, self.channel_id, native, created_at, SOURCE)
 
     def role(self, author: str) -> AuthorRole:
         """The channel itself is the agency, another directory channel another agency, anyone else a citizen."""
@@ -258,14 +249,8 @@ def _comment(scope: Scope, window: Window, raw: Any, thread: Expansion, reply: b
 
 def _guarded(where: str, raw: Any, parse: Callable[[], list[Event]]) -> list[Parsed]:
     """``parse()``, or one :class:`Rejected` saying where and why: one bad comment never loses the others."""
-    try:
-        return list(parse())
-    except InvalidInput as exc:
-        return [Rejected(f"{where}: {exc.reason}", raw, exc.error_type)]
-    except ValidationError as exc:
-        return [Rejected(f"{where}: {validation_reason(exc)}", raw, "schema")]
-    except Exception as exc:  # a case the checks missed: dead-letter it as poison rather than lose the page
-        return [Rejected(f"{where}: {poison_reason(exc)}", raw, POISON)]
+    found = guard(where, raw, parse)
+    return [found] if isinstance(found, Rejected) else list(found)
 
 
 def _object(value: Any, what: str) -> Mapping[str, Any]:
@@ -294,11 +279,8 @@ def _author_of(comment: Any) -> str | None:
 
 def _time(raw: Any, name: str) -> datetime:
     """An RFC 3339 time with its offset (YouTube's ``2024-05-01T10:03:27Z``) as aware UTC within the bounds."""
-    try:
-        moment = datetime.fromisoformat(raw) if isinstance(raw, str) else None
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None or moment.utcoffset() is None:
+    moment = aware_iso(raw)
+    if moment is None:
         msg = f"{name} {repr(raw)[:40]} is not an RFC 3339 time with an offset"
         raise InvalidInput(msg)
     try:

@@ -56,8 +56,8 @@ from pydantic import ValidationError
 
 from connectors.core.contracts import Parsed, Rejected
 from connectors.core.errors import InvalidInput
+from connectors.core.items import role_of
 from connectors.core.text import links_in
-from connectors.webhooks.graph import role_of
 from connectors.webhooks.threads import reply_kind
 from schemas.agency import Agency, Directory
 from schemas.events import Change, ChangeOp, Interaction, InteractionKind, Platform, Post, Reaction, make_event_id

@@ -25,7 +25,7 @@ numeric string), without its ids, or without an author where the author decides 
 reaction). A removal or edit without ``from`` has no author.
 
 Authors come from ``from.id`` or, in pre-2018 deliveries, ``sender_id``; their role is decided by id only
-(:func:`connectors.webhooks.graph.role_of`). Ids stay strings: Facebook's exceed 2**53, so a JSON number id is
+(:func:`connectors.core.items.role_of`). Ids stay strings: Facebook's exceed 2**53, so a JSON number id is
 taken as its exact integer.
 """
 
@@ -38,19 +38,9 @@ from typing import Any, Final
 
 from connectors.core.contracts import Parsed, Rejected
 from connectors.core.errors import InvalidInput
+from connectors.core.items import guard, native_id, role_of
 from connectors.core.text import links_in
-from connectors.webhooks.graph import (
-    SOURCE,
-    GraphEntry,
-    Pseudonym,
-    graph_entries,
-    guarded,
-    native_id,
-    required_id,
-    role_of,
-    text_of,
-    unix_time,
-)
+from connectors.webhooks.graph import SOURCE, GraphEntry, Pseudonym, graph_entries, required_id, text_of, unix_time
 from schemas.agency import Directory
 from schemas.events import (
     AuthorRole,
@@ -93,7 +83,7 @@ def parse_facebook(payload: Any, directory: Directory, pseudonym: Pseudonym) -> 
         page = _Page(entry, directory, pseudonym)
         for number, change in enumerate(changes):
             where = f"entry {entry.index} change {number}"
-            if (item := guarded(where, change, partial(_change, page, change))) is not None:
+            if (item := guard(where, change, partial(_change, page, change))) is not None:
                 out.append(item)
     return out
 

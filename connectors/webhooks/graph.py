@@ -10,6 +10,8 @@ Meta delivers both platforms' webhooks in one shape, ``{"object": OBJ, "entry": 
 - :func:`native_id`, :func:`required_id`, :func:`text_of`, :func:`unix_time`: Graph values. Ids stay strings:
   Facebook's and Instagram's exceed 2**53, so a JSON number id is taken as its exact integer.
 - :func:`role_of`: an author's role, by immutable id only.
+
+:func:`guarded`, :func:`native_id` and :func:`role_of` are :mod:`connectors.core.items`' (re-exported here).
 """
 
 from __future__ import annotations
@@ -20,13 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from pydantic import ValidationError
-
 from connectors.core.contracts import Parsed, Rejected
 from connectors.core.errors import InvalidInput
+from connectors.core.items import event_fields, guard, native_id, role_of
 from schemas.agency import Directory
-from schemas.events import AuthorRole, Platform, make_event_id
-from schemas.records import POISON, poison_reason, validation_reason
+from schemas.events import Platform
 from schemas.timeutil import event_time
 
 __all__ = [
@@ -70,14 +70,7 @@ class GraphEntry:
 
     def fields(self, native: str, created_at: datetime) -> dict[str, Any]:
         """The fields every event of this entry shares, for the event ``<platform>:<native>``."""
-        return {
-            "event_id": make_event_id(self.platform, native),
-            "platform": self.platform,
-            "agency_id": self.agency_id,
-            "account_id": self.account_id,
-            "created_at": created_at,
-            "source": SOURCE,
-        }
+        return event_fields(self.platform, self.agency_id, self.account_id, native, created_at, SOURCE)
 
 
 def graph_entries(payload: Any, obj: str, platform: Platform, directory: Directory) -> list[GraphEntry | Rejected]:
@@ -106,23 +99,7 @@ def graph_entries(payload: Any, obj: str, platform: Platform, directory: Directo
 
 def guarded(where: str, raw: Any, parse: Callable[[], Parsed | None]) -> Parsed | None:
     """``parse()``, or :class:`Rejected` saying ``where`` and why: one bad change never loses the others."""
-    try:
-        return parse()
-    except InvalidInput as exc:
-        return Rejected(f"{where}: {exc.reason}", raw, exc.error_type)
-    except ValidationError as exc:
-        return Rejected(f"{where}: {validation_reason(exc)}", raw, "schema")
-    except Exception as exc:  # a case the checks missed: dead-letter it as poison rather than fail the delivery
-        return Rejected(f"{where}: {poison_reason(exc)}", raw, POISON)
-
-
-def native_id(raw: Any) -> str | None:
-    """A platform id as text: a non-empty string, or the exact text of a JSON integer; else ``None``."""
-    if isinstance(raw, str):
-        return raw or None
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return str(raw)  # JSON integers decode exactly in Python; floats (rounded past 2**53) are refused
-    return None
+    return guard(where, raw, parse)
 
 
 def required_id(value: Mapping[str, Any], key: str, what: str) -> str:
@@ -162,12 +139,3 @@ def unix_time(raw: Any, name: str) -> datetime:
         return event_time(moment, name)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
-
-
-def role_of(platform: Platform, author_id: str, account_id: str, directory: Directory) -> AuthorRole:
-    """By immutable id: the delivery's own account is the agency, another directory account another agency."""
-    if author_id == account_id:
-        return AuthorRole.AGENCY
-    if directory.owner_of(platform, author_id) is not None:
-        return AuthorRole.OTHER_AGENCY
-    return AuthorRole.CITIZEN

@@ -28,18 +28,9 @@ from typing import Any, Final
 
 from connectors.core.contracts import Parsed, Rejected
 from connectors.core.errors import InvalidInput
+from connectors.core.items import guard, native_id, role_of
 from connectors.core.text import links_in
-from connectors.webhooks.graph import (
-    GraphEntry,
-    Pseudonym,
-    graph_entries,
-    guarded,
-    native_id,
-    required_id,
-    role_of,
-    text_of,
-    unix_time,
-)
+from connectors.webhooks.graph import GraphEntry, Pseudonym, graph_entries, required_id, text_of, unix_time
 from schemas.agency import Directory
 from schemas.events import AuthorRole, Interaction, InteractionKind, Platform
 
@@ -70,7 +61,7 @@ def parse_instagram(payload: Any, directory: Directory, pseudonym: Pseudonym) ->
             continue
         for number, change in enumerate(changes):
             where = f"entry {entry.index} change {number}"
-            if (item := guarded(where, change, partial(_change, entry, directory, change))) is not None:
+            if (item := guard(where, change, partial(_change, entry, directory, change))) is not None:
                 out.append(item)
     return out
 

@@ -59,17 +59,17 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, ClassVar, Final
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from connectors.core.contracts import Parsed, Rejected
 from connectors.core.errors import InvalidInput
+from connectors.core.items import aware_iso, guard_one, role_of
 from connectors.core.text import html_to_text
 from connectors.webhooks.signatures import hmac_hex, signed_with
 from connectors.webhooks.threads import NO_IDS, ThreadedWebhook, put_bounded, reply_kind, required_object
 from schemas.agency import Agency, Directory
 from schemas.events import AuthorRole, Change, ChangeOp, Interaction, InteractionKind, Platform, Post, make_event_id
 from schemas.privacy import Pseudonymizer
-from schemas.records import POISON, poison_reason, validation_reason
 
 __all__ = ["SIGNATURE_HEADER", "SOURCE", "MastodonWebhook", "parse_mastodon", "status_key"]
 
@@ -150,18 +150,14 @@ def _parse(payload: Any, ctx: _Context) -> tuple[list[Parsed], _Seen | None]:
         return [], None  # account.*, report.* and boosts are not messages
     where = f"mastodon: {name}"
     seen: _Seen | None = None
-    item: Parsed | None
-    try:
-        status = required_object(status, "object")
-        seen, owner, parent_author = _identify(status, ctx)
-        item = None if owner is None else _status(name, status, seen, owner, parent_author, ctx)
-    except InvalidInput as exc:
-        item = Rejected(f"{where}: {exc.reason}", payload, exc.error_type)
-    except ValidationError as exc:
-        item = Rejected(f"{where}: {validation_reason(exc)}", payload, "schema")
-    except Exception as exc:  # validation missed a case: dead-letter it rather than fail the request
-        item = Rejected(f"{where}: {poison_reason(exc)}", payload, POISON)
-    return ([] if item is None else [item]), seen
+
+    def parse() -> Post | Interaction | Change | None:
+        nonlocal seen
+        found = required_object(status, "object")
+        seen, owner, parent_author = _identify(found, ctx)
+        return None if owner is None else _status(name, found, seen, owner, parent_author, ctx)
+
+    return guard_one(where, payload, parse), seen
 
 
 _Owner = tuple[str, Agency]
@@ -232,11 +228,7 @@ def _kind(role: AuthorRole, direct: bool, parent: str | None, root: str) -> Inte
 
 
 def _role(directory: Directory, author: str, owner_uri: str) -> AuthorRole:
-    if author == owner_uri:
-        return AuthorRole.AGENCY
-    if directory.owner_of(Platform.MASTODON, author) is not None:
-        return AuthorRole.OTHER_AGENCY
-    return AuthorRole.CITIZEN
+    return role_of(Platform.MASTODON, author, owner_uri, directory)
 
 
 def _owner(
@@ -344,11 +336,8 @@ def _text(value: Any) -> str | None:
 
 
 def _iso(value: Any, what: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None or moment.utcoffset() is None:
+    moment = aware_iso(value)
+    if moment is None:
         msg = f"{what} is {value!r}, not an ISO 8601 time with an offset like '2024-05-01T10:03:27.000Z'"
         raise InvalidInput(msg)
     return moment

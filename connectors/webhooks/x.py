@@ -36,13 +36,15 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from typing import Any, ClassVar, Final
 
 import orjson
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from connectors.core.contracts import Parsed, Rejected, WebhookResponse
 from connectors.core.errors import InvalidInput
+from connectors.core.items import guard_one, role_of
 from connectors.core.text import links_in
 from connectors.webhooks.signatures import hmac_base64, signed_with
 from connectors.webhooks.threads import NO_IDS, ThreadedWebhook, reply_kind, required_object
@@ -60,7 +62,6 @@ from schemas.events import (
     make_event_id,
 )
 from schemas.privacy import Pseudonymizer
-from schemas.records import POISON, poison_reason, validation_reason
 
 __all__ = ["SIGNATURE_HEADER", "SOURCE", "XWebhook", "parse_v11_time", "parse_x_activity"]
 
@@ -152,11 +153,7 @@ class _Delivery:
     learnt: dict[str, str] = field(default_factory=dict)
 
     def role(self, user_id: str) -> AuthorRole:
-        if user_id == self.account:
-            return AuthorRole.AGENCY
-        if self.directory.owner_of(Platform.X, user_id) is not None:
-            return AuthorRole.OTHER_AGENCY
-        return AuthorRole.CITIZEN
+        return role_of(Platform.X, user_id, self.account, self.directory)
 
     def root_of(self, tweet_id: str) -> str:
         """The known root of a tweet, else the tweet itself (the guess the tracker may correct later)."""
@@ -177,15 +174,7 @@ _ItemParser = Callable[[Any, _Delivery], Event | None]
 
 def _guarded(where: str, raw: Any, parse_one: _ItemParser, delivery: _Delivery) -> list[Parsed]:
     """One item as ``[event]``, ``[]`` (skipped) or ``[Rejected]``: never an exception."""
-    try:
-        event = parse_one(raw, delivery)
-    except InvalidInput as exc:
-        return [Rejected(f"{where}: {exc.reason}", raw, exc.error_type)]
-    except ValidationError as exc:
-        return [Rejected(f"{where}: {validation_reason(exc)}", raw, "schema")]
-    except Exception as exc:  # validation missed a case: one item must not lose the rest of the delivery
-        return [Rejected(f"{where}: {poison_reason(exc)}", raw, POISON)]
-    return [] if event is None else [event]
+    return guard_one(where, raw, partial(parse_one, raw, delivery))
 
 
 def _tweet(raw: Any, delivery: _Delivery) -> Event | None:

@@ -18,7 +18,6 @@ since 2024-04-28 (the clock stands at 2024-05-02 12:00 UTC and moves an hour bet
 
 from __future__ import annotations
 
-import json
 import random
 import socket
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ from pydantic import SecretStr
 from connectors.core.backoff import Backoff
 from connectors.core.contracts import AccountContext, Page, Parsed, Rejected
 from connectors.core.errors import AccountError, InvalidInput, Retry
-from connectors.core.http import HttpResponse, Urllib3Client
+from connectors.core.http import Urllib3Client
 from connectors.core.testing import FakeClock, load_payload
 from connectors.polling.facebook import FacebookPagePoller, parse_comments_page, parse_feed_page, parse_post_counts
 from connectors.polling.meta_parse import Scope, Snapshot
@@ -43,6 +42,17 @@ from connectors.webhooks.facebook import parse_facebook
 from schemas.events import AuthorRole, Event, Interaction, InteractionKind, Platform, Post, Reaction, ReactionMode
 from tests.helpers.fake_platform import Answer, FakePlatform
 from tests.helpers.paths import PAYLOADS
+from tests.helpers.polling import (
+    RandomHttp,
+    account_context,
+    assert_survives_random_answers,
+    drive_rounds,
+    graph_paths,
+    graph_run,
+    resumed_run,
+    script_graph,
+    scripted_graph,
+)
 from tests.helpers.webhooks import FACEBOOK_PAGE as PAGE
 from tests.helpers.webhooks import META_DIRECTORY as DIRECTORY
 from tests.helpers.webhooks import PSEUDO, assert_parsed, fuzz_settings, graph_delivery, json_values, mutated
@@ -62,14 +72,7 @@ FUZZ = fuzz_settings(150)
 
 
 def _context(since: datetime = datetime(2024, 4, 28, tzinfo=UTC)) -> AccountContext:
-    agency = DIRECTORY.get("jkns")
-    account = next(a for a in agency.accounts if a.platform is Platform.FACEBOOK)
-    return AccountContext(agency, account, DIRECTORY, partial(PSEUDO.pseudonym, "facebook"), since)
-
-
-def _script(platform: FakePlatform, answers: dict[str, list[Any]]) -> None:
-    for path, bodies in answers.items():
-        platform.script(f"/v19.0/{path}", *(b if isinstance(b, Answer) else Answer(200, b) for b in bodies))
+    return account_context(DIRECTORY, "jkns", Platform.FACEBOOK, since)
 
 
 def _poller(platform: FakePlatform, clock: FakeClock, **options: Any) -> FacebookPagePoller:
@@ -84,40 +87,24 @@ def _poller(platform: FakePlatform, clock: FakeClock, **options: Any) -> Faceboo
     )
 
 
-def _drive(poller: FacebookPagePoller, clock: FakeClock, calls: int) -> list[Page]:
-    pages = []
-    for _ in range(calls):
-        pages.append(poller.next_page())
-        if not pages[-1].more:
-            clock.advance(3600)  # the runner's interval, long enough for a new snapshot bucket
-    return pages
-
-
 def _events(pages: list[Page]) -> list[Event]:
     return assert_parsed(item for page in pages for item in page.items)
 
 
 @pytest.fixture
 def platform() -> Iterator[FakePlatform]:
-    with FakePlatform() as server:
-        _script(server, ROUNDS["answers"])
-        yield server
+    yield from scripted_graph(ROUNDS["answers"])
 
 
 @pytest.fixture(scope="module")
 def full_run() -> tuple[list[Page], list[str]]:
-    with FakePlatform() as server:
-        _script(server, ROUNDS["answers"])
-        clock = FakeClock(START)
-        pages = _drive(_poller(server, clock), clock, CALLS)
-        paths = [seen.path.removeprefix("/v19.0/") for seen in server.requests]
-    return pages, paths
+    return graph_run(ROUNDS["answers"], _poller, START, CALLS)
 
 
 def test_two_rounds_ask_in_order_and_stop_where_the_rounds_end(platform: FakePlatform) -> None:
     clock = FakeClock(START)
-    pages = _drive(_poller(platform, clock), clock, CALLS)
-    assert [seen.path.removeprefix("/v19.0/") for seen in platform.requests] == ROUNDS["requests"]
+    pages = drive_rounds(_poller(platform, clock), clock, CALLS)
+    assert graph_paths(platform) == ROUNDS["requests"]
     assert [page.more for page in pages] == [True] * 6 + [False] + [True] * 3 + [False]
     feed = platform.seen(f"/v19.0/{PAGE}/feed")
     assert [seen.query.get("after") for seen in feed] == [None, "RkVFRDE=", "RkVFRDI=", None]
@@ -195,15 +182,9 @@ def test_bad_items_are_rejected_and_the_rest_kept(full_run: tuple[list[Page], li
 def test_a_new_instance_resumed_from_any_snapshot_continues_exactly(
     cut: int, platform: FakePlatform, full_run: tuple[list[Page], list[str]]
 ) -> None:
-    clock = FakeClock(START)
-    before = _poller(platform, clock)
-    pages = _drive(before, clock, cut)
-    state = orjson.loads(orjson.dumps(before.snapshot()))  # JSON-able, as a cursor store keeps it
-    after = _poller(platform, clock)
-    after.resume(state)
-    pages += _drive(after, clock, CALLS - cut)
+    pages = resumed_run(partial(_poller, platform), START, cut, CALLS)
     expected_pages, expected_paths = full_run
-    assert [seen.path.removeprefix("/v19.0/") for seen in platform.requests] == expected_paths
+    assert graph_paths(platform) == expected_paths
     assert [e.event_id for e in _events(pages)] == [e.event_id for e in _events(expected_pages)]
     assert [page.more for page in pages] == [page.more for page in expected_pages]
 
@@ -373,10 +354,10 @@ def _answers(**replace: list[Any]) -> dict[str, list[Any]]:
 def test_a_post_deleted_meanwhile_is_dropped_and_the_round_goes_on() -> None:
     gone = _documented("object_missing_or_no_permission_code_100")
     with FakePlatform() as platform:
-        _script(platform, _answers(**{f"{P2}/comments": [gone]}))
+        script_graph(platform, _answers(**{f"{P2}/comments": [gone]}))
         clock = FakeClock(START)
         poller = _poller(platform, clock)
-        pages = _drive(poller, clock, CALLS)
+        pages = drive_rounds(poller, clock, CALLS)
         assert platform.seen("/v19.0/")[0].query["ids"] == f"{P1},{P3}"  # round 2 refreshes P1 and P3 only
         assert not pages[-1].more
         assert P2 not in {post["id"] for post in poller.snapshot()["posts"]}
@@ -386,10 +367,10 @@ def test_a_refresh_batch_with_a_gone_post_is_asked_one_by_one() -> None:
     gone = Answer(400, {"error": {"message": "(#803) Some of the aliases you requested do not exist", "code": 803}})
     refresh = ROUNDS["answers"][""][0]
     with FakePlatform() as platform:
-        _script(platform, _answers(**{"": [gone, {P1: refresh[P1]}, gone, {P3: refresh[P3]}]}))
+        script_graph(platform, _answers(**{"": [gone, {P1: refresh[P1]}, gone, {P3: refresh[P3]}]}))
         clock = FakeClock(START)
         poller = _poller(platform, clock)
-        pages = _drive(poller, clock, CALLS + 3)
+        pages = drive_rounds(poller, clock, CALLS + 3)
         assert [seen.query["ids"] for seen in platform.seen("/v19.0/")] == [f"{P1},{P2},{P3}", P1, P2, P3]
         assert not pages[-1].more
         assert [post["id"] for post in poller.snapshot()["posts"]] == [P1, P3, P5]
@@ -401,9 +382,9 @@ def test_a_stale_comment_cursor_reads_again_and_emits_only_what_is_new() -> None
     p1 = ROUNDS["answers"][f"{P1}/comments"]
     everything = {"data": [*p1[0]["data"], *p1[1]["data"], *p1[2]["data"]]}
     with FakePlatform() as platform:
-        _script(platform, _answers(**{f"{P1}/comments": [p1[0], p1[1], stale, everything]}))
+        script_graph(platform, _answers(**{f"{P1}/comments": [p1[0], p1[1], stale, everything]}))
         clock = FakeClock(START)
-        pages = _drive(_poller(platform, clock), clock, CALLS + 1)
+        pages = drive_rounds(_poller(platform, clock), clock, CALLS + 1)
         assert [seen.query.get("after") for seen in platform.seen(f"/v19.0/{P1}/comments")][2:] == ["Q09NMw==", None]
         round_two = _events(pages[CALLS - 4 :])
         comments = [e.event_id for e in round_two if isinstance(e, Interaction)]
@@ -414,9 +395,9 @@ def test_a_stale_walk_cursor_walks_again_from_the_top_without_repeating_posts() 
     stale = Answer(400, {"error": {"message": "Invalid cursor", "code": 100}})
     feed = ROUNDS["answers"][f"{PAGE}/feed"]
     with FakePlatform() as platform:
-        _script(platform, _answers(**{f"{PAGE}/feed": [feed[0], stale, feed[0], feed[1], feed[2]]}))
+        script_graph(platform, _answers(**{f"{PAGE}/feed": [feed[0], stale, feed[0], feed[1], feed[2]]}))
         clock = FakeClock(START)
-        pages = _drive(_poller(platform, clock), clock, 9)
+        pages = drive_rounds(_poller(platform, clock), clock, 9)
         assert [seen.query.get("after") for seen in platform.seen(f"/v19.0/{PAGE}/feed")] == [
             None,
             "RkVFRDE=",
@@ -521,17 +502,6 @@ def test_fuzzed_counts_give_snapshots_or_raise_invalid_input_only(node: Any) -> 
     assert all(isinstance(s, Reaction) for s in assert_parsed(counts.items))
 
 
-class _RandomGraph:
-    """An HttpClient answering each GET with the next drawn (status, body): the poller must cope with anything."""
-
-    def __init__(self, answers: list[tuple[int, Any]]) -> None:
-        self.answers = answers
-
-    def get(self, url: str, *, params: Any = None, headers: Any = None) -> HttpResponse:
-        status, body = self.answers.pop(0) if self.answers else (200, {"data": []})
-        return HttpResponse(status, json.dumps(body).encode())
-
-
 @FUZZ
 @given(
     st.lists(
@@ -549,15 +519,7 @@ class _RandomGraph:
 )
 def test_the_poller_survives_random_answers_and_its_cursor_always_resumes(answers: list[tuple[int, Any]]) -> None:
     clock = FakeClock(START)
-    http = _RandomGraph(answers)
+    http = RandomHttp(answers)
     poller = FacebookPagePoller(_context(), http, credentials=SecretStr(TOKEN), base_url="http://x/v19.0", clock=clock)
-    for _ in range(len(answers) + 2):
-        try:
-            page = poller.next_page()
-        except (Retry, AccountError):
-            continue
-        assert_parsed(page.items)
-        state = orjson.loads(orjson.dumps(poller.snapshot()))
-        again = FacebookPagePoller(_context(), http, credentials=None, clock=clock)
-        again.resume(state)
-        assert again.snapshot() == state
+    fresh = partial(FacebookPagePoller, _context(), http, credentials=None, clock=clock)
+    assert_survives_random_answers(poller, len(answers) + 2, fresh)

@@ -19,14 +19,12 @@ backfill since 2024-04-28 (the clock stands at 2024-05-02 12:00 UTC and moves an
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -35,7 +33,7 @@ from pydantic import SecretStr
 from connectors.core.backoff import Backoff
 from connectors.core.contracts import AccountContext, Page, Parsed, Rejected
 from connectors.core.errors import AccountError, InvalidInput, Retry
-from connectors.core.http import HttpResponse, Urllib3Client
+from connectors.core.http import Urllib3Client
 from connectors.core.testing import FakeClock, load_payload
 from connectors.polling.instagram import (
     InstagramMediaPoller,
@@ -49,6 +47,17 @@ from connectors.webhooks.instagram import parse_instagram
 from schemas.events import AuthorRole, Event, Interaction, InteractionKind, Platform, Post, Reaction, ReactionMode
 from tests.helpers.fake_platform import Answer, FakePlatform
 from tests.helpers.paths import PAYLOADS
+from tests.helpers.polling import (
+    RandomHttp,
+    account_context,
+    assert_survives_random_answers,
+    drive_rounds,
+    graph_paths,
+    graph_run,
+    resumed_run,
+    script_graph,
+    scripted_graph,
+)
 from tests.helpers.webhooks import INSTAGRAM_ACCOUNT as ACCOUNT
 from tests.helpers.webhooks import META_DIRECTORY as DIRECTORY
 from tests.helpers.webhooks import PSEUDO, assert_parsed, fuzz_settings, graph_delivery, json_values, mutated
@@ -67,15 +76,7 @@ FUZZ = fuzz_settings(150)
 
 
 def _context() -> AccountContext:
-    agency = DIRECTORY.get("jkns")
-    account = next(a for a in agency.accounts if a.platform is Platform.INSTAGRAM)
-    since = datetime(2024, 4, 28, tzinfo=UTC)
-    return AccountContext(agency, account, DIRECTORY, partial(PSEUDO.pseudonym, "instagram"), since)
-
-
-def _script(platform: FakePlatform, answers: dict[str, list[Any]]) -> None:
-    for path, bodies in answers.items():
-        platform.script(f"/v19.0/{path}", *(b if isinstance(b, Answer) else Answer(200, b) for b in bodies))
+    return account_context(DIRECTORY, "jkns", Platform.INSTAGRAM, datetime(2024, 4, 28, tzinfo=UTC))
 
 
 def _poller(platform: FakePlatform, clock: FakeClock, **options: Any) -> InstagramMediaPoller:
@@ -90,37 +91,18 @@ def _poller(platform: FakePlatform, clock: FakeClock, **options: Any) -> Instagr
     )
 
 
-def _drive(poller: InstagramMediaPoller, clock: FakeClock, calls: int) -> list[Page]:
-    pages = []
-    for _ in range(calls):
-        pages.append(poller.next_page())
-        if not pages[-1].more:
-            clock.advance(3600)
-    return pages
-
-
 def _events(pages: list[Page]) -> list[Event]:
     return assert_parsed(item for page in pages for item in page.items)
 
 
-def _paths(platform: FakePlatform) -> list[str]:
-    return [seen.path.removeprefix("/v19.0/") for seen in platform.requests]
-
-
 @pytest.fixture
 def platform() -> Iterator[FakePlatform]:
-    with FakePlatform() as server:
-        _script(server, ROUNDS["answers"])
-        yield server
+    yield from scripted_graph(ROUNDS["answers"])
 
 
 @pytest.fixture(scope="module")
 def full_run() -> tuple[list[Page], list[str]]:
-    with FakePlatform() as server:
-        _script(server, ROUNDS["answers"])
-        clock = FakeClock(START)
-        pages = _drive(_poller(server, clock), clock, CALLS)
-        return pages, _paths(server)
+    return graph_run(ROUNDS["answers"], _poller, START, CALLS)
 
 
 def test_two_rounds_ask_in_order(full_run: tuple[list[Page], list[str]]) -> None:
@@ -132,7 +114,7 @@ def test_two_rounds_ask_in_order(full_run: tuple[list[Page], list[str]]) -> None
 
 def test_requests_carry_the_fields_paging_and_token_header(platform: FakePlatform) -> None:
     clock = FakeClock(START)
-    _drive(_poller(platform, clock), clock, CALLS)
+    drive_rounds(_poller(platform, clock), clock, CALLS)
     media = platform.seen(f"/v19.0/{ACCOUNT}/media")
     assert [seen.query.get("after") for seen in media] == [None, "TTE=", None]
     assert media[0].query["fields"] == "id,caption,timestamp,permalink,like_count,comments_count"
@@ -196,14 +178,9 @@ def test_like_counts_are_snapshots(full_run: tuple[list[Page], list[str]]) -> No
 def test_a_new_instance_resumed_from_any_snapshot_continues_exactly(
     cut: int, platform: FakePlatform, full_run: tuple[list[Page], list[str]]
 ) -> None:
-    clock = FakeClock(START)
-    before = _poller(platform, clock)
-    pages = _drive(before, clock, cut)
-    after = _poller(platform, clock)
-    after.resume(orjson.loads(orjson.dumps(before.snapshot())))
-    pages += _drive(after, clock, CALLS - cut)
+    pages = resumed_run(partial(_poller, platform), START, cut, CALLS)
     expected_pages, expected_paths = full_run
-    assert _paths(platform) == expected_paths
+    assert graph_paths(platform) == expected_paths
     assert [e.event_id for e in _events(pages)] == [e.event_id for e in _events(expected_pages)]
     assert [len(page.items) for page in pages] == [len(page.items) for page in expected_pages]
 
@@ -269,9 +246,9 @@ def test_a_malformed_body_backs_off() -> None:
 def test_a_comment_deleted_before_its_replies_are_read_is_skipped() -> None:
     gone = Answer(400, {"error": {"message": "Object does not exist", "code": 100, "error_subcode": 33}})
     with FakePlatform() as platform:
-        _script(platform, {**ROUNDS["answers"], f"{K1}/replies": [gone]})
+        script_graph(platform, {**ROUNDS["answers"], f"{K1}/replies": [gone]})
         clock = FakeClock(START)
-        pages = _drive(_poller(platform, clock), clock, 6)
+        pages = drive_rounds(_poller(platform, clock), clock, 6)
         assert not pages[-1].more
         assert "instagram:17890012345678966" not in {e.event_id for e in _events(pages)}
 
@@ -358,17 +335,6 @@ def test_fuzzed_counts_give_snapshots_or_raise_invalid_input_only(node: Any) -> 
     assert all(isinstance(s, Reaction) for s in assert_parsed(counts.items))
 
 
-class _RandomGraph:
-    """An HttpClient answering each GET with the next drawn (status, body)."""
-
-    def __init__(self, answers: list[tuple[int, Any]]) -> None:
-        self.answers = answers
-
-    def get(self, url: str, *, params: Any = None, headers: Any = None) -> HttpResponse:
-        status, body = self.answers.pop(0) if self.answers else (200, {"data": []})
-        return HttpResponse(status, json.dumps(body).encode())
-
-
 @FUZZ
 @given(
     st.lists(
@@ -386,17 +352,9 @@ class _RandomGraph:
 )
 def test_the_poller_survives_random_answers_and_its_cursor_always_resumes(answers: list[tuple[int, Any]]) -> None:
     clock = FakeClock(START)
-    http = _RandomGraph(answers)
+    http = RandomHttp(answers)
     poller = InstagramMediaPoller(
         _context(), http, credentials=SecretStr(TOKEN), base_url="http://x/v19.0", clock=clock
     )
-    for _ in range(len(answers) + 2):
-        try:
-            page = poller.next_page()
-        except (Retry, AccountError):
-            continue
-        assert_parsed(page.items)
-        state = orjson.loads(orjson.dumps(poller.snapshot()))
-        again = InstagramMediaPoller(_context(), http, credentials=None, clock=clock)
-        again.resume(state)
-        assert again.snapshot() == state
+    fresh = partial(InstagramMediaPoller, _context(), http, credentials=None, clock=clock)
+    assert_survives_random_answers(poller, len(answers) + 2, fresh)

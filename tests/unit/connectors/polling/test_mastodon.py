@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from connectors.core.backoff import Backoff
-from connectors.core.contracts import AccountContext, Page, Parsed, Rejected
+from connectors.core.contracts import Page, Parsed, Rejected
 from connectors.core.errors import AccountError, Retry
 from connectors.core.http import Urllib3Client
 from connectors.core.testing import FakeClock, load_payload
@@ -32,6 +32,14 @@ from connectors.webhooks.mastodon import MastodonWebhook
 from schemas.events import AuthorRole, Interaction, InteractionKind, Platform, Post, Reaction
 from tests.helpers.fake_platform import Answer, FakePlatform
 from tests.helpers.paths import PAYLOADS
+from tests.helpers.polling import (
+    MASTODON_AGENCY,
+    MASTODON_CITIZEN,
+    MASTODON_HOST,
+    MASTODON_TOKEN,
+    account_context,
+    retry_waits,
+)
 from tests.helpers.webhooks import (
     PSEUDO,
     account,
@@ -46,24 +54,17 @@ from tests.helpers.webhooks import (
 )
 
 MASTODON = Platform.MASTODON
-HOST = "https://social.kesihatan.example"
-AGENCY = f"{HOST}/users/jknselangor"
+HOST, AGENCY = MASTODON_HOST, MASTODON_AGENCY
 OTHER_AGENCY = f"{HOST}/users/jkmselangor"
-CITIZEN = "https://mastodon.example/users/aisyah"
+CITIZEN = MASTODON_CITIZEN
 LOCAL_ID = "109876543210987654"
-TOKEN = "test-token-DO-NOT-USE"
+TOKEN = MASTODON_TOKEN
 pseudonym = partial(PSEUDO.pseudonym, MASTODON.value)
 DIRECTORY = directory(
     agency("jkn", "Jabatan Kesihatan Negeri Selangor (Fictional)", "state", account(MASTODON, AGENCY, "jknselangor")),
     agency("jkm", "Jabatan Kebajikan Masyarakat Selangor (Fictional)", "state", account(MASTODON, OTHER_AGENCY)),
 )
-CONTEXT = AccountContext(
-    agency=DIRECTORY.get("jkn"),
-    account=DIRECTORY.get("jkn").accounts[0],
-    directory=DIRECTORY,
-    pseudonym=pseudonym,
-    since=datetime(2024, 5, 1, tzinfo=UTC),
-)
+CONTEXT = account_context(DIRECTORY, "jkn", MASTODON, datetime(2024, 5, 1, tzinfo=UTC))
 REST: dict[str, Any] = load_payload(PAYLOADS / "mastodon" / "rest_statuses_context_notifications.json")
 ERRORS: dict[str, Any] = load_payload(PAYLOADS / "mastodon" / "rest_errors_rate_limits.json")
 R_STATUS, P_STATUS = REST["account_statuses"]["response"]
@@ -302,11 +303,7 @@ def test_a_malformed_body_is_retried_with_back_off_and_the_cursor_stays(body: by
         platform.script(STATUSES, Answer(200, body), Answer(200, body), Answer(200, [P2], {}))
         poller = _poller(platform)
         before = poller.snapshot()
-        waits = []
-        for _ in range(2):
-            with pytest.raises(Retry, match="statuses answer") as raised:
-                poller.next_page()
-            waits.append(raised.value.after_seconds)
+        waits = retry_waits(poller, 2, match="statuses answer")
         assert poller.snapshot() == before
         assert waits[0] <= 1
         assert waits[1] <= 2

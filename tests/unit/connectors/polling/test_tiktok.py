@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import random
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 import orjson
@@ -27,7 +26,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from connectors.core.backoff import Backoff
-from connectors.core.contracts import AccountContext, Page, Parsed, Rejected
+from connectors.core.contracts import Parsed, Rejected
 from connectors.core.errors import AccountError, Retry
 from connectors.core.http import Urllib3Client
 from connectors.core.testing import FakeClock, load_payload
@@ -44,8 +43,8 @@ from connectors.polling.tiktok_parse import (
 from schemas.events import AuthorRole, Interaction, InteractionKind, Platform, Post
 from tests.helpers.fake_platform import Answer, FakePlatform
 from tests.helpers.paths import PAYLOADS
+from tests.helpers.polling import account_context, drain, event_ids, retry_waits
 from tests.helpers.webhooks import (
-    PSEUDO,
     account,
     agency,
     assert_parsed,
@@ -68,13 +67,7 @@ DIRECTORY = directory(
 )
 SINCE = datetime(2024, 5, 1, tzinfo=UTC)
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-CONTEXT = AccountContext(
-    agency=DIRECTORY.get("jkns"),
-    account=DIRECTORY.get("jkns").accounts[0],
-    directory=DIRECTORY,
-    pseudonym=partial(PSEUDO.pseudonym, "tiktok"),
-    since=SINCE,
-)
+CONTEXT = account_context(DIRECTORY, "jkns", Platform.TIKTOK, SINCE)
 SCOPE = Scope("jkns", BUSINESS, DIRECTORY)
 TT = PAYLOADS / "tiktok"
 VIDEOS: dict[str, Any] = load_payload(TT / "business_video_list.json")
@@ -109,17 +102,6 @@ def _research_poller(platform: FakePlatform, **options: Any) -> TikTokCommentsPo
 def _script_round(platform: FakePlatform) -> None:
     platform.script(VIDEO_LIST, Answer(200, VIDEOS))
     platform.script(COMMENT_LIST, Answer(200, PAGE1), Answer(200, PAGE2), Answer(200, EMPTY))
-
-
-def _drain(poller: TikTokCommentsPoller, limit: int = 20) -> list[Page]:
-    pages = [poller.next_page()]
-    while pages[-1].more and len(pages) < limit:
-        pages.append(poller.next_page())
-    return pages
-
-
-def _ids(pages: list[Page]) -> list[str]:
-    return [item.event_id for page in pages for item in page.items if not isinstance(item, Rejected)]
 
 
 # --- parsing ---------------------------------------------------------------------------------------------------
@@ -223,7 +205,7 @@ def test_a_page_of_another_shape_is_none(payload: Any) -> None:
 def test_a_round_lists_videos_then_pages_each_videos_comments() -> None:
     with FakePlatform() as platform:
         _script_round(platform)
-        pages = _drain(_poller(platform))
+        pages = drain(_poller(platform))
         seen = [(r.path, r.query.get("video_id"), r.query.get("cursor")) for r in platform.requests]
         first = platform.requests[1]
     assert seen == [
@@ -235,7 +217,7 @@ def test_a_round_lists_videos_then_pages_each_videos_comments() -> None:
     assert (first.query["business_id"], first.query["sort_order"], first.query["max_count"]) == (BUSINESS, "desc", "30")
     assert first.headers["access-token"] == TOKEN.get_secret_value()
     assert [page.more for page in pages] == [True, True, True, False]
-    assert _ids(pages) == [
+    assert event_ids(pages) == [
         f"tiktok:{VIDEO}",
         f"tiktok:{AGENCY_REPLY}",
         f"tiktok:{CITIZEN_COMMENT}",
@@ -255,10 +237,10 @@ def test_the_next_round_emits_only_new_comments_and_stops_at_the_watermark() -> 
         platform.script(VIDEO_LIST, Answer(200, VIDEOS))
         platform.script(COMMENT_LIST, Answer(200, newer), Answer(200, EMPTY))
         poller = _poller(platform, overlap_seconds=0)
-        _drain(poller)
-        pages = _drain(poller)
+        drain(poller)
+        pages = drain(poller)
         cursors = [r.query.get("cursor") for r in platform.requests[5:]]
-    assert _ids(pages) == ["tiktok:7364700000000000001", f"tiktok:{AGENCY_REPLY}"]  # the watermark itself, again
+    assert event_ids(pages) == ["tiktok:7364700000000000001", f"tiktok:{AGENCY_REPLY}"]  # the watermark itself, again
     assert cursors == ["0", "0"]  # page 1 reached the watermark: no page 2
 
 
@@ -297,7 +279,7 @@ def test_a_deleted_video_is_skipped() -> None:
         platform.script(VIDEO_LIST, Answer(200, VIDEOS))
         platform.script(COMMENT_LIST, Answer(200, ERRORS["not_found_40007"]), Answer(200, EMPTY))
         poller = _poller(platform)
-        pages = _drain(poller)
+        pages = drain(poller)
     assert [page.more for page in pages] == [True, True, False]
     assert VIDEO not in poller.snapshot()["videos"]
 
@@ -316,16 +298,16 @@ def test_malformed_bodies_back_off(answer: Answer) -> None:
 def test_resume_from_a_snapshot_continues_exactly() -> None:
     with FakePlatform() as straight:
         _script_round(straight)
-        expected = _ids(_drain(_poller(straight)))
+        expected = event_ids(drain(_poller(straight)))
         expected_requests = [(r.path, r.query) for r in straight.requests]
     with FakePlatform() as platform:
         _script_round(platform)
         first = _poller(platform)
-        ids = _ids([first.next_page(), first.next_page()])  # the video list, comments page 1
+        ids = event_ids([first.next_page(), first.next_page()])  # the video list, comments page 1
         state = orjson.loads(orjson.dumps(first.snapshot()))
         second = _poller(platform)
         second.resume(state)
-        ids += _ids(_drain(second))
+        ids += event_ids(drain(second))
         requests = [(r.path, r.query) for r in platform.requests]
     assert ids == expected
     assert requests == expected_requests
@@ -345,12 +327,12 @@ def test_the_first_round_reads_old_videos_later_rounds_only_recent_ones() -> Non
     with FakePlatform() as platform:
         _script_round(platform)
         poller = _poller(platform, clock, max_video_age_days=7)
-        _drain(poller)
+        drain(poller)
         assert set(poller.snapshot()["videos"]) == {VIDEO, OLD_VIDEO}  # OLD_VIDEO: 6.5 days old, read
         platform.script(VIDEO_LIST, Answer(200, VIDEOS))
         platform.script(COMMENT_LIST, Answer(200, EMPTY))
         clock.advance(timedelta(days=1).total_seconds())
-        _drain(poller)
+        drain(poller)
     assert set(poller.snapshot()["videos"]) == {VIDEO}
 
 
@@ -361,7 +343,7 @@ def test_research_mode_posts_pages_and_keeps_int64_ids_exact() -> None:
     page2 = (TT / "research_comments_page2.json").read_bytes()
     with FakePlatform() as platform:
         platform.script(RESEARCH_PATH, Answer(200, RESEARCH["response"]), Answer(200, page2))
-        pages = _drain(_research_poller(platform))
+        pages = drain(_research_poller(platform))
         methods = [(r.method, r.query["fields"], r.headers["authorization"]) for r in platform.requests]
     assert (
         methods
@@ -375,7 +357,7 @@ def test_research_mode_posts_pages_and_keeps_int64_ids_exact() -> None:
         * 2
     )
     assert [page.more for page in pages] == [True, False]
-    assert _ids(pages) == [
+    assert event_ids(pages) == [
         f"tiktok:{CITIZEN_COMMENT}",
         "tiktok:7364599911122233344",
         f"tiktok:{AGENCY_REPLY}",
@@ -395,11 +377,7 @@ def test_research_rate_limit_waits_retry_after_or_a_minute() -> None:
             Answer(200, RESEARCH["response"]),
         )
         poller = _research_poller(platform)
-        waits = []
-        for _ in range(2):
-            with pytest.raises(Retry) as caught:
-                poller.next_page()
-            waits.append(caught.value.after_seconds)
+        waits = retry_waits(poller, 2)
         assert poller.next_page().items
     assert waits == [17.0, 60.0]
 

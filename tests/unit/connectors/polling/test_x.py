@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from connectors.core.backoff import Backoff
-from connectors.core.contracts import AccountContext, Parsed, Rejected
+from connectors.core.contracts import Parsed, Rejected
 from connectors.core.errors import AccountError, InvalidInput, Retry
 from connectors.core.http import Urllib3Client
 from connectors.core.testing import FakeClock, ListEventSink, load_payload
@@ -37,37 +37,33 @@ from connectors.webhooks.x import parse_x_activity
 from schemas.events import AuthorRole, Change, ChangeOp, Interaction, InteractionKind, Platform, Post
 from tests.helpers.fake_platform import Answer, FakePlatform
 from tests.helpers.paths import PAYLOADS
+from tests.helpers.polling import (
+    X_AGENCY_REPLY,
+    X_AGENCY_USER,
+    X_CITIZEN,
+    X_CITIZEN_REPLY,
+    X_DIRECTORY,
+    X_OTHER_AGENCY_USER,
+    X_POST_ID,
+    X_QUOTE,
+    X_TOKEN_TEXT,
+    account_context,
+    retry_waits,
+)
 from tests.helpers.webhooks import (
     PSEUDO,
-    account,
-    agency,
     assert_parsed,
-    directory,
     fuzz_never_raises,
     fuzz_settings,
     json_values,
     mutated,
 )
 
-AGENCY_USER = "1498765432109876543"
-OTHER_AGENCY_USER = "1400000000000000002"
-CITIZEN = "1587654321098765432"
-POST_ID = "1785600000000000001"
-CITIZEN_REPLY = "1785612345678901234"
-AGENCY_REPLY = "1785613579246801357"
-QUOTE = "1785620000000000042"
-DIRECTORY = directory(
-    agency("moh", "Kementerian Kesihatan (Fictional)", "federal", account(Platform.X, AGENCY_USER, "MOHfictional")),
-    agency("jkm", "Jabatan Kebajikan Masyarakat (Fictional)", "state", account(Platform.X, OTHER_AGENCY_USER)),
-)
+AGENCY_USER, OTHER_AGENCY_USER, CITIZEN = X_AGENCY_USER, X_OTHER_AGENCY_USER, X_CITIZEN
+POST_ID, CITIZEN_REPLY, AGENCY_REPLY, QUOTE = X_POST_ID, X_CITIZEN_REPLY, X_AGENCY_REPLY, X_QUOTE
+DIRECTORY = X_DIRECTORY
 SINCE = datetime(2024, 4, 28, tzinfo=UTC)
-CONTEXT = AccountContext(
-    agency=DIRECTORY.get("moh"),
-    account=DIRECTORY.get("moh").accounts[0],
-    directory=DIRECTORY,
-    pseudonym=partial(PSEUDO.pseudonym, "x"),
-    since=SINCE,
-)
+CONTEXT = account_context(DIRECTORY, "moh", Platform.X, SINCE)
 X = PAYLOADS / "x_twitter"
 MENTIONS: dict[str, Any] = load_payload(X / "v2_mentions_timeline.json")
 SEARCH: dict[str, Any] = load_payload(X / "v2_search_recent_conversation.json")
@@ -77,7 +73,7 @@ RESET = 1714558500  # x-rate-limit-reset of the fixtures: 2024-05-01 10:15:00 UT
 NOW = datetime(2024, 5, 1, 10, 14, tzinfo=UTC)
 MENTIONS_PATH = f"/2/users/{AGENCY_USER}/mentions"
 SEARCH_PATH = "/2/tweets/search/recent"
-TOKEN = SecretStr("test-bearer-DO-NOT-USE")
+TOKEN = SecretStr(X_TOKEN_TEXT)
 
 
 def _parse(payload: Any) -> V2Page:
@@ -429,11 +425,7 @@ def test_200_with_errors_keeps_the_data(platform: FakePlatform) -> None:
 def test_malformed_bodies_and_5xx_back_off_then_recover(platform: FakePlatform, answer: Answer) -> None:
     platform.script(MENTIONS_PATH, answer, answer, Answer(200, MENTIONS))
     poller = _poller(platform)
-    waits = []
-    for _ in range(2):
-        with pytest.raises(Retry) as caught:
-            poller.next_page()
-        waits.append(caught.value.after_seconds)
+    waits = retry_waits(poller, 2)
     assert 0 <= waits[0] <= 1
     assert 0 <= waits[1] <= 2
     assert poller.snapshot()["mentions"] == {"since_id": None, "next_token": None, "pending_newest": None}

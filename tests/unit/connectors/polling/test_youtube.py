@@ -17,7 +17,6 @@ import copy
 import random
 import threading
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,7 +27,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from connectors.core.backoff import Backoff
-from connectors.core.contracts import AccountContext, Page, Parsed, Rejected
+from connectors.core.contracts import Parsed, Rejected
 from connectors.core.errors import AccountError, Retry
 from connectors.core.http import Urllib3Client
 from connectors.core.testing import FakeClock, ListEventSink, load_payload
@@ -37,8 +36,8 @@ from connectors.polling.youtube_parse import Expansion, Scope, Window, google_er
 from schemas.events import AuthorRole, Change, ChangeOp, Interaction, InteractionKind, Platform
 from tests.helpers.fake_platform import Answer, FakePlatform
 from tests.helpers.paths import PAYLOADS
+from tests.helpers.polling import account_context, drain, event_ids, retry_waits
 from tests.helpers.webhooks import (
-    PSEUDO,
     account,
     agency,
     assert_parsed,
@@ -63,13 +62,7 @@ DIRECTORY = directory(
 )
 SINCE = datetime(2024, 5, 1, tzinfo=UTC)
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)  # 05:00 PDT: the quota resets in 19 h
-CONTEXT = AccountContext(
-    agency=DIRECTORY.get("kkm"),
-    account=DIRECTORY.get("kkm").accounts[0],
-    directory=DIRECTORY,
-    pseudonym=partial(PSEUDO.pseudonym, "youtube"),
-    since=SINCE,
-)
+CONTEXT = account_context(DIRECTORY, "kkm", Platform.YOUTUBE, SINCE)
 SCOPE = Scope("kkm", CHANNEL, DIRECTORY)
 BACKFILL = Window(SINCE, SINCE)
 YT = PAYLOADS / "youtube"
@@ -107,17 +100,6 @@ def _poller(platform: FakePlatform, clock: FakeClock | None = None, **options: A
 def _script_backfill(platform: FakePlatform) -> None:
     platform.script(THREADS, Answer(200, PAGE1), Answer(200, PAGE2))
     platform.script(COMMENTS, Answer(200, REPLIES1), Answer(200, REPLIES2))
-
-
-def _drain(poller: YouTubeCommentsPoller, limit: int = 20) -> list[Page]:
-    pages = [poller.next_page()]
-    while pages[-1].more and len(pages) < limit:
-        pages.append(poller.next_page())
-    return pages
-
-
-def _ids(pages: list[Page]) -> list[str]:
-    return [item.event_id for page in pages for item in page.items if not isinstance(item, Rejected)]
 
 
 # --- parsing ---------------------------------------------------------------------------------------------------
@@ -228,7 +210,7 @@ def test_backfill_pages_threads_expands_replies_and_stops_at_since() -> None:
     with FakePlatform() as platform:
         _script_backfill(platform)
         poller = _poller(platform)
-        pages = _drain(poller)
+        pages = drain(poller)
         seen = [(r.path, r.query.get("pageToken"), r.query.get("parentId")) for r in platform.requests]
     assert seen == [(THREADS, None, None), (THREADS, "PAGE2", None), (COMMENTS, None, MANY), (COMMENTS, "R2", MANY)]
     first = platform.requests[0].query
@@ -236,7 +218,7 @@ def test_backfill_pages_threads_expands_replies_and_stops_at_since() -> None:
     expected = ("snippet,replies", "time", "100", KEY.get_secret_value())
     assert (first["part"], first["order"], first["maxResults"], first["key"]) == expected
     assert [page.more for page in pages] == [True, True, True, False]
-    ids = _ids(pages)
+    ids = event_ids(pages)
     assert f"youtube:{MANY}.C1reply0000000000003" in ids  # the agency's answer came from comments.list
     assert not [i for i in ids if "UgyOldThread" in i]  # before since: never emitted
     rejected = [item for page in pages for item in page.items if isinstance(item, Rejected)]
@@ -250,12 +232,12 @@ def test_a_follow_sweep_emits_only_what_is_new() -> None:
         _script_backfill(platform)
         platform.script(THREADS, Answer(200, FOLLOW))
         poller = _poller(platform, overlap_seconds=0)
-        backfill = set(_ids(_drain(poller)))
-        follow = _drain(poller)
+        backfill = set(event_ids(drain(poller)))
+        follow = drain(poller)
         assert platform.requests[-1].query.get("pageToken") is None
-    new = set(_ids(follow)) - backfill
+    new = set(event_ids(follow)) - backfill
     assert new == {"youtube:UgzNewThread00000000000000AaABAg", f"youtube:{DOCUMENTED}.A3kLmN0pQrSA3kLmZZnewRp"}
-    assert f"youtube:{DOCUMENTED}" not in _ids(follow)  # before the watermark: emitted by the backfill
+    assert f"youtube:{DOCUMENTED}" not in event_ids(follow)  # before the watermark: emitted by the backfill
 
 
 def test_quota_exceeded_waits_until_pacific_midnight_then_reads() -> None:
@@ -333,7 +315,7 @@ def test_comments_disabled_on_a_thread_skips_it_not_the_account() -> None:
     with FakePlatform() as platform:
         platform.script(THREADS, Answer(200, PAGE2))
         platform.script(COMMENTS, _error("comments_disabled_403"))
-        pages = _drain(_poller(platform))
+        pages = drain(_poller(platform))
     assert [page.more for page in pages] == [True, False]
     assert pages[1].items == []
 
@@ -364,11 +346,7 @@ def test_malformed_bodies_and_server_errors_back_off_then_recover(answer: Answer
         platform.script(THREADS, answer, answer, Answer(200, PAGE2))
         platform.script(COMMENTS, Answer(200, REPLIES2))
         poller = _poller(platform)
-        waits = []
-        for _ in range(2):
-            with pytest.raises(Retry) as caught:
-                poller.next_page()
-            waits.append(caught.value.after_seconds)
+        waits = retry_waits(poller, 2)
         assert poller.next_page().items
     assert 0 <= waits[0] <= 1
     assert 0 <= waits[1] <= 2
@@ -403,16 +381,16 @@ def test_missing_credentials_are_refused() -> None:
 def test_resume_from_a_snapshot_continues_exactly() -> None:
     with FakePlatform() as straight:
         _script_backfill(straight)
-        expected = _ids(_drain(_poller(straight)))
+        expected = event_ids(drain(_poller(straight)))
         expected_requests = [(r.path, r.query) for r in straight.requests]
     with FakePlatform() as platform:
         _script_backfill(platform)
         first = _poller(platform)
-        ids = _ids([first.next_page(), first.next_page()])  # threads page 1, page 2 (expansion queued)
+        ids = event_ids([first.next_page(), first.next_page()])  # threads page 1, page 2 (expansion queued)
         state = orjson.loads(orjson.dumps(first.snapshot()))  # through JSON, as a checkpoint store keeps it
         second = _poller(platform)
         second.resume(state)
-        ids += _ids(_drain(second))
+        ids += event_ids(drain(second))
         requests = [(r.path, r.query) for r in platform.requests]
         assert second.snapshot()["quota"]["used"] == 4
     assert ids == expected

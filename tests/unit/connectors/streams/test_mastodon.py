@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from connectors.core.backoff import Backoff
-from connectors.core.contracts import AccountContext, Page, Parsed, Rejected
+from connectors.core.contracts import Page, Parsed, Rejected
 from connectors.core.errors import AccountError, Retry, Unreachable
 from connectors.core.http import Urllib3Client
 from connectors.core.testing import FakeClock, load_payload
@@ -33,6 +33,7 @@ from connectors.streams.sse import SseDecoder, SseEvent, parse_sse
 from schemas.events import AuthorRole, Change, ChangeOp, Interaction, InteractionKind, Platform, Reaction
 from tests.helpers.fake_platform import DROP, Answer, FakePlatform
 from tests.helpers.paths import PAYLOADS
+from tests.helpers.polling import MASTODON_AGENCY, MASTODON_CITIZEN, MASTODON_HOST, MASTODON_TOKEN, account_context
 from tests.helpers.webhooks import (
     PSEUDO,
     account,
@@ -46,19 +47,12 @@ from tests.helpers.webhooks import (
 )
 
 MASTODON = Platform.MASTODON
-HOST = "https://social.kesihatan.example"
-AGENCY = f"{HOST}/users/jknselangor"
-CITIZEN = "https://mastodon.example/users/aisyah"
-TOKEN = "test-token-DO-NOT-USE"
+HOST, AGENCY = MASTODON_HOST, MASTODON_AGENCY
+CITIZEN = MASTODON_CITIZEN
+TOKEN = MASTODON_TOKEN
 pseudonym = partial(PSEUDO.pseudonym, MASTODON.value)
 DIRECTORY = directory(agency("jkn", "JKN Selangor (Fictional)", "state", account(MASTODON, AGENCY, "jknselangor")))
-CONTEXT = AccountContext(
-    agency=DIRECTORY.get("jkn"),
-    account=DIRECTORY.get("jkn").accounts[0],
-    directory=DIRECTORY,
-    pseudonym=pseudonym,
-    since=datetime(2024, 5, 1, tzinfo=UTC),
-)
+CONTEXT = account_context(DIRECTORY, "jkn", MASTODON, datetime(2024, 5, 1, tzinfo=UTC))
 SSE_PATH, WS_PATH, NOTIFICATIONS = "/api/v1/streaming/user", "/api/v1/streaming", "/api/v1/notifications"
 SSE_BODY = (PAYLOADS / "mastodon" / "streaming_user.sse").read_bytes()
 FRAMES = (PAYLOADS / "mastodon" / "streaming_websocket_frames.ndjson").read_text().splitlines()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import orjson
@@ -28,40 +27,33 @@ from connectors.streams.x import XFilteredStream, parse_stream_line, split_lines
 from schemas.events import AuthorRole, Interaction, InteractionKind, Platform, Post
 from tests.helpers.fake_platform import DROP, Answer, FakePlatform
 from tests.helpers.paths import PAYLOADS
+from tests.helpers.polling import (
+    X_AGENCY_REPLY,
+    X_AGENCY_USER,
+    X_CITIZEN,
+    X_CITIZEN_REPLY,
+    X_DIRECTORY,
+    X_OTHER_AGENCY_USER,
+    X_POST_ID,
+    X_QUOTE,
+    X_TOKEN_TEXT,
+    account_context,
+)
 from tests.helpers.webhooks import (
-    PSEUDO,
-    account,
-    agency,
     assert_parsed,
-    directory,
     fuzz_never_raises,
     fuzz_settings,
     json_values,
     mutated,
 )
 
-AGENCY_USER = "1498765432109876543"
-OTHER_AGENCY_USER = "1400000000000000002"
-CITIZEN = "1587654321098765432"
-POST_ID = "1785600000000000001"
-CITIZEN_REPLY = "1785612345678901234"
-AGENCY_REPLY = "1785613579246801357"
-QUOTE = "1785620000000000042"
-DIRECTORY = directory(
-    agency("moh", "Kementerian Kesihatan (Fictional)", "federal", account(Platform.X, AGENCY_USER, "MOHfictional")),
-    agency("jkm", "Jabatan Kebajikan Masyarakat (Fictional)", "state", account(Platform.X, OTHER_AGENCY_USER)),
-)
+AGENCY_USER, OTHER_AGENCY_USER, CITIZEN = X_AGENCY_USER, X_OTHER_AGENCY_USER, X_CITIZEN
+POST_ID, CITIZEN_REPLY, AGENCY_REPLY, QUOTE = X_POST_ID, X_CITIZEN_REPLY, X_AGENCY_REPLY, X_QUOTE
+DIRECTORY = X_DIRECTORY
 
 
 def _context(user: str = AGENCY_USER, agency_id: str = "moh") -> AccountContext:
-    found = DIRECTORY.get(agency_id)
-    return AccountContext(
-        agency=found,
-        account=next(a for a in found.accounts if a.account_id == user),
-        directory=DIRECTORY,
-        pseudonym=partial(PSEUDO.pseudonym, "x"),
-        since=datetime(2024, 4, 28, tzinfo=UTC),
-    )
+    return account_context(DIRECTORY, agency_id, Platform.X, datetime(2024, 4, 28, tzinfo=UTC), user)
 
 
 CONTEXT = _context()
@@ -70,7 +62,7 @@ OBJECTS: list[Any] = load_payload(X / "v2_filtered_stream.ndjson")
 RAW = (X / "v2_filtered_stream_raw_capture.txt").read_bytes()
 LINES = [orjson.dumps(obj) + b"\r\n" for obj in OBJECTS]  # reply, agency reply, quote, disconnect notice
 PATH = "/2/tweets/search/stream"
-TOKEN = SecretStr("test-bearer-DO-NOT-USE")
+TOKEN = SecretStr(X_TOKEN_TEXT)
 
 
 def _ids(items: list[Parsed]) -> list[str]:
