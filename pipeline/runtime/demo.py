@@ -39,10 +39,12 @@ _DRAIN_TIMEOUT_S = 120.0
 # A full week: every agency's working days (Mon-Fri, Sun-Thu) are in it, so replies show on any day.
 HISTORY = timedelta(days=7)
 # The flood incident: 14:00 in Kuala Lumpur on the latest working day of the incident agency where it is at least
-# two hours old (its hour of questions is history) and the replayed week holds that hour on enough earlier working
-# days for the surge detector's baseline; the same all day, so a demo run again that day replays the same incident.
+# eight hours old (its questions and the surge they raise are history, resolved included: two hours were not enough
+# for the surge to resolve before the replay reached now) and the replayed week holds that hour on enough earlier
+# working days for the surge detector's baseline; the same from 14:00 UTC on, so a demo run again that afternoon
+# replays the same incident.
 _INCIDENT_UTC_HOUR = 6
-_INCIDENT_MIN_AGE = timedelta(hours=2)
+_INCIDENT_MIN_AGE = timedelta(hours=8)
 INCIDENT_AGENCY = "metmy"
 """The agency of the flood incident (the simulator's default); a directory without it uses its first agency."""
 
@@ -96,7 +98,7 @@ def plan_demo(
     """The demo's span ending ``now``: from ``start`` (default a week earlier), with the flood incident.
 
     The incident is at 14:00 Kuala Lumpur time on the latest working day of :data:`INCIDENT_AGENCY` (of
-    ``directory``, default the packaged sample) where it is at least 2 hours old and the history holds that hour
+    ``directory``, default the packaged sample) where it is at least 8 hours old and the history holds that hour
     on ``min_samples`` earlier working days (``SERAMBI_SURGE_MIN_SAMPLES``: the detector's baseline); else
     on the latest working day, else at 60 % of a short history.
     ``ValueError`` when ``start`` is not before ``now`` (the simulator never emits a future event).

@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
+from pydantic import SecretStr
 
 from connectors.core.backoff import Backoff
 from connectors.core.contracts import PollingSource, StreamSource
@@ -25,14 +30,63 @@ from connectors.core.metrics import ConnectorMetrics
 from connectors.core.runner import follow_stream, poll
 from connectors.core.testing import FakeClock
 from pipeline.runtime.publishing import kafka_publisher
+from pipeline.settings import load_settings
 from pipeline.storage.sql.cursors import stored_cursor
 from schemas.agency import Directory
-from schemas.tables import RAW_TABLES
+from schemas.tables import RAW_TABLES, RESPONSE_FACTS
 from schemas.topics import EVENTS
 from tests.helpers.kafka import read_topic
 from tests.helpers.live import LiveStack
 
-__all__ = ["kafka_event_ids", "poll_into", "resume_state", "stored_event_ids", "stored_rows", "stream_into"]
+__all__ = [
+    "connect_stack",
+    "kafka_event_ids",
+    "one_fact",
+    "one_row",
+    "poll_into",
+    "resume_state",
+    "stored_event_ids",
+    "stored_rows",
+    "stream_into",
+]
+
+
+def connect_stack(
+    tmp_path_factory: pytest.TempPathFactory, chdb_dir: Path, name: str, agencies: Path, key: SecretStr | None = None
+) -> Iterator[LiveStack]:
+    """A module's live stack for connector tests: its own data dir and database, ``agencies`` as the directory."""
+    settings = load_settings(
+        data_dir=tmp_path_factory.mktemp(name),
+        clickhouse_url=SecretStr(f"chdb://{chdb_dir}"),
+        clickhouse_database=f"{name.replace('-', '_')}_{uuid.uuid4().hex[:8]}",
+        partitions=4,
+        pseudonym_key=key or SecretStr(name),
+        sink_batch_seconds=0.1,
+        agencies_file=agencies,
+        rollup_refresh_seconds=0,
+        board_port=0,
+    )
+    stack = LiveStack(settings).start()
+    yield stack
+    stack.stop()
+
+
+def one_row(live: LiveStack, table: str, event_id: str) -> dict[str, Any]:
+    """The one stored row (FINAL) of ``event_id`` in ``table``."""
+    store = live.stack.store
+    [row] = store.query(
+        f"SELECT * FROM {store.database}.{table} FINAL WHERE event_id = {{id:String}}", {"id": event_id}
+    ).dicts()
+    return row
+
+
+def one_fact(live: LiveStack, message_id: str) -> dict[str, Any]:
+    """The one response fact (FINAL) of ``message_id``."""
+    store = live.stack.store
+    [fact] = store.query(
+        f"SELECT * FROM {store.database}.{RESPONSE_FACTS} FINAL WHERE message_id = {{id:String}}", {"id": message_id}
+    ).dicts()
+    return fact
 
 
 def poll_into(

@@ -31,7 +31,6 @@ from __future__ import annotations
 import copy
 import random
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -53,13 +52,12 @@ from connectors.polling.mastodon import MastodonPoller
 from connectors.polling.mastodon_parse import parse_context, parse_notification, parse_status, parse_time
 from connectors.streams.bluesky import BlueskyJetstream, JetstreamReader
 from connectors.streams.mastodon import HOME_PATH, MastodonStream
-from pipeline.settings import load_settings
 from schemas.agency import load_directory
 from schemas.events import Platform
 from schemas.privacy import Pseudonymizer
-from schemas.tables import DEAD_LETTERS, INTERACTIONS, POSTS, RAW_TABLES, REACTIONS, RESPONSE_FACTS
+from schemas.tables import DEAD_LETTERS, INTERACTIONS, POSTS, RAW_TABLES, REACTIONS
 from schemas.topics import EVENTS
-from tests.helpers.connect import poll_into, resume_state, stream_into
+from tests.helpers.connect import connect_stack, one_fact, one_row, poll_into, resume_state, stream_into
 from tests.helpers.fake_platform import DROP, Answer, FakePlatform
 from tests.helpers.kafka import read_topic
 from tests.helpers.live import LiveStack
@@ -102,20 +100,7 @@ B_SINCE = datetime(2024, 5, 1, 10, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, chdb_dir: Path) -> Iterator[LiveStack]:
-    settings = load_settings(
-        data_dir=tmp_path_factory.mktemp("connect-masto-bsky"),
-        clickhouse_url=SecretStr(f"chdb://{chdb_dir}"),
-        clickhouse_database=f"cmb_{uuid.uuid4().hex[:8]}",
-        partitions=4,
-        pseudonym_key=KEY,
-        sink_batch_seconds=0.1,
-        agencies_file=AGENCIES,
-        rollup_refresh_seconds=0,
-        board_port=0,
-    )
-    stack = LiveStack(settings).start()
-    yield stack
-    stack.stop()
+    yield from connect_stack(tmp_path_factory, chdb_dir, "connect-masto-bsky", AGENCIES, KEY)
 
 
 # --- what Kafka and ClickHouse hold, per account ----------------------------------------------------------------
@@ -146,20 +131,6 @@ def _stored_ids(live: LiveStack, source: str, account_id: str, containing: str =
     sql = f"SELECT event_id, count() FROM ({union}) GROUP BY event_id"
     rows = store.query(sql, {"source": source, "account": account_id}).rows
     return {str(i): int(n) for i, n in rows if containing in str(i)}
-
-
-def _row(live: LiveStack, table: str, event_id: str) -> dict[str, Any]:
-    store = live.stack.store
-    sql = f"SELECT * FROM {store.database}.{table} FINAL WHERE event_id = {{id:String}}"
-    [row] = store.query(sql, {"id": event_id}).dicts()
-    return row
-
-
-def _fact(live: LiveStack, message_id: str) -> dict[str, Any]:
-    store = live.stack.store
-    sql = f"SELECT * FROM {store.database}.{RESPONSE_FACTS} FINAL WHERE message_id = {{id:String}}"
-    [fact] = store.query(sql, {"id": message_id}).dicts()
-    return fact
 
 
 def _dead_letters(live: LiveStack, source: str) -> set[tuple[str, str]]:
@@ -321,25 +292,25 @@ def test_mastodon_poller_backfill_through_a_429_and_a_broken_page_stores_each_ev
 
 @pytest.mark.usefixtures("mastodon_backfill")
 def test_mastodon_poller_rows_hold_roles_roots_pseudonyms_and_the_response_fact(live: LiveStack) -> None:
-    post = _row(live, POSTS, f"mastodon:{P_KEY}")
+    post = one_row(live, POSTS, f"mastodon:{P_KEY}")
     assert (post["post_id"], post["agency_id"], post["account_id"]) == (P_KEY, "jkn", AGENCY)
-    comment = _row(live, INTERACTIONS, f"mastodon:{C_KEY}")
+    comment = one_row(live, INTERACTIONS, f"mastodon:{C_KEY}")
     assert (comment["kind"], comment["author_role"], comment["parent_id"], comment["root_id"]) == (
         "comment", "citizen", P_KEY, P_KEY,
     )  # fmt: skip
     assert comment["author_id"] == M_PSEUDONYM(CITIZEN)
-    reply = _row(live, INTERACTIONS, f"mastodon:{R_KEY}")
+    reply = one_row(live, INTERACTIONS, f"mastodon:{R_KEY}")
     assert (reply["kind"], reply["author_role"], reply["author_id"], reply["parent_id"], reply["root_id"]) == (
         "reply", "agency", AGENCY, C_KEY, P_KEY,
     )  # fmt: skip
-    favourite = _row(live, REACTIONS, f"mastodon:{P_KEY}:favourite:{M_PSEUDONYM(CITIZEN)}")
+    favourite = one_row(live, REACTIONS, f"mastodon:{P_KEY}:favourite:{M_PSEUDONYM(CITIZEN)}")
     assert (favourite["target_id"], favourite["reaction_type"], favourite["author_id"]) == (
         P_KEY, "favourite", M_PSEUDONYM(CITIZEN),
     )  # fmt: skip
     asked, answered = parse_time(C_STATUS["created_at"]), parse_time(R_STATUS["created_at"])
     assert asked is not None
     assert answered is not None
-    fact = _fact(live, C_KEY)
+    fact = one_fact(live, C_KEY)
     assert (fact["reply_id"], fact["response_seconds"]) == (R_KEY, (answered - asked).total_seconds())
 
 
@@ -524,7 +495,7 @@ def test_mastodon_stream_drop_catch_up_and_restart_lose_nothing_and_repeat_nothi
     assert 600.0 in clock.sleeps  # the catch-up's 429 waited until X-RateLimit-Reset, on the fake clock
     first = thread.event_ids(thread.comment, thread.reply, thread.late) + Counter([thread.favourite_id])
     _assert_exactly_once(live, STREAM, AGENCY, first, containing=thread.base)
-    reply = _row(live, INTERACTIONS, f"mastodon:{thread.key(thread.reply)}")
+    reply = one_row(live, INTERACTIONS, f"mastodon:{thread.key(thread.reply)}")
     assert (reply["parent_id"], reply["root_id"]) == (thread.key(thread.comment), thread.key(thread.post))
 
     state = resume_state(live, STREAM, account)
@@ -659,17 +630,17 @@ def test_bluesky_rows_hold_roles_roots_pseudonyms_and_the_response_fact(live: Li
     post_key = f"at://{BSKY_AGENCY}/app.bsky.feed.post/3ksz2q7lm4c2x"
     comment_key = f"at://{B_PSEUDONYM(AISYAH)}/app.bsky.feed.post/3ksz2w4kdpf2a"
     reply_key = f"at://{BSKY_AGENCY}/app.bsky.feed.post/3ksz3b6nqrs2k"
-    post = _row(live, POSTS, f"bluesky:{post_key}")
+    post = one_row(live, POSTS, f"bluesky:{post_key}")
     assert (post["post_id"], post["agency_id"], post["account_id"]) == (post_key, "jkn", BSKY_AGENCY)
-    comment = _row(live, INTERACTIONS, f"bluesky:{comment_key}")
+    comment = one_row(live, INTERACTIONS, f"bluesky:{comment_key}")
     assert (comment["kind"], comment["author_role"], comment["root_id"], comment["parent_id"]) == (
         "comment", "citizen", post_key, post_key,
     )  # fmt: skip
     assert comment["author_id"] == B_PSEUDONYM(AISYAH)
-    reply = _row(live, INTERACTIONS, f"bluesky:{reply_key}")
+    reply = one_row(live, INTERACTIONS, f"bluesky:{reply_key}")
     assert (reply["kind"], reply["author_role"], reply["author_id"], reply["parent_id"], reply["root_id"]) == (
         "reply", "agency", BSKY_AGENCY, comment_key, post_key,
     )  # fmt: skip
-    fact = _fact(live, comment_key)
+    fact = one_fact(live, comment_key)
     assert fact["reply_id"] == reply_key
     assert fact["response_seconds"] == (reply["created_at"] - comment["created_at"]).total_seconds()

@@ -18,7 +18,6 @@ worker stored (raw tables, dead_letters, response_facts) and what the pure parse
 from __future__ import annotations
 
 import random
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,13 +38,12 @@ from connectors.core.testing import FakeClock, load_payload
 from connectors.polling import facebook, instagram
 from connectors.polling.meta_parse import Node, Scope, Snapshot
 from connectors.polling.meta_poller import MetaGraphPoller
-from pipeline.settings import load_settings
 from schemas.agency import Directory, load_directory
 from schemas.events import Platform
 from schemas.privacy import Pseudonymizer
 from schemas.tables import DEAD_LETTERS, RAW_TABLES, RESPONSE_FACTS, SOURCE_CURSORS
 from schemas.topics import EVENTS
-from tests.helpers.connect import poll_into, resume_state, stored_event_ids, stored_rows
+from tests.helpers.connect import connect_stack, poll_into, resume_state, stored_event_ids, stored_rows
 from tests.helpers.fake_platform import Answer, FakePlatform, Seen
 from tests.helpers.kafka import read_topic
 from tests.helpers.live import LiveStack
@@ -91,20 +89,7 @@ TOKEN_EXPIRED = Answer(GRAPH_ERRORS["token_expired_code_190"]["status"], GRAPH_E
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, chdb_dir: Path) -> Iterator[LiveStack]:
-    settings = load_settings(
-        data_dir=tmp_path_factory.mktemp("connect-meta"),
-        clickhouse_url=SecretStr(f"chdb://{chdb_dir}"),
-        clickhouse_database=f"meta_{uuid.uuid4().hex[:8]}",
-        partitions=4,
-        pseudonym_key=SecretStr("connect-meta"),
-        sink_batch_seconds=0.1,
-        agencies_file=AGENCIES,
-        rollup_refresh_seconds=0,
-        board_port=0,
-    )
-    stack = LiveStack(settings).start()
-    yield stack
-    stack.stop()
+    yield from connect_stack(tmp_path_factory, chdb_dir, "connect-meta", AGENCIES)
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,6 @@ such a tweet twice, and the raw table until ReplacingMergeTree merges the rows; 
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -48,13 +47,12 @@ from connectors.core.testing import FakeClock, load_payload
 from connectors.polling.x import XMentionsPoller
 from connectors.polling.x_v2 import parse_v2_page
 from connectors.streams.x import XFilteredStream, parse_stream_line
-from pipeline.settings import load_settings
 from schemas.agency import Directory, load_directory
 from schemas.events import Platform
 from schemas.privacy import Pseudonymizer
 from schemas.tables import DEAD_LETTERS, RAW_TABLES, RESPONSE_FACTS, SOURCE_CURSORS
 from schemas.topics import EVENTS
-from tests.helpers.connect import poll_into, resume_state, stored_event_ids, stored_rows, stream_into
+from tests.helpers.connect import connect_stack, poll_into, resume_state, stored_event_ids, stored_rows, stream_into
 from tests.helpers.fake_platform import DROP, Answer, FakePlatform, Seen
 from tests.helpers.kafka import read_topic
 from tests.helpers.live import LiveStack
@@ -129,20 +127,7 @@ def _search(query: dict[str, str]) -> Answer:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, chdb_dir: Path) -> Iterator[LiveStack]:
-    settings = load_settings(
-        data_dir=tmp_path_factory.mktemp("connect-x"),
-        clickhouse_url=SecretStr(f"chdb://{chdb_dir}"),
-        clickhouse_database=f"x_{uuid.uuid4().hex[:8]}",
-        partitions=4,
-        pseudonym_key=SecretStr("connect-x"),
-        sink_batch_seconds=0.1,
-        agencies_file=AGENCIES,
-        rollup_refresh_seconds=0,
-        board_port=0,
-    )
-    stack = LiveStack(settings).start()
-    yield stack
-    stack.stop()
+    yield from connect_stack(tmp_path_factory, chdb_dir, "connect-x", AGENCIES)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ Waits (429, back-off, quota) go to a ``FakeClock``: the module never sleeps.
 from __future__ import annotations
 
 import random
-import uuid
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -44,13 +43,12 @@ from connectors.polling.tiktok_parse import parse_business_comments, parse_busin
 from connectors.polling.youtube import YouTubeCommentsPoller
 from connectors.polling.youtube_parse import Scope as YouTubeScope
 from connectors.polling.youtube_parse import Window, parse_replies, parse_threads
-from pipeline.settings import load_settings
 from schemas.agency import load_directory
 from schemas.events import Platform
 from schemas.privacy import Pseudonymizer
-from schemas.tables import CHANGES, DEAD_LETTERS, INTERACTIONS, POSTS, RAW_TABLES, RESPONSE_FACTS
+from schemas.tables import CHANGES, DEAD_LETTERS, INTERACTIONS, POSTS, RAW_TABLES
 from schemas.topics import EVENTS
-from tests.helpers.connect import poll_into, resume_state
+from tests.helpers.connect import connect_stack, one_fact, one_row, poll_into, resume_state
 from tests.helpers.fake_platform import Answer, FakePlatform
 from tests.helpers.kafka import read_topic
 from tests.helpers.live import LiveStack
@@ -87,20 +85,7 @@ TT_ERRORS: dict[str, Any] = load_payload(TT / "business_errors.json")
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, chdb_dir: Path) -> Iterator[LiveStack]:
-    settings = load_settings(
-        data_dir=tmp_path_factory.mktemp("connect-yt-tt"),
-        clickhouse_url=SecretStr(f"chdb://{chdb_dir}"),
-        clickhouse_database=f"cyt_{uuid.uuid4().hex[:8]}",
-        partitions=4,
-        pseudonym_key=KEY,
-        sink_batch_seconds=0.1,
-        agencies_file=AGENCIES,
-        rollup_refresh_seconds=0,
-        board_port=0,
-    )
-    stack = LiveStack(settings).start()
-    yield stack
-    stack.stop()
+    yield from connect_stack(tmp_path_factory, chdb_dir, "connect-yt-tt", AGENCIES, KEY)
 
 
 # --- what Kafka and ClickHouse hold, per account ----------------------------------------------------------------
@@ -128,20 +113,6 @@ def _stored_ids(live: LiveStack, source: str, account_id: str) -> dict[str, int]
     union = " UNION ALL ".join(f"SELECT event_id FROM {db}.{table} WHERE {where}" for table in RAW_TABLES)
     rows = store.query(f"SELECT event_id, count() FROM ({union}) GROUP BY event_id", _params(source, account_id))
     return {str(event_id): int(n) for event_id, n in rows.rows}
-
-
-def _row(live: LiveStack, table: str, event_id: str) -> dict[str, Any]:
-    store = live.stack.store
-    sql = f"SELECT * FROM {store.database}.{table} FINAL WHERE event_id = {{id:String}}"
-    [row] = store.query(sql, {"id": event_id}).dicts()
-    return row
-
-
-def _fact(live: LiveStack, message_id: str) -> dict[str, Any]:
-    store = live.stack.store
-    sql = f"SELECT * FROM {store.database}.{RESPONSE_FACTS} FINAL WHERE message_id = {{id:String}}"
-    [fact] = store.query(sql, {"id": message_id}).dicts()
-    return fact
 
 
 def _dead_letters(live: LiveStack, source: str) -> set[tuple[str, str]]:
@@ -276,22 +247,24 @@ def test_youtube_backfill_through_rate_limits_and_malformed_pages_stores_each_ev
 
 @pytest.mark.usefixtures("youtube_backfill")
 def test_youtube_rows_hold_roles_roots_pseudonyms_and_the_response_fact(live: LiveStack) -> None:
-    comment = _row(live, INTERACTIONS, f"youtube:{DOCUMENTED}")
+    comment = one_row(live, INTERACTIONS, f"youtube:{DOCUMENTED}")
     assert (comment["kind"], comment["author_role"], comment["root_id"], comment["parent_id"]) == (
         "comment", "citizen", VIDEO, VIDEO,
     )  # fmt: skip
     assert comment["author_id"] == PSEUDO.pseudonym("youtube", YT_CITIZEN)
-    reply = _row(live, INTERACTIONS, f"youtube:{AGENCY_REPLY}")
+    reply = one_row(live, INTERACTIONS, f"youtube:{AGENCY_REPLY}")
     assert (reply["kind"], reply["author_role"], reply["author_id"], reply["parent_id"], reply["root_id"]) == (
         "reply", "agency", CHANNEL, DOCUMENTED, VIDEO,
     )  # fmt: skip
     assert (reply["agency_id"], reply["account_id"]) == ("kkm", CHANNEL)
     assert reply["parent_author_id"] == PSEUDO.pseudonym("youtube", YT_CITIZEN)
-    other = _row(live, INTERACTIONS, f"youtube:{OTHER_REPLY}")
+    other = one_row(live, INTERACTIONS, f"youtube:{OTHER_REPLY}")
     assert (other["author_role"], other["author_id"], other["agency_id"]) == ("other_agency", OTHER_CHANNEL, "kkm")
-    edit = _row(live, CHANGES, f"youtube:{EDITED}:edit:{int(datetime(2024, 5, 1, 10, 15, 30, tzinfo=UTC).timestamp())}")
+    edit = one_row(
+        live, CHANGES, f"youtube:{EDITED}:edit:{int(datetime(2024, 5, 1, 10, 15, 30, tzinfo=UTC).timestamp())}"
+    )
     assert (edit["op"], edit["target_id"], edit["root_id"]) == ("edit", EDITED, VIDEO)
-    fact = _fact(live, DOCUMENTED)
+    fact = one_fact(live, DOCUMENTED)
     assert (fact["reply_id"], fact["response_seconds"], fact["agency_id"]) == (AGENCY_REPLY, 258.0, "kkm")
 
 
@@ -431,18 +404,18 @@ def test_tiktok_backfill_through_rate_limits_and_malformed_pages_stores_each_eve
 
 @pytest.mark.usefixtures("tiktok_backfill")
 def test_tiktok_rows_hold_roles_roots_pseudonyms_and_the_response_fact(live: LiveStack) -> None:
-    post = _row(live, POSTS, f"tiktok:{TT_VIDEO}")
+    post = one_row(live, POSTS, f"tiktok:{TT_VIDEO}")
     assert (post["post_id"], post["agency_id"], list(post["links"])) == (TT_VIDEO, "jkns", [f"https://{TT_LINK}"])
-    reply = _row(live, INTERACTIONS, f"tiktok:{TT_AGENCY_REPLY}")
+    reply = one_row(live, INTERACTIONS, f"tiktok:{TT_AGENCY_REPLY}")
     assert (reply["kind"], reply["author_role"], reply["author_id"], reply["parent_id"], reply["root_id"]) == (
         "reply", "agency", BUSINESS, CITIZEN_COMMENT, TT_VIDEO,
     )  # fmt: skip
-    comment = _row(live, INTERACTIONS, f"tiktok:{CITIZEN_COMMENT}")
+    comment = one_row(live, INTERACTIONS, f"tiktok:{CITIZEN_COMMENT}")
     assert (comment["kind"], comment["author_role"], comment["parent_id"]) == ("comment", "citizen", TT_VIDEO)
     assert comment["author_id"] == PSEUDO.pseudonym("tiktok", TT_CITIZEN)
-    other = _row(live, INTERACTIONS, "tiktok:7364590000000000001")
+    other = one_row(live, INTERACTIONS, "tiktok:7364590000000000001")
     assert (other["author_role"], other["author_id"], other["agency_id"]) == ("other_agency", TT_OTHER, "jkns")
-    fact = _fact(live, CITIZEN_COMMENT)
+    fact = one_fact(live, CITIZEN_COMMENT)
     assert (fact["reply_id"], fact["response_seconds"], fact["agency_id"]) == (TT_AGENCY_REPLY, 258.0, "jkns")
 
 
@@ -521,5 +494,5 @@ def test_tiktok_resumes_from_the_stored_cursor_without_refetching_or_duplicating
     live.drain()
     assert seen == [(COMMENT_LIST, "4"), (COMMENT_LIST, "6")]  # no video list, no page 0 or 2 again
     _assert_exactly_once(live, TT_SOURCE, TT_RESUME, Counter({post}.union(*per_page)))
-    fact = _fact(live, "7370000000000010005")  # asked after the restart, answered before it: still matched
+    fact = one_fact(live, "7370000000000010005")  # asked after the restart, answered before it: still matched
     assert (fact["reply_id"], fact["response_seconds"]) == ("7370000000000010000", 300.0)

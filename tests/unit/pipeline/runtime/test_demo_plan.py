@@ -83,10 +83,10 @@ def test_on_a_sunday_agencies_that_answer_show_as_answering(directory: Directory
 
 
 def test_a_demo_run_again_the_same_day_replays_the_same_incident() -> None:
-    morning = plan_demo(datetime(2026, 11, 25, 8, 30, tzinfo=UTC), speed=10080)
+    morning = plan_demo(datetime(2026, 11, 25, 14, 30, tzinfo=UTC), speed=10080)
     evening = plan_demo(datetime(2026, 11, 25, 23, 50, tzinfo=UTC), speed=10080)
     assert morning.incident_at == evening.incident_at == datetime(2026, 11, 25, 6, tzinfo=UTC)
-    before_it = plan_demo(datetime(2026, 11, 25, 7, 30, tzinfo=UTC), speed=10080)  # today's is not 2 h old yet
+    before_it = plan_demo(datetime(2026, 11, 25, 13, 30, tzinfo=UTC), speed=10080)  # today's is not 8 h old yet
     assert before_it.incident_at == datetime(2026, 11, 24, 6, tzinfo=UTC)
 
 
@@ -141,13 +141,13 @@ def test_the_incident_is_the_latest_working_day_with_a_baseline_in_the_replayed_
         now = datetime(2026, 11, 16, 0, 17, tzinfo=UTC) + timedelta(hours=hours)
         plan = plan_demo(now, speed=10080, directory=directory)
         assert plan.incident_agency == INCIDENT_AGENCY
-        # Brute force: 14:00 in Kuala Lumpur on each day of the week, at least 2 h old, a working day, with the
+        # Brute force: 14:00 in Kuala Lumpur on each day of the week, at least 8 h old, a working day, with the
         # same hour on 3 earlier working days inside the history (the detector's baseline); the latest of them.
         days = [(now - timedelta(days=n)).replace(hour=6, minute=0, second=0, microsecond=0) for n in range(8)]
         working = [
             day
             for day in days
-            if plan.start < day <= now - timedelta(hours=2)
+            if plan.start < day <= now - timedelta(hours=8)
             and calendar.is_working_day(day.astimezone(calendar.zone).date())
         ]
         fitting = [day for day in working if _baseline_days(calendar, day, plan.start) >= 3]
@@ -157,6 +157,6 @@ def test_the_incident_is_the_latest_working_day_with_a_baseline_in_the_replayed_
 
 
 def test_without_enough_earlier_days_the_incident_is_on_the_latest_working_day(directory: Directory) -> None:
-    now = datetime(2026, 11, 25, 8, 30, tzinfo=UTC)  # a Wednesday afternoon in Kuala Lumpur
+    now = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)  # a Wednesday evening in Kuala Lumpur
     plan = plan_demo(now, speed=10080, directory=directory, min_samples=6)  # more than a week of Mon-Fri holds
     assert plan.incident_at == datetime(2026, 11, 25, 6, tzinfo=UTC)
