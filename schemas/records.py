@@ -29,10 +29,11 @@ __all__ = [
     "POISON",
     "CursorMark",
     "DeadLetter",
+    "DecodedRecord",
     "EventBatch",
     "EventFailure",
-    "cursor_of",
     "decode_batch",
+    "decode_record",
     "encode_batch",
     "make_dead_letter",
     "poison_reason",
@@ -133,24 +134,6 @@ def encode_batch(events: list[Event], cursor: CursorMark | None = None) -> bytes
     return orjson.dumps(payload)
 
 
-_CURSOR_KEY = b'"cursor"'
-
-
-def cursor_of(value: bytes) -> CursorMark | None:
-    """The cursor part a batch record carries (``None`` for most records: a substring test, no parsing).
-
-    Raises :class:`RecordError` when the record names a cursor that is not valid (its events are unaffected).
-    """
-    if _CURSOR_KEY not in value:
-        return None
-    try:
-        raw = orjson.loads(value).get("cursor")
-        return None if raw is None else CursorMark.model_validate(raw)
-    except (orjson.JSONDecodeError, AttributeError, ValidationError) as exc:
-        msg = f"the record's cursor is not valid: {exc}"
-        raise RecordError(msg) from exc
-
-
 def validation_reason(exc: ValidationError) -> str:
     """A short readable reason from a pydantic error: ``field: message; ...``."""
     parts = []
@@ -165,15 +148,35 @@ def poison_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:1000]
 
 
+class DecodedRecord(NamedTuple):
+    """One batch record decoded: its valid events, its failed ones, and the connector cursor part it carries.
+
+    ``cursor_error`` says why a cursor the record names is not valid (its events are unaffected: without the
+    cursor the connector fetches the page again).
+    """
+
+    events: list[Event]
+    failures: list[EventFailure]
+    cursor: CursorMark | None = None
+    cursor_error: str | None = None
+
+
 def decode_batch(value: bytes) -> tuple[list[Event], list[EventFailure]]:
-    """Decode one batch record into valid events and :class:`EventFailure` s, never raising for one event.
+    """The valid and the failed events of one batch record (:func:`decode_record` without the cursor)."""
+    decoded = decode_record(value)
+    return decoded.events, decoded.failures
+
+
+def decode_record(value: bytes) -> DecodedRecord:
+    """Decode one batch record into valid events, :class:`EventFailure` s and its cursor, never raising for one event.
 
     An event that fails validation is a ``schema`` failure; one that raises anything else (validation missed
     a case) is a :data:`POISON` failure with the exception as its reason. Raises :class:`RecordError` when the
     record as a whole is unreadable (not JSON, wrong format).
     """
     try:
-        return list(EventBatch.model_validate_json(value).events), []
+        batch = EventBatch.model_validate_json(value)
+        return DecodedRecord(list(batch.events), [], batch.cursor)
     except Exception:  # noqa: S110 - not JSON, not a batch, bad or poison events: found out below, event by event
         pass
     try:
@@ -197,7 +200,17 @@ def decode_batch(value: bytes) -> tuple[list[Event], list[EventFailure]]:
             bad.append(EventFailure(validation_reason(exc), raw))
         except Exception as exc:  # one poison event must cost neither its neighbours nor the worker
             bad.append(EventFailure(poison_reason(exc), raw, POISON))
-    return good, bad
+    cursor, cursor_error = _cursor(payload.get("cursor"))
+    return DecodedRecord(good, bad, cursor, cursor_error)
+
+
+def _cursor(raw: Any) -> tuple[CursorMark | None, str | None]:
+    if raw is None:
+        return None, None
+    try:
+        return CursorMark.model_validate(raw), None
+    except ValidationError as exc:
+        return None, f"the record's cursor is not valid: {validation_reason(exc)}"
 
 
 def make_dead_letter(  # noqa: PLR0913 - the whole dead letter, keyword-free for brevity

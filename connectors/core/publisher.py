@@ -159,12 +159,7 @@ class Publisher:
                 state=state,
                 fetched_at=mark.fetched_at,
             )
-            key = (conversation_key(events[0]) if events else f"{mark.source}:{mark.account}").encode()
-            self._sink.send(EVENTS.name, partition, key, encode_batch(events, cursor))
-            self._metrics.records_published.labels(self.source).inc()
-            for event in events:
-                self._metrics.events_published.labels(self.source, event.platform.value, event.type).inc()
-            self.published += len(events)
+            self._produce(partition, events, cursor, f"{mark.source}:{mark.account}")
         self.flush()
         return published
 
@@ -215,10 +210,15 @@ class Publisher:
 
     def _send(self, partition: int) -> None:
         events = self._buffers.pop(partition, [])
-        if not events:
-            return
-        key = conversation_key(events[0]).encode()
-        self._sink.send(EVENTS.name, partition, key, encode_batch(events))
+        if events:
+            self._produce(partition, events)
+
+    def _produce(
+        self, partition: int, events: list[Event], cursor: CursorMark | None = None, empty_key: str = ""
+    ) -> None:
+        # One batch record, keyed by its first conversation (a cursor-only record: by the connector's account).
+        key = (conversation_key(events[0]) if events else empty_key).encode()
+        self._sink.send(EVENTS.name, partition, key, encode_batch(events, cursor))
         self._metrics.records_published.labels(self.source).inc()
         for event in events:
             self._metrics.events_published.labels(self.source, event.platform.value, event.type).inc()

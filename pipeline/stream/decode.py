@@ -17,7 +17,7 @@ from pipeline.domain.matching import Matchable
 from schemas.errors import RecordError
 from schemas.events import AuthorRole, Change, ChangeOp, Event, Interaction, Reaction
 from schemas.privacy import PREFIX
-from schemas.records import POISON, CursorMark, cursor_of, decode_batch, poison_reason
+from schemas.records import POISON, CursorMark, decode_record, poison_reason
 from schemas.tables import TABLE_OF_EVENT
 from schemas.timeutil import EventBounds
 
@@ -132,7 +132,7 @@ def decode(
     cursors: list[CursorMark] = []
     for record in records:
         try:
-            events, bad = decode_batch(record.value)
+            events, bad, mark, cursor_error = decode_record(record.value)
         except RecordError as exc:
             failures.append(DeadLetterRow("undecodable", str(exc), record.value, record.where))
             continue
@@ -140,11 +140,8 @@ def decode(
             failures.append(DeadLetterRow(POISON, poison_reason(exc), record.value, record.where))
             continue
         failures.extend(DeadLetterRow(f.error_type, f.reason, f.raw, record.where) for f in bad)
-        try:
-            mark = cursor_of(record.value)
-        except RecordError as exc:  # the events are stored; without its cursor the connector fetches the page again
-            failures.append(DeadLetterRow("undecodable", str(exc), record.value, record.where))
-            mark = None
+        if cursor_error is not None:  # the events are stored; without its cursor the connector fetches the page again
+            failures.append(DeadLetterRow("undecodable", cursor_error, record.value, record.where))
         if mark is not None:
             cursors.append(mark)
         first = len(interactions)

@@ -19,7 +19,7 @@ from connectors.core.publisher import PageMark, Publisher
 from connectors.core.runner import LockedPublisher, poll
 from connectors.core.testing import FakeClock, ListRecordSink
 from schemas.privacy import Pseudonymizer
-from schemas.records import cursor_of, decode_batch
+from schemas.records import decode_batch, decode_record
 from schemas.topics import DEAD_LETTER, EVENTS
 from tests.helpers.events import EventFactory
 
@@ -124,7 +124,7 @@ def test_publish_page_splits_a_page_into_records_each_with_its_cursor_part(event
     )
     assert sent == 9
     batches = records.on(EVENTS.name)
-    marks = [cursor_of(r.value) for r in batches]
+    marks = [decode_record(r.value).cursor for r in batches]
     assert all(m is not None for m in marks)
     assert sorted(m.part for m in marks if m) == list(range(len(batches)))
     assert {(m.parts, m.seq, m.state) for m in marks if m} == {(len(batches), marks[0].seq, '{"after":"abc"}')}  # type: ignore[union-attr]
@@ -135,6 +135,6 @@ def test_publish_page_splits_a_page_into_records_each_with_its_cursor_part(event
     publisher.publish_page([], PageMark("poll:test", "x:1", {"after": "def"}, clock.now()))
     last = records.on(EVENTS.name)[-1]
     assert orjson.loads(last.value)["events"] == []
-    mark = cursor_of(last.value)
+    mark = decode_record(last.value).cursor
     assert mark is not None
     assert mark.state == '{"after":"def"}'

@@ -108,3 +108,20 @@ def test_changes_are_stored_removals_go_to_the_matcher_and_clear_authors_fail(ev
     assert decoded.interactions == [removal]
     assert [f.error_type for f in decoded.failures] == ["not_pseudonymised"]
     assert decoded.kinds == {("change", "x"): 2}
+
+
+def test_a_record_s_cursor_is_taken_and_an_invalid_one_is_dead_lettered_while_its_events_are_kept(
+    event_factory: EventFactory,
+) -> None:
+    comment = event_factory("comment", author_id=PSEUDONYM)
+    mark = {"source": "poll:x", "account": "x:1", "seq": 1, "part": 0, "parts": 1, "state": "{}",
+            "fetched_at": "2026-11-30T08:00:00Z"}  # fmt: skip
+    good = orjson.dumps({"format": "serambi.batch/1", "events": [comment.model_dump(mode="json")], "cursor": mark})
+    bad = orjson.dumps({"format": "serambi.batch/1", "events": [comment.model_dump(mode="json")],
+                        "cursor": {**mark, "part": 1}})  # fmt: skip
+    decoded = decode([Record(0, 0, good), Record(0, 1, bad)], ceiling=FAR, is_agency_account=_never_agency)
+    assert [(c.source, c.part, c.parts) for c in decoded.cursors] == [("poll:x", 0, 1)]
+    assert len(decoded.rows["interactions"]) == 2
+    [failure] = decoded.failures
+    assert failure.error_type == "undecodable"
+    assert failure.reason.startswith("the record's cursor is not valid:")
