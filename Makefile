@@ -77,10 +77,11 @@ integration: install
 # Installed once, quietly; as root directly, else through sudo.
 SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
 tools:
-	@command -v promtool >/dev/null && command -v amtool >/dev/null && test -x /usr/bin/chromium || { \
+	@command -v promtool >/dev/null && command -v amtool >/dev/null && test -x /usr/bin/chromium \
+	  && command -v docker-compose >/dev/null || { \
 	  echo "installing promtool, amtool and chromium (Debian prometheus, prometheus-alertmanager, chromium)..."; \
 	  $(SUDO) apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
-	    --no-install-recommends prometheus prometheus-alertmanager chromium >/dev/null; }
+	    --no-install-recommends prometheus prometheus-alertmanager chromium docker-compose >/dev/null; }
 
 rules: tools
 	promtool check rules deploy/prometheus/rules/*.yml

@@ -34,3 +34,18 @@ class StackBusyError(PipelineError):
 
 class MonitoringError(PipelineError):
     """Prometheus or Alertmanager did not start or answer: check the log named, then retry."""
+
+
+class SchemaBehindError(PipelineError):
+    """ClickHouse lacks migrations this serambi needs: run `serambi db migrate`, then start again."""
+
+
+class SchemaAheadError(PipelineError):
+    """ClickHouse holds migrations this serambi does not know: upgrade the image (migrations never go down)."""
+
+
+class MigrationLockError(PipelineError):
+    """Another migrator holds the migration lock: wait for it and retry, or remove the lock of one that died."""
+
+
+__all__ += ["MigrationLockError", "SchemaAheadError", "SchemaBehindError"]

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         SecretStr(""), description="empty = chdb:///<data_dir>/chdb; or http(s)://user:pass@host:8123/db"
     )
     clickhouse_database: str = Field("serambi", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    clickhouse_cluster: str = Field(
+        "",
+        pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$",
+        description="ClickHouse cluster name: migrations render ON CLUSTER with Replicated tables (empty = one server)",
+    )
     raw_ttl_days: Annotated[int, Field(ge=0)] = Field(0, description="0 = keep raw events forever")
     partitions: Annotated[int, Field(ge=1, le=1024)] = 6
     sla_hours: Annotated[float, Field(gt=0)] = Field(24.0, description="SLA of agencies the directory lacks")
@@ -197,10 +202,17 @@ class Settings(BaseSettings):
     )
     tiktok_api_url: str = Field("https://business-api.tiktok.com", description="TikTok Business API base URL")
     connect_metrics_port: Annotated[int, Field(ge=0, le=65535)] = Field(
-        0, description="`serambi connect` serves /metrics on 127.0.0.1 at this port (0 = any free port, printed)"
+        0, description="`serambi connect`: /metrics, /health, /ready on SERAMBI_METRICS_HOST at this port (0 = free)"
     )
     connect_interval_seconds: Annotated[float, Field(gt=0)] = Field(
         60.0, description="`serambi connect --follow`: wait between two polls of an account that is caught up"
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="address of /metrics, /health, /ready of `serambi worker` and `serambi connect` (0.0.0.0 in a pod)",
+    )
+    worker_metrics_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        8791, description="`serambi worker` serves /metrics, /health and /ready at this port (0 = any free port)"
     )
 
     @property

@@ -23,6 +23,7 @@ __all__ = [
     "FACT_COLUMNS",
     "HOUR_ROLLUP",
     "INTERACTIONS",
+    "KAFKA_PARTITION",
     "ORACLE_FACTS",
     "POSTS",
     "RAW_TABLES",
@@ -31,6 +32,7 @@ __all__ = [
     "ROLLUP_BUILDS",
     "ROLLUP_TOUCHES",
     "SOURCE_CURSORS",
+    "STORED_COLUMNS",
     "TABLE_OF_EVENT",
 ]
 
@@ -64,6 +66,13 @@ COLUMNS: Final[dict[str, tuple[str, ...]]] = {
               "schema_version"),
     DEAD_LETTERS: ("id", "source", "stage", "error_type", "reason", "raw", "received_at"),
 }  # fmt: skip
+KAFKA_PARTITION: Final = "kafka_partition"
+"""The events-topic partition an interaction was read from (migration 0010): a worker warms up its partitions."""
+# What the worker writes per raw table: the event's fields, and where it was read for interactions.
+STORED_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    **COLUMNS,
+    INTERACTIONS: (*COLUMNS[INTERACTIONS], KAFKA_PARTITION),
+}
 FACT_COLUMNS: Final = (
     "message_id",
     "platform",

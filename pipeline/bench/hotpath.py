@@ -60,7 +60,9 @@ class _NoHistory:
     def conversations(self, keys: Collection[ConversationKey]) -> Sequence[Interaction]:
         return []
 
-    def recent(self, lateness: timedelta, until: datetime) -> Sequence[Interaction]:
+    def recent(
+        self, lateness: timedelta, until: datetime, partitions: Collection[int] | None = None
+    ) -> Sequence[Interaction]:
         return []
 
 

@@ -25,6 +25,8 @@ from pipeline.cli import (
     schemas,
     simulate,
     status,
+    web,
+    worker,
 )
 from pipeline.cli.common import configure_logging, settings_epilog
 
@@ -89,6 +91,8 @@ def _accept_global_options(command: click.Command) -> None:
 for _command in (
     run.demo,
     run.run,
+    worker.worker,
+    web.web,
     simulate.simulate,
     imports.import_,
     ingest.ingest,

@@ -1,4 +1,8 @@
-"""``serambi bench``: throughput, freshness, memory; ``chaos`` (kill -9), ``alerts``, ``views``, ``ingress``."""
+"""``serambi bench``: throughput, freshness, memory; and its subcommands.
+
+``chaos`` (kill -9), ``alerts``, ``views``, ``ingress``, ``scale`` (workers x partitions), ``capacity`` (the model),
+``soak``.
+"""
 
 from __future__ import annotations
 
@@ -254,6 +258,142 @@ def ingress(ctx: click.Context, deliveries: int, clients: int, json_out: Path | 
         click.echo(line)
     if json_out is not None:
         json_out.write_text(result.as_json(), encoding="utf-8")
+
+
+@bench.command()
+@click.option(
+    "--workers",
+    default="1,2",
+    show_default=True,
+    callback=lambda ctx, param, value: _counts(value, ctx, param),
+    help="Worker process counts to measure, comma-separated.",
+)
+@click.option(
+    "--partitions", type=click.IntRange(min=1), default=4, show_default=True, help="Partitions of the events topic."
+)
+@click.option(
+    "--events",
+    type=click.IntRange(min=1),
+    default=200_000,
+    show_default=True,
+    help="Events preloaded; every run reads them.",
+)
+@click.option(
+    "--runs",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Runs per worker count; the median is shown.",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated events.")
+@_JSON_OUT
+@click.pass_context
+@friendly
+def scale(  # noqa: PLR0913 - one per CLI option
+    ctx: click.Context,
+    workers: tuple[int, ...],
+    partitions: int,
+    events: int,
+    runs: int,
+    seed: int,
+    json_out: Path | None,
+) -> None:
+    """Aggregate events/s of K worker processes on P partitions, and that each event is stored exactly once.
+
+    EVENTS synthetic events (those of `serambi bench`) are preloaded onto PARTITIONS partitions of a throw-away
+    embedded broker. For each count K of --workers, K processes start together, process k reading partitions
+    p with p % K == k, each running the worker's processing (prepare + commit, overlapped) into its own chDB
+    data dir (chDB is one process per data dir; a deployment's workers write to ClickHouse shards). The rate
+    runs from the first record read to the last chunk stored; afterwards the stored rows are counted against
+    the topic. The table gives the median of RUNS runs, the rate per worker, the efficiency against the first
+    row and the capacity model's figure. Workers beyond the partitions idle; processes beyond the cores share
+    them. Exits 1 when an event was stored twice or not at all.
+    """
+    from pipeline.bench.scale import ScaleOptions, run_scale_bench  # noqa: PLC0415 - loads Kafka clients and chDB
+
+    options = ScaleOptions(workers=workers, partitions=partitions, events=events, runs=runs, seed=seed)
+    result = run_scale_bench(read_settings_of(ctx, require_data=False), options, _progress)
+    for line in result.table():
+        click.echo(line)
+    if json_out is not None:
+        json_out.write_text(result.as_json(), encoding="utf-8")
+    if not result.exact:
+        msg = "some events were stored more than once or not at all: see the table's last column and the JSON"
+        raise click.ClickException(msg)
+
+
+@bench.command()
+@click.option(
+    "--accounts",
+    default="100,1000,10000",
+    show_default=True,
+    callback=lambda ctx, param, value: _counts(value, ctx, param),
+    help="Agency accounts to plan for, comma-separated.",
+)
+@click.option(
+    "--peaks",
+    default="1,20",
+    show_default=True,
+    callback=lambda ctx, param, value: _factors(value, ctx, param),
+    help="Load factors over the normal busy hour (1 = normal, 20 = a national incident), comma-separated.",
+)
+@click.option(
+    "--events-per-account-day",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Instead of the model's assumption (500 events a day per account).",
+)
+@click.option(
+    "--worker-events-per-s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Instead of the measured rate of one worker (e.g. from `serambi bench scale` on the target machines).",
+)
+def capacity(
+    accounts: tuple[int, ...],
+    peaks: tuple[float, ...],
+    events_per_account_day: float | None,
+    worker_events_per_s: float | None,
+) -> None:
+    """Partitions, workers, ingress replicas, Kafka brokers and ClickHouse shards for ACCOUNTS at PEAKS, with formulas.
+
+    The capacity model (pipeline/bench/capacity.py) on the measured figures and stated assumptions it lists,
+    as Markdown; with the defaults, exactly the tables of deploy/CAPACITY.md.
+    """
+    import dataclasses  # noqa: PLC0415 - only this command
+
+    from pipeline.bench.capacity import MEASURED, render_markdown  # noqa: PLC0415 - only this command
+
+    inputs = MEASURED
+    if events_per_account_day is not None:
+        inputs = dataclasses.replace(inputs, events_per_account_per_day=events_per_account_day)
+    if worker_events_per_s is not None:
+        inputs = dataclasses.replace(inputs, worker_events_per_s=worker_events_per_s)
+    click.echo(render_markdown(inputs, accounts, peaks), nl=False)
+
+
+def _counts(value: str, ctx: click.Context, param: click.Parameter) -> tuple[int, ...]:
+    """``1,2,4`` as whole numbers of at least 1."""
+    try:
+        counts = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        msg = f"a comma-separated list of whole numbers of at least 1, e.g. 1,2,4 (got {value!r})"
+        raise click.BadParameter(msg, ctx=ctx, param=param)
+    return counts
+
+
+def _factors(value: str, ctx: click.Context, param: click.Parameter) -> tuple[float, ...]:
+    """``1,20`` as numbers above 0."""
+    try:
+        factors = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        factors = ()
+    if not factors or min(factors) <= 0:
+        msg = f"a comma-separated list of numbers above 0, e.g. 1,20 (got {value!r})"
+        raise click.BadParameter(msg, ctx=ctx, param=param)
+    return factors
 
 
 def _progress(line: str) -> None:

@@ -8,7 +8,6 @@ import threading
 import click
 
 from pipeline.cli.common import friendly, settings_of
-from pipeline.errors import ConfigError
 
 __all__ = ["ingest"]
 
@@ -29,8 +28,8 @@ a bad signature gets 401/403 and nothing is kept; a slow or absent Kafka gets 50
 retries (retries are harmless). Listens on SERAMBI_INGEST_HOST:SERAMBI_INGEST_PORT (127.0.0.1:8790). Secrets come
 from the environment or from files named like the variables in SERAMBI_SECRETS_DIR; they are never logged.
 
-Needs an external Kafka (SERAMBI_KAFKA_BOOTSTRAP_SERVERS). On the embedded default, `serambi run` (or
-`serambi demo`) starts the ingress itself when a webhook secret is set, next to the broker and the worker.
+Publishes to SERAMBI_KAFKA_BOOTSTRAP_SERVERS or, on the embedded default, to the broker of the stack running
+on the data dir (`serambi run`, which also starts the ingress itself when a webhook secret is set).
 """
 
 
@@ -40,19 +39,16 @@ Needs an external Kafka (SERAMBI_KAFKA_BOOTSTRAP_SERVERS). On the embedded defau
 def ingest(ctx: click.Context) -> None:
     """Serve the platforms' signed webhooks into Kafka."""
     settings = settings_of(ctx)
-    if settings.embedded_broker:
-        msg = (
-            "`serambi ingest` publishes to an external Kafka: set SERAMBI_KAFKA_BOOTSTRAP_SERVERS, or run "
-            "`serambi run`, which starts the embedded broker, the worker and the ingress (when a webhook secret is set)"
-        )
-        raise ConfigError(msg)
     # Loaded here: the Kafka client and the connectors are not needed for --help.
     from pipeline.metrics import Metrics  # noqa: PLC0415
+    from pipeline.runtime.feed import broker_of  # noqa: PLC0415
     from pipeline.runtime.ingest import start_ingress  # noqa: PLC0415
     from schemas.agency import load_directory  # noqa: PLC0415
 
     directory = load_directory(settings.agencies_file)
-    ingress = start_ingress(settings, settings.kafka_bootstrap_servers, directory, Metrics(), epoch=None)
+    # An external Kafka, or the embedded broker of the stack running on this data dir (spooled like its own).
+    bootstrap, epoch = broker_of(settings)
+    ingress = start_ingress(settings, bootstrap, directory, Metrics(), epoch=epoch)
     click.echo(ingress.describe())
     click.echo("Ctrl-C (or SIGTERM) stops: deliveries in flight are answered, then the publishers flush and close")
     stop = threading.Event()

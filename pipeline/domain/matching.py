@@ -189,6 +189,23 @@ class Matcher:
             del self._conversations[key]
         return len(stale)
 
+    def unanswered(self, keys: Iterable[ConversationKey] | None = None) -> list[tuple[str, str, str, datetime]]:
+        """``(agency_id, platform, message_id, created_at)`` of each citizen message held and not closed yet.
+
+        Of the conversations ``keys`` (default: all held), oldest first: what a worker that took over these
+        conversations counts as its backlog (:meth:`pipeline.domain.tally.UnansweredTally.seed`).
+        """
+        held = self._conversations
+        chosen = held.items() if keys is None else [(key, held[key]) for key in set(keys) if key in held]
+        found = [
+            (agency_id, key[0], message_id, at)
+            for key, conv in chosen
+            for message_id, (at, _author, _kind, agency_id) in conv.citizen.items()
+            if message_id not in conv.first
+        ]
+        found.sort(key=lambda message: message[3])
+        return found
+
     def _add_one(self, event: Matchable, out: _Facts) -> None:
         key = conversation_key(event)
         conv = self._conversations.get(key)

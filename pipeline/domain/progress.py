@@ -24,19 +24,19 @@ class Progress:
     """
 
     def __init__(self, clock: Callable[[], datetime], idle: timedelta) -> None:
-        self._clock = clock
-        self._idle = idle
+        self.clock = clock
+        self.idle = idle
         self._marks: dict[Hashable, tuple[datetime, datetime]] = {}  # source -> (latest event, heard of at)
 
     def seen(self, source: Hashable, latest: datetime) -> None:
         """``source`` got events up to ``latest``; a later call with an earlier time never moves it back."""
         previous = self._marks.get(source)
-        self._marks[source] = (latest if previous is None else max(previous[0], latest), self._clock())
+        self._marks[source] = (latest if previous is None else max(previous[0], latest), self.clock())
 
     def slowest_active(self) -> datetime | None:
         """The earliest latest-event of the sources heard of within ``idle``; ``None`` when none is."""
-        now = self._clock()
-        return min((mark for mark, heard in self._marks.values() if now - heard <= self._idle), default=None)
+        now = self.clock()
+        return min((mark for mark, heard in self._marks.values() if now - heard <= self.idle), default=None)
 
     def watermark(self) -> datetime | None:
         """:meth:`slowest_active`, or, when every source is idle, the latest of all (all they sent is in)."""

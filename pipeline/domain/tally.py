@@ -148,6 +148,41 @@ class UnansweredTally:
             key.total -= 1
             pending.net -= 1
 
+    def seed(self, messages: Iterable[tuple[str, str, str, datetime]]) -> int:
+        """Start the backlog from ``messages`` (``(agency, platform, message_id, created_at)``, oldest first).
+
+        A worker that took over partitions (at start-up or after a rebalance) counts their unanswered messages
+        as its backlog, without counting them as arrivals: they arrived before, at whichever worker met them.
+        Their first replies then lower this worker's backlog, which the previous owner no longer reports (see
+        :meth:`reset_backlog`), so the detector's sum over workers stays the agencies' backlog. Returns how
+        many were taken (those within ``horizon`` of the newest).
+        """
+        taken = list(messages)
+        if not taken:
+            return 0
+        floor = _minute(max(at for *_, at in taken)) - self._horizon
+        count = 0
+        for agency, platform, _message_id, created_at in taken:
+            minute = _minute(created_at)
+            if minute < floor:
+                continue
+            key = self._key(agency, platform)
+            key.outstanding[minute] = key.outstanding.get(minute, 0) + 1
+            key.total += 1
+            count += 1
+        return count
+
+    def reset_backlog(self) -> None:
+        """Forget the backlog (not the counts waiting to be drained): the partitions it came from were revoked.
+
+        Their new owner reports those messages from now on (:meth:`seed`); this worker's next records report
+        only what it took over itself. The partitions' progress is forgotten too.
+        """
+        for key in self._keys.values():
+            key.outstanding.clear()
+            key.total = 0
+        self._progress = Progress(self._progress.clock, self._progress.idle)
+
     def seen(self, partition: int, latest: datetime) -> None:
         """Partition ``partition`` got events up to ``latest`` (event time)."""
         self._progress.seen(partition, latest)

@@ -15,6 +15,7 @@ __all__ = ["ensure_topics", "partition_count", "recreate_topics"]
 
 log = logging.getLogger(__name__)
 _RECREATE_ATTEMPTS = 10
+_REPLICAS = 3
 
 
 def partition_count(topic: TopicSpec, default_partitions: int) -> int:
@@ -31,9 +32,14 @@ def ensure_topics(bootstrap_servers: str, default_partitions: int) -> list[str]:
         raise BrokerError(msg) from exc
     try:
         existing = set(admin.list_topics())
+        replicas = _replication_factor(admin)
+        configs = {"min.insync.replicas": str(replicas - 1)} if replicas > 1 else {}
         missing = [
             NewTopic(
-                t.name, partition_count(t, default_partitions), 1, topic_configs={"retention.ms": str(t.retention_ms)}
+                t.name,
+                partition_count(t, default_partitions),
+                replicas,
+                topic_configs={"retention.ms": str(t.retention_ms), **configs},
             )
             for t in TOPICS
             if t.name not in existing
@@ -46,6 +52,16 @@ def ensure_topics(bootstrap_servers: str, default_partitions: int) -> list[str]:
         return [t.name for t in missing]
     finally:
         admin.close()
+
+
+def _replication_factor(admin: KafkaAdminClient) -> int:
+    # A topic created here (the embedded broker, or a cluster whose topics no operator declared) survives one
+    # broker's loss on a cluster: 3 copies where there are 3 brokers, and writes need 2 of them (acks=all).
+    try:
+        brokers = len(admin.describe_cluster().get("brokers", []))
+    except KafkaError:
+        brokers = 1
+    return max(1, min(_REPLICAS, brokers))
 
 
 def recreate_topics(bootstrap_servers: str, default_partitions: int) -> None:

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import start_http_server
-
 from connectors.core.contracts import AccountContext, PollingSource, StreamSource
 from connectors.core.errors import AccountError
 from connectors.core.http import Urllib3Client
@@ -34,6 +32,7 @@ from pipeline.runtime.interrupt import Interrupt, stop_on_signals
 from pipeline.runtime.publishing import kafka_publisher
 from pipeline.settings import Settings
 from pipeline.storage.sql.cursors import stored_cursor
+from pipeline.web.probes import Probe, ProbeServer
 from schemas.agency import Directory, load_directory
 from schemas.privacy import Pseudonymizer
 
@@ -80,9 +79,18 @@ def run_connect(settings: Settings, options: ConnectOptions, say: Callable[[str]
     bootstrap, epoch = broker_of(settings)
     ensure_topics(bootstrap, settings.partitions)
     metrics = Metrics()
-    server, _ = start_http_server(settings.connect_metrics_port, addr="127.0.0.1", registry=metrics.registry)
-    say(f"metrics: http://127.0.0.1:{server.server_port}/metrics (serambi_connector_*)")
     result = ConnectResult()
+    # Liveness: failing accounts stop alone and the others go on, so the process is healthy while it runs.
+    alive: Probe = lambda: (200, {"status": "ok", "failed_accounts": sorted(result.failed)})  # noqa: E731
+    server = ProbeServer(
+        settings.metrics_host,
+        settings.connect_metrics_port,
+        metrics.registry,
+        health=alive,
+        ready=alive,
+        setting="SERAMBI_CONNECT_METRICS_PORT",
+    ).start()
+    say(f"metrics: {server.url}/metrics (serambi_connector_*); probes /health and /ready")
     try:
         with (
             kafka_publisher(settings, bootstrap, directory, metrics, spec.source, epoch=epoch) as publisher,
@@ -103,8 +111,7 @@ def run_connect(settings: Settings, options: ConnectOptions, say: Callable[[str]
                 run.poll_all(contexts, options.follow)
             result.interrupted = interrupt
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
     return result
 
 

@@ -56,6 +56,9 @@ class GaugeRefresher:
     window: timedelta = timedelta(hours=24)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     lag: Callable[[], object] | None = None
+    leader: Callable[[], bool] | None = None
+    """With several workers, only the one this says is the leader sets the per-agency gauges (``None``: always):
+    every worker exporting them would make each agency's series as many times as there are workers."""
     refreshed: int = field(default=0, init=False)
     """Rounds that set the gauges, for tests and health."""
 
@@ -96,7 +99,10 @@ class GaugeRefresher:
         """Refresh every ``interval_s`` until cancelled; a failed round is logged and retried next round."""
         while True:
             try:
-                await asyncio.to_thread(self.refresh)
+                if self.leader is None or self.leader():
+                    await asyncio.to_thread(self.refresh)
+                else:
+                    self._apply([])  # no longer the leader: its series go, the new leader's stay
                 if self.lag is not None:
                     await asyncio.to_thread(self.lag)
             except Exception:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -30,6 +30,9 @@ class RollupRefresher:
     store: RollupStore
     default_sla_hours: float
     quiet: timedelta
+    leader: Callable[[], bool] | None = None
+    """With several workers, only the leader derives (``None``: always); derivations are idempotent, so two
+    leaders for a moment during a rebalance only cost work."""
     rounds: int = field(default=0, init=False)
     """Completed refreshes, for tests and health."""
     last: RefreshStats | None = field(default=None, init=False)
@@ -47,7 +50,8 @@ class RollupRefresher:
         """Refresh every ``interval_s`` until cancelled."""
         while True:
             try:
-                await asyncio.to_thread(self.refresh)
+                if self.leader is None or self.leader():
+                    await asyncio.to_thread(self.refresh)
             except Exception:
                 log.exception("deriving the daily rollups failed; the views read raw data meanwhile")
             await asyncio.sleep(interval_s)

@@ -32,6 +32,7 @@ from pipeline.runtime.surge import seed_baselines, surge_context
 from pipeline.settings import Settings, ensure_private_dir
 from pipeline.storage.agencies import AgencyRegistry
 from pipeline.storage.history import InteractionHistory
+from pipeline.storage.migrations import require_current_schema
 from pipeline.storage.sql.views import ensure_views
 from pipeline.storage.store import Store
 from pipeline.stream.app import WORKER_GROUP, build_app
@@ -99,6 +100,15 @@ class RunningStack:
         """The embedded broker's run, for publishers in this process; ``None`` with an external Kafka."""
         return None if self.spool is None else self.spool.epoch
 
+    def leads(self) -> bool:
+        """True when this worker does the group's singleton chores (rollups, per-agency gauges).
+
+        The one that consumes events partition 0 (or every partition, alone): the leader follows the consumer
+        group's assignment, so a crashed leader's chores move with its partitions, and no election is needed.
+        """
+        owned = self.processor.owned
+        return owned is None or 0 in owned
+
     def fail(self) -> None:
         """The worker could not handle a batch: stop everything; nothing after it counts as stored.
 
@@ -154,10 +164,14 @@ async def open_stack(
     metrics: Metrics,
     say: Callable[[str], None],
     prepare: Callable[[RunningStack], None] | None = None,
+    *,
+    migrate: bool = True,
 ) -> AsyncIterator[RunningStack]:
     """Start broker (unless configured), topics, ClickHouse, API and worker; stop all on exit.
 
-    ``prepare`` runs after ClickHouse is ready and before the worker consumes anything.
+    ``prepare`` runs after ClickHouse is ready and before the worker consumes anything. ``migrate``: apply the
+    ClickHouse migrations and views (one machine: ``serambi run``); ``False`` (``serambi worker``, one of many):
+    refuse to start unless ``serambi db migrate`` brought the schema up to date, as migrations run once per cluster.
     """
     if (other := read_state(settings.state_file)) is not None:
         msg = f"a Serambi stack (pid {other.pid}) already runs on {settings.data_dir}; use it or stop it"
@@ -174,21 +188,13 @@ async def open_stack(
             bootstrap, broker_pid = _start_broker(settings, resources, say)
             created = ensure_topics(bootstrap, settings.partitions)
             say(f"topics ready ({', '.join(created) or 'already there'})")
-            store = Store(settings)
-            resources.callback(store.close)
-            applied = store.migrate()
-            ensure_views(store, default_sla_hours=settings.sla_hours)
-            say(f"ClickHouse ready ({'chDB' if settings.uses_chdb else 'server'}; migrations applied: {len(applied)})")
+            store = _open_store(settings, resources, say, migrate=migrate)
             running = _running(settings, bootstrap, store, metrics)
             running.stop_requested = stop
             resources.callback(running.offsets.close)
             running.spool = await _replay_spool(settings, bootstrap, broker_pid, say)
             running.broker_pid = broker_pid
-            rebuilt = await asyncio.to_thread(running.processor.rebuild)
-            say(
-                f"matcher state rebuilt from {rebuilt:,} stored interactions ({len(running.processor.matcher):,} "
-                "open conversations)"
-            )
+            await _warm_up(running, say)
             if running.surge is not None:
                 say(await asyncio.to_thread(_start_detector, running.surge, store))
                 if (checkpoint := running.surge.checkpoint) is not None:
@@ -197,9 +203,13 @@ async def open_stack(
             _publish_state(settings, running, broker_pid, resources)
             if prepare is not None:
                 prepare(running)
-            gauges = GaugeRefresher(store, store.database, metrics, settings.sla_hours, lag=running.drain_state_now)
+            gauges = GaugeRefresher(
+                store, store.database, metrics, settings.sla_hours, lag=running.drain_state_now, leader=running.leads
+            )
             running.gauges = gauges
-            rollups = RollupRefresher(store, settings.sla_hours, timedelta(seconds=settings.rollup_quiet_seconds))
+            rollups = RollupRefresher(
+                store, settings.sla_hours, timedelta(seconds=settings.rollup_quiet_seconds), leader=running.leads
+            )
             running.rollups = rollups
             async with (
                 _collecting(running, say),
@@ -215,6 +225,33 @@ async def open_stack(
     finally:
         if running is not None:  # after every step, the API and broker included
             say(running.outcome())
+
+
+def _open_store(
+    settings: Settings, resources: contextlib.ExitStack, say: Callable[[str], None], *, migrate: bool
+) -> Store:
+    store = Store(settings)
+    resources.callback(store.close)
+    if migrate:
+        applied = store.migrate()
+        ensure_views(store, default_sla_hours=settings.sla_hours)
+        done = f"migrations applied: {len(applied)}"
+    else:
+        require_current_schema(store)
+        done = "schema up to date"
+    say(f"ClickHouse ready ({'chDB' if settings.uses_chdb else 'server'}; {done})")
+    return store
+
+
+async def _warm_up(running: RunningStack, say: Callable[[str], None]) -> None:
+    if running.settings.embedded_broker:  # the only consumer: every partition is this worker's
+        rebuilt = await asyncio.to_thread(running.processor.rebuild)
+        say(
+            f"matcher state rebuilt from {rebuilt:,} stored interactions "
+            f"({len(running.processor.matcher):,} open conversations)"
+        )
+    else:  # one of a group: warm up exactly the partitions the group assigns, at each assignment
+        say("matcher state: warmed up from ClickHouse for the partitions the consumer group assigns")
 
 
 def _start_detector(surge: SurgeContext, store: Store) -> str:

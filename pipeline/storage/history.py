@@ -17,7 +17,7 @@ from pipeline.domain.matching import ConversationKey, Matchable
 from pipeline.storage.query import DATETIME_PARAM
 from pipeline.storage.store import Store
 from schemas.events import AuthorRole, Change, ChangeOp, Interaction, InteractionKind, Platform
-from schemas.tables import CHANGES, CONVERSATION_INDEX, INTERACTIONS
+from schemas.tables import CHANGES, CONVERSATION_INDEX, INTERACTIONS, KAFKA_PARTITION
 from schemas.timeutil import assume_utc
 
 __all__ = ["InteractionHistory"]
@@ -92,19 +92,28 @@ class InteractionHistory:
         )
         return [_removal(row) for row in result.dicts()]
 
-    def recent(self, lateness: timedelta, until: datetime) -> list[Matchable]:
+    def recent(
+        self, lateness: timedelta, until: datetime, partitions: Collection[int] | None = None
+    ) -> list[Matchable]:
         """Every stored interaction of the conversations active within ``lateness``, oldest first, then removals.
 
         The window ends at the latest stored interaction not after ``until`` (an event stamped in the
         future must not hide the real recent past) and whole conversations come back, older messages too.
+        ``partitions``: only conversations with an interaction read from these events-topic partitions (a
+        conversation is on one partition; ``None``: all). The window's end is the same whichever partitions
+        are asked for, so workers sharing the partitions warm up the same conversations one would alone.
         """
         db = self._store.database
+        window: dict[str, Any] = {"until": until, "lateness_s": int(lateness.total_seconds())}
+        mine = ""
+        if partitions is not None:
+            mine = f"AND {KAFKA_PARTITION} IN {{partitions:Array(UInt16)}} "
+            window["partitions"] = sorted(partitions)
         active = (
             f"SELECT DISTINCT platform, account_id, root_id FROM {db}.{INTERACTIONS} WHERE created_at >= "
             f"(SELECT max(created_at) FROM {db}.{INTERACTIONS} "
-            f"WHERE created_at <= {{until:{DATETIME_PARAM}}}) - toIntervalSecond({{lateness_s:UInt32}})"
+            f"WHERE created_at <= {{until:{DATETIME_PARAM}}}) - toIntervalSecond({{lateness_s:UInt32}}) {mine}"
         )
-        window = {"until": until, "lateness_s": int(lateness.total_seconds())}
         result = self._store.query(
             f"SELECT {', '.join(_COLUMNS)} FROM {db}.{INTERACTIONS} FINAL "
             f"WHERE (platform, account_id, root_id) IN ({active}) ORDER BY created_at",

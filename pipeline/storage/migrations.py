@@ -1,23 +1,50 @@
-"""Numbered ClickHouse migrations, shipped as package data (``schemas/clickhouse/NNNN_name.sql``).
+"""Numbered ClickHouse migrations (``schemas/clickhouse/NNNN_name.sql``): forward only, once per database, locked.
 
-Read with :mod:`importlib.resources`, so a wheel or a container applies them without a source checkout.
-Each file is applied once, in order, and recorded in ``schema_migrations``.
+Each file is rendered for the deployment (:mod:`pipeline.storage.ddl`: as written for chDB or one server, ``ON
+CLUSTER`` with replicated tables for a cluster), applied once, in order, and recorded in ``schema_migrations``.
+Every statement is re-runnable (``IF NOT EXISTS``; backfills insert into ReplacingMergeTree tables), so a run
+cut short is finished by the next one.
+
+One migrator at a time, cluster-wide: :func:`apply_migrations` holds the lock of
+:mod:`pipeline.storage.migration_lock` while it works.
+
+Forward only: a database holding a version this code does not know raises :class:`SchemaAheadError`; nothing
+is ever undone. Roles that do not migrate call :func:`require_current_schema` at start.
+
+Example::
+
+    apply_migrations(store, cluster=settings.clickhouse_cluster or None)
+    require_current_schema(store)  # in `serambi worker` / `serambi web`: refuses a schema that is behind
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from importlib import resources
-from importlib.abc import Traversable
 from typing import Any, Protocol
 
+from pipeline.errors import SchemaAheadError, SchemaBehindError
+from pipeline.storage.ddl import (
+    SCHEMA_MIGRATIONS,
+    SCHEMA_MIGRATIONS_DDL,
+    check_identifier,
+    local_table,
+    migration_files,
+    render_migrations,
+    render_statement,
+)
+from pipeline.storage.migration_lock import LOCK_TABLE, LockTiming, migration_lock
 from schemas.tables import RAW_TABLES
 
-__all__ = ["MigrationRunner", "apply_migrations", "migration_files"]
-
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+__all__ = [
+    "LOCK_TABLE",
+    "LockTiming",
+    "MigrationRunner",
+    "apply_migrations",
+    "migration_files",
+    "require_current_schema",
+    "schema_status",
+]
 
 
 class MigrationRunner(Protocol):
@@ -35,54 +62,96 @@ class MigrationRunner(Protocol):
         """Insert rows."""
 
 
-def migration_files() -> list[tuple[int, Traversable]]:
-    """``(version, file)`` of every packaged migration, in version order."""
-    folder = resources.files("schemas").joinpath("clickhouse")
-    found = []
-    for entry in folder.iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry))
-    return sorted(found, key=lambda item: item[0])
+def apply_migrations(
+    runner: MigrationRunner, *, ttl_days: int = 0, cluster: str | None = None, timing: LockTiming | None = None
+) -> list[str]:
+    """Apply the migrations ``runner``'s database lacks, under the lock; then set or remove the raw TTL.
 
-
-def apply_migrations(runner: MigrationRunner, *, ttl_days: int = 0) -> list[str]:
-    """Apply the migrations ``runner``'s database lacks; then set or remove the raw TTL. Return names applied."""
-    db = runner.database
-    runner.command(f"CREATE DATABASE IF NOT EXISTS {db}")
-    runner.command(
-        f"CREATE TABLE IF NOT EXISTS {db}.schema_migrations "
-        "(version UInt32, name String, applied_at DateTime64(3, 'UTC')) "
-        "ENGINE = ReplacingMergeTree ORDER BY version"
-    )
-    done = {row[0] for row in runner.query(f"SELECT version FROM {db}.schema_migrations").rows}
-    applied = []
-    for version, entry in migration_files():
-        if version in done:
-            continue
-        for statement in _statements(entry.read_text(encoding="utf-8")):
-            runner.command(statement.replace("{db}", db))
-        runner.insert(
-            "schema_migrations", ("version", "name", "applied_at"), [(version, entry.name, datetime.now(UTC))]
-        )
-        applied.append(entry.name)
-    _apply_ttl(runner, ttl_days)
+    ``cluster`` is the ClickHouse cluster (``SERAMBI_CLICKHOUSE_CLUSTER``; ``None`` for chDB or one server).
+    Return the names applied. Raises :class:`SchemaAheadError` before applying anything when the database
+    holds a version this code does not know, :class:`MigrationLockError` when the lock stays held.
+    """
+    db = check_identifier(runner.database, "database name")
+    _run(runner, "CREATE DATABASE IF NOT EXISTS {db}", cluster)
+    with migration_lock(runner, cluster, timing or LockTiming()):
+        _run(runner, SCHEMA_MIGRATIONS_DDL, cluster)
+        done = _applied_versions(runner)
+        migrations = render_migrations(db, cluster)
+        _refuse_ahead(db, done, {m.version for m in migrations})
+        applied = []
+        for migration in migrations:
+            if migration.version in done:
+                continue
+            for statement in migration.statements:
+                runner.command(statement)
+            runner.insert(
+                SCHEMA_MIGRATIONS, ("version", "name", "applied_at"), [(migration.version, migration.name, _now())]
+            )
+            applied.append(migration.name)
+        _apply_ttl(runner, ttl_days, cluster)
     return applied
 
 
-def _apply_ttl(runner: MigrationRunner, ttl_days: int) -> None:
+def schema_status(runner: MigrationRunner) -> tuple[list[int], list[int]]:
+    """``(applied versions, versions this code knows)``, each sorted; nothing applied when there is no database."""
+    return sorted(_applied_versions(runner)), [version for version, _ in migration_files()]
+
+
+def require_current_schema(runner: MigrationRunner) -> None:
+    """Return when ``runner``'s database holds exactly the migrations this code knows.
+
+    Raises :class:`SchemaBehindError` (run ``serambi db migrate``) or :class:`SchemaAheadError` (upgrade).
+    """
+    applied, known = schema_status(runner)
+    _refuse_ahead(runner.database, set(applied), set(known))
+    missing = sorted(set(known) - set(applied))
+    if missing:
+        at = f"at {max(applied):04d}" if applied else "empty"
+        lacks = f"needs {known[-1]:04d}" if not applied or max(applied) < known[-1] else f"lacks {missing[0]:04d}"
+        msg = f"ClickHouse schema of database {runner.database} is {at}, this serambi {lacks}: run `serambi db migrate`"
+        raise SchemaBehindError(msg)
+
+
+def _refuse_ahead(database: str, applied: set[int], known: set[int]) -> None:
+    unknown = sorted(applied - known)
+    if unknown:
+        versions = ", ".join(f"{v:04d}" for v in unknown)
+        msg = (
+            f"ClickHouse database {database} holds migration(s) {versions}, which this serambi does not know: "
+            "this serambi is older than the schema: upgrade the image (migrations never run backwards)"
+        )
+        raise SchemaAheadError(msg)
+
+
+def _applied_versions(runner: MigrationRunner) -> set[int]:
+    exists = runner.query(
+        "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {table:String}",
+        {"db": runner.database, "table": SCHEMA_MIGRATIONS},
+    ).rows
+    if not exists[0][0]:
+        return set()
+    rows = runner.query(f"SELECT DISTINCT version FROM {runner.database}.{SCHEMA_MIGRATIONS}").rows
+    return {int(row[0]) for row in rows}
+
+
+def _apply_ttl(runner: MigrationRunner, ttl_days: int, cluster: str | None) -> None:
     rows = runner.query(
         "SELECT name, engine_full FROM system.tables WHERE database = {db:String}", {"db": runner.database}
     ).rows
-    engines = dict(rows)
+    engines = {name: str(engine) for name, engine in rows}
     for table in RAW_TABLES:
-        if ttl_days:
+        engine = engines.get(local_table(table, cluster), "")
+        if ttl_days and f"toIntervalDay({int(ttl_days)})" not in engine:  # unchanged: no mutation to re-run
             ttl = f"toDateTime(created_at) + toIntervalDay({int(ttl_days)})"
-            runner.command(f"ALTER TABLE {runner.database}.{table} MODIFY TTL {ttl}")
-        elif " TTL " in str(engines.get(table, "")):
-            runner.command(f"ALTER TABLE {runner.database}.{table} REMOVE TTL")
+            _run(runner, f"ALTER TABLE {{db}}.{table} MODIFY TTL {ttl}", cluster)
+        elif not ttl_days and " TTL " in engine:
+            _run(runner, f"ALTER TABLE {{db}}.{table} REMOVE TTL", cluster)
 
 
-def _statements(text: str) -> list[str]:
-    body = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
-    return [s.strip() for s in body.split(";") if s.strip()]
+def _run(runner: MigrationRunner, template: str, cluster: str | None) -> None:
+    for statement in render_statement(template, cluster):
+        runner.command(statement.replace("{db}", runner.database))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -6,8 +6,10 @@ The agents store raw events, response facts and dead letters in ClickHouse throu
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, cast
 
 import faust
 from faust.types import TP
@@ -22,7 +24,7 @@ from pipeline.stream.surge_agents import SurgeContext, add_surge_agents
 from schemas.privacy import Pseudonymizer
 from schemas.topics import ALERTS, COUNTS, DEAD_LETTER, EVENTS
 
-__all__ = ["WORKER_GROUP", "build_app", "commit_only_handled"]
+__all__ = ["WORKER_GROUP", "build_app", "commit_only_handled", "follow_assignment"]
 
 log = logging.getLogger(__name__)
 WORKER_GROUP = "serambi-sink"
@@ -82,7 +84,35 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
     if surge is not None:
         add_surge_agents(app, _raw_topic(app, COUNTS.name), _raw_topic(app, ALERTS.name), surge)
     commit_only_handled(app, handled)
+    follow_assignment(app, processor)
     return app
+
+
+def follow_assignment(app: faust.App, processor: Processor) -> None:
+    """Tell ``processor`` which events partitions the consumer group gives this worker, at every rebalance.
+
+    Revoked partitions' conversations leave memory (another worker stores their next messages); assigned ones
+    are warmed up from ClickHouse before their first record is prepared (:meth:`Processor.assign`). The calls
+    only mark what to do (the processor applies it at its next chunk, in the agent's thread): a warm-up that
+    took longer than the group's session timeout inside the rebalance would get this worker evicted.
+    """
+
+    def partitions(tps: Iterable[TP]) -> set[int]:
+        return {tp.partition for tp in tps if tp.topic == EVENTS.name}
+
+    async def revoked(_app: Any, *args: Any, signal: Any, **_: Any) -> None:
+        gone = partitions(args[0])
+        if gone:
+            log.info("events partitions revoked: %s", sorted(gone))
+            await asyncio.to_thread(processor.revoke, gone)
+
+    async def assigned(_app: Any, *args: Any, signal: Any, **_: Any) -> None:
+        given = partitions(args[0])
+        log.info("events partitions assigned: %s", sorted(given))
+        await asyncio.to_thread(processor.assign, given, warm_now=False)
+
+    app.on_partitions_revoked.connect(cast("Any", revoked))  # mode types a sync handler only
+    app.on_partitions_assigned.connect(cast("Any", assigned))
 
 
 def _raw_topic(app: faust.App, name: str) -> faust.TopicT:

@@ -18,7 +18,7 @@ from schemas.errors import RecordError
 from schemas.events import AuthorRole, Change, ChangeOp, Event, Interaction, Reaction
 from schemas.privacy import PREFIX
 from schemas.records import POISON, CursorMark, decode_record, poison_reason
-from schemas.tables import TABLE_OF_EVENT
+from schemas.tables import INTERACTIONS, KAFKA_PARTITION, TABLE_OF_EVENT
 from schemas.timeutil import EventBounds
 
 __all__ = ["Accepted", "DeadLetterRow", "Decoded", "Record", "decode"]
@@ -145,6 +145,8 @@ def decode(
         if mark is not None:
             cursors.append(mark)
         first = len(interactions)
+        # Where the record was read, on each interaction row (one JSON object: its closing brace is replaced).
+        where = b',"' + KAFKA_PARTITION.encode() + b'":%d}' % record.partition
         for event in events:
             if accepted is not None and not accepted.earliest <= event.created_at <= accepted.latest:
                 raw = event.model_dump(mode="json")
@@ -154,15 +156,15 @@ def decode(
                 raw = event.model_dump(mode="json")
                 failures.append(DeadLetterRow("not_pseudonymised", _CLEAR_REASON, raw, record.where))
                 continue
-            rows[TABLE_OF_EVENT[event.type]].append(event.__pydantic_serializer__.to_json(event))
+            line = event.__pydantic_serializer__.to_json(event)
             if event.type == "interaction":
+                rows[INTERACTIONS].append(line[:-1] + where)
                 interactions.append(event)
                 key = (event.kind.value, event.platform.value)
-            elif event.type == "change":
-                if event.op is ChangeOp.REMOVE:
-                    interactions.append(event)
-                key = (event.type, event.platform.value)
             else:
+                rows[TABLE_OF_EVENT[event.type]].append(line)
+                if event.type == "change" and event.op is ChangeOp.REMOVE:
+                    interactions.append(event)
                 key = (event.type, event.platform.value)
             kinds[key] = kinds.get(key, 0) + 1
         _track_latest(latest, record.partition, interactions[first:], ceiling)

@@ -17,6 +17,7 @@ so one bad record never stops the worker. The processor reaches storage only thr
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from pipeline.storage.rows import cursor_row, encode_rows, fact_row
 from pipeline.stream.decode import Accepted, DeadLetterRow, Decoded, Record, decode
 from schemas.agency import Agency
 from schemas.records import POISON, poison_reason
-from schemas.tables import COLUMNS, CURSOR_COLUMNS, FACT_COLUMNS, RESPONSE_FACTS, SOURCE_CURSORS
+from schemas.tables import CURSOR_COLUMNS, FACT_COLUMNS, RESPONSE_FACTS, SOURCE_CURSORS, STORED_COLUMNS
 from schemas.timeutil import EventBounds
 
 __all__ = ["AgencyLookup", "History", "Inserter", "Prepared", "Processor", "TableRows"]
@@ -73,11 +74,14 @@ class History(Protocol):
         Any order.
         """
 
-    def recent(self, lateness: timedelta, until: datetime) -> Sequence[Matchable]:
+    def recent(
+        self, lateness: timedelta, until: datetime, partitions: Collection[int] | None = None
+    ) -> Sequence[Matchable]:
         """Stored interactions of the conversations active within ``lateness``, oldest first.
 
         The window ends at the latest stored interaction not after ``until`` (a clock from the future must
-        not hide the recent past).
+        not hide the recent past). ``partitions``: only conversations read from these events-topic partitions
+        (``None``: all).
         """
 
 
@@ -155,7 +159,23 @@ class Processor:
     observers: list[Callable[[Sequence[Record]], None]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
+        # prepare() runs in a worker thread while a rebalance calls assign()/revoke() from the event loop's
+        # threads: the matcher changes under this lock only. commit() does not take it (it overlaps prepare).
+        self._lock = threading.RLock()
+        self._owned: frozenset[int] | None = None  # None: every partition (one consumer: the embedded stack)
+        self._reset_due = False
+        self._warm_due: set[int] = set()
+        # Partitions whose open conversations are in memory (warmed up, or met since): an assignment that gives
+        # them back without a revocation in between (the embedded stack's start: rebuild() then the group's
+        # first assignment) loads nothing twice, and seeds the surge backlog once.
+        self._warmed_all = False
+        self._warmed: set[int] = set()
         self.forget()
+
+    @property
+    def owned(self) -> frozenset[int] | None:
+        """The events-topic partitions this processor consumes (``None``: all, no group assignment known)."""
+        return self._owned
 
     def forget(self) -> None:
         """Drop the in-memory state: what the matcher saw but did not store is gone (reloaded as met).
@@ -163,10 +183,64 @@ class Processor:
         A worker restarted in the same process (the embedded broker's rotation) replays records whose
         rows were not stored; the matcher must meet them as the first time, as after a restart.
         """
+        with self._lock:
+            # The surge backlog stays: what it counted was stored, and the records replayed are met afresh.
+            self._drop_state()
+            self.uncommitted = 0
+
+    def _drop_state(self) -> None:
         self._progress = Progress(self.clock, _IDLE_PARTITION)
         self.matcher = Matcher(business=self._business, lateness=self.lateness)
-        self.uncommitted = 0
         self.metrics.matcher_open_conversations.set(0)
+
+    def assign(self, partitions: Collection[int], *, warm_now: bool = True) -> int:
+        """The consumer group gave this worker ``partitions``: warm up their open conversations.
+
+        Called on every assignment (the start included). The conversations active within the lateness on
+        exactly these partitions are loaded from ClickHouse (:meth:`rebuild`), and their unanswered messages start
+        the surge tally's backlog. While a chunk prepared before is not stored yet, the warm-up waits for the next
+        :meth:`prepare` (its rows must be readable first); either way no record is prepared before it, which is
+        what pausing the partitions would give. ``warm_now=False`` always leaves it to the next :meth:`prepare`
+        (the worker's rebalance callback must return quickly). Returns the stored interactions loaded (0 when
+        deferred).
+        """
+        with self._lock:
+            self._owned = frozenset(partitions)
+            self._warm_due = set() if self._warmed_all else set(partitions) - self._warmed
+            return self._reconfigure() if warm_now else 0
+
+    def revoke(self, partitions: Collection[int]) -> None:
+        """The consumer group took ``partitions`` away: drop the in-memory state and those partitions' watermarks.
+
+        Another worker stores their next messages; a conversation held here would miss them and match late replies
+        against a stale copy. Every conversation is dropped, not only the revoked partitions': Kafka's eager
+        rebalancing (aiokafka's) revokes every partition before each assignment anyway, and :meth:`assign` warms up
+        what is given back. Deferred like the warm-up while a prepared chunk is not stored yet: the rest of a
+        batch taken before the revocation is still this worker's to finish (its offsets are not committed until
+        stored, so the new owner replays it too; inserts are upserts).
+        """
+        with self._lock:
+            revoked = frozenset(partitions)
+            self._owned = frozenset() if self._owned is None else self._owned - revoked
+            self._warm_due = set(self._owned)
+            self._reset_due = True
+            self._reconfigure()
+
+    def _reconfigure(self) -> int:
+        # Holding the lock. Only when settled: a prepared chunk's conversations must stay until its rows are stored.
+        if self.uncommitted:
+            return 0
+        if self._reset_due:
+            self._reset_due = False
+            self._drop_state()
+            self._warmed_all, self._warmed = False, set()
+            if self.tally is not None:
+                self.tally.reset_backlog()
+            log.info("partitions revoked: in-memory conversations dropped")
+        if not self._warm_due:
+            return 0
+        warm, self._warm_due = sorted(self._warm_due), set()
+        return self._rebuild(warm)
 
     @property
     def settled(self) -> bool:
@@ -179,6 +253,11 @@ class Processor:
 
     def prepare(self, records: Sequence[Record]) -> Prepared:
         """Decode, match replies and encode rows; call in record order, one chunk at a time."""
+        with self._lock:
+            self._reconfigure()
+            return self._prepare(records)
+
+    def _prepare(self, records: Sequence[Record]) -> Prepared:
         decoded = self._decode(records, self.clock() + _MAX_CLOCK_SKEW)
         keys = {conversation_key(event) for event in decoded.interactions}
         # The stored past of the conversations not in memory comes first, so the chunk matches against every
@@ -204,7 +283,7 @@ class Processor:
             self.matcher.evict(watermark, keep=keys)
         self.metrics.matcher_open_conversations.set(len(self.matcher))
         tables = [
-            TableRows(table, COLUMNS[table], len(rows), b"\n".join(rows))
+            TableRows(table, STORED_COLUMNS[table], len(rows), b"\n".join(rows))
             for table, rows in decoded.rows.items()
             if rows
         ]
@@ -244,20 +323,40 @@ class Processor:
         for partition, latest in prepared.latest.items():
             tally.seen(partition, latest)
 
-    def rebuild(self) -> int:
+    def rebuild(self, partitions: Collection[int] | None = None) -> int:
         """Warm up: replay stored interactions of the lateness window into the matcher; return how many.
 
+        ``partitions``: only the conversations read from these events-topic partitions (``None``: all).
         Correctness does not depend on it (:meth:`prepare` reloads any conversation it does not hold); it
         loads the conversations most likely to get replies in one query instead of one per chunk. Facts the
-        replay finds (e.g. a reply stored before a crash whose fact was not) are stored too.
+        replay finds (e.g. a reply stored before a crash whose fact was not) are stored too, and the surge
+        tally's backlog starts from the unanswered messages loaded.
         """
-        events = self.history.recent(self.lateness, until=self.clock() + _MAX_CLOCK_SKEW)
+        with self._lock:
+            return self._rebuild(partitions)
+
+    def _rebuild(self, partitions: Collection[int] | None) -> int:
+        if partitions is None:
+            self._warmed_all = True
+        else:
+            self._warmed.update(partitions)
+        until = self.clock() + _MAX_CLOCK_SKEW
+        events = self.history.recent(self.lateness, until=until, partitions=partitions)
+        before = len(self.matcher)
         facts = self._replay(events)
         if facts:
             self.inserter.insert(RESPONSE_FACTS, FACT_COLUMNS, [fact_row(f) for f in facts])
             self._count(RESPONSE_FACTS, len(facts))
+        if self.tally is not None and events:
+            self.tally.seed(self.matcher.unanswered(keys={conversation_key(event) for event in events}))
         self.metrics.matcher_open_conversations.set(len(self.matcher))
-        log.info("rebuilt %d conversations from %d stored interactions", len(self.matcher), len(events))
+        where = "every partition" if partitions is None else f"partitions {_ranges(partitions)}"
+        log.info(
+            "warmed up %d conversations of %s from %d stored interactions",
+            len(self.matcher) - before,
+            where,
+            len(events),
+        )
         return len(events)
 
     def _replay(self, events: Iterable[Matchable]) -> list[ResponseFact]:
@@ -310,6 +409,17 @@ class Processor:
 
     def _business(self, agency_id: str, start: datetime, end: datetime) -> float:
         return business_seconds(self.agencies.get(agency_id), start, end)
+
+
+def _ranges(partitions: Collection[int]) -> str:
+    """``0-3,7``: partitions as ranges, for a log line."""
+    parts: list[str] = []
+    for number in sorted(partitions):
+        if parts and parts[-1].split("-")[-1] == str(number - 1):
+            parts[-1] = f"{parts[-1].split('-')[0]}-{number}"
+        else:
+            parts.append(str(number))
+    return ",".join(parts) or "none"
 
 
 def _matching_failure(event: Matchable, exc: Exception) -> DeadLetterRow:

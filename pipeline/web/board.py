@@ -219,6 +219,18 @@ class _Board:
 
         return answer
 
+    async def health(self, _: web.Request) -> web.Response:
+        """Liveness: the process serves requests (whatever ClickHouse does)."""
+        return _json({"status": "ok"}, 200)
+
+    async def ready(self, _: web.Request) -> web.Response:
+        """Readiness: ClickHouse answers a query, so the pages can show data (503 with the reason if not)."""
+        try:
+            await asyncio.to_thread(self.engine.query, "SELECT 1", read_only=True)
+        except Exception as exc:  # any failure: not ready, and why (no data, no secret in it)
+            return _json({"status": "not ready", "reason": f"ClickHouse: {type(exc).__name__}"}, 503)
+        return _json({"status": "ready"}, 200)
+
     async def asset(self, request: web.Request) -> web.Response:
         path = request.match_info["path"]
         if path not in self.static or path.endswith(".html"):
@@ -279,6 +291,10 @@ class _Board:
         )
 
 
+# Liveness and readiness probes: open, and they say nothing about the data.
+_PROBES = frozenset({"/health", "/ready"})
+
+
 def _guard(options: BoardOptions) -> Middleware:
     """Middleware: the token (or a loopback Host without one), JSON errors, and the security headers."""
     token = options.token.encode()
@@ -291,7 +307,10 @@ def _guard(options: BoardOptions) -> Middleware:
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        response = await _admitted(request, handler, options, token, holds_token)
+        if request.path in _PROBES:  # orchestrators probe without a token, by the pod's address
+            response = await handler(request)
+        else:
+            response = await _admitted(request, handler, options, token, holds_token)
         response.headers.update(_SECURITY_HEADERS)
         return response
 
@@ -349,7 +368,8 @@ def board_app(
 
     Routes (GET only): ``/``, ``/agency/{id}``, ``/static/{path}``, ``/api/meta`` (windows, refresh period,
     class thresholds, the catalog's views and columns), ``/api/views/{name}`` (``{"view", "title", "window",
-    "columns", "rows", "generated_at"}``; errors are ``{"error": ...}`` with 400, 401, 404, 421 or 500).
+    "columns", "rows", "generated_at"}``; errors are ``{"error": ...}`` with 400, 401, 404, 421 or 500),
+    ``/health`` and ``/ready`` (open probes: the process, and ClickHouse answering).
     """
     options = options or BoardOptions()
     board = _Board(engine, database, options, clock)
@@ -359,4 +379,6 @@ def board_app(
     app.router.add_get("/static/{path:.+}", board.asset)
     app.router.add_get("/api/meta", board.meta)
     app.router.add_get("/api/views/{name}", board.view)
+    app.router.add_get("/health", board.health)
+    app.router.add_get("/ready", board.ready)
     return app

@@ -77,6 +77,8 @@ class ListHistory:
         self.events = list(events)
         self.asked: list[tuple[timedelta, datetime]] = []
         self.asked_keys: list[set[ConversationKey]] = []
+        self.asked_partitions: list[set[int] | None] = []
+        self.partition_of: dict[str, int] = {}  # event id -> the partition it was read from (default 0)
         self.fail_next = 0
 
     def conversations(self, keys: Collection[ConversationKey]) -> list[Interaction]:
@@ -87,9 +89,14 @@ class ListHistory:
             raise StoreError(msg)
         return [event for event in self.events if conversation_key(event) in keys]
 
-    def recent(self, lateness: timedelta, until: datetime) -> list[Interaction]:
+    def recent(
+        self, lateness: timedelta, until: datetime, partitions: Collection[int] | None = None
+    ) -> list[Interaction]:
         self.asked.append((lateness, until))
-        return list(self.events)
+        self.asked_partitions.append(None if partitions is None else set(partitions))
+        if partitions is None:
+            return list(self.events)
+        return [e for e in self.events if self.partition_of.get(e.event_id, 0) in partitions]
 
 
 class FakeClock:

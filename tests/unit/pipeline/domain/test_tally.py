@@ -92,3 +92,23 @@ def test_asked_many_counts_as_asked_one_by_one() -> None:
         one.asked(*message)
     many.asked_many(messages)
     assert many.drain() == one.drain()
+
+
+def test_a_seeded_backlog_is_no_arrival_and_its_answers_lower_it() -> None:
+    counts = tally()
+    taken = counts.seed(
+        [("jpm", "x", "m1", T0), ("jpm", "x", "m2", T0 + MINUTE), ("jpm", "x", "old", T0 - timedelta(days=2))]
+    )
+    assert taken == 2  # the day-old message is beyond the 24 h horizon
+    counts.answered("jpm", "x", T0, T0 + 3 * MINUTE)
+    [answered] = counts.drain().records
+    assert (answered.arrivals, answered.answered, answered.backlog) == (0, 1, 1)
+
+
+def test_reset_backlog_forgets_what_was_taken_but_keeps_counts_not_drained() -> None:
+    counts = tally()
+    counts.asked("jpm", "x", "m1", T0)
+    counts.reset_backlog()  # partitions revoked before the drain: the arrival still counts, the backlog is gone
+    counts.asked("jpm", "x", "m2", T0 + MINUTE)
+    got = [(r.arrivals, r.backlog) for r in counts.drain().records]
+    assert got == [(1, 0), (1, 1)]

@@ -441,3 +441,80 @@ def test_surge_counts_take_each_message_once_and_only_once_its_chunk_is_stored(
     got = [(r.minute - T0, r.arrivals, r.answered, r.backlog) for r in drain.records]
     assert got == [(timedelta(0), 2, 0, 2), (timedelta(minutes=3), 0, 1, 1)]
     assert drain.watermark == T0  # partition 1's reply is later, partition 0 is the slowest
+
+
+# Issue 13, item 2: N workers in one consumer group. A worker warms up exactly the partitions it is assigned and
+# drops its conversations when partitions are revoked, so a conversation another worker stored messages of in the
+# meantime is read back whole.
+
+
+def test_assign_warms_up_exactly_the_assigned_partitions(rig: Rig, event_factory: EventFactory) -> None:
+    mine = event_factory("comment", message_id="q1", root_id="A", author_id=ALICE)
+    theirs = event_factory("comment", message_id="q2", root_id="B", author_id=BOB)
+    rig.history.events = [mine, theirs]
+    rig.history.partition_of = {mine.event_id: 3, theirs.event_id: 4}
+    assert rig.processor.assign({3}) == 1
+    assert rig.history.asked_partitions == [{3}]
+    assert rig.processor.matcher.holds(conversation_key(mine))
+    assert not rig.processor.matcher.holds(conversation_key(theirs))
+    assert rig.processor.owned == frozenset({3})
+
+
+def test_a_partition_given_back_reloads_what_another_worker_stored_meanwhile(
+    rig: Rig, event_factory: EventFactory
+) -> None:
+    first = event_factory("comment", message_id="q1", root_id="A", author_id=ALICE, created_at=T0)
+    rig.processor.assign({0})
+    rig.handle(record(0, 0, first))
+    rig.processor.revoke({0})
+    assert len(rig.processor.matcher) == 0
+    # Another worker owned partition 0 meanwhile and stored a second question of conversation A.
+    second = event_factory("comment", message_id="q2", root_id="A", author_id=BOB, created_at=T0 + timedelta(hours=1))
+    rig.history.events = [first, second]
+    rig.processor.assign({0})
+    reply = event_factory("reply", message_id="r1", parent_id="q2", root_id="A", created_at=T0 + timedelta(hours=2))
+    rig.handle(record(0, 7, reply))
+    assert rig.inserter.column("response_facts", "message_id") == ["q2"]  # a stale copy of A would miss q2
+
+
+def test_revocation_waits_until_the_prepared_chunk_is_stored(rig: Rig, event_factory: EventFactory) -> None:
+    question = event_factory("comment", message_id="q1", root_id="A", author_id=ALICE)
+    rig.processor.assign({0})
+    prepared = rig.processor.prepare([record(0, 0, question)])
+    rig.processor.revoke({0})
+    assert rig.processor.matcher.holds(conversation_key(question))  # its rows are not readable yet
+    rig.processor.commit(prepared)
+    rig.handle(record(1, 0, event_factory("comment", message_id="q9", root_id="Z", author_id=BOB)))
+    assert not rig.processor.matcher.holds(conversation_key(question))  # dropped before the next chunk
+
+
+def test_an_assignment_after_a_full_rebuild_loads_nothing_twice(rig: Rig, event_factory: EventFactory) -> None:
+    rig.history.events = [event_factory("comment", message_id="q1", author_id=ALICE)]
+    assert rig.processor.rebuild() == 1
+    assert rig.processor.assign({0, 1, 2}) == 0  # the embedded stack: rebuild(), then the group's assignment
+    assert rig.history.asked_partitions == [None]
+    rig.processor.revoke({0, 1, 2})
+    assert rig.processor.assign({0, 1}) == 1
+    assert rig.history.asked_partitions == [None, {0, 1}]
+
+
+def test_warm_up_starts_the_surge_backlog_and_revocation_clears_it(rig: Rig, event_factory: EventFactory) -> None:
+    rig.processor.tally = tally = UnansweredTally("w1", rig.clock)
+    old = event_factory("comment", message_id="q1", root_id="A", author_id=ALICE, created_at=T0)
+    answered = event_factory("comment", message_id="q2", root_id="B", author_id=BOB, created_at=T0)
+    reply = event_factory("reply", message_id="r2", parent_id="q2", root_id="B", created_at=T0)
+    rig.history.events = [old, answered, reply]
+    rig.processor.assign({0})
+    assert rig.processor.matcher.unanswered() == [(old.agency_id, "x", "q1", T0)]
+
+    def backlog_after_a_new_message(message_id: str, offset: int) -> int:
+        new = event_factory("comment", message_id=message_id, root_id="C", author_id=CARA, created_at=T0)
+        prepared = rig.processor.prepare([record(0, offset, new)])
+        rig.processor.commit(prepared)
+        rig.processor.count(prepared)
+        [counted] = tally.drain().records
+        return counted.backlog
+
+    assert backlog_after_a_new_message("q3", 0) == 2  # q1 (taken over, not an arrival) and q3
+    rig.processor.revoke({0})
+    assert backlog_after_a_new_message("q4", 1) == 1  # q1 and q3 are the next owner's to report now

@@ -248,3 +248,25 @@ def test_a_busy_port_names_the_setting_or_falls_back(engine: RecordingEngine) ->
             assert fetch(f"{server.url}api/meta").status == 200
         finally:
             server.stop()
+
+
+class _DownEngine(RecordingEngine):
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None, *, read_only: Literal[True]) -> QueryResult:
+        msg = "ClickHouse is down (fake)"
+        raise ConnectionRefusedError(msg)
+
+
+def test_probes_are_open_without_a_token_or_a_loopback_name(locked: str, engine: RecordingEngine) -> None:
+    # Kubernetes probes the pod's address, with no token: liveness and readiness answer, and say nothing else.
+    assert fetch(f"{locked}health", {"Host": "10.1.2.3:8780"}).json() == {"status": "ok"}
+    ready = fetch(f"{locked}ready", {"Host": "10.1.2.3:8780"})
+    assert (ready.status, ready.json()) == (200, {"status": "ready"})
+    assert engine.asked[-1][0] == "SELECT 1"
+    assert fetch(f"{locked}api/meta", {"Host": "10.1.2.3:8780"}).status == 401  # the rest still needs the token
+
+
+def test_readiness_fails_while_clickhouse_does_not_answer() -> None:
+    for url in _serve(_DownEngine()):
+        answer = fetch(f"{url}ready")
+        assert (answer.status, answer.json()["reason"]) == (503, "ClickHouse: ConnectionRefusedError")
+        assert fetch(f"{url}health").status == 200
