@@ -79,7 +79,7 @@ SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
 tools:
 	@command -v promtool >/dev/null && command -v amtool >/dev/null && test -x /usr/bin/chromium \
 	  && command -v docker-compose >/dev/null || { \
-	  echo "installing promtool, amtool and chromium (Debian prometheus, prometheus-alertmanager, chromium)..."; \
+	  echo "installing promtool, amtool, chromium and docker-compose (Debian prometheus, prometheus-alertmanager, chromium, docker-compose)..."; \
 	  $(SUDO) apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
 	    --no-install-recommends prometheus prometheus-alertmanager chromium docker-compose >/dev/null; }
 

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("serambi-data"), description="chDB data, cursors, logs, state file")
     kafka_bootstrap_servers: str = Field("", description="empty = start the embedded broker")
+    kafka_replication_factor: Annotated[int, Field(ge=0, le=7)] = Field(
+        0, description="copies of topics Serambi or Faust create (0 = 3, or the broker count when fewer)"
+    )
     clickhouse_url: SecretStr = Field(
         SecretStr(""), description="empty = chdb:///<data_dir>/chdb; or http(s)://user:pass@host:8123/db"
     )

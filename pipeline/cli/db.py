@@ -21,10 +21,10 @@ def db_migrate(ctx: click.Context) -> None:
     """Apply pending ClickHouse migrations (once per cluster, under a lock), the users, and refresh the views.
 
     Rendered for SERAMBI_CLICKHOUSE_CLUSTER (empty = chDB or one server). Users (on a server only) are those
-    whose password is set: SERAMBI_WRITER_/READER_/GRAFANA_CLICKHOUSE_PASSWORD. Exits 0 when all is current.
+    whose password is set: SERAMBI_WRITER_/READER_/GRAFANA_CLICKHOUSE_PASSWORD. Exits 0 once the schema is current.
     """
     from pipeline.storage.migrations import apply_migrations  # noqa: PLC0415
-    from pipeline.storage.server_migrations import apply_access  # noqa: PLC0415
+    from pipeline.storage.server_migrations import SERVER_USERS, apply_access  # noqa: PLC0415
     from pipeline.storage.sql.views import ensure_views  # noqa: PLC0415
     from pipeline.storage.store import Store  # noqa: PLC0415 - opens chDB only when asked
 
@@ -33,12 +33,13 @@ def db_migrate(ctx: click.Context) -> None:
     store = Store(settings)
     try:
         applied = apply_migrations(store, ttl_days=settings.raw_ttl_days, cluster=cluster)
-        users = apply_access(
+        files = apply_access(
             store, settings.clickhouse_dsn, cluster=cluster, grafana_password=settings.grafana_clickhouse_password
         )
         views = ensure_views(store, default_sla_hours=settings.sla_hours)
     finally:
         store.close()
+    users = [user.name for user in SERVER_USERS if user.file in files]
     where = f" on cluster {cluster}" if cluster else ""
     click.echo(
         f"applied {len(applied)} migration(s){where}: {', '.join(applied) or 'none pending'}; "

@@ -11,7 +11,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from pipeline.errors import BrokerError
 from schemas.topics import TOPICS, TopicSpec
 
-__all__ = ["ensure_topics", "partition_count", "recreate_topics"]
+__all__ = ["ensure_topics", "partition_count", "recreate_topics", "replication_factor"]
 
 log = logging.getLogger(__name__)
 _RECREATE_ATTEMPTS = 10
@@ -23,8 +23,11 @@ def partition_count(topic: TopicSpec, default_partitions: int) -> int:
     return topic.partitions or default_partitions
 
 
-def ensure_topics(bootstrap_servers: str, default_partitions: int) -> list[str]:
-    """Create every declared topic that does not exist yet; return the names created."""
+def ensure_topics(bootstrap_servers: str, default_partitions: int, replication_factor: int = 0) -> list[str]:
+    """Create every declared topic that does not exist yet; return the names created.
+
+    ``replication_factor`` 0: 3 copies, or one per broker when the cluster has fewer (the embedded broker: 1).
+    """
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="serambi-admin")
     except KafkaError as exc:
@@ -32,7 +35,7 @@ def ensure_topics(bootstrap_servers: str, default_partitions: int) -> list[str]:
         raise BrokerError(msg) from exc
     try:
         existing = set(admin.list_topics())
-        replicas = _replication_factor(admin)
+        replicas = replication_factor or _replication_factor(admin)
         configs = {"min.insync.replicas": str(replicas - 1)} if replicas > 1 else {}
         missing = [
             NewTopic(
@@ -50,6 +53,21 @@ def ensure_topics(bootstrap_servers: str, default_partitions: int) -> list[str]:
             except TopicAlreadyExistsError:
                 log.info("topics were created concurrently")
         return [t.name for t in missing]
+    finally:
+        admin.close()
+
+
+def replication_factor(bootstrap_servers: str, configured: int = 0) -> int:
+    """Copies of a topic created on this cluster: ``configured``, or (0) 3, or one per broker when fewer."""
+    if configured:
+        return configured
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="serambi-admin")
+    except KafkaError as exc:
+        msg = f"cannot reach Kafka at {bootstrap_servers}: {exc}"
+        raise BrokerError(msg) from exc
+    try:
+        return _replication_factor(admin)
     finally:
         admin.close()
 

@@ -77,7 +77,7 @@ def run_connect(settings: Settings, options: ConnectOptions, say: Callable[[str]
     directory = load_directory(settings.agencies_file)
     contexts = _contexts(settings, directory, spec, options)
     bootstrap, epoch = broker_of(settings)
-    ensure_topics(bootstrap, settings.partitions)
+    ensure_topics(bootstrap, settings.partitions, settings.kafka_replication_factor)
     metrics = Metrics()
     result = ConnectResult()
     # Liveness: failing accounts stop alone and the others go on, so the process is healthy while it runs.

@@ -63,7 +63,7 @@ def publish_simulation(
 ) -> Simulated:
     """Publish simulated events to the running stack's broker or the configured Kafka, until stopped."""
     bootstrap, epoch = broker_of(settings)
-    ensure_topics(bootstrap, settings.partitions)
+    ensure_topics(bootstrap, settings.partitions, settings.kafka_replication_factor)
     directory = load_directory(settings.agencies_file)
     publisher = kafka_publisher(settings, bootstrap, directory, Metrics(), "simulator", epoch=epoch)
     start, incident = default_window(duration_s, speed, datetime.now(UTC))

@@ -19,7 +19,7 @@ import faust
 
 from connectors.core.kafka import KafkaRecordSink
 from pipeline.errors import StackBusyError
-from pipeline.kafka.admin import ensure_topics, recreate_topics
+from pipeline.kafka.admin import ensure_topics, recreate_topics, replication_factor
 from pipeline.kafka.broker import EmbeddedBroker, free_port
 from pipeline.metrics import Metrics
 from pipeline.runtime.gauges import GaugeRefresher, refreshing
@@ -94,6 +94,8 @@ class RunningStack:
     stuck: list[str] = field(default_factory=list)
     surge: SurgeContext | None = None
     """The surge detector's tally, watch and alert store (``None`` with ``SERAMBI_SURGE_DETECTION=false``)."""
+    replicas: int = 1
+    """Copies of the topics created on this Kafka (Faust's own too)."""
 
     @property
     def spool_epoch(self) -> str | None:
@@ -186,10 +188,12 @@ async def open_stack(
             signals.enter_context(_signals(stop))
             _own_data_dir(settings, resources)
             bootstrap, broker_pid = _start_broker(settings, resources, say)
-            created = ensure_topics(bootstrap, settings.partitions)
+            replicas = replication_factor(bootstrap, settings.kafka_replication_factor)
+            created = ensure_topics(bootstrap, settings.partitions, replicas)
             say(f"topics ready ({', '.join(created) or 'already there'})")
             store = _open_store(settings, resources, say, migrate=migrate)
             running = _running(settings, bootstrap, store, metrics)
+            running.replicas = replicas
             running.stop_requested = stop
             resources.callback(running.offsets.close)
             running.spool = await _replay_spool(settings, bootstrap, broker_pid, say)
@@ -445,6 +449,7 @@ class _WorkerHandle:
             running.fail,
             running.failing,
             running.surge,
+            running.replicas,
         )
         self._before = asyncio.all_tasks()
         self._null = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - Faust's spinner and banner

@@ -40,13 +40,15 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
     on_failure: Callable[[], None],
     failing: Failing,
     surge: SurgeContext | None = None,
+    replicas: int = 1,
 ) -> faust.App:
     """A Faust app that stores raw events, response facts and dead letters in ClickHouse.
 
     ``store`` takes the dead letters (the processor has its own inserter); ``handled`` learns every offset
     whose effects are complete; ``failing`` learns what is being retried (for health); ``on_failure`` runs
     when a batch cannot be handled at all (the batch stays uncommitted: see :func:`commit_only_handled`);
-    ``surge`` (``None``: no surge detection) adds the surge agents (:mod:`pipeline.stream.surge_agents`).
+    ``surge`` (``None``: no surge detection) adds the surge agents (:mod:`pipeline.stream.surge_agents`);
+    ``replicas``: copies of the topics Faust creates itself (:func:`pipeline.kafka.admin.replication_factor`).
     """
     set_fetch_wait_ms(settings.worker_fetch_wait_ms)
     app = faust.App(
@@ -59,6 +61,8 @@ def build_app(  # noqa: PLR0913 - the worker's whole context
         web_port=web_port,
         consumer_auto_offset_reset="earliest",
         topic_partitions=settings.partitions,
+        # Faust's own topics (its assignor's leader topic): as many copies as Serambi's.
+        topic_replication_factor=replicas,
         # Faust joins in ~3 s with these instead of ~30 s with its defaults.
         broker_rebalance_timeout=5,
         broker_session_timeout=6,
