@@ -21,7 +21,7 @@ from pipeline.storage.migrations import apply_migrations
 from pipeline.storage.query import Parameters, QueryResult, bind_values
 from pipeline.storage.readonly import ONE_READ_STATEMENT, READ_LIMITS, check_read_statement
 from pipeline.storage.rows import encode_rows
-from pipeline.storage.server_migrations import apply_server_migrations
+from pipeline.storage.server_migrations import apply_access
 
 __all__ = ["Store", "chdb_locked"]
 
@@ -51,6 +51,8 @@ class Store:
         self._ttl_days = settings.raw_ttl_days
         self._dsn = settings.clickhouse_dsn
         self._grafana_password = settings.grafana_clickhouse_password
+        self.cluster = settings.clickhouse_cluster or None
+        """The ClickHouse cluster the schema is rendered for (``SERAMBI_CLICKHOUSE_CLUSTER``); ``None``: one server."""
         self._lock = threading.Lock()
         self._client = _connect(settings)
         self._read_lock = threading.Lock()
@@ -139,14 +141,13 @@ class Store:
     def migrate(self) -> list[str]:
         """Apply the packaged migrations not applied yet, in order, and the raw TTL; return their names.
 
-        On a ClickHouse server with ``SERAMBI_GRAFANA_CLICKHOUSE_PASSWORD`` set, also create or update the
-        read-only user Grafana reads with (:mod:`pipeline.storage.server_migrations`).
+        On a ClickHouse server, also create or update the users whose password is set: the workers' writer, the
+        board's and Grafana's read-only readers (:mod:`pipeline.storage.server_migrations`). With
+        ``SERAMBI_CLICKHOUSE_CLUSTER`` the schema is rendered for the cluster (:mod:`pipeline.storage.ddl`).
         """
-        applied = apply_migrations(self, ttl_days=self._ttl_days)
-        if self._grafana_password.get_secret_value():
-            applied += apply_server_migrations(self, self._dsn, self._grafana_password)
-        elif self._dsn.startswith(("http://", "https://")):
-            log.info("no SERAMBI_GRAFANA_CLICKHOUSE_PASSWORD: the read-only Grafana user is not created")
+        applied = apply_migrations(self, ttl_days=self._ttl_days, cluster=self.cluster)
+        # Users whose password is set (the others are skipped with a line saying so); none on chDB.
+        applied += apply_access(self, self._dsn, cluster=self.cluster, grafana_password=self._grafana_password)
         return applied
 
     def close(self) -> None:

@@ -28,6 +28,7 @@ def test_migrations_apply_once(store: Store) -> None:
         (7, "0007_time_projections.sql"),
         (8, "0008_changes.sql"),
         (9, "0009_source_cursors.sql"),
+        (10, "0010_kafka_partition.sql"),
     ]
     tables = {row[0] for row in store.query(f"SHOW TABLES FROM {store.database}").rows}
     assert {"posts", "interactions", "reactions", "dead_letters"} <= tables

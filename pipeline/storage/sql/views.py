@@ -17,6 +17,7 @@ from __future__ import annotations
 from pipeline.domain.classify import ClassThresholds
 from pipeline.domain.matching import CLOSED_BY_REPLY
 from pipeline.domain.windows import ROLLING_WINDOWS
+from pipeline.storage.ddl import on_cluster
 from pipeline.storage.sql.binding import FixedBinding
 from pipeline.storage.sql.fragments import float_sql, interval_sql, sla_seconds_sql, within_sla_sql
 from pipeline.storage.sql.rollup_sql import rolled_report_sql
@@ -54,13 +55,16 @@ def ensure_views(
 ) -> list[str]:
     """Create or replace every view; return their names."""
     db, names = store.database, []
+    # On a cluster every node gets the views (they read the Distributed tables, so each sees every shard).
+    cluster = store.cluster
     for name, func in BUCKETS.items():
-        store.command(f"CREATE OR REPLACE VIEW {db}.metrics_by_{name} AS {_bucket_sql(db, func, default_sla_hours)}")
+        sql = f"CREATE OR REPLACE VIEW {db}.metrics_by_{name} AS {_bucket_sql(db, func, default_sla_hours)}"
+        store.command(on_cluster(sql, cluster))
         names.append(f"metrics_by_{name}")
     for window, span in ROLLING_WINDOWS.items():
         binding = FixedBinding(f"now64(3) - {interval_sql(span)}", "now64(3)", default_sla_hours)
         for level, keys in _LEVELS.items():
             sql = rolled_report_sql(db, binding, "1", keys=keys, thresholds=thresholds or ClassThresholds())
-            store.command(f"CREATE OR REPLACE VIEW {db}.{level}_metrics_{window} AS {sql}")
+            store.command(on_cluster(f"CREATE OR REPLACE VIEW {db}.{level}_metrics_{window} AS {sql}", cluster))
             names.append(f"{level}_metrics_{window}")
     return names
