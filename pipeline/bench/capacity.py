@@ -118,26 +118,32 @@ class Inputs:
     clickhouse_replicas: int = 2
 
 
-# The measured figures deploy/CAPACITY.md is built from (its "Measured inputs" section gives each command).
+# The measured figures deploy/CAPACITY.md is built from (its "Measured inputs" section gives each run).
 MEASURED = Inputs(
-    worker_events_per_s=38_000.0,
-    ingress_deliveries_per_s=2_543.0,
-    insert_rows_per_s=150_000.0,
-    rows_per_event=1.2,
-    event_bytes=330.0,
-    stored_bytes_per_event=60.0,
+    worker_events_per_s=40_292.0,
+    ingress_deliveries_per_s=2_628.0,
+    insert_rows_per_s=47_594.0,
+    rows_per_event=1.25,
+    event_bytes=340.0,
+    stored_bytes_per_event=68.0,
     view_interactions_per_shard=25_000_000.0,
 )
 
+_MACHINE = "2 vCPU, 24 GB, shared with other jobs"
 SOURCES: dict[str, str] = {
-    "worker_events_per_s": "measured: `serambi bench scale --workers 1` median (one worker process, one core)",
-    "ingress_deliveries_per_s": "measured: `serambi bench ingress` (defaults), README 'Webhook ingress benchmark'",
-    "insert_rows_per_s": "measured: `serambi bench scale`, rows inserted / seconds in Processor.commit (chDB)",
-    "rows_per_event": "measured: `serambi bench scale`, rows inserted (raw + facts) / events",
-    "event_bytes": "measured: `serambi bench scale`, bytes of batch records on the events topic / events",
-    "stored_bytes_per_event": "measured: `serambi bench scale`, system.parts bytes_on_disk / events",
-    "view_interactions_per_shard": "measured: `serambi bench views` at 50 M interactions over 180 days (25 M in "
-    "90 days): overview views p95 163-283 ms on one 2 vCPU chDB",
+    "worker_events_per_s": f"measured: `serambi bench scale --workers 1,2,4 --partitions 4 --events 400000 --runs 3`, "
+    f"median run of 1 worker (prepare + commit into its own chDB; it used 1.5 cores), {_MACHINE}",
+    "ingress_deliveries_per_s": f"measured: `serambi bench ingress` (20,000 deliveries, 32 clients), median of 3 runs "
+    f"(1,798-2,722), stack and load generator on the same {_MACHINE}",
+    "insert_rows_per_s": "measured: the same `bench scale` run, rows inserted / seconds spent in Processor.commit "
+    "(chDB in-process, one inserting thread, materialized views included)",
+    "rows_per_event": "measured: `serambi bench ingress` stored 6,600 response facts with 26,600 events (raw + facts "
+    "= 1.25 rows per event; the synthetic mix of `bench scale` gives 1.004)",
+    "event_bytes": "measured: `bench scale`, bytes of the batch records on the events topic / events (JSON)",
+    "stored_bytes_per_event": "measured: `bench scale`, system.parts bytes_on_disk / events (all tables, views, "
+    "projections; before merges)",
+    "view_interactions_per_shard": "measured: `serambi bench views` (README): 50 M interactions over 180 days, i.e. "
+    "25 M in a 90-day window: overview views p95 163-283 ms on one 2 vCPU chDB",
     "partition_mb_per_s": "assumption: 'conservatively ... a single partition ... runs at 10 MB/s' "
     "(https://dattell.com/data-architecture-blog/kafka-optimization-how-many-partitions-are-needed/)",
     "broker_mb_per_s": "assumption: 786,980 records/s x 100 B = 75 MB/s on 3 brokers with 3x replication, one "
@@ -146,11 +152,13 @@ SOURCES: dict[str, str] = {
     "partitions_per_broker": "assumption: 'up to 4,000 partitions per broker' (Confluent, 'Apache Kafka Supports "
     "200K Partitions Per Cluster', 2018; ZooKeeper era, KRaft allows more)",
     "replication_factor": "rule: 3 replicas, min.insync.replicas 2: one broker may fail without losing acks=all",
-    "events_per_account_per_day": "assumption: the sample directory's simulation gives ~320 events a day per "
-    "agency (8 posts x (1 + 10 comments + 25 reactions + replies)); planned at 500 per account",
+    "events_per_account_per_day": "assumption: the sample directory's simulation parameters give ~105 events a day "
+    "per account (12 agencies, 33 accounts, ~8 posts a day x (1 + ~9 comments + ~23 reactions + replies) + "
+    "mentions); planned at 500, about 5x, for the busiest ministries' pages",
     "busy_hour_factor": "assumption: the busiest hour carries 3x the daily mean (office hours and evenings)",
     "webhook_share": "assumption: 60 % of events arrive by webhook (Facebook, Instagram); the rest is polled",
-    "events_per_delivery": "assumption: 1 event per webhook delivery (Meta batches only under load: worst case)",
+    "events_per_delivery": "assumption: 1 event per webhook delivery (the ingress benchmark's carry 1.33; fewer "
+    "events per delivery is the dearer case)",
     "interaction_share": "the benchmark mix: 50 % citizen comments + 15 % agency replies",
     "view_window_days": "the longest window of the board's overview (90 days)",
     "retention_days": "assumption: raw events kept a year (SERAMBI_RAW_TTL_DAYS=365)",
@@ -158,6 +166,9 @@ SOURCES: dict[str, str] = {
     "min_replicas": "rule: 2 workers and 2 ingress replicas at least, so a restart or a node loss stops nothing",
     "clickhouse_replicas": "rule: 2 replicas per shard (ReplicatedMergeTree + ClickHouse Keeper)",
 }
+# The K-on-P table of the doc: worker counts on 12 partitions, steps and not.
+_GROUP_PARTITIONS = 12
+_GROUP_WORKERS = (1, 2, 3, 4, 5, 6, 8, 12, 16)
 
 
 @dataclass(frozen=True)
@@ -280,9 +291,18 @@ def plan(inputs: Inputs, accounts: int, peak: float) -> Plan:
 def render_markdown(
     inputs: Inputs = MEASURED, accounts: Sequence[int] = ACCOUNTS, peaks: Sequence[float] = PEAKS
 ) -> str:
-    """The inputs, the plan table and every plan's formulas, as Markdown (what ``serambi bench capacity`` prints)."""
+    """K workers on 12 partitions, the inputs, the plans and their formulas: what ``serambi bench capacity`` prints."""
     plans = [plan(inputs, a, p) for a in accounts for p in peaks]
-    out = ["| input | value | source |", "|---|---|---|"]
+    out = [
+        f"| workers on {_GROUP_PARTITIONS} partitions | busiest holds | balance | events/s (model) |",
+        "|---:|---:|---:|---:|",
+    ]
+    out += [
+        f"| {k} | {math.ceil(_GROUP_PARTITIONS / k)} | {balance(k, _GROUP_PARTITIONS):.2f} "
+        f"| {_num(throughput(inputs.worker_events_per_s, k, _GROUP_PARTITIONS))} |"
+        for k in _GROUP_WORKERS
+    ]
+    out += ["", "| input | value | source |", "|---|---|---|"]
     out += [f"| `{f.name}` | {_num(getattr(inputs, f.name))} | {SOURCES[f.name]} |" for f in fields(inputs)]
     out += [
         "",

@@ -51,7 +51,7 @@ from schemas.agency import load_directory
 from schemas.tables import RAW_TABLES, TABLE_OF_EVENT
 from schemas.topics import EVENTS
 
-__all__ = ["Census", "ScaleOptions", "ScaleResult", "ScaleRun", "run_scale_bench"]
+__all__ = ["Census", "ScaleOptions", "ScaleResult", "ScaleRun", "run_scale_bench", "take_census"]
 
 Say = Callable[[str], None]
 # Start-up of one process (imports, chDB, migrations) on a loaded 2-core machine, and one run, with wide margins.
@@ -96,6 +96,7 @@ class ScaleRun:
     cpu_us_per_event: float
     cores_used: float
     insert_rows_per_s: float
+    rows_per_event: float
     stored_per_table: dict[str, int]
     duplicates: int
     missing: int
@@ -265,6 +266,7 @@ def _run(fleet: _Fleet, census: Census, workers: int, root: Path) -> ScaleRun:
         cpu_us_per_event=sum(r["cpu_s"] for r in reports) / max(events, 1) * 1e6,
         cores_used=_rate(sum(r["cpu_s"] for r in reports), seconds),
         insert_rows_per_s=_rate(sum(r["rows"] for r in reports), sum(r["commit_s"] for r in reports)),
+        rows_per_event=sum(r["rows"] for r in reports) / max(events, 1),
         stored_per_table={t: sum(r["per_table"].get(t, 0) for r in reports) for t in RAW_TABLES},
         duplicates=sum(n - 1 for n in stored.values() if n > 1) + sum(n - 1 for n in census.ids.values() if n > 1),
         missing=len(census.ids.keys() - stored.keys()) + len(stored.keys() - census.ids.keys()),

@@ -301,8 +301,8 @@ def scale(  # noqa: PLR0913 - one per CLI option
     """Aggregate events/s of K worker processes on P partitions, and that each event is stored exactly once.
 
     EVENTS synthetic events (those of `serambi bench`) are preloaded onto PARTITIONS partitions of a throw-away
-    embedded broker. For each count K of --workers, K processes start together, process k reading partitions
-    p with p % K == k, each running the worker's processing (prepare + commit, overlapped) into its own chDB
+    embedded broker. For each count K of --workers, K processes start together, process k reading the
+    partitions whose number modulo K is k, each running the worker's processing (prepare + commit) into its own chDB
     data dir (chDB is one process per data dir; a deployment's workers write to ClickHouse shards). The rate
     runs from the first record read to the last chunk stored; afterwards the stored rows are counted against
     the topic. The table gives the median of RUNS runs, the rate per worker, the efficiency against the first

@@ -35,6 +35,7 @@ def _imported_by(*args: str) -> set[str]:
         ("bench", "--help"),
         ("bench", "chaos", "--help"),
         ("bench", "soak", "--help"),
+        ("bench", "capacity"),
     ],
 )
 def test_light_commands_import_no_stack_library(args: tuple[str, ...]) -> None:
