@@ -23,6 +23,7 @@ import ipaddress
 import logging
 import math
 import mimetypes
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from multidict import MultiMapping
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from yarl import URL
 
 from pipeline.domain.classify import ClassThresholds
@@ -45,7 +47,7 @@ from pipeline.storage.sql.binding import ViewFilter
 from pipeline.storage.sql.catalog import CATALOG, run_view
 from pipeline.storage.sql.viewspec import Unit, View
 
-__all__ = ["COOKIE", "BoardOptions", "board_app", "parse_filter"]
+__all__ = ["COOKIE", "BoardMetrics", "BoardOptions", "board_app", "parse_filter"]
 
 log = logging.getLogger(__name__)
 
@@ -291,12 +293,36 @@ class _Board:
         )
 
 
-# Liveness and readiness probes: open, and they say nothing about the data.
-_PROBES = frozenset({"/health", "/ready"})
+# Liveness, readiness and Prometheus: open (no token, any Host), and they say nothing about the data.
+_PROBES = frozenset({"/health", "/ready", "/metrics"})
 
 
-def _guard(options: BoardOptions) -> Middleware:
-    """Middleware: the token (or a loopback Host without one), JSON errors, and the security headers."""
+class BoardMetrics:
+    """The board's own metrics: requests by route and status class, and how long they took.
+
+    Labels are bounded: the route is the application's route template (``/api/views/{name}``), never the URL.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.requests = Counter(
+            "serambi_board_requests", "Board HTTP requests by route and status class.", ["route", "status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.seconds = Histogram(
+            "serambi_board_request_seconds", "Board HTTP request duration by route.", ["route"], registry=self.registry
+        )
+
+    def observe(self, request: web.Request, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        route = request.match_info.route.resource
+        template = route.canonical if route is not None else "unmatched"
+        self.requests.labels(template, f"{status // 100}xx").inc()
+        self.seconds.labels(template).observe(seconds)
+
+
+def _guard(options: BoardOptions, metrics: BoardMetrics) -> Middleware:
+    """Middleware: the token (or a loopback Host without one), JSON errors, the security headers, the metrics."""
     token = options.token.encode()
 
     def holds_token(request: web.Request) -> bool:
@@ -307,11 +333,13 @@ def _guard(options: BoardOptions) -> Middleware:
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
         if request.path in _PROBES:  # orchestrators probe without a token, by the pod's address
             response = await handler(request)
         else:
             response = await _admitted(request, handler, options, token, holds_token)
         response.headers.update(_SECURITY_HEADERS)
+        metrics.observe(request, response.status, time.perf_counter() - started)
         return response
 
     return guard
@@ -363,17 +391,20 @@ def board_app(
     options: BoardOptions | None = None,
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    metrics: BoardMetrics | None = None,
 ) -> web.Application:
     """The board as an aiohttp application over ``engine`` (read-only queries) and ``database``.
 
     Routes (GET only): ``/``, ``/agency/{id}``, ``/static/{path}``, ``/api/meta`` (windows, refresh period,
     class thresholds, the catalog's views and columns), ``/api/views/{name}`` (``{"view", "title", "window",
     "columns", "rows", "generated_at"}``; errors are ``{"error": ...}`` with 400, 401, 404, 421 or 500),
-    ``/health`` and ``/ready`` (open probes: the process, and ClickHouse answering).
+    ``/health`` and ``/ready`` (open probes: the process, and ClickHouse answering), ``/metrics`` (open:
+    ``serambi_board_requests_total`` and ``serambi_board_request_seconds`` by route template).
     """
     options = options or BoardOptions()
     board = _Board(engine, database, options, clock)
-    app = web.Application(middlewares=[_guard(options)])
+    metrics = metrics or BoardMetrics()
+    app = web.Application(middlewares=[_guard(options, metrics)])
     for path, page in _PAGES.items():
         app.router.add_get(path, board.page(page))
     app.router.add_get("/static/{path:.+}", board.asset)
@@ -381,4 +412,9 @@ def board_app(
     app.router.add_get("/api/views/{name}", board.view)
     app.router.add_get("/health", board.health)
     app.router.add_get("/ready", board.ready)
+
+    async def prometheus(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app.router.add_get("/metrics", prometheus)
     return app

@@ -320,9 +320,9 @@ def test_prometheus_scrapes_every_role_and_alerts_to_alertmanager(config: dict[s
     }
     assert targets["serambi-worker"] == set(_workers(config))
     assert targets["serambi-ingress"] == {"ingest"}
+    assert targets["serambi-web"] == {"web"}
     scraped = set().union(*targets.values())
-    # The board exports no metrics (its /health and /ready are its healthcheck); every other role is scraped.
-    roles = {n for n, s in services.items() if _is_serambi(s) and _long_running(s)} - {"web"}
+    roles = {n for n, s in services.items() if _is_serambi(s) and _long_running(s)}
     assert roles <= scraped
     assert scraped - {"localhost"} <= set(services)
     alertmanagers = {

@@ -504,6 +504,7 @@ def test_network_flows_end_to_end(render: Render) -> None:
         ("prometheus", "worker", 8791, True),
         ("prometheus", "ingest", 8790, True),
         ("prometheus", "connect", 8793, True),
+        ("prometheus", "web", 8780, True),
         ("ingress controller", "ingest", 8790, True),
         ("ingress controller", "web", 8780, True),
         ("clickhouse", "keeper", 2181, True),
@@ -552,7 +553,7 @@ def test_each_side_names_exactly_its_peers(render: Render) -> None:
     assert {name: side("Ingress", name, sources) for name in (*ROLES, "broker", "clickhouse", "keeper")} == {
         "worker": {"prometheus"},
         "ingest": {"prometheus", "ingress controller"},
-        "web": {"ingress controller"},
+        "web": {"ingress controller", "prometheus"},
         "connect": {"prometheus"},
         "broker": {"worker", "ingest", "connect", "keda"},
         "clickhouse": {"worker", "web", "connect", "migrate", "clickhouse"},

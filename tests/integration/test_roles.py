@@ -98,9 +98,24 @@ def test_web_serves_the_board_and_its_probes_then_stops_on_sigterm(tmp_path: Pat
             pytest.fail("serambi web did not say where the board is:\n" + "".join(lines))
         assert _get(url + "/health") == (200, {"status": "ok"})
         assert _get(url + "/ready") == (200, {"status": "ready"})
+        with urllib.request.urlopen(url + "/metrics", timeout=10) as metrics:
+            assert b'serambi_board_requests_total{route="/ready",status="2xx"} 1.0' in metrics.read()
         with urllib.request.urlopen(url + "/", timeout=10) as page:
             assert b"<html" in page.read().lower()
     finally:
         web.send_signal(signal.SIGTERM)
         code = web.wait(timeout=60)
     assert code == 0, "".join(lines)
+
+
+def test_web_and_ingest_refuse_an_unreachable_clickhouse_or_kafka(tmp_path: Path) -> None:
+    web = _fails(["web"], {**cli_env(tmp_path), "SERAMBI_CLICKHOUSE_URL": "http://default@127.0.0.1:1/"})
+    assert "cannot reach ClickHouse at http://127.0.0.1:1" in web.stderr
+    env = {
+        **cli_env(tmp_path),
+        "SERAMBI_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "SERAMBI_META_APP_SECRET": "an-app-secret-for-the-test",
+    }
+    ingest = _fails(["ingest"], env)
+    assert "cannot reach Kafka at 127.0.0.1:1" in ingest.stderr
+    assert "Traceback" not in web.stderr + ingest.stderr

@@ -270,3 +270,12 @@ def test_readiness_fails_while_clickhouse_does_not_answer() -> None:
         answer = fetch(f"{url}ready")
         assert (answer.status, answer.json()["reason"]) == (503, "ClickHouse: ConnectionRefusedError")
         assert fetch(f"{url}health").status == 200
+
+
+def test_metrics_are_open_and_count_requests_by_route_template(locked: str) -> None:
+    fetch(f"{locked}api/views/no-such-view?window=7d", {"Authorization": f"Bearer {TOKEN}"})
+    fetch(f"{locked}api/meta")  # refused: no token
+    text = fetch(f"{locked}metrics", {"Host": "10.1.2.3:8780"}).body.decode()
+    assert 'serambi_board_requests_total{route="/api/views/{name}",status="4xx"} 1.0' in text
+    assert 'serambi_board_requests_total{route="/api/meta",status="4xx"} 1.0' in text
+    assert "no-such-view" not in text  # bounded labels: the template, never the URL
