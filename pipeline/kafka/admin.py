@@ -28,11 +28,7 @@ def ensure_topics(bootstrap_servers: str, default_partitions: int, replication_f
 
     ``replication_factor`` 0: 3 copies, or one per broker when the cluster has fewer (the embedded broker: 1).
     """
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="serambi-admin")
-    except KafkaError as exc:
-        msg = f"cannot reach Kafka at {bootstrap_servers}: {exc}"
-        raise BrokerError(msg) from exc
+    admin = _admin(bootstrap_servers)
     try:
         existing = set(admin.list_topics())
         replicas = replication_factor or _replication_factor(admin)
@@ -61,15 +57,20 @@ def replication_factor(bootstrap_servers: str, configured: int = 0) -> int:
     """Copies of a topic created on this cluster: ``configured``, or (0) 3, or one per broker when fewer."""
     if configured:
         return configured
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="serambi-admin")
-    except KafkaError as exc:
-        msg = f"cannot reach Kafka at {bootstrap_servers}: {exc}"
-        raise BrokerError(msg) from exc
+    admin = _admin(bootstrap_servers)
     try:
         return _replication_factor(admin)
     finally:
         admin.close()
+
+
+def _admin(bootstrap_servers: str) -> KafkaAdminClient:
+    """An admin client; :class:`BrokerError` saying where when no broker answers."""
+    try:
+        return KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="serambi-admin")
+    except KafkaError as exc:
+        msg = f"cannot reach Kafka at {bootstrap_servers}: {exc}"
+        raise BrokerError(msg) from exc
 
 
 def _replication_factor(admin: KafkaAdminClient) -> int:
@@ -92,7 +93,7 @@ def recreate_topics(bootstrap_servers: str, default_partitions: int) -> None:
     and created again until every topic has its declared partitions.
     """
     expected = {t.name: partition_count(t, default_partitions) for t in TOPICS}
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="serambi-admin")
+    admin = _admin(bootstrap_servers)
     try:
         wrong = [name for name in expected if name in set(admin.list_topics())]
         for _ in range(_RECREATE_ATTEMPTS):
