@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     raw_ttl_days: Annotated[int, Field(ge=0)] = Field(0, description="0 = keep raw events forever")
     partitions: Annotated[int, Field(ge=1, le=1024)] = 6
     sla_hours: Annotated[float, Field(gt=0)] = Field(24.0, description="SLA of agencies the directory lacks")
+    matcher_max_conversations: Annotated[int, Field(ge=0)] = Field(
+        1_000_000,
+        description="open conversations a worker keeps in memory at most (0 = no cap); the oldest idle go first",
+    )
     lateness_hours: Annotated[float, Field(gt=0)] = Field(
         168.0, description="how long idle conversations stay in memory (replies match at any lateness)"
     )

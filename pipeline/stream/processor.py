@@ -36,7 +36,7 @@ from schemas.records import POISON, poison_reason
 from schemas.tables import CURSOR_COLUMNS, FACT_COLUMNS, RESPONSE_FACTS, SOURCE_CURSORS, STORED_COLUMNS
 from schemas.timeutil import EventBounds
 
-__all__ = ["AgencyLookup", "History", "Inserter", "Prepared", "Processor", "TableRows"]
+__all__ = ["AgencyLookup", "History", "Inserter", "Prepared", "Processor", "StageTimes", "TableRows"]
 
 log = logging.getLogger(__name__)
 # A producer's clock may run ahead; an event further ahead than this must not move eviction watermarks.
@@ -83,6 +83,24 @@ class History(Protocol):
         not hide the recent past). ``partitions``: only conversations read from these events-topic partitions
         (``None``: all).
         """
+
+
+@dataclass
+class StageTimes:
+    """Wall seconds the processor spent per stage, summed over chunks (the benchmark's breakdown).
+
+    Stages: ``decode`` (records to rows and events: JSON, validation, privacy checks, row lines), ``reload``
+    (stored conversations read back), ``match`` (the matcher), ``evict`` (watermarks and eviction), ``encode``
+    (fact and cursor rows, the chunk's bodies), ``insert`` (ClickHouse, in :meth:`Processor.commit`'s thread).
+    """
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, since: float) -> float:
+        """Add the time since ``since`` (``time.perf_counter()``) to ``stage``; return now."""
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - since
+        return now
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +175,8 @@ class Processor:
     facts_total: int = field(default=0, init=False)
     uncommitted: int = field(default=0, init=False)
     observers: list[Callable[[Sequence[Record]], None]] = field(default_factory=list, init=False)
+    stages: StageTimes | None = field(default=None, init=False)
+    """Set by the benchmark: seconds spent per stage, summed (``None``: not measured)."""
 
     def __post_init__(self) -> None:
         # prepare() runs in a worker thread while a rebalance calls assign()/revoke() from the event loop's
@@ -258,14 +278,19 @@ class Processor:
             return self._prepare(records)
 
     def _prepare(self, records: Sequence[Record]) -> Prepared:
+        stages, started = self.stages, time.perf_counter()
         decoded = self._decode(records, self.clock() + _MAX_CLOCK_SKEW)
         keys = {conversation_key(event) for event in decoded.interactions}
+        if stages is not None:
+            started = stages.add("decode", started)
         # The stored past of the conversations not in memory comes first, so the chunk matches against every
         # message seen before it; its facts are stored again (upserts: equal or better), which also restores
         # a fact lost when a crash came between a chunk's raw rows and its facts. The read happens before any
         # state changes, so a failed read leaves the chunk preparable again.
         missing = [key for key in keys if not self.matcher.holds(key)]
         facts = {fact.message_id: fact for fact in self._replay(self.history.conversations(missing) if missing else [])}
+        if stages is not None:
+            started = stages.add("reload", started)
         # Matching isolates each interaction itself: one that raises is dead-lettered (its row is valid and
         # stored all the same), and every fact found before or after it is kept (see Matcher.add). A chunk's
         # fact improves on a reloaded one of the same message, so it replaces it.
@@ -276,12 +301,16 @@ class Processor:
         self._observe(decoded, found)
         self.uncommitted += 1  # the matcher changed: settled again once this chunk is committed
         failures = decoded.failures + [_matching_failure(event, exc) for event, exc in failed]
+        if stages is not None:
+            started = stages.add("match", started)
         watermark = self._watermark(decoded.latest)
         if watermark is not None:
             # This chunk's rows are not stored yet (the worker commits chunk k while it prepares k + 1): its
             # conversations could not be reloaded by the next chunk, so they stay in memory until then.
             self.matcher.evict(watermark, keep=keys)
         self.metrics.matcher_open_conversations.set(len(self.matcher))
+        if stages is not None:
+            started = stages.add("evict", started)
         tables = [
             TableRows(table, STORED_COLUMNS[table], len(rows), b"\n".join(rows))
             for table, rows in decoded.rows.items()
@@ -293,6 +322,8 @@ class Processor:
         if decoded.cursors:  # last: a stored cursor part stands for its record's events, stored before it
             body = encode_rows(CURSOR_COLUMNS, [cursor_row(c) for c in decoded.cursors])
             tables.append(TableRows(SOURCE_CURSORS, CURSOR_COLUMNS, len(decoded.cursors), body))
+        if stages is not None:
+            stages.add("encode", started)
         return Prepared(tables, failures, records, news, decoded.latest)
 
     def commit(self, prepared: Prepared) -> None:
@@ -303,6 +334,8 @@ class Processor:
             self._count(rows.table, rows.rows)
         self.metrics.sink_batches.inc()
         self.metrics.sink_insert_seconds.observe(time.perf_counter() - started)
+        if self.stages is not None:
+            self.stages.add("insert", started)
         self.metrics.sink_last_success.set_to_current_time()
         self.uncommitted = max(0, self.uncommitted - 1)
         for observer in self.observers:
