@@ -9,6 +9,10 @@ A polling or streaming connector's page also carries its :class:`CursorMark`: th
 in ``parts`` (one per record the page needed). The worker stores each part in the same write as the events of its
 record, so a cursor whose parts are all stored stands for a page whose events are all stored: the connector
 resumes from there, and nothing it fetched before is lost, whatever crashed (see ``serambi connect``).
+
+The worker decodes a record with :func:`decode_record`: msgspec first (:mod:`schemas.fastdecode`, ~3x faster), and
+pydantic when msgspec refuses anything in the record, which gives exactly the same events, and the precise reason
+of every failure.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from typing import Annotated, Any, Final, Literal, NamedTuple
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from schemas import fastdecode
 from schemas.errors import RecordError
 from schemas.events import EVENT_ADAPTER, Event, TaggedEvent
+from schemas.fastdecode import HotEvent
 from schemas.privacy import Pseudonymizer
 
 __all__ = [
@@ -151,20 +157,24 @@ def poison_reason(exc: BaseException) -> str:
 class DecodedRecord(NamedTuple):
     """One batch record decoded: its valid events, its failed ones, and the connector cursor part it carries.
 
+    ``events`` are pydantic models or their msgspec twins (:data:`schemas.fastdecode.HotEvent`: same attributes).
     ``cursor_error`` says why a cursor the record names is not valid (its events are unaffected: without the
     cursor the connector fetches the page again).
     """
 
-    events: list[Event]
+    events: list[HotEvent]
     failures: list[EventFailure]
     cursor: CursorMark | None = None
     cursor_error: str | None = None
 
 
 def decode_batch(value: bytes) -> tuple[list[Event], list[EventFailure]]:
-    """The valid and the failed events of one batch record (:func:`decode_record` without the cursor)."""
-    decoded = decode_record(value)
-    return decoded.events, decoded.failures
+    """The valid events of one batch record as pydantic models, and the failed ones (no cursor).
+
+    For tools and tests, which compare them with the models producers made; the worker uses :func:`decode_record`.
+    """
+    events, failures, _cursor_mark, _cursor_error = _decode_models(value)
+    return events, failures
 
 
 def decode_record(value: bytes) -> DecodedRecord:
@@ -174,9 +184,30 @@ def decode_record(value: bytes) -> DecodedRecord:
     a case) is a :data:`POISON` failure with the exception as its reason. Raises :class:`RecordError` when the
     record as a whole is unreadable (not JSON, wrong format).
     """
+    fast = _decode_fast(value)
+    if fast is not None:
+        return fast
+    events, failures, cursor, cursor_error = _decode_models(value)
+    return DecodedRecord(list(events), failures, cursor, cursor_error)
+
+
+def _decode_fast(value: bytes) -> DecodedRecord | None:
+    """The record as msgspec decodes it; ``None`` when anything in it is for pydantic to decide."""
+    try:
+        batch = fastdecode.decode_batch(value)
+        raw_cursor = batch.cursor_json
+        cursor = None if raw_cursor is None else CursorMark.model_validate_json(raw_cursor)
+    except Exception:  # whatever msgspec refuses or raises: pydantic gives the same results, and the reasons
+        return None
+    if not batch.events and cursor is None:  # not an EventBatch: pydantic's path says what it is
+        return None
+    return DecodedRecord(list(batch.events), [], cursor)
+
+
+def _decode_models(value: bytes) -> tuple[list[Event], list[EventFailure], CursorMark | None, str | None]:
     try:
         batch = EventBatch.model_validate_json(value)
-        return DecodedRecord(list(batch.events), [], batch.cursor)
+        return list(batch.events), [], batch.cursor, None
     except Exception:  # noqa: S110 - not JSON, not a batch, bad or poison events: found out below, event by event
         pass
     try:
@@ -201,7 +232,7 @@ def decode_record(value: bytes) -> DecodedRecord:
         except Exception as exc:  # one poison event must cost neither its neighbours nor the worker
             bad.append(EventFailure(poison_reason(exc), raw, POISON))
     cursor, cursor_error = _cursor(payload.get("cursor"))
-    return DecodedRecord(good, bad, cursor, cursor_error)
+    return good, bad, cursor, cursor_error
 
 
 def _cursor(raw: Any) -> tuple[CursorMark | None, str | None]:

@@ -181,7 +181,8 @@ def run_scale_bench(settings: Settings, options: ScaleOptions, say: Say) -> Scal
             bootstrap = broker.bootstrap_servers
             ensure_topics(bootstrap, options.partitions)
             say(f"1/3 preloading {options.events:,} events onto {options.partitions} partitions...")
-            SyntheticEvents(options.partitions, options.batch_events, options.seed).produce(bootstrap, options.events)
+            data = SyntheticEvents(options.partitions, options.batch_events, options.seed, events=options.events)
+            data.produce(bootstrap, options.events)
             say("2/3 counting what is on the topic (per partition, per table, every event id)...")
             census = take_census(bootstrap, options.partitions)
             runs = []

@@ -1,9 +1,13 @@
 """``serambi bench``: events/s through broker -> worker -> ClickHouse, freshness, RSS, and a bare baseline.
 
 Phases, each measured on its own so the single Python core is not shared between them:
-1. preload N synthetic events (batch records, as connectors send them) onto the events topic;
+0. the hot path: the processor alone on the same kind of data (CPU per event and per stage, memory per
+   open conversation; :mod:`pipeline.bench.hotpath`);
+1. preload N synthetic events (:class:`pipeline.bench.data.SyntheticEvents`: conversations with replies over
+   ``span_days`` of event time, in batch records as connectors send them) onto the events topic;
 2. a bare aiokafka consumer reads the same topic and only decodes JSON (the ceiling);
-3. the real worker (Faust + matcher + chDB sink) consumes the preloaded topic until drained;
+3. the real worker (Faust + matcher + chDB sink) consumes the preloaded topic until drained: events/s, facts,
+   open conversations, the process's CPU per event and the time per stage;
 4. freshness: events produced at a steady rate while the worker runs; produced -> visible in ClickHouse.
 """
 
@@ -15,14 +19,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer
 
 from pipeline.bench.data import SyntheticEvents
-from pipeline.bench.hotpath import hot_path_us_per_event
+from pipeline.bench.hotpath import PYTHON_STAGES, GcTime, HotPath, measure_hot_path, per_event_us
+from pipeline.bench.state_memory import bytes_per_conversation
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.broker import EmbeddedBroker
 from pipeline.metrics import Metrics
@@ -31,11 +37,21 @@ from pipeline.runtime.procstat import memory_mb
 from pipeline.runtime.stack import RunningStack, open_stack
 from pipeline.settings import Settings
 from pipeline.stream.decode import Record
+from pipeline.stream.processor import StageTimes
 from schemas.topics import EVENTS
 
-__all__ = ["BenchOptions", "BenchResult", "run_bench"]
+__all__ = ["BenchOptions", "BenchResult", "WorkerRun", "run_bench"]
 
 Say = Callable[[str], None]
+# The rows of the stage table: (key in the breakdown, label).
+_TABLE_ROWS = (
+    *((stage, stage) for stage in PYTHON_STAGES),
+    ("insert", "insert (ClickHouse, overlapped)"),
+    ("gc", "of which gc (inside the stages)"),
+    ("kafka_fetch_faust", "CPU: Kafka fetch + Faust (event loop)"),
+    ("processor_threads", "CPU: the other Python threads"),
+    ("other", "CPU: rest (e2e: ClickHouse's threads)"),
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,8 @@ class BenchOptions:
     """What to measure: ``events`` through the worker; ``fresh_rate`` events/s for ``fresh_seconds``.
 
     ``hot_path_events`` go through the processor alone first (CPU time per event, no broker or ClickHouse).
+    ``span_days``: event time the synthetic events of each run cover (default 10 days: more than the matcher's
+    7-day lateness, so idle conversations are evicted during the run).
     """
 
     events: int = 1_000_000
@@ -51,6 +69,29 @@ class BenchOptions:
     fresh_seconds: float = 20.0
     seed: int = 1
     hot_path_events: int = 200_000
+    span_days: float = 10.0
+
+    def data(self, partitions: int, events: int) -> SyntheticEvents:
+        """The synthetic events of a run of ``events`` events on ``partitions`` partitions."""
+        return SyntheticEvents(
+            partitions, self.batch_events, self.seed, events=events, span=timedelta(days=self.span_days)
+        )
+
+
+@dataclass(frozen=True)
+class WorkerRun:
+    """The worker's end-to-end run: from its first stored batch until the preloaded topic was drained.
+
+    ``cpu_us_per_event``: CPU time of the whole process (every thread: Faust, the processor, chDB) per event;
+    ``stages_us``: microseconds per event by stage (:func:`pipeline.bench.hotpath.per_event_us`); ``facts``:
+    response facts stored (an improved fact counts again); ``open_conversations``: the matcher's, once drained.
+    """
+
+    events_per_s: float
+    facts: int
+    open_conversations: int
+    cpu_us_per_event: float
+    stages_us: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -58,10 +99,17 @@ class BenchResult:
     """The figures ``serambi bench`` prints (and writes as JSON)."""
 
     events: int
+    span_days: float
     produce_events_per_s: float
     bare_events_per_s: float
     worker_events_per_s: float
     ratio_to_bare: float
+    facts: int
+    open_conversations: int
+    bytes_per_conversation: float
+    hot_path_bytes_per_conversation: float
+    worker_cpu_us_per_event: float
+    stages_us_per_event: dict[str, float]
     fresh_rate: int
     fresh_events: int
     freshness_p50_s: float
@@ -70,19 +118,83 @@ class BenchResult:
     peak_rss_broker_mb: float
     hot_path_events: int
     hot_path_us_per_event: float
+    hot_path_stages_us_per_event: dict[str, float]
+    hot_path_facts: int
+    hot_path_open_conversations: int
+
+    @classmethod
+    def of(  # noqa: PLR0913 - one per phase
+        cls,
+        options: BenchOptions,
+        hot: HotPath,
+        worker: WorkerRun,
+        rates: tuple[float, float],
+        fresh: Sequence[float],
+        memory: tuple[float, float, float],
+    ) -> BenchResult:
+        """The result of a run: ``rates`` are (produce, bare) events/s.
+
+        ``memory``: the matcher's bytes per open conversation on the realistic mix of
+        :func:`pipeline.bench.state_memory.bytes_per_conversation`, then the peak RSS of the worker and the broker.
+        """
+        produce, bare = rates
+        return cls(
+            events=options.events,
+            span_days=options.span_days,
+            produce_events_per_s=produce,
+            bare_events_per_s=bare,
+            worker_events_per_s=worker.events_per_s,
+            ratio_to_bare=worker.events_per_s / bare if bare else 0.0,
+            facts=worker.facts,
+            open_conversations=worker.open_conversations,
+            bytes_per_conversation=memory[0],
+            hot_path_bytes_per_conversation=hot.bytes_per_conversation,
+            worker_cpu_us_per_event=worker.cpu_us_per_event,
+            stages_us_per_event=worker.stages_us,
+            fresh_rate=options.fresh_rate,
+            fresh_events=len(fresh),
+            freshness_p50_s=_quantile(fresh, 0.5),
+            freshness_p99_s=_quantile(fresh, 0.99),
+            peak_rss_worker_mb=memory[1],
+            peak_rss_broker_mb=memory[2],
+            hot_path_events=hot.events,
+            hot_path_us_per_event=hot.us_per_event,
+            hot_path_stages_us_per_event=hot.stages_us,
+            hot_path_facts=hot.facts,
+            hot_path_open_conversations=hot.open_conversations,
+        )
 
     def as_json(self) -> str:
         """Pretty JSON."""
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2).decode()
 
+    def table(self) -> list[str]:
+        """The stages in us/event, hot path against end to end, then the state figures, as text lines."""
+        hot, end = self.hot_path_stages_us_per_event, self.stages_us_per_event
+        lines = [f"{'us/event (stages: wall time)':<34}{'hot path':>10}{'end to end':>12}"]
+        lines += [f"{label:<34}{_cell(hot, key):>10}{_cell(end, key):>12}" for key, label in _TABLE_ROWS]
+        lines.append(
+            f"{'CPU of the process':<34}{self.hot_path_us_per_event:>10.2f}{self.worker_cpu_us_per_event:>12.2f}"
+        )
+        lines.append(
+            f"facts {self.facts:,} ({self.hot_path_facts:,} in the hot path); open conversations "
+            f"{self.open_conversations:,} ({self.hot_path_open_conversations:,}); bytes per open conversation: "
+            f"{self.bytes_per_conversation:,.0f} on the matcher's realistic mix, "
+            f"{self.hot_path_bytes_per_conversation:,.0f} on this data (longer post threads)"
+        )
+        return lines
+
 
 def run_bench(settings: Settings, options: BenchOptions, say: Say, interrupt: Interrupt | None = None) -> BenchResult:
     """Run every phase on a throw-away data dir and embedded broker; return the figures."""
     say(f"0/4 hot path: prepare + commit of {options.hot_path_events:,} events, CPU time, no I/O...")
-    hot_path = hot_path_us_per_event(
-        SyntheticEvents(settings.partitions, options.batch_events, options.seed), options.hot_path_events
+    hot = measure_hot_path(options.data(settings.partitions, options.hot_path_events), options.hot_path_events)
+    say(
+        f"    {hot.us_per_event:.2f} us/event, {hot.facts:,} facts, {hot.open_conversations:,} open conversations "
+        f"of {hot.bytes_per_conversation:,.0f} bytes"
     )
-    say(f"    {hot_path:.2f} us/event")
+    mix = bytes_per_conversation(shapes=["mix"])["mix"]
+    say(f"    the matcher alone on its realistic mix: {mix:,.0f} bytes per open conversation")
     with tempfile.TemporaryDirectory(prefix="serambi-bench-") as tmp:
         bench_settings = settings.model_copy(
             update={
@@ -95,26 +207,12 @@ def run_bench(settings: Settings, options: BenchOptions, say: Say, interrupt: In
         with EmbeddedBroker(log_path=Path(tmp) / "broker.log") as broker:
             bench_settings = bench_settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
             ensure_topics(broker.bootstrap_servers, settings.partitions)
-            data = SyntheticEvents(settings.partitions, options.batch_events, options.seed)
+            data = options.data(settings.partitions, options.events)
             produce_rate = _preload(broker.bootstrap_servers, data, options.events, say)
             bare = asyncio.run(_bare_consume(broker.bootstrap_servers, options.events, say))
             worker, fresh = asyncio.run(_worker_phases(bench_settings, data, options, say, interrupt))
             broker_rss = _broker_peak_rss_mb(broker.pid)
-    return BenchResult(
-        events=options.events,
-        produce_events_per_s=produce_rate,
-        bare_events_per_s=bare,
-        worker_events_per_s=worker,
-        ratio_to_bare=worker / bare if bare else 0.0,
-        fresh_rate=options.fresh_rate,
-        fresh_events=len(fresh),
-        freshness_p50_s=_quantile(fresh, 0.5),
-        freshness_p99_s=_quantile(fresh, 0.99),
-        peak_rss_worker_mb=_peak_rss_mb(),
-        peak_rss_broker_mb=broker_rss,
-        hot_path_events=options.hot_path_events,
-        hot_path_us_per_event=hot_path,
-    )
+    return BenchResult.of(options, hot, worker, (produce_rate, bare), fresh, (mix, _peak_rss_mb(), broker_rss))
 
 
 def _preload(bootstrap: str, data: SyntheticEvents, events: int, say: Say) -> float:
@@ -147,25 +245,30 @@ async def _bare_consume(bootstrap: str, events: int, say: Say) -> float:
 
 async def _worker_phases(
     settings: Settings, data: SyntheticEvents, options: BenchOptions, say: Say, interrupt: Interrupt | None
-) -> tuple[float, list[float]]:
-    probe = _Probe()
+) -> tuple[WorkerRun, list[float]]:
+    # This coroutine runs on the stack's event loop: its thread is Faust's and the Kafka consumer's.
+    probe = _Probe(threading.get_ident())
+
+    def prepare(running: RunningStack) -> None:
+        running.processor.stages = probe.stages
+        running.processor.observers.append(probe.observe)
+
     say("3/4 worker: Faust + reply matching + chDB sink, until drained...")
-    async with open_stack(
-        settings,
-        Metrics(),
-        lambda line: say("    " + line),
-        prepare=lambda running: running.processor.observers.append(probe.observe),
-    ) as stack:
-        if interrupt is not None:
-            on_loop(interrupt, stack.stop_requested)
-        await stack.wait_drained(timeout_s=3600, poll_s=2.0, interruptible=True)
-        _stop_if_requested(stack)
-        # From the first batch stored to the last: the worker's rate, without its ~4 s group join.
-        elapsed = probe.last - probe.first
-        rate = (stack.processor.rows_total - probe.first_rows) / elapsed if elapsed > 0 else 0.0
-        say(f"    {stack.processor.rows_total:,} events at {rate:,.0f} events/s, {stack.processor.facts_total:,} facts")
-        fresh = await _freshness(stack, data, options, probe, say)
-    return rate, fresh
+    with GcTime() as collector:
+        probe.collector = collector
+        async with open_stack(settings, Metrics(), lambda line: say("    " + line), prepare=prepare) as stack:
+            if interrupt is not None:
+                on_loop(interrupt, stack.stop_requested)
+            await stack.wait_drained(timeout_s=3600, poll_s=2.0, interruptible=True)
+            _stop_if_requested(stack)
+            worker = probe.run(stack.processor.rows_total, stack.processor.facts_total, len(stack.processor.matcher))
+            say(
+                f"    {stack.processor.rows_total:,} events at {worker.events_per_s:,.0f} events/s, "
+                f"{worker.facts:,} facts, {worker.open_conversations:,} open conversations, "
+                f"{worker.cpu_us_per_event:.2f} us CPU/event"
+            )
+            fresh = await _freshness(stack, data, options, probe, say)
+    return worker, fresh
 
 
 async def _freshness(
@@ -198,28 +301,87 @@ def _stop_if_requested(stack: RunningStack) -> None:
         raise KeyboardInterrupt
 
 
-class _Probe:
-    """Records when batches became visible in ClickHouse."""
+@dataclass
+class _Mark:
+    """The counters at one moment: wall, process CPU, CPU per Python thread, stage seconds, gc seconds."""
 
-    def __init__(self) -> None:
-        self.first = 0.0
+    wall: float = 0.0
+    cpu: float = 0.0
+    threads: dict[int, float] = field(default_factory=dict)
+    stages: dict[str, float] = field(default_factory=dict)
+    gc: float = 0.0
+
+
+class _Probe:
+    """Records when batches became visible in ClickHouse, and the counters at the first and the last one."""
+
+    def __init__(self, loop_thread: int) -> None:
+        self.loop_thread = loop_thread
+        self.stages = StageTimes()
+        self.collector: GcTime | None = None
+        self.first: _Mark | None = None
         self.first_rows = 0
-        self.last = 0.0
+        self.last = _Mark()
         self.tracking = False
         self.freshness: list[float] = []
 
     def observe(self, records: Sequence[Record]) -> None:
-        now = time.perf_counter()
-        if not self.first:
-            self.first = now
+        # In the commit thread, once per chunk: a few clock reads per thread and a copy of six numbers.
+        mark = _Mark(
+            time.perf_counter(),
+            time.process_time(),
+            _python_threads_cpu(),
+            dict(self.stages.seconds),
+            self.collector.seconds if self.collector is not None else 0.0,
+        )
+        if self.first is None:
+            self.first = mark
             self.first_rows = sum(len(orjson.loads(r.value)["events"]) for r in records)
-        self.last = now
         if self.tracking:
             wall_ms = time.time() * 1000
             self.freshness.extend((wall_ms - r.timestamp_ms) / 1000 for r in records)
+        else:  # the freshness phase's chunks are not the measured run's
+            self.last = mark
+
+    def run(self, rows: int, facts: int, open_conversations: int) -> WorkerRun:
+        """The measured run, from the first batch stored to the last (without the worker's ~4 s group join)."""
+        first, last = self.first or _Mark(), self.last
+        events = rows - self.first_rows
+        elapsed = last.wall - first.wall
+        stages = {stage: last.stages.get(stage, 0.0) - first.stages.get(stage, 0.0) for stage in last.stages}
+        cpu = last.cpu - first.cpu
+        # A thread that ended during the run takes its CPU along: it is counted with ClickHouse's ("other").
+        spent = {ident: seconds - first.threads.get(ident, 0.0) for ident, seconds in last.threads.items()}
+        loop = spent.pop(self.loop_thread, 0.0)
+        threads = {"kafka_fetch_faust": loop, "processor_threads": sum(spent.values())}
+        import sys; print("DEBUG", [(t.name, t.ident == self.loop_thread, round(spent.get(t.ident or 0, -1), 2)) for t in threading.enumerate()], file=sys.stderr)
+        return WorkerRun(
+            events_per_s=events / elapsed if elapsed > 0 else 0.0,
+            facts=facts,
+            open_conversations=open_conversations,
+            cpu_us_per_event=cpu / events * 1e6 if events > 0 else 0.0,
+            stages_us=per_event_us(stages, last.gc - first.gc, cpu, events, threads),
+        )
 
 
-def _quantile(values: list[float], q: float) -> float:
+def _python_threads_cpu() -> dict[int, float]:
+    """CPU seconds of every running Python thread, by ident."""
+    spent = {}
+    for thread in threading.enumerate():
+        if thread.ident is None:
+            continue
+        try:
+            spent[thread.ident] = time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+        except OSError:  # it ended meanwhile
+            continue
+    return spent
+
+
+def _cell(figures: dict[str, float], key: str) -> str:
+    return f"{figures[key]:.2f}" if key in figures else "-"
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)

@@ -10,31 +10,46 @@ the first response of some messages, and every improvement is emitted as an upda
 Conversations idle (in event time) for longer than the lateness are evicted from memory; that bounds memory,
 not correctness: the caller reloads an evicted (or never seen) conversation from its durable copy before
 adding new interactions to it (see :meth:`Matcher.holds`), and because the result only depends on the set
-of messages, a reloaded conversation matches exactly as one that never left memory.
+of messages, a reloaded conversation matches exactly as one that never left memory. The same holds for the
+cap on open conversations (:meth:`Matcher.evict` ``limit``): a conversation dropped by it costs a read when it
+is met again, never a wrong fact.
 
 A fact is computed (business time included) before the state that records it is written, and collected as
 soon as it is, so an interaction that raises midway never leaves a first response recorded but not emitted:
 re-adding interactions that were added before is then harmless (they change nothing and emit nothing).
 
-A removal (:class:`~schemas.events.Change` with ``op=remove``) closes the citizen message it removes as a reply
-would, and only that message: a fact is the message's first *closure*, by reply or by removal, whichever came
-first in event time (``closed_by`` tells which). A removal met before its message waits in the conversation, so
-the result still depends only on the set of events.
+A removal (a change with ``op=remove``) closes the citizen message it removes as a reply would, and only that
+message: a fact is the message's first *closure*, by reply or by removal, whichever came first in event time
+(``closed_by`` tells which). A removal met before its message waits in the conversation, so the result still
+depends only on the set of events.
+
+Events are read by attribute only (:class:`MatchableInteraction`, :class:`MatchableChange`): the pydantic
+models of :mod:`schemas.events` and the hot path's msgspec Structs both work. The state is compact (see
+:mod:`pipeline.bench.state_memory` for the figures): per conversation a small slotted object, per citizen
+message another one, and only the earliest reply per parent (a later one can never answer anything first).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol, TypeVar
 
-from schemas.events import AuthorRole, Change, ChangeOp, Interaction
+from schemas.events import AuthorRole, Change, ChangeOp, Interaction, Platform
+from schemas.privacy import PREFIX
 
 __all__ = [
     "CLOSED_BY_REMOVAL",
     "CLOSED_BY_REPLY",
     "ConversationKey",
+    "Evicted",
+    "MatchEvent",
+    "MatchNews",
     "Matchable",
+    "MatchableChange",
+    "MatchableInteraction",
     "Matcher",
     "ResponseFact",
     "conversation_key",
@@ -46,19 +61,85 @@ CLOSED_BY_REPLY = "reply"
 CLOSED_BY_REMOVAL = "removal"
 """``ResponseFact.closed_by`` of a message removed before any answer (it counts as removed, not answered)."""
 Matchable = Interaction | Change
-"""What the matcher takes: interactions, and changes (only removals matter; edits change nothing)."""
+"""The pydantic events the matcher takes (any object with the attributes of :data:`MatchEvent` works too)."""
 # The reply id of a removal's closure: no message id is empty, so it never collides with a reply's.
 _REMOVAL_ID = ""
 
 BusinessSeconds = Callable[[str, datetime, datetime], float]
 # (platform, account_id, root_id): the conversation an interaction belongs to.
 ConversationKey = tuple[str, str, str]
-_Facts = dict[str, "ResponseFact"]
 
 
-def conversation_key(event: Matchable) -> ConversationKey:
+class MatchableInteraction(Protocol):
+    """What the matcher reads of an interaction: :class:`~schemas.events.Interaction` or a Struct alike."""
+
+    @property
+    def type(self) -> Literal["interaction"]: ...
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def platform(self) -> str: ...
+    @property
+    def agency_id(self) -> str: ...
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def root_id(self) -> str: ...
+    @property
+    def parent_id(self) -> str | None: ...
+    @property
+    def author_id(self) -> str: ...
+    @property
+    def author_role(self) -> str: ...
+
+
+class MatchableChange(Protocol):
+    """What the matcher reads of a change: :class:`~schemas.events.Change` or a Struct alike (removals count)."""
+
+    @property
+    def type(self) -> Literal["change"]: ...
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def platform(self) -> str: ...
+    @property
+    def agency_id(self) -> str: ...
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def op(self) -> str: ...
+    @property
+    def target_id(self) -> str: ...
+    @property
+    def root_id(self) -> str: ...
+
+
+MatchEvent = MatchableInteraction | MatchableChange
+"""Anything :meth:`Matcher.add` takes, told apart by ``type`` (never by class)."""
+_E = TypeVar("_E", bound=MatchEvent)
+
+# Enum members looked up once: reading ``AuthorRole.CITIZEN`` costs more than the comparison itself.
+_CITIZEN, _AGENCY, _REMOVE = AuthorRole.CITIZEN, AuthorRole.AGENCY, ChangeOp.REMOVE
+# A platform's name from its member (or from the name itself): ``Platform.X.value`` is a slow property.
+_PLATFORM_NAMES: dict[str, str] = {p: p.value for p in Platform} | {p.value: p.value for p in Platform}
+
+
+def _platform_name(platform: str) -> str:
+    name = _PLATFORM_NAMES.get(platform)
+    return name if name is not None else str(platform)
+
+
+def conversation_key(event: MatchEvent) -> ConversationKey:
     """The key of the conversation ``event`` belongs to: ``(platform, account_id, root_id)``."""
-    return (event.platform.value, event.account_id, event.root_id)
+    return (_platform_name(event.platform), event.account_id, event.root_id)
 
 
 def response_seconds(asked_at: datetime, answered_at: datetime) -> float:
@@ -94,28 +175,194 @@ class ResponseFact:
         return self.closed_by == CLOSED_BY_REPLY
 
 
-# Compact state, plain tuples of str/datetime (no text, no models): a fraction of the memory, and the
-# garbage collector stops tracking such tuples, which keeps its pauses short with millions of messages.
-# citizen message: (created_at, author_id, kind, agency_id); reply: created_at.
-_Citizen = tuple[datetime, str, str, str]
-
-
-@dataclass
-class _Conversation:
-    citizen: dict[str, _Citizen] = field(default_factory=dict)
-    by_author: dict[str, list[str]] = field(default_factory=dict)
-    replies_to: dict[str, dict[str, datetime]] = field(default_factory=dict)
-    first: dict[str, tuple[datetime, str]] = field(default_factory=dict)
-    removed: dict[str, datetime] = field(default_factory=dict)
-    last_event_at: datetime | None = None
-
-
 @dataclass(slots=True)
 class MatchNews:
     """What one :meth:`Matcher.add` changed: citizen messages met first, messages closed first (answered or removed)."""
 
-    asked: list[Interaction] = field(default_factory=list)
+    asked: list[MatchableInteraction] = field(default_factory=list)
     answered: list[ResponseFact] = field(default_factory=list)
+
+
+class Evicted(int):
+    """How many conversations :meth:`Matcher.evict` dropped (an ``int``), and why.
+
+    ``idle``: idle for longer than the lateness; ``capped``: the oldest idle ones beyond the ``limit``.
+    """
+
+    idle: int
+    capped: int
+
+    def __new__(cls, idle: int = 0, capped: int = 0) -> Evicted:
+        evicted = super().__new__(cls, idle + capped)
+        evicted.idle, evicted.capped = idle, capped
+        return evicted
+
+    def __repr__(self) -> str:
+        return f"Evicted(idle={self.idle}, capped={self.capped})"
+
+
+# --- the state: a few slotted objects per conversation (figures: pipeline.bench.state_memory) -------------------
+
+# A closure of a message: (when, reply id), or (when, "") for a removal; tuples compare as the rule orders them.
+# Times are POSIX seconds: a float takes half a datetime's memory, and converts back exactly (to the microsecond)
+# for any time within +-2**33 s of 1970 (years 1698 to 2242; the schema accepts 2006 to 2100).
+_Closure = tuple[float, str]
+_EXACT_SECONDS = 2.0**33
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HOUR = timedelta(hours=1)
+# Up to this many citizen messages a conversation keeps them in a list (scanned); beyond, in dicts (a post of
+# an agency may gather thousands of comments, one conversation).
+_SMALL = 8
+
+
+def _seconds(at: datetime) -> float:
+    seconds = at.timestamp()
+    if not -_EXACT_SECONDS < seconds < _EXACT_SECONDS:
+        msg = f"event time {at.isoformat()} is out of the matcher's range (years 1698 to 2242); fix the producer"
+        raise ValueError(msg)
+    return seconds
+
+
+def _datetime(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _packed(author: str) -> int | str:
+    """A pseudonym (``ps1:`` + 32 hex digits) as the number it spells: 44 bytes instead of 85; others as they are."""
+    if len(author) == 36 and author.startswith(PREFIX):  # the pseudonym's length
+        try:
+            number = int(author[4:], 16)
+        except ValueError:
+            return author
+        if f"{number:032x}" == author[4:]:  # only the canonical spelling, so that unpacking gives it back
+            return number
+    return author
+
+
+def _unpacked(author: int | str | None) -> str:
+    if author is None:  # a ghost's (never asked for)
+        return ""
+    return author if isinstance(author, str) else f"{PREFIX}{author:032x}"
+
+
+class _Message:
+    """A citizen message, or a *ghost*: a message named by a reply or a removal before it was met (no author).
+
+    ``reply`` is the earliest agency reply to it (it also answers its author's earlier messages; a later one
+    never answers anything first), ``first`` its first closure, emitted as a fact; a ghost's ``first`` is the
+    earliest removal met before it (not emitted: there was no message to close yet).
+    """
+
+    __slots__ = ("agency", "at", "author", "first", "id", "kind", "reply")
+
+    def __init__(self, message_id: str, at: float, author: int | str | None, agency: str, kind: str) -> None:
+        self.id, self.at, self.author, self.agency, self.kind = message_id, at, author, agency, kind
+        self.reply: _Closure | None = None
+        self.first: _Closure | None = None
+
+
+class _Index:
+    """The messages of a big conversation, by id, and the met ones by author."""
+
+    __slots__ = ("by_author", "by_id")
+
+    def __init__(self, messages: Iterable[_Message]) -> None:
+        self.by_id: dict[str, _Message] = {}
+        self.by_author: dict[int | str, list[_Message]] = {}
+        for message in messages:
+            self.add(message)
+
+    def add(self, message: _Message) -> None:
+        """Index ``message`` (again once a ghost is met: then by its author)."""
+        self.by_id[message.id] = message
+        if message.author is not None:
+            self.by_author.setdefault(message.author, []).append(message)
+
+
+# Nothing yet, one message (most conversations), a short list, or an index.
+_Messages = _Message | list[_Message] | _Index | None
+
+
+def _find(messages: _Messages, message_id: str) -> _Message | None:
+    if isinstance(messages, _Message):
+        return messages if messages.id == message_id else None
+    if isinstance(messages, list):
+        return next((message for message in messages if message.id == message_id), None)
+    return None if messages is None else messages.by_id.get(message_id)
+
+
+def _of_author(messages: _Messages, author: int | str) -> list[_Message]:
+    """The met messages of ``author`` (ghosts have none)."""
+    if isinstance(messages, _Message):
+        return [messages] if messages.author == author else []
+    if isinstance(messages, list):
+        return [message for message in messages if message.author == author]
+    return [] if messages is None else messages.by_author.get(author, [])
+
+
+def _every(messages: _Messages) -> Iterable[_Message]:
+    if isinstance(messages, _Message):
+        return (messages,)
+    if isinstance(messages, list):
+        return messages
+    return () if messages is None else messages.by_id.values()
+
+
+def _with(messages: _Messages, message: _Message) -> _Messages:
+    """``messages`` and the new ``message`` (the container changes kind as it grows)."""
+    if messages is None:
+        return message
+    if isinstance(messages, _Message):
+        return [messages, message]
+    if isinstance(messages, list):
+        if len(messages) < _SMALL:
+            messages.append(message)
+            return messages
+        return _Index([*messages, message])
+    messages.add(message)
+    return messages
+
+
+def _earliest(a: _Closure | None, b: _Closure | None) -> _Closure | None:
+    if a is None:
+        return b
+    return a if b is None or a <= b else b
+
+
+class _Conversation:
+    """An open conversation: its messages, and the end of the hour of its latest event (shared by that hour's)."""
+
+    __slots__ = ("messages", "until")
+
+    def __init__(self, until: datetime) -> None:
+        self.until = until
+        self.messages: _Messages = None
+
+
+class _Account:
+    """The open conversations of one account, by root id."""
+
+    __slots__ = ("account_id", "agency_id", "conversations", "platform")
+
+    def __init__(self, platform: str, account_id: str, agency_id: str) -> None:
+        self.platform, self.account_id = platform, account_id
+        self.agency_id = agency_id  # messages of the account's usual agency share this string
+        self.conversations: dict[str, _Conversation] = {}
+
+
+class _Hour:
+    """The conversations whose latest event fell in one hour (``end`` is when it ends), for eviction.
+
+    Entry i is the conversation ``roots[i]`` of ``accounts[i]`` (two lists: a tuple per entry costs 56 bytes).
+    It is stale once its conversation moved to a later hour or left, and skipped when the hour is visited.
+    """
+
+    __slots__ = ("accounts", "end", "roots")
+
+    def __init__(self, end: datetime) -> None:
+        self.end = end
+        self.accounts: list[_Account] = []
+        self.roots: list[str] = []
 
 
 class Matcher:
@@ -131,21 +378,30 @@ class Matcher:
     def __init__(self, business: BusinessSeconds, lateness: timedelta = timedelta(days=7)) -> None:
         self._business = business
         self._lateness = lateness
-        self._conversations: dict[ConversationKey, _Conversation] = {}
+        self._accounts: dict[tuple[str, str], _Account] = {}
+        self._open = 0
+        # Hours (since the epoch) of the latest events of open conversations: a heap of hour numbers, each
+        # with the conversations that moved into it, so eviction visits only the hours that are due.
+        self._hours: list[int] = []
+        self._by_hour: dict[int, _Hour] = {}
         self.watermark: datetime | None = None
+        """The latest event time seen (eviction's default watermark)."""
+        # Where facts and news go, for the length of one add().
+        self._facts: dict[str, ResponseFact] = {}
         self._news: MatchNews | None = None
 
     def __len__(self) -> int:
-        return len(self._conversations)
+        return self._open
 
     def holds(self, key: ConversationKey) -> bool:
         """True when the conversation ``key`` is in memory (seen and not evicted since)."""
-        return key in self._conversations
+        account = self._accounts.get((key[0], key[1]))
+        return account is not None and key[2] in account.conversations
 
     def add(
         self,
-        events: Iterable[Matchable],
-        failed: list[tuple[Matchable, Exception]] | None = None,
+        events: Iterable[_E],
+        failed: list[tuple[_E, Exception]] | None = None,
         news: MatchNews | None = None,
     ) -> list[ResponseFact]:
         """Feed interactions and removals (any order, duplicates allowed); return new or improved facts.
@@ -155,12 +411,12 @@ class Matcher:
         found before and after it are returned. ``news`` collects the citizen messages met for the first
         time and the facts of messages answered for the first time (not improvements), for the surge counts.
         """
-        improved: _Facts = {}
+        improved = self._facts = {}
         self._news = news
         try:
             for event in events:
                 try:
-                    self._add_one(event, improved)
+                    self._add_one(event)
                 except Exception as exc:
                     if failed is None:
                         raise
@@ -169,25 +425,34 @@ class Matcher:
             self._news = None
         return list(improved.values())
 
-    def evict(self, watermark: datetime | None = None, keep: Container[ConversationKey] = ()) -> int:
-        """Drop conversations idle for longer than the lateness before ``watermark``; return how many.
+    def evict(
+        self,
+        watermark: datetime | None = None,
+        keep: Container[ConversationKey] = (),
+        limit: int | None = None,
+    ) -> Evicted:
+        """Drop conversations idle for longer than the lateness before ``watermark``, then beyond ``limit``.
 
+        Idle, counted in whole hours of event time: a conversation goes once the hour of its latest event
+        ended ``lateness`` before ``watermark``. So a call costs next to nothing until an hour becomes due,
+        then in proportion to the conversations of that hour (never a scan of every conversation).
         The caller passes the watermark that is safe for every partition it consumes (the slowest one);
-        without it the matcher's own (the latest event seen) is used. Conversations in ``keep`` stay
-        whatever their age: e.g. those whose latest messages are not yet durable, so could not be reloaded.
+        without it the matcher's own (the latest event seen) is used.
+
+        ``limit`` (default ``None``: no cap) is the most conversations kept: beyond it the oldest idle ones (by
+        the hour of their latest event, then by arrival in it) are dropped. That is the spill path: a dropped
+        conversation is reloaded from storage when next met (the processor loads every conversation it does not
+        hold before the chunk that touches it), so a cap costs reads, never correctness.
+
+        Conversations in ``keep`` stay whatever their age, even beyond the limit: e.g. those whose latest
+        messages are not yet durable, so could not be reloaded. Returns how many went (an ``int``) and why.
         """
         watermark = watermark or self.watermark
-        if watermark is None:
-            return 0
-        horizon = watermark - self._lateness
-        stale = [
-            key
-            for key, conv in self._conversations.items()
-            if conv.last_event_at is not None and conv.last_event_at < horizon and key not in keep
-        ]
-        for key in stale:
-            del self._conversations[key]
-        return len(stale)
+        idle = 0 if watermark is None else self._drop_idle(watermark - self._lateness, keep)
+        capped = 0
+        if limit is not None and self._open > limit:
+            capped = self._drop_oldest(self._open - limit, keep)
+        return Evicted(idle, capped)
 
     def unanswered(self, keys: Iterable[ConversationKey] | None = None) -> list[tuple[str, str, str, datetime]]:
         """``(agency_id, platform, message_id, created_at)`` of each citizen message held and not closed yet.
@@ -195,120 +460,189 @@ class Matcher:
         Of the conversations ``keys`` (default: all held), oldest first: what a worker that took over these
         conversations counts as its backlog (:meth:`pipeline.domain.tally.UnansweredTally.seed`).
         """
-        held = self._conversations
-        chosen = held.items() if keys is None else [(key, held[key]) for key in set(keys) if key in held]
+        chosen: list[tuple[_Account, _Conversation]] = []
+        if keys is None:
+            for account in self._accounts.values():
+                chosen.extend((account, conv) for conv in account.conversations.values())
+        else:
+            for platform, account_id, root in set(keys):
+                held = self._accounts.get((platform, account_id))
+                conv = None if held is None else held.conversations.get(root)
+                if held is not None and conv is not None:
+                    chosen.append((held, conv))
         found = [
-            (agency_id, key[0], message_id, at)
-            for key, conv in chosen
-            for message_id, (at, _author, _kind, agency_id) in conv.citizen.items()
-            if message_id not in conv.first
+            (message.agency, account.platform, message.id, message.at)
+            for account, conv in chosen
+            for message in _every(conv.messages)
+            if message.author is not None and message.first is None
         ]
         found.sort(key=lambda message: message[3])
-        return found
+        return [(agency, platform, message_id, _datetime(at)) for agency, platform, message_id, at in found]
 
-    def _add_one(self, event: Matchable, out: _Facts) -> None:
-        key = conversation_key(event)
-        conv = self._conversations.get(key)
-        if conv is None:
-            conv = self._conversations[key] = _Conversation()
+    # --- adding ---------------------------------------------------------------------------------------------
+
+    def _add_one(self, event: MatchEvent) -> None:
         at = event.created_at
-        if conv.last_event_at is None or at > conv.last_event_at:
-            conv.last_event_at = at
         if self.watermark is None or at > self.watermark:
             self.watermark = at
-        if isinstance(event, Change):
-            if event.op is ChangeOp.REMOVE:
-                self._add_removal(key, conv, event.target_id, at, out)
-        elif event.author_role is AuthorRole.CITIZEN:
-            self._add_citizen(key, conv, event, out)
-        elif event.author_role is AuthorRole.AGENCY and event.parent_id is not None:
-            self._add_reply(key, conv, (event.parent_id, event.message_id, at), out)
+        key = (_platform_name(event.platform), event.account_id)
+        account = self._accounts.get(key) or self._account(key, event.agency_id)
+        root = event.root_id
+        conv = account.conversations.get(root)
+        if conv is None:
+            conv = account.conversations[root] = _Conversation(self._enter(account, root, at))
+            self._open += 1
+        elif at >= conv.until:  # a later hour: the conversation moves (its entry in the earlier hour goes stale)
+            conv.until = self._enter(account, root, at)
+        if event.type == "change":
+            if event.op == _REMOVE:
+                self._add_removal(account, root, conv, event.target_id, (_seconds(at), _REMOVAL_ID))
+        elif event.author_role == _CITIZEN:
+            self._add_citizen(account, root, conv, event)
+        elif event.author_role == _AGENCY and event.parent_id is not None:
+            self._add_reply(account, root, conv, event.parent_id, (_seconds(at), event.message_id))
 
-    def _add_citizen(self, key: ConversationKey, conv: _Conversation, message: Interaction, out: _Facts) -> None:
-        message_id = message.message_id
-        if message_id in conv.citizen:
-            return
-        conv.citizen[message_id] = (message.created_at, message.author_id, message.kind.value, message.agency_id)
+    def _account(self, key: tuple[str, str], agency_id: str) -> _Account:
+        account = self._accounts[key] = _Account(key[0], key[1], agency_id)
+        return account
+
+    def _add_citizen(self, account: _Account, root: str, conv: _Conversation, event: MatchableInteraction) -> None:
+        messages, message_id = conv.messages, event.message_id
+        message = _find(messages, message_id)
+        if message is not None and message.author is not None:
+            return  # met before
+        agency = account.agency_id if event.agency_id == account.agency_id else event.agency_id
+        at, author = _seconds(event.created_at), _packed(event.author_id)
+        peers = _of_author(messages, author)
+        if message is None:
+            message = _Message(message_id, at, author, agency, event.kind)
+            conv.messages = _with(messages, message)
+            reply = removal = None
+        else:  # a ghost: what waited for it closes it now
+            message.at, message.author, message.agency, message.kind = at, author, agency, event.kind
+            reply, removal, message.first = message.reply, message.first, None
+            if isinstance(messages, _Index):
+                messages.add(message)
         if self._news is not None:
-            self._news.asked.append(message)
-        conv.by_author.setdefault(message.author_id, []).append(message_id)
-        # Replies that were waiting for this message answer it and its author's earlier messages.
-        for reply_id, replied_at in conv.replies_to.get(message_id, {}).items():
-            for target in [message_id, *self._by_same_author(conv, message_id, earlier=True)]:
-                self._offer(key, conv, target, (reply_id, replied_at), out)
-        # Replies to a later message by the same citizen answer this one too.
-        for parent in self._by_same_author(conv, message_id, earlier=False):
-            for reply_id, replied_at in conv.replies_to.get(parent, {}).items():
-                self._offer(key, conv, message_id, (reply_id, replied_at), out)
-        # A removal met before the message closes it now.
-        removed_at = conv.removed.get(message_id)
-        if removed_at is not None:
-            self._offer(key, conv, message_id, (_REMOVAL_ID, removed_at), out)
+            self._news.asked.append(event)
+        # Its closure: its own removal, the earliest reply to it, or to a later message of its author.
+        best = _earliest(reply, removal)
+        for peer in peers:
+            message.author = peer.author  # one object for the author's messages
+            if peer.at > at:
+                best = _earliest(best, peer.reply)
+            elif peer.at < at and reply is not None:
+                self._offer(account, root, peer, reply)  # the reply that waited for it answers earlier ones too
+        if best is not None:
+            self._offer(account, root, message, best)
 
-    def _add_removal(self, key: ConversationKey, conv: _Conversation, target: str, at: datetime, out: _Facts) -> None:
-        # The earliest removal counts (a redelivered or repeated removal changes nothing). It closes the removed
-        # message only: unlike a reply, it says nothing about the author's other messages.
-        current = conv.removed.get(target)
-        if current is not None and current <= at:
-            return
-        conv.removed[target] = at
-        if target in conv.citizen:
-            self._offer(key, conv, target, (_REMOVAL_ID, at), out)
+    def _add_reply(self, account: _Account, root: str, conv: _Conversation, parent_id: str, reply: _Closure) -> None:
+        parent = _find(conv.messages, parent_id)
+        if parent is None:
+            parent = _Message(parent_id, 0.0, None, "", "")
+            conv.messages = _with(conv.messages, parent)
+        if parent.reply is not None and parent.reply <= reply:
+            return  # a later (or the same) reply to it: every message it answers has an earlier answer already
+        parent.reply = reply
+        if parent.author is None:
+            return  # a ghost: the reply waits for its message
+        self._offer(account, root, parent, reply)
+        for earlier in _of_author(conv.messages, parent.author):
+            if earlier.at < parent.at:
+                self._offer(account, root, earlier, reply)
 
-    def _add_reply(
-        self, key: ConversationKey, conv: _Conversation, reply: tuple[str, str, datetime], out: _Facts
-    ) -> None:
-        parent_id, reply_id, replied_at = reply
-        replies = conv.replies_to.setdefault(parent_id, {})
-        if reply_id in replies:
-            return
-        replies[reply_id] = replied_at
-        if parent_id not in conv.citizen:
-            return
-        for target in [parent_id, *self._by_same_author(conv, parent_id, earlier=True)]:
-            self._offer(key, conv, target, (reply_id, replied_at), out)
+    def _add_removal(self, account: _Account, root: str, conv: _Conversation, target: str, removal: _Closure) -> None:
+        # It closes the removed message only: unlike a reply, it says nothing about the author's other messages.
+        message = _find(conv.messages, target)
+        if message is None:
+            message = _Message(target, 0.0, None, "", "")
+            conv.messages = _with(conv.messages, message)
+        if message.author is None:
+            message.first = _earliest(message.first, removal)  # waits for its message
+        else:
+            self._offer(account, root, message, removal)
 
-    @staticmethod
-    def _by_same_author(conv: _Conversation, message_id: str, *, earlier: bool) -> list[str]:
-        at, author = conv.citizen[message_id][:2]
-        return [
-            other
-            for other in conv.by_author[author]
-            if (conv.citizen[other][0] < at if earlier else conv.citizen[other][0] > at)
-        ]
-
-    def _offer(
-        self, key: ConversationKey, conv: _Conversation, message_id: str, reply: tuple[str, datetime], out: _Facts
-    ) -> None:
-        reply_id, replied_at = reply
-        candidate = (replied_at, reply_id)
-        current = conv.first.get(message_id)
-        if current is not None and current <= candidate:
+    def _offer(self, account: _Account, root: str, message: _Message, closure: _Closure) -> None:
+        current = message.first
+        if current is not None and current <= closure:
             return
         # The fact first (it may raise): the state must never hold a first response that was not emitted.
-        fact = self._fact(key, message_id, conv.citizen[message_id], reply_id, replied_at)
-        conv.first[message_id] = candidate
-        out[message_id] = fact
+        fact = self._fact(account, root, message, closure)
+        message.first = closure
+        self._facts[message.id] = fact
         if current is None and self._news is not None:
             self._news.answered.append(fact)
 
-    def _fact(
-        self, key: ConversationKey, message_id: str, message: _Citizen, reply_id: str, replied_at: datetime
-    ) -> ResponseFact:
-        asked_at, author_id, kind, agency_id = message
-        platform, account_id, root_id = key
+    def _fact(self, account: _Account, root: str, message: _Message, closure: _Closure) -> ResponseFact:
+        asked_at, answered_at, reply_id = _datetime(message.at), _datetime(closure[0]), closure[1]
         return ResponseFact(
-            message_id=message_id,
-            platform=platform,
-            agency_id=agency_id,
-            account_id=account_id,
-            root_id=root_id,
-            citizen_id=author_id,
-            kind=kind,
+            message_id=message.id,
+            platform=account.platform,
+            agency_id=message.agency,
+            account_id=account.account_id,
+            root_id=root,
+            citizen_id=_unpacked(message.author),
+            kind=str(message.kind),
             asked_at=asked_at,
-            answered_at=replied_at,
+            answered_at=answered_at,
             reply_id=reply_id,
-            response_seconds=response_seconds(asked_at, replied_at),
-            business_seconds=self._business(agency_id, asked_at, replied_at),
+            response_seconds=response_seconds(asked_at, answered_at),
+            business_seconds=self._business(message.agency, asked_at, answered_at),
             closed_by=CLOSED_BY_REMOVAL if reply_id == _REMOVAL_ID else CLOSED_BY_REPLY,
         )
+
+    # --- eviction -------------------------------------------------------------------------------------------
+
+    def _enter(self, account: _Account, root: str, at: datetime) -> datetime:
+        """Register the conversation in the hour of ``at``; return the hour's end."""
+        number = (at - _EPOCH) // _HOUR
+        hour = self._by_hour.get(number)
+        if hour is None:
+            hour = self._by_hour[number] = _Hour(_EPOCH + (number + 1) * _HOUR)
+            heapq.heappush(self._hours, number)
+        hour.accounts.append(account)
+        hour.roots.append(root)
+        return hour.end
+
+    def _drop_idle(self, horizon: datetime, keep: Container[ConversationKey]) -> int:
+        dropped, kept = 0, []
+        while self._hours and self._by_hour[self._hours[0]].end <= horizon:
+            hour = self._by_hour.pop(heapq.heappop(self._hours))
+            for account, root in zip(hour.accounts, hour.roots, strict=True):
+                conv = account.conversations.get(root)
+                if conv is None or conv.until != hour.end:
+                    continue  # moved to a later hour, or gone
+                if (account.platform, account.account_id, root) in keep:
+                    kept.append((account, root, conv))
+                else:
+                    del account.conversations[root]
+                    dropped += 1
+        for account, root, conv in kept:  # still due: looked at again on the next call
+            conv.until = self._enter(account, root, conv.until - _HOUR)
+        self._open -= dropped
+        return dropped
+
+    def _drop_oldest(self, excess: int, keep: Container[ConversationKey]) -> int:
+        dropped, visited = 0, []
+        while dropped < excess and self._hours:
+            number = heapq.heappop(self._hours)
+            hour = self._by_hour[number]
+            remaining: list[tuple[_Account, str]] = []
+            for account, root in zip(hour.accounts, hour.roots, strict=True):
+                conv = account.conversations.get(root)
+                if conv is None or conv.until != hour.end:
+                    continue
+                if dropped == excess or (account.platform, account.account_id, root) in keep:
+                    remaining.append((account, root))
+                else:
+                    del account.conversations[root]
+                    dropped += 1
+            if remaining:
+                hour.accounts, hour.roots = [a for a, _ in remaining], [r for _, r in remaining]
+                visited.append(number)
+            else:
+                del self._by_hour[number]
+        for number in visited:
+            heapq.heappush(self._hours, number)
+        self._open -= dropped
+        return dropped

@@ -15,9 +15,11 @@ reloads it with its conversation, and it is not met for the first time again.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Concatenate, ParamSpec, TypeVar
 
 from pipeline.domain.progress import Progress
 from pipeline.domain.surge import CountRecord
@@ -58,6 +60,19 @@ class CountDrain:
     watermark: datetime | None
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _locked(method: Callable[Concatenate[UnansweredTally, _P], _R]) -> Callable[Concatenate[UnansweredTally, _P], _R]:
+    def holding(self: UnansweredTally, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    holding.__name__, holding.__doc__ = method.__name__, method.__doc__
+    return holding
+
+
 class UnansweredTally:
     """Counts arrivals, first replies and the unanswered backlog of one worker, per agency x platform x minute.
 
@@ -90,7 +105,10 @@ class UnansweredTally:
         self._max_examples = max_examples
         self._keys: dict[tuple[str, str], _Key] = {}
         self._progress = Progress(clock, idle)
+        # The event loop counts and drains; a worker thread seeds and resets at a rebalance (Processor.assign).
+        self._lock = threading.RLock()
 
+    @_locked
     def asked(self, agency: str, platform: str, message_id: str, created_at: datetime) -> None:
         """A citizen message met for the first time."""
         key = self._key(agency, platform)
@@ -105,6 +123,7 @@ class UnansweredTally:
         if len(pending.examples) < self._max_examples:
             pending.examples.append(message_id)
 
+    @_locked
     def asked_many(self, messages: Iterable[tuple[str, str, str, datetime]]) -> None:
         """:meth:`asked` for each ``(agency, platform, message_id, created_at)``, grouped by minute first."""
         # The worker's hot path: one dict append per message, the bookkeeping once per agency x minute.
@@ -130,6 +149,7 @@ class UnansweredTally:
             if room > 0:
                 pending.examples.extend(ids[:room])
 
+    @_locked
     def answered(self, agency: str, platform: str, asked_at: datetime, answered_at: datetime) -> None:
         """A citizen message got its first agency reply (it may have arrived before this worker started)."""
         key = self._key(agency, platform)
@@ -148,6 +168,7 @@ class UnansweredTally:
             key.total -= 1
             pending.net -= 1
 
+    @_locked
     def seed(self, messages: Iterable[tuple[str, str, str, datetime]]) -> int:
         """Start the backlog from ``messages`` (``(agency, platform, message_id, created_at)``, oldest first).
 
@@ -172,6 +193,7 @@ class UnansweredTally:
             count += 1
         return count
 
+    @_locked
     def reset_backlog(self) -> None:
         """Forget the backlog (not the counts waiting to be drained): the partitions it came from were revoked.
 
@@ -183,15 +205,18 @@ class UnansweredTally:
             key.total = 0
         self._progress = Progress(self._progress.clock, self._progress.idle)
 
+    @_locked
     def seen(self, partition: int, latest: datetime) -> None:
         """Partition ``partition`` got events up to ``latest`` (event time)."""
         self._progress.seen(partition, latest)
 
     @property
+    @_locked
     def watermark(self) -> datetime | None:
         """The slowest active partition's latest event (all partitions idle: the latest of them)."""
         return self._progress.watermark()
 
+    @_locked
     def drain(self) -> CountDrain:
         """The counts of every minute touched since the previous drain (then forgotten), oldest minute first."""
         watermark = self.watermark

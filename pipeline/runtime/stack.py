@@ -109,7 +109,9 @@ class RunningStack:
         group's assignment, so a crashed leader's chores move with its partitions, and no election is needed.
         """
         owned = self.processor.owned
-        return owned is None or 0 in owned
+        if owned is None:  # no assignment yet: only the embedded stack's single worker leads without one
+            return self.settings.embedded_broker
+        return 0 in owned
 
     def fail(self) -> None:
         """The worker could not handle a batch: stop everything; nothing after it counts as stored.
@@ -467,6 +469,12 @@ class _WorkerHandle:
         await worker.start()
         self._worker = worker
         self._started = asyncio.all_tasks() - self._before
+
+    @property
+    def crashed(self) -> bool:
+        """True when Faust crashed (e.g. a rebalance callback raised): it consumes nothing any more."""
+        worker = self._worker
+        return worker is not None and bool(worker.crashed or worker.app.crashed)
 
     async def stop(self) -> None:
         """Stop the worker (bounded) and cancel what it left running."""

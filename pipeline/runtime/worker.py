@@ -14,6 +14,7 @@ Probes and metrics: ``/health``, ``/ready`` and ``/metrics`` on ``SERAMBI_METRIC
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,7 @@ from pipeline.web.probes import ProbeServer
 __all__ = ["health_of", "ready_of", "run_worker"]
 
 log = logging.getLogger(__name__)
+_WATCH_EVERY_S = 1.0
 
 
 async def run_worker(settings: Settings, say: Callable[[str], None]) -> int:
@@ -46,15 +48,26 @@ async def run_worker(settings: Settings, say: Callable[[str], None]) -> int:
             health=lambda: health_of(stack),
             ready=lambda: ready_of(stack),
         ).start()
+        watch = asyncio.create_task(_watch_faust(stack, say), name="faust-watch")
         try:
-            say(
-                f"worker ready to join group serambi-sink; probes and metrics on {probes.url} (/health /ready /metrics)"
-            )
+            say(f"worker in group serambi-sink; probes and metrics on {probes.url} (/health /ready /metrics)")
             await stack.stop_requested.wait()
             say("stopping: finishing the batch in hand, committing what is stored, leaving the group...")
         finally:
+            watch.cancel()
             probes.stop()
     return 2 if stack.failed else 0
+
+
+async def _watch_faust(stack: RunningStack, say: Callable[[str], None]) -> None:
+    # Faust crashes on its own (a rebalance callback that raised, a broken consumer): it then consumes nothing,
+    # while this process would look alive. Stop it instead, so the orchestrator restarts it.
+    while not stack.stop_requested.is_set():
+        if stack.worker is not None and stack.worker.crashed:
+            say("the Faust worker crashed (see the log above): stopping, so that it is restarted")
+            stack.fail()
+            return
+        await asyncio.sleep(_WATCH_EVERY_S)
 
 
 def health_of(stack: RunningStack) -> tuple[int, dict[str, Any]]:

@@ -36,6 +36,7 @@ __all__ = ["LOCK_TABLE", "LockTiming", "migration_lock"]
 log = logging.getLogger(__name__)
 LOCK_TABLE = "schema_migration_lock"
 _LOCK_KEY = "migrations"
+_RETRY_SOON_S = 0.5
 _HELD = ("TABLE_ALREADY_EXISTS", "already exists", "KEEPER_EXCEPTION")
 # A holder is "host:pid (process token)": the token tells this process from an earlier one that had its pid (a
 # restarted container is pid 1 again) and from its own threads (same pid, same token: alive).
@@ -69,7 +70,7 @@ class _Holder:
 def migration_lock(runner: MigrationRunner, cluster: str | None, timing: LockTiming) -> Iterator[None]:
     """Hold the migration lock of ``runner``'s database (of the whole ``cluster`` if given) inside the block."""
     owner = f"{_this_host()}:{os.getpid()} (process {_PROCESS})"
-    lock: _TableLock | _KeeperLock = _KeeperLock(runner, owner) if cluster else _TableLock(runner, owner)
+    lock: _TableLock | _KeeperLock = _KeeperLock(runner, owner, cluster) if cluster else _TableLock(runner, owner)
     deadline = time.monotonic() + timing.wait_seconds
     next_progress = time.monotonic()
     while not lock.take():
@@ -84,8 +85,9 @@ def migration_lock(runner: MigrationRunner, cluster: str | None, timing: LockTim
         now = time.monotonic()
         if now >= deadline:
             raise MigrationLockError(_held_message(runner.database, holder, lock.removal, timing))
-        if holder is None:
-            continue  # released between our attempt and our look: try again at once
+        if holder is None:  # released between our attempt and our look, or Keeper hiccuped: try again shortly
+            time.sleep(min(timing.poll_seconds, _RETRY_SOON_S))
+            continue
         if now >= next_progress:
             log.warning(
                 "waiting for the migration lock of %s held by %s since %s UTC (giving up in %.0f s)",
@@ -207,17 +209,20 @@ class _TableLock:
 class _KeeperLock:
     """Held while a key exists in a ``KeeperMap`` table: one lock for every node of the cluster.
 
-    The table is this node's handle on the Keeper path (created here, not ON CLUSTER: the migrator may reach
-    any node). The server needs ``<keeper_map_path_prefix>`` in its configuration.
+    The table is every node's handle on the same Keeper path, created ON CLUSTER: the migrator's statements may
+    reach any node (a load balancer in front of the replicas). The servers need ``<keeper_map_path_prefix>`` in
+    their configuration (deploy/compose/clickhouse/config.d, the k8s ClickHouseInstallation).
     """
 
-    def __init__(self, runner: MigrationRunner, owner: str) -> None:
+    def __init__(self, runner: MigrationRunner, owner: str, cluster: str) -> None:
         self._runner, self._owner, self._db = runner, owner, runner.database
         self._token = secrets.token_hex(8)
         self.removal = f"DELETE FROM {self._db}.{LOCK_TABLE} WHERE key = '{_LOCK_KEY}'"
+        runner.command(f"CREATE DATABASE IF NOT EXISTS {self._db} ON CLUSTER {cluster}")
         runner.command(
-            f"CREATE TABLE IF NOT EXISTS {self._db}.{LOCK_TABLE} (key String, owner String, token String, "
-            f"taken_at DateTime64(3, 'UTC')) ENGINE = KeeperMap('/serambi/{self._db}/migration_lock') PRIMARY KEY key"
+            f"CREATE TABLE IF NOT EXISTS {self._db}.{LOCK_TABLE} ON CLUSTER {cluster} (key String, owner String, "
+            f"token String, taken_at DateTime64(3, 'UTC')) ENGINE = KeeperMap('/serambi/{self._db}/migration_lock') "
+            "PRIMARY KEY key"
         )
 
     def take(self) -> bool:

@@ -173,29 +173,41 @@ class Processor:
     tally: UnansweredTally | None = None
     rows_total: int = field(default=0, init=False)
     facts_total: int = field(default=0, init=False)
-    uncommitted: int = field(default=0, init=False)
     observers: list[Callable[[Sequence[Record]], None]] = field(default_factory=list, init=False)
     stages: StageTimes | None = field(default=None, init=False)
     """Set by the benchmark: seconds spent per stage, summed (``None``: not measured)."""
 
     def __post_init__(self) -> None:
-        # prepare() runs in a worker thread while a rebalance calls assign()/revoke() from the event loop's
-        # threads: the matcher changes under this lock only. commit() does not take it (it overlaps prepare).
+        # The matcher changes only in prepare(), rebuild() and forget(), under _lock. A rebalance calls assign() and
+        # revoke() from the event loop, which must return at once (a callback slower than the group's timeouts gets
+        # the worker evicted): they only record what to do, under _flags (never held for long), and the next
+        # prepare() applies it. prepare() and commit() (in another thread) count chunks in two counters, each
+        # written by one thread, so no update is lost.
         self._lock = threading.RLock()
+        self._flags = threading.Lock()
         self._owned: frozenset[int] | None = None  # None: every partition (one consumer: the embedded stack)
         self._reset_due = False
         self._warm_due: set[int] = set()
         # Partitions whose open conversations are in memory (warmed up, or met since): an assignment that gives
         # them back without a revocation in between (the embedded stack's start: rebuild() then the group's
-        # first assignment) loads nothing twice, and seeds the surge backlog once.
+        # first assignment) loads nothing twice, and seeds the surge backlog once. A revocation starts a new
+        # epoch: a warm-up that began before it marks nothing.
         self._warmed_all = False
         self._warmed: set[int] = set()
+        self._epoch = 0
+        self._prepared = 0
+        self._committed = 0
         self.forget()
 
     @property
     def owned(self) -> frozenset[int] | None:
         """The events-topic partitions this processor consumes (``None``: all, no group assignment known)."""
         return self._owned
+
+    @property
+    def uncommitted(self) -> int:
+        """Chunks prepared but not committed yet (see :attr:`settled`)."""
+        return max(0, self._prepared - self._committed)
 
     def forget(self) -> None:
         """Drop the in-memory state: what the matcher saw but did not store is gone (reloaded as met).
@@ -206,7 +218,7 @@ class Processor:
         with self._lock:
             # The surge backlog stays: what it counted was stored, and the records replayed are met afresh.
             self._drop_state()
-            self.uncommitted = 0
+            self._committed = self._prepared
 
     def _drop_state(self) -> None:
         self._progress = Progress(self.clock, _IDLE_PARTITION)
@@ -224,10 +236,13 @@ class Processor:
         (the worker's rebalance callback must return quickly). Returns the stored interactions loaded (0 when
         deferred).
         """
-        with self._lock:
+        with self._flags:
             self._owned = frozenset(partitions)
             self._warm_due = set() if self._warmed_all else set(partitions) - self._warmed
-            return self._reconfigure() if warm_now else 0
+        if not warm_now:
+            return 0
+        with self._lock:
+            return self._reconfigure()
 
     def revoke(self, partitions: Collection[int]) -> None:
         """The consumer group took ``partitions`` away: drop the in-memory state and those partitions' watermarks.
@@ -235,32 +250,46 @@ class Processor:
         Another worker stores their next messages; a conversation held here would miss them and match late replies
         against a stale copy. Every conversation is dropped, not only the revoked partitions': Kafka's eager
         rebalancing (aiokafka's) revokes every partition before each assignment anyway, and :meth:`assign` warms up
-        what is given back. Deferred like the warm-up while a prepared chunk is not stored yet: the rest of a
-        batch taken before the revocation is still this worker's to finish (its offsets are not committed until
-        stored, so the new owner replays it too; inserts are upserts).
+        what is given back. The drop waits while a prepared chunk is not stored yet, or while a chunk is being
+        prepared (the next :meth:`prepare` does it, before any record): the rest of a batch taken before the
+        revocation is still this worker's to finish (its offsets are not committed until stored, so the new owner
+        replays it too; inserts are upserts). The surge backlog is forgotten at once: the new owner reports it.
         """
-        with self._lock:
+        with self._flags:
             revoked = frozenset(partitions)
             self._owned = frozenset() if self._owned is None else self._owned - revoked
-            self._warm_due = set(self._owned)
+            self._warm_due = set(self._owned)  # what stays is warmed up again after the drop
+            self._warmed_all, self._warmed = False, set()
+            self._epoch += 1
             self._reset_due = True
-            self._reconfigure()
+        if self.tally is not None:
+            self.tally.reset_backlog()
+        if self._lock.acquire(blocking=False):  # idle: drop now; busy preparing: that prepare's successor drops
+            try:
+                self._reconfigure(warm=False)
+            finally:
+                self._lock.release()
 
-    def _reconfigure(self) -> int:
-        # Holding the lock. Only when settled: a prepared chunk's conversations must stay until its rows are stored.
+    def _reconfigure(self, *, warm: bool = True) -> int:
+        # Holding _lock. Only when settled: a prepared chunk's conversations must stay until its rows are stored.
         if self.uncommitted:
             return 0
-        if self._reset_due:
-            self._reset_due = False
+        with self._flags:
+            reset, self._reset_due = self._reset_due, False
+            due = self._warm_due if warm else set()
+            if warm:
+                self._warm_due = set()
+        if reset:
             self._drop_state()
-            self._warmed_all, self._warmed = False, set()
-            if self.tally is not None:
-                self.tally.reset_backlog()
             log.info("partitions revoked: in-memory conversations dropped")
-        if not self._warm_due:
+        if not due:
             return 0
-        warm, self._warm_due = sorted(self._warm_due), set()
-        return self._rebuild(warm)
+        try:
+            return self._rebuild(sorted(due))
+        except Exception:
+            with self._flags:  # a failed read (ClickHouse down): warm up again at the retry
+                self._warm_due |= due
+            raise
 
     @property
     def settled(self) -> bool:
@@ -299,7 +328,7 @@ class Processor:
         found = self.matcher.add(decoded.interactions, failed, news)
         facts.update((fact.message_id, fact) for fact in found)
         self._observe(decoded, found)
-        self.uncommitted += 1  # the matcher changed: settled again once this chunk is committed
+        self._prepared += 1  # the matcher changed: settled again once this chunk is committed
         failures = decoded.failures + [_matching_failure(event, exc) for event, exc in failed]
         if stages is not None:
             started = stages.add("match", started)
@@ -337,7 +366,7 @@ class Processor:
         if self.stages is not None:
             self.stages.add("insert", started)
         self.metrics.sink_last_success.set_to_current_time()
-        self.uncommitted = max(0, self.uncommitted - 1)
+        self._committed += 1  # this thread's counter alone (prepare() writes the other)
         for observer in self.observers:
             observer(prepared.records)
 
@@ -369,10 +398,7 @@ class Processor:
             return self._rebuild(partitions)
 
     def _rebuild(self, partitions: Collection[int] | None) -> int:
-        if partitions is None:
-            self._warmed_all = True
-        else:
-            self._warmed.update(partitions)
+        epoch = self._epoch
         until = self.clock() + _MAX_CLOCK_SKEW
         events = self.history.recent(self.lateness, until=until, partitions=partitions)
         before = len(self.matcher)
@@ -380,7 +406,13 @@ class Processor:
         if facts:
             self.inserter.insert(RESPONSE_FACTS, FACT_COLUMNS, [fact_row(f) for f in facts])
             self._count(RESPONSE_FACTS, len(facts))
-        if self.tally is not None and events:
+        with self._flags:
+            current = epoch == self._epoch  # else revoked meanwhile: the next prepare drops what this loaded
+            if current and partitions is None:
+                self._warmed_all = True
+            elif current and partitions is not None:
+                self._warmed.update(partitions)
+        if current and self.tally is not None and events:
             self.tally.seed(self.matcher.unanswered(keys={conversation_key(event) for event in events}))
         self.metrics.matcher_open_conversations.set(len(self.matcher))
         where = "every partition" if partitions is None else f"partitions {_ranges(partitions)}"

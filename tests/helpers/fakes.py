@@ -94,6 +94,10 @@ class ListHistory:
     ) -> list[Interaction]:
         self.asked.append((lateness, until))
         self.asked_partitions.append(None if partitions is None else set(partitions))
+        if self.fail_next:
+            self.fail_next -= 1
+            msg = "ClickHouse is down (fake)"
+            raise StoreError(msg)
         if partitions is None:
             return list(self.events)
         return [e for e in self.events if self.partition_of.get(e.event_id, 0) in partitions]

@@ -91,11 +91,13 @@ def test_every_rendered_statement_parses_with_clickhouse(store: Store, cluster: 
 
 def test_the_cluster_locks_statements_parse(store: Store) -> None:
     recorder = _Recorder(store)
-    lock = _KeeperLock(recorder, "host:1")
+    lock = _KeeperLock(recorder, "host:1", "prod")
     assert lock.take()
     lock.release()
-    create, insert, delete = recorder.sql
+    database, create, insert, delete = recorder.sql
+    assert database == f"CREATE DATABASE IF NOT EXISTS {store.database} ON CLUSTER prod"
     assert f"ENGINE = KeeperMap('/serambi/{store.database}/migration_lock')" in create
+    assert f"{LOCK_TABLE} ON CLUSTER prod" in create  # every node: the migrator may reach any of them
     assert "keeper_map_strict_mode = 1" in insert
     assert delete.startswith(f"DELETE FROM {store.database}.{LOCK_TABLE} WHERE key = 'migrations' AND token = ")
     for sql in recorder.sql:

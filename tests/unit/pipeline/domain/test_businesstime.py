@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from pipeline.domain.businesstime import BusinessClock, business_seconds
 from schemas.agency import Agency
+from schemas.workcalendar import WorkingCalendar
 
 KL = ZoneInfo("Asia/Kuala_Lumpur")
 LONDON = ZoneInfo("Europe/London")
@@ -219,3 +220,38 @@ def test_instants_at_the_edge_of_time_are_a_value_error_not_an_overflow(start: d
     # Issue 7, item 5: the business clock raised OverflowError near year 1 or 9999, stopping the worker.
     with pytest.raises(ValueError, match="out of the"):
         business_seconds(MON_FRI_KL, start, end)
+
+
+# --- the table of days against counting day by day (issue 14) ----------------------------------------------
+
+ZONES = ("Asia/Kuala_Lumpur", "Asia/Singapore", "Australia/Perth", "UTC", "Europe/London", "America/New_York")
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@st.composite
+def random_agencies(draw: st.DrawFn) -> Agency:
+    opens, closes = sorted(draw(st.lists(st.times(), min_size=2, max_size=2, unique=True)))
+    return make_agency(
+        timezone=draw(st.sampled_from(ZONES)),
+        working_days=tuple(draw(st.lists(st.sampled_from(WEEKDAY_NAMES), unique=True))),
+        working_hours=(opens, closes),
+        holidays=tuple(draw(st.lists(st.dates(date(2025, 1, 1), date(2027, 12, 31)), max_size=15))),
+    )
+
+
+spans_of_minutes_to_months = st.one_of(
+    st.integers(-3600, 3600), st.integers(0, 3 * 86_400), st.integers(0, 120 * 86_400)
+).map(lambda s: timedelta(seconds=s, milliseconds=s % 1000))
+
+
+@PROPERTY
+@given(random_agencies(), st.lists(st.tuples(instants, spans_of_minutes_to_months), min_size=1, max_size=6))
+def test_equals_counting_day_by_day(agency: Agency, spans: list[tuple[datetime, timedelta]]) -> None:
+    by_day = WorkingCalendar.of(agency).seconds_by_day
+    clock = BusinessClock(lambda _: agency)
+    for start, length in spans:
+        end = start + length
+        expected = by_day(start, end)
+        assert business_seconds(agency, start, end) == expected
+        assert business_seconds(agency, start.astimezone(timezone(timedelta(hours=8))), end) == expected
+        assert clock.seconds(agency.id, start, end) == expected

@@ -518,3 +518,32 @@ def test_warm_up_starts_the_surge_backlog_and_revocation_clears_it(rig: Rig, eve
     assert backlog_after_a_new_message("q3", 0) == 2  # q1 (taken over, not an arrival) and q3
     rig.processor.revoke({0})
     assert backlog_after_a_new_message("q4", 1) == 1  # q1 and q3 are the next owner's to report now
+
+
+def test_partitions_given_back_while_a_revocation_waits_are_warmed_up_after_the_drop(
+    rig: Rig, event_factory: EventFactory
+) -> None:
+    first = event_factory("comment", message_id="q1", root_id="A", author_id=ALICE, created_at=T0)
+    rig.processor.assign({0})
+    prepared = rig.processor.prepare([record(0, 0, first)])
+    rig.processor.revoke({0})  # deferred: chunk 0 is not stored yet
+    rig.processor.assign({0})  # eager rebalancing gives it straight back
+    second = event_factory("comment", message_id="q2", root_id="A", author_id=BOB, created_at=T0 + timedelta(hours=1))
+    rig.history.events = [first, second]  # stored meanwhile by the worker that had partition 0 in between
+    rig.processor.commit(prepared)
+    reply = event_factory("reply", message_id="r1", parent_id="q2", root_id="A", created_at=T0 + timedelta(hours=2))
+    rig.handle(record(0, 9, reply))
+    assert rig.history.asked_partitions == [{0}, {0}]  # dropped, then warmed up again before the reply
+    assert rig.inserter.column("response_facts", "message_id") == ["q2"]
+
+
+def test_a_warm_up_that_fails_is_done_again_at_the_retry(rig: Rig, event_factory: EventFactory) -> None:
+    rig.history.events = [event_factory("comment", message_id="q1", root_id="A", author_id=ALICE)]
+    rig.processor.assign({0}, warm_now=False)
+    rig.history.fail_next = 1
+    chunk = [record(0, 0, event_factory("reply", message_id="r1", parent_id="q1", root_id="A"))]
+    with pytest.raises(StoreError):
+        rig.processor.prepare(chunk)
+    rig.processor.commit(rig.processor.prepare(chunk))
+    assert rig.history.asked_partitions == [{0}, {0}]
+    assert rig.inserter.column("response_facts", "message_id") == ["q1"]
