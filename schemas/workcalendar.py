@@ -77,8 +77,8 @@ class _DayTable:
         total += hi - lo if hi > lo else 0
         if j == i + 1:
             return total
-        # Openings and closings only move forward, so if the first day in between opens after the start and
-        # the last closes before the end, every day in between lies wholly inside the span.
+        # Where openings and closings only move forward (no break), the first day in between opening after the
+        # start and the last one closing before the end puts every day in between wholly inside the span.
         if start_us > opens[i + 1] or closes[j - 1] > end_us or self._broken(i + 1, j - 2):
             return None
         return total + self.before[j] - self.before[i + 1]
