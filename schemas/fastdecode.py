@@ -13,8 +13,7 @@ equal field values; an event pydantic refuses, they refuse. They also refuse the
 did before, so every record gives exactly the events, failures and cursor it gave before.
 
 Consumers use the attributes only, never ``isinstance`` of the pydantic classes: ``type`` tells events apart.
-
->>> batch = decode_batch(b'{"format": "serambi.batch/1", "events": []}')  # doctest: +SKIP
+:func:`event_json` gives the row line of either kind and :func:`event_dict` its ``model_dump(mode="json")``.
 """
 
 from __future__ import annotations
@@ -102,10 +101,8 @@ def _check_event_id(event_id: str) -> None:
 
 
 def _to_utc(at: datetime) -> datetime:
-    if at.tzinfo is None or at.utcoffset() is None:  # naive: pydantic's AwareDatetime refuses it
-        msg = "created_at must have a UTC offset"
-        raise ValueError(msg)
-    utc = event_time(at)  # ValueError (msgspec makes it a ValidationError) out of range, never OverflowError
+    # ValueError (msgspec makes it a ValidationError) for a naive time or one out of range, never OverflowError.
+    utc = event_time(at)
     return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 
@@ -202,7 +199,7 @@ def decode_batch(value: bytes) -> FastBatch:
     """
     # Two searches with a literal prefix each: an alternation of both costs ~8x more (no prefix to skip by).
     if _LONG_FRACTION.search(value) is not None or (b"\\" in value and _ESCAPED_DIGIT.search(value) is not None):
-        msg = "a fraction of more than 6 digits, or an escaped digit: pydantic decides"
+        msg = "a fraction of more than 6 digits, or an escaped digit or dot: for pydantic to decide"
         raise ValueError(msg)
     try:
         return _DECODER.decode(value)

@@ -182,7 +182,8 @@ def decode_record(value: bytes) -> DecodedRecord:
 
     An event that fails validation is a ``schema`` failure; one that raises anything else (validation missed
     a case) is a :data:`POISON` failure with the exception as its reason. Raises :class:`RecordError` when the
-    record as a whole is unreadable (not JSON, wrong format).
+    record as a whole is unreadable (not JSON, wrong format). The events are msgspec Structs when msgspec takes
+    the whole record (what connectors send), else the pydantic models: the same values either way.
     """
     fast = _decode_fast(value)
     if fast is not None:
@@ -205,6 +206,7 @@ def _decode_fast(value: bytes) -> DecodedRecord | None:
 
 
 def _decode_models(value: bytes) -> tuple[list[Event], list[EventFailure], CursorMark | None, str | None]:
+    # The pydantic path: the definition of the results, and the reason of every failure.
     try:
         batch = EventBatch.model_validate_json(value)
         return list(batch.events), [], batch.cursor, None

@@ -162,15 +162,17 @@ def decode(
             if event.type == "interaction":
                 rows[INTERACTIONS].append(line[:-1] + where)
                 interactions.append(event)
-                key = (event.kind.value, event.platform.value)
+                key: tuple[str, str] = (event.kind, event.platform)
             else:
                 rows[TABLE_OF_EVENT[event.type]].append(line)
                 if event.type == "change" and event.op is ChangeOp.REMOVE:
                     interactions.append(event)
-                key = (event.type, event.platform.value)
+                key = (event.type, event.platform)
             kinds[key] = kinds.get(key, 0) + 1
         _track_latest(latest, record.partition, interactions[first:], ceiling)
-    return Decoded(rows, interactions, failures, latest, kinds, cursors)
+    # Counted by enum member (``.value`` is a slow property, per event): the keys become plain text once, here.
+    plain = {(str(kind), str(platform)): count for (kind, platform), count in kinds.items()}
+    return Decoded(rows, interactions, failures, latest, plain, cursors)
 
 
 def _track_latest(latest: dict[int, datetime], partition: int, events: list[HotMatchable], ceiling: datetime) -> None:

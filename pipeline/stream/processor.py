@@ -32,6 +32,7 @@ from pipeline.metrics import Metrics
 from pipeline.storage.rows import cursor_row, encode_rows, fact_row
 from pipeline.stream.decode import Accepted, DeadLetterRow, Decoded, Record, decode
 from schemas.agency import Agency
+from schemas.fastdecode import HotMatchable, event_dict
 from schemas.records import POISON, poison_reason
 from schemas.tables import CURSOR_COLUMNS, FACT_COLUMNS, RESPONSE_FACTS, SOURCE_CURSORS, STORED_COLUMNS
 from schemas.timeutil import EventBounds
@@ -323,7 +324,7 @@ class Processor:
         # Matching isolates each interaction itself: one that raises is dead-lettered (its row is valid and
         # stored all the same), and every fact found before or after it is kept (see Matcher.add). A chunk's
         # fact improves on a reloaded one of the same message, so it replaces it.
-        failed: list[tuple[Matchable, Exception]] = []
+        failed: list[tuple[HotMatchable, Exception]] = []
         news = None if self.tally is None else MatchNews()
         found = self.matcher.add(decoded.interactions, failed, news)
         facts.update((fact.message_id, fact) for fact in found)
@@ -487,7 +488,7 @@ def _ranges(partitions: Collection[int]) -> str:
     return ",".join(parts) or "none"
 
 
-def _matching_failure(event: Matchable, exc: Exception) -> DeadLetterRow:
+def _matching_failure(event: HotMatchable, exc: Exception) -> DeadLetterRow:
     log.error("interaction %s not matched: %s", event.event_id, poison_reason(exc))
     reason = f"reply matching failed (the event is stored): {poison_reason(exc)}"
-    return DeadLetterRow(POISON, reason, event.model_dump(mode="json"), "worker:matcher")
+    return DeadLetterRow(POISON, reason, event_dict(event), "worker:matcher")

@@ -27,6 +27,7 @@ from pipeline.stream.processor import Processor
 from schemas.agency import Directory
 from schemas.errors import RecordError
 from schemas.events import Event
+from schemas.fastdecode import HotEvent
 from schemas.records import BATCH_FORMAT, decode_batch
 from schemas.timeutil import EARLIEST_EVENT, LATEST_EVENT
 from tests.helpers.events import T0, make_event
@@ -93,7 +94,7 @@ _batches = st.lists(_raw_events(), min_size=1, max_size=5).map(lambda evs: {"for
 _values = st.one_of(_batches.map(_dumps), _json.map(_dumps), st.binary(max_size=40))
 
 
-def _in_range(event: Event) -> bool:
+def _in_range(event: Event | HotEvent) -> bool:
     return event.created_at.utcoffset() == timedelta(0) and EARLIEST_EVENT <= event.created_at < LATEST_EVENT
 
 

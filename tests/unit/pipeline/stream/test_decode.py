@@ -115,6 +115,7 @@ def test_changes_are_stored_removals_go_to_the_matcher_and_clear_authors_fail(ev
     assert _dicts(decoded.interactions) == _dicts([removal])
     assert [f.error_type for f in decoded.failures] == ["not_pseudonymised"]
     assert decoded.kinds == {("change", "x"): 2}
+    assert {type(part) for key in decoded.kinds for part in key} == {str}  # metric labels: text, not enum members
 
 
 def test_a_record_s_cursor_is_taken_and_an_invalid_one_is_dead_lettered_while_its_events_are_kept(
