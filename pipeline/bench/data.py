@@ -109,7 +109,6 @@ class SyntheticEvents:
         self._batch = batch_events
         self._rng = random.Random(seed)  # noqa: S311 - reproducible load, not cryptography
         self._n = 0
-        self.span = span
         self._step_s = span.total_seconds() / max(events, 1)
         self._planned = max(events, 1)
         self._span_ms = span // timedelta(milliseconds=1)
@@ -254,7 +253,7 @@ class SyntheticEvents:
         if roll < _ANSWERED:
             self._answer(n, conv, message, author)
         elif roll < _DOUBLE:  # the same citizen asks again within half an hour; one reply answers both
-            self._defer(n, 60.0 + self._rng.random() * 1740.0, (_FOLLOW_UP, conv, author, message))
+            self._defer(n, 60.0 + self._rng.random() * 1740.0, (_FOLLOW_UP, conv, author))
         elif roll < _REMOVED:  # the citizen removes the message before any answer
             self._defer(n, 300.0 + self._rng.random() * 172_800.0, (_REMOVE, conv, message, author))
         return event

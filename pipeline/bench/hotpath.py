@@ -163,11 +163,12 @@ def per_event_us(
     """Microseconds per event of each stage, ``gc``, each of ``threads`` if given, and ``other``.
 
     ``stages``: wall seconds per stage (:attr:`StageTimes.seconds`); ``cpu_s``: the process CPU of the same run.
-    ``threads``: CPU seconds of groups of threads that together do all the Python work (end to end: the event
-    loop's thread, i.e. Kafka fetch + Faust, and the threads the processor runs in); ``other`` is then ``cpu_s``
-    minus them: ClickHouse's own threads. Without ``threads`` (the hot path: one thread), ``other`` is
-    ``cpu_s`` minus the stages. ``gc`` is inside the stages it interrupted; stage times are wall times, so
-    end to end they include waits for the GIL while the event loop runs.
+    ``threads``: CPU seconds of groups of threads that together do all the Python work (end to end:
+    ``event_loop``, Faust's agents and the surge detector; ``kafka_threads``, Faust's Kafka consumer thread and
+    the other Python threads; ``processor_threads``, where prepare and commit run, chDB's calls included);
+    ``other`` is then ``cpu_s`` minus them: ClickHouse's own threads. Without ``threads`` (the hot path: one
+    thread), ``other`` is ``cpu_s`` minus the stages. ``gc`` is inside the stages it interrupted; stage times are
+    wall times, so end to end they include waits for the GIL while the other threads run.
     """
     scale = 1e6 / max(events, 1)
     out = {stage: stages.get(stage, 0.0) * scale for stage in STAGES}

@@ -38,6 +38,7 @@ from pipeline.runtime.stack import RunningStack, open_stack
 from pipeline.settings import Settings
 from pipeline.stream.decode import Record
 from pipeline.stream.processor import StageTimes
+from schemas.tables import RESPONSE_FACTS
 from schemas.topics import EVENTS
 
 __all__ = ["BenchOptions", "BenchResult", "WorkerRun", "run_bench"]
@@ -48,9 +49,10 @@ _TABLE_ROWS = (
     *((stage, stage) for stage in PYTHON_STAGES),
     ("insert", "insert (ClickHouse, overlapped)"),
     ("gc", "of which gc (inside the stages)"),
-    ("kafka_fetch_faust", "CPU: Kafka fetch + Faust (event loop)"),
-    ("processor_threads", "CPU: the other Python threads"),
-    ("other", "CPU: rest (e2e: ClickHouse's threads)"),
+    ("event_loop", "CPU: event loop (Faust agents, surge det.)"),
+    ("kafka_threads", "CPU: Kafka fetch thread, other Py threads"),
+    ("processor_threads", "CPU: processor's threads (and chDB calls)"),
+    ("other", "CPU: the rest (e2e: ClickHouse's threads)"),
 )
 
 
@@ -84,11 +86,14 @@ class WorkerRun:
 
     ``cpu_us_per_event``: CPU time of the whole process (every thread: Faust, the processor, chDB) per event;
     ``stages_us``: microseconds per event by stage (:func:`pipeline.bench.hotpath.per_event_us`); ``facts``:
-    response facts stored (an improved fact counts again); ``open_conversations``: the matcher's, once drained.
+    response facts in ClickHouse (one per citizen message closed); ``fact_rows``: fact rows the worker inserted
+    (an improved fact, or one found again in a reloaded conversation, counts again; depends on chunking);
+    ``open_conversations``: the matcher's, once drained.
     """
 
     events_per_s: float
     facts: int
+    fact_rows: int
     open_conversations: int
     cpu_us_per_event: float
     stages_us: dict[str, float] = field(default_factory=dict)
@@ -100,11 +105,13 @@ class BenchResult:
 
     events: int
     span_days: float
+    surge_detection: bool
     produce_events_per_s: float
     bare_events_per_s: float
     worker_events_per_s: float
     ratio_to_bare: float
     facts: int
+    fact_rows: int
     open_conversations: int
     bytes_per_conversation: float
     hot_path_bytes_per_conversation: float
@@ -131,21 +138,27 @@ class BenchResult:
         rates: tuple[float, float],
         fresh: Sequence[float],
         memory: tuple[float, float, float],
+        *,
+        surge_detection: bool = True,
     ) -> BenchResult:
         """The result of a run: ``rates`` are (produce, bare) events/s.
 
         ``memory``: the matcher's bytes per open conversation on the realistic mix of
         :func:`pipeline.bench.state_memory.bytes_per_conversation`, then the peak RSS of the worker and the broker.
+        ``surge_detection``: whether the worker ran the surge detector (``SERAMBI_SURGE_DETECTION``); it judges
+        every minute of event time, so on a replay of days in a minute it costs far more per event than live.
         """
         produce, bare = rates
         return cls(
             events=options.events,
             span_days=options.span_days,
+            surge_detection=surge_detection,
             produce_events_per_s=produce,
             bare_events_per_s=bare,
             worker_events_per_s=worker.events_per_s,
             ratio_to_bare=worker.events_per_s / bare if bare else 0.0,
             facts=worker.facts,
+            fact_rows=worker.fact_rows,
             open_conversations=worker.open_conversations,
             bytes_per_conversation=memory[0],
             hot_path_bytes_per_conversation=hot.bytes_per_conversation,
@@ -171,13 +184,14 @@ class BenchResult:
     def table(self) -> list[str]:
         """The stages in us/event, hot path against end to end, then the state figures, as text lines."""
         hot, end = self.hot_path_stages_us_per_event, self.stages_us_per_event
-        lines = [f"{'us/event (stages: wall time)':<34}{'hot path':>10}{'end to end':>12}"]
-        lines += [f"{label:<34}{_cell(hot, key):>10}{_cell(end, key):>12}" for key, label in _TABLE_ROWS]
+        lines = [f"{'us/event (stages: wall time)':<44}{'hot path':>10}{'end to end':>12}"]
+        lines += [f"{label:<44}{_cell(hot, key):>10}{_cell(end, key):>12}" for key, label in _TABLE_ROWS]
         lines.append(
-            f"{'CPU of the process':<34}{self.hot_path_us_per_event:>10.2f}{self.worker_cpu_us_per_event:>12.2f}"
+            f"{'CPU of the process':<44}{self.hot_path_us_per_event:>10.2f}{self.worker_cpu_us_per_event:>12.2f}"
         )
         lines.append(
-            f"facts {self.facts:,} ({self.hot_path_facts:,} in the hot path); open conversations "
+            f"facts {self.facts:,} ({self.fact_rows:,} rows inserted; {self.hot_path_facts:,} in the hot path); "
+            "open conversations "
             f"{self.open_conversations:,} ({self.hot_path_open_conversations:,}); bytes per open conversation: "
             f"{self.bytes_per_conversation:,.0f} on the matcher's realistic mix, "
             f"{self.hot_path_bytes_per_conversation:,.0f} on this data (longer post threads)"
@@ -212,7 +226,10 @@ def run_bench(settings: Settings, options: BenchOptions, say: Say, interrupt: In
             bare = asyncio.run(_bare_consume(broker.bootstrap_servers, options.events, say))
             worker, fresh = asyncio.run(_worker_phases(bench_settings, data, options, say, interrupt))
             broker_rss = _broker_peak_rss_mb(broker.pid)
-    return BenchResult.of(options, hot, worker, (produce_rate, bare), fresh, (mix, _peak_rss_mb(), broker_rss))
+    memory = (mix, _peak_rss_mb(), broker_rss)
+    return BenchResult.of(
+        options, hot, worker, (produce_rate, bare), fresh, memory, surge_detection=settings.surge_detection
+    )
 
 
 def _preload(bootstrap: str, data: SyntheticEvents, events: int, say: Say) -> float:
@@ -246,7 +263,7 @@ async def _bare_consume(bootstrap: str, events: int, say: Say) -> float:
 async def _worker_phases(
     settings: Settings, data: SyntheticEvents, options: BenchOptions, say: Say, interrupt: Interrupt | None
 ) -> tuple[WorkerRun, list[float]]:
-    # This coroutine runs on the stack's event loop: its thread is Faust's and the Kafka consumer's.
+    # This coroutine runs on the stack's event loop, Faust's agents' (Faust fetches from Kafka in a thread of its own).
     probe = _Probe(threading.get_ident())
 
     def prepare(running: RunningStack) -> None:
@@ -261,7 +278,15 @@ async def _worker_phases(
                 on_loop(interrupt, stack.stop_requested)
             await stack.wait_drained(timeout_s=3600, poll_s=2.0, interruptible=True)
             _stop_if_requested(stack)
-            worker = probe.run(stack.processor.rows_total, stack.processor.facts_total, len(stack.processor.matcher))
+            rate, cpu_us, stages_us = probe.figures(stack.processor.rows_total)
+            worker = WorkerRun(
+                events_per_s=rate,
+                facts=await asyncio.to_thread(_stored_facts, stack),
+                fact_rows=stack.processor.facts_total,
+                open_conversations=len(stack.processor.matcher),
+                cpu_us_per_event=cpu_us,
+                stages_us=stages_us,
+            )
             say(
                 f"    {stack.processor.rows_total:,} events at {worker.events_per_s:,.0f} events/s, "
                 f"{worker.facts:,} facts, {worker.open_conversations:,} open conversations, "
@@ -307,7 +332,7 @@ class _Mark:
 
     wall: float = 0.0
     cpu: float = 0.0
-    threads: dict[int, float] = field(default_factory=dict)
+    threads: dict[int, tuple[str, float]] = field(default_factory=dict)
     stages: dict[str, float] = field(default_factory=dict)
     gc: float = 0.0
 
@@ -343,35 +368,51 @@ class _Probe:
         else:  # the freshness phase's chunks are not the measured run's
             self.last = mark
 
-    def run(self, rows: int, facts: int, open_conversations: int) -> WorkerRun:
-        """The measured run, from the first batch stored to the last (without the worker's ~4 s group join)."""
+    def figures(self, rows: int) -> tuple[float, float, dict[str, float]]:
+        """Events/s, CPU us/event and us/event by stage of the measured run, ``rows`` events stored in all.
+
+        The run goes from the first batch stored to the last, without the worker's ~4 s group join.
+        """
         first, last = self.first or _Mark(), self.last
         events = rows - self.first_rows
         elapsed = last.wall - first.wall
         stages = {stage: last.stages.get(stage, 0.0) - first.stages.get(stage, 0.0) for stage in last.stages}
         cpu = last.cpu - first.cpu
-        # A thread that ended during the run takes its CPU along: it is counted with ClickHouse's ("other").
-        spent = {ident: seconds - first.threads.get(ident, 0.0) for ident, seconds in last.threads.items()}
-        loop = spent.pop(self.loop_thread, 0.0)
-        threads = {"kafka_fetch_faust": loop, "processor_threads": sum(spent.values())}
-        import sys; print("DEBUG", [(t.name, t.ident == self.loop_thread, round(spent.get(t.ident or 0, -1), 2)) for t in threading.enumerate()], file=sys.stderr)
-        return WorkerRun(
-            events_per_s=events / elapsed if elapsed > 0 else 0.0,
-            facts=facts,
-            open_conversations=open_conversations,
-            cpu_us_per_event=cpu / events * 1e6 if events > 0 else 0.0,
-            stages_us=per_event_us(stages, last.gc - first.gc, cpu, events, threads),
+        # By role: the event loop (Faust's agents, the surge detector, the stack's timers); the default executor's
+        # threads (asyncio_N: the processor's prepare and commit, chDB's calls); the others (Faust's aiokafka
+        # consumer thread, kafka-python's, the API). A thread that ended during the run takes its CPU along: it
+        # is counted in "other", with ClickHouse's own threads.
+        threads = dict.fromkeys(("event_loop", "kafka_threads", "processor_threads"), 0.0)
+        for ident, (name, seconds) in last.threads.items():
+            role = (
+                "event_loop"
+                if ident == self.loop_thread
+                else "processor_threads"
+                if name.startswith("asyncio_")
+                else "kafka_threads"
+            )
+            threads[role] += seconds - first.threads.get(ident, (name, 0.0))[1]
+        return (
+            events / elapsed if elapsed > 0 else 0.0,
+            cpu / events * 1e6 if events > 0 else 0.0,
+            per_event_us(stages, last.gc - first.gc, cpu, events, threads),
         )
 
 
-def _python_threads_cpu() -> dict[int, float]:
-    """CPU seconds of every running Python thread, by ident."""
+def _stored_facts(stack: RunningStack) -> int:
+    """Response facts in ClickHouse, one per message (``FINAL`` merges the improved ones)."""
+    database = stack.store.database
+    return int(stack.store.query(f"SELECT count() FROM {database}.{RESPONSE_FACTS} FINAL").rows[0][0])
+
+
+def _python_threads_cpu() -> dict[int, tuple[str, float]]:
+    """Name and CPU seconds of every running Python thread, by ident."""
     spent = {}
     for thread in threading.enumerate():
         if thread.ident is None:
             continue
         try:
-            spent[thread.ident] = time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+            spent[thread.ident] = (thread.name, time.clock_gettime(time.pthread_getcpuclockid(thread.ident)))
         except OSError:  # it ended meanwhile
             continue
     return spent

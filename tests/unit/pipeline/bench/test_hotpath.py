@@ -38,10 +38,12 @@ def test_per_event_us_divides_by_the_events_and_leaves_the_rest_as_other() -> No
     assert hot["insert"] == pytest.approx(3.0)
     assert hot["gc"] == pytest.approx(0.5)
     assert hot["other"] == pytest.approx(1.0)  # 8 - (4 prepared + 3 inserted by this thread)
-    assert "kafka_fetch_faust" not in hot
-    end = per_event_us(stages, gc_s=0.5, cpu_s=9.0, events=1_000_000, loop_cpu_s=2.0)
-    assert end["kafka_fetch_faust"] == pytest.approx(2.0)
-    assert end["other"] == pytest.approx(3.0)  # 9 - 4 prepared - 2 on the loop: ClickHouse's threads
+    assert "event_loop" not in hot
+    threads = {"event_loop": 2.0, "processor_threads": 4.5}
+    end = per_event_us(stages, gc_s=0.5, cpu_s=9.0, events=1_000_000, threads=threads)
+    assert end["event_loop"] == pytest.approx(2.0)
+    assert end["processor_threads"] == pytest.approx(4.5)
+    assert end["other"] == pytest.approx(2.5)  # 9 - the Python threads' 6.5: ClickHouse's own threads
     assert per_event_us({}, 0.0, 1.0, 0)["other"] == pytest.approx(1e6)  # no events: no division by zero
 
 
