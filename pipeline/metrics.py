@@ -89,6 +89,13 @@ class Metrics(ConnectorMetrics):
             "Conversations the reply matcher holds in memory.",
             registry=r,
         )
+        self.matcher_evicted = Counter(
+            "serambi_matcher_evicted",
+            "Conversations dropped from memory (reloaded from ClickHouse when next met): idle beyond the lateness, "
+            "or the oldest idle ones above SERAMBI_MATCHER_MAX_CONVERSATIONS.",
+            ["reason"],
+            registry=r,
+        )
         self.response_seconds = Histogram(
             "serambi_response_seconds",
             "First-response time (wall clock) of the citizen messages the worker matched to a reply.",

@@ -24,9 +24,10 @@ message: a fact is the message's first *closure*, by reply or by removal, whiche
 depends only on the set of events.
 
 Events are read by attribute only (:class:`MatchableInteraction`, :class:`MatchableChange`): the pydantic
-models of :mod:`schemas.events` and the hot path's msgspec Structs both work. The state is compact (see
-:mod:`pipeline.bench.state_memory` for the figures): per conversation a small slotted object, per citizen
-message another one, and only the earliest reply per parent (a later one can never answer anything first).
+models of :mod:`schemas.events` and the hot path's msgspec Structs both work. The state is compact (figures:
+:mod:`pipeline.bench.state_memory`): per conversation a 32-byte object, per citizen message a 72-byte one, and
+per parent only its earliest reply (a later one never answers anything first); eviction visits only the hours
+of event time that are due, never every conversation.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ import heapq
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, NoReturn, Protocol, TypeVar
+
+import msgspec
 
 from schemas.events import AuthorRole, Change, ChangeOp, Interaction, Platform
 from schemas.privacy import PREFIX
@@ -128,8 +131,9 @@ _E = TypeVar("_E", bound=MatchEvent)
 
 # Enum members looked up once: reading ``AuthorRole.CITIZEN`` costs more than the comparison itself.
 _CITIZEN, _AGENCY, _REMOVE = AuthorRole.CITIZEN, AuthorRole.AGENCY, ChangeOp.REMOVE
-# A platform's name from its member (or from the name itself): ``Platform.X.value`` is a slow property.
-_PLATFORM_NAMES: dict[str, str] = {p: p.value for p in Platform} | {p.value: p.value for p in Platform}
+# A platform's name from its member (or from the name itself): ``Platform.X.value`` is a slow property. A member
+# hashes and compares as its name (a StrEnum), so either finds the name, and keys the same dict entries.
+_PLATFORM_NAMES: dict[str, str] = {p: p.value for p in Platform}
 
 
 def _platform_name(platform: str) -> str:
@@ -147,12 +151,12 @@ def response_seconds(asked_at: datetime, answered_at: datetime) -> float:
     return max((answered_at - asked_at).total_seconds(), 0.0)
 
 
-@dataclass(frozen=True, slots=True)
-class ResponseFact:
+class ResponseFact(msgspec.Struct, frozen=True, gc=False):
     """The first closure of one citizen message (an updatable fact: a later-arriving, earlier one wins).
 
     ``closed_by`` is :data:`CLOSED_BY_REPLY` (``reply_id`` answered it) or :data:`CLOSED_BY_REMOVAL` (it was
-    removed first; ``answered_at`` is then the removal's time and ``reply_id`` is empty).
+    removed first; ``answered_at`` is then the removal's time and ``reply_id`` is empty). Immutable, compared
+    and hashed by value (a frozen Struct: made in a fifth of a frozen dataclass's time, one per fact).
     """
 
     message_id: str
@@ -201,51 +205,50 @@ class Evicted(int):
         return f"Evicted(idle={self.idle}, capped={self.capped})"
 
 
-# --- the state: a few slotted objects per conversation (figures: pipeline.bench.state_memory) -------------------
+# --- the state: a few small objects per conversation (figures: pipeline.bench.state_memory) --------------------
+#
+# Open conversations are what fills a worker's memory (millions of them), so: messages and conversations are
+# msgspec Structs the garbage collector does not track (no reference cycle can pass through them), 72 and 32
+# bytes; times are POSIX seconds (a float is half a datetime); a pseudonym is kept as the 16 bytes it spells;
+# a conversation of one message (the common case) holds it directly, without a list or a dict.
 
 # A closure of a message: (when, reply id), or (when, "") for a removal; tuples compare as the rule orders them.
-# Times are POSIX seconds: a float takes half a datetime's memory, and converts back exactly (to the microsecond)
-# for any time within +-2**33 s of 1970 (years 1698 to 2242; the schema accepts 2006 to 2100).
 _Closure = tuple[float, str]
+# A float of POSIX seconds (``datetime.timestamp()``) holds a time exactly to the microsecond (``_datetime`` gives
+# it back) within +-2**33 s of 1970, years 1698 to 2242 (events are 2006 to 2100).
 _EXACT_SECONDS = 2.0**33
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_HOUR = timedelta(hours=1)
-# Up to this many citizen messages a conversation keeps them in a list (scanned); beyond, in dicts (a post of
-# an agency may gather thousands of comments, one conversation).
+_HOUR_SECONDS = 3600
+# Up to this many messages a conversation keeps them in a tuple (scanned); beyond, in dicts (an agency's post
+# may gather thousands of comments: one conversation).
 _SMALL = 8
+_HEX_DIGITS = "0123456789abcdef"
+_PSEUDONYM_DIGITS = 32
 
 
-def _seconds(at: datetime) -> float:
-    seconds = at.timestamp()
-    if not -_EXACT_SECONDS < seconds < _EXACT_SECONDS:
-        msg = f"event time {at.isoformat()} is out of the matcher's range (years 1698 to 2242); fix the producer"
-        raise ValueError(msg)
-    return seconds
+def _out_of_range(at: datetime) -> NoReturn:
+    msg = f"event time {at.isoformat()} is outside the years 1698 to 2242 the matcher holds; fix the producer"
+    raise ValueError(msg)
 
 
 def _datetime(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _packed(author: str) -> int | str:
-    """A pseudonym (``ps1:`` + 32 hex digits) as the number it spells: 44 bytes instead of 85; others as they are."""
-    if len(author) == 36 and author.startswith(PREFIX):  # the pseudonym's length
-        try:
-            number = int(author[4:], 16)
-        except ValueError:
-            return author
-        if f"{number:032x}" == author[4:]:  # only the canonical spelling, so that unpacking gives it back
-            return number
+def _packed(author: str) -> bytes | str:
+    """A pseudonym (``ps1:`` + 32 lowercase hex digits) as the 16 bytes it spells (49 bytes, not 85); others as is."""
+    digits = author[len(PREFIX) :]
+    if len(digits) == _PSEUDONYM_DIGITS and author.startswith(PREFIX) and not digits.strip(_HEX_DIGITS):
+        return bytes.fromhex(digits)
     return author
 
 
-def _unpacked(author: int | str | None) -> str:
-    if author is None:  # a ghost's (never asked for)
-        return ""
-    return author if isinstance(author, str) else f"{PREFIX}{author:032x}"
+def _unpacked(author: bytes | str | None) -> str:
+    if isinstance(author, bytes):
+        return PREFIX + author.hex()
+    return author or ""  # "": a ghost's, never asked for
 
 
-class _Message:
+class _Message(msgspec.Struct, gc=False):
     """A citizen message, or a *ghost*: a message named by a reply or a removal before it was met (no author).
 
     ``reply`` is the earliest agency reply to it (it also answers its author's earlier messages; a later one
@@ -253,24 +256,20 @@ class _Message:
     earliest removal met before it (not emitted: there was no message to close yet).
     """
 
-    __slots__ = ("agency", "at", "author", "first", "id", "kind", "reply")
+    id: str
+    at: float
+    author: bytes | str | None
+    agency: str
+    kind: str
+    reply: _Closure | None = None
+    first: _Closure | None = None
 
-    def __init__(self, message_id: str, at: float, author: int | str | None, agency: str, kind: str) -> None:
-        self.id, self.at, self.author, self.agency, self.kind = message_id, at, author, agency, kind
-        self.reply: _Closure | None = None
-        self.first: _Closure | None = None
 
-
-class _Index:
+class _Index(msgspec.Struct, gc=False):
     """The messages of a big conversation, by id, and the met ones by author."""
 
-    __slots__ = ("by_author", "by_id")
-
-    def __init__(self, messages: Iterable[_Message]) -> None:
-        self.by_id: dict[str, _Message] = {}
-        self.by_author: dict[int | str, list[_Message]] = {}
-        for message in messages:
-            self.add(message)
+    by_id: dict[str, _Message] = msgspec.field(default_factory=dict)
+    by_author: dict[bytes | str, list[_Message]] = msgspec.field(default_factory=dict)
 
     def add(self, message: _Message) -> None:
         """Index ``message`` (again once a ghost is met: then by its author)."""
@@ -279,23 +278,23 @@ class _Index:
             self.by_author.setdefault(message.author, []).append(message)
 
 
-# Nothing yet, one message (most conversations), a short list, or an index.
-_Messages = _Message | list[_Message] | _Index | None
+# Nothing yet, one message (most conversations), a few in a tuple (smaller than a list), or an index.
+_Messages = _Message | tuple[_Message, ...] | _Index | None
 
 
 def _find(messages: _Messages, message_id: str) -> _Message | None:
     if isinstance(messages, _Message):
         return messages if messages.id == message_id else None
-    if isinstance(messages, list):
+    if isinstance(messages, tuple):
         return next((message for message in messages if message.id == message_id), None)
     return None if messages is None else messages.by_id.get(message_id)
 
 
-def _of_author(messages: _Messages, author: int | str) -> list[_Message]:
+def _of_author(messages: _Messages, author: bytes | str) -> list[_Message]:
     """The met messages of ``author`` (ghosts have none)."""
     if isinstance(messages, _Message):
         return [messages] if messages.author == author else []
-    if isinstance(messages, list):
+    if isinstance(messages, tuple):
         return [message for message in messages if message.author == author]
     return [] if messages is None else messages.by_author.get(author, [])
 
@@ -303,7 +302,7 @@ def _of_author(messages: _Messages, author: int | str) -> list[_Message]:
 def _every(messages: _Messages) -> Iterable[_Message]:
     if isinstance(messages, _Message):
         return (messages,)
-    if isinstance(messages, list):
+    if isinstance(messages, tuple):
         return messages
     return () if messages is None else messages.by_id.values()
 
@@ -313,12 +312,14 @@ def _with(messages: _Messages, message: _Message) -> _Messages:
     if messages is None:
         return message
     if isinstance(messages, _Message):
-        return [messages, message]
-    if isinstance(messages, list):
+        return (messages, message)
+    if isinstance(messages, tuple):
         if len(messages) < _SMALL:
-            messages.append(message)
-            return messages
-        return _Index([*messages, message])
+            return (*messages, message)
+        index = _Index()
+        for each in [*messages, message]:
+            index.add(each)
+        return index
     messages.add(message)
     return messages
 
@@ -329,40 +330,32 @@ def _earliest(a: _Closure | None, b: _Closure | None) -> _Closure | None:
     return a if b is None or a <= b else b
 
 
-class _Conversation:
-    """An open conversation: its messages, and the end of the hour of its latest event (shared by that hour's)."""
+class _Conversation(msgspec.Struct, gc=False):
+    """An open conversation: the end of the hour of its latest event (one float per hour), and its messages."""
 
-    __slots__ = ("messages", "until")
-
-    def __init__(self, until: datetime) -> None:
-        self.until = until
-        self.messages: _Messages = None
+    until: float
+    messages: _Messages = None
 
 
-class _Account:
-    """The open conversations of one account, by root id."""
+class _Account(msgspec.Struct, gc=False):
+    """The open conversations of one account, by root id; ``agency_id``: its usual agency's (one string for all)."""
 
-    __slots__ = ("account_id", "agency_id", "conversations", "platform")
-
-    def __init__(self, platform: str, account_id: str, agency_id: str) -> None:
-        self.platform, self.account_id = platform, account_id
-        self.agency_id = agency_id  # messages of the account's usual agency share this string
-        self.conversations: dict[str, _Conversation] = {}
+    platform: str
+    account_id: str
+    agency_id: str
+    conversations: dict[str, _Conversation] = msgspec.field(default_factory=dict)
 
 
-class _Hour:
-    """The conversations whose latest event fell in one hour (``end`` is when it ends), for eviction.
+class _Hour(msgspec.Struct, gc=False):
+    """The conversations whose latest event fell in one hour (``end``: when it ends, POSIX seconds), for eviction.
 
     Entry i is the conversation ``roots[i]`` of ``accounts[i]`` (two lists: a tuple per entry costs 56 bytes).
     It is stale once its conversation moved to a later hour or left, and skipped when the hour is visited.
     """
 
-    __slots__ = ("accounts", "end", "roots")
-
-    def __init__(self, end: datetime) -> None:
-        self.end = end
-        self.accounts: list[_Account] = []
-        self.roots: list[str] = []
+    end: float
+    accounts: list[_Account] = msgspec.field(default_factory=list)
+    roots: list[str] = msgspec.field(default_factory=list)
 
 
 class Matcher:
@@ -380,7 +373,7 @@ class Matcher:
         self._lateness = lateness
         self._accounts: dict[tuple[str, str], _Account] = {}
         self._open = 0
-        # Hours (since the epoch) of the latest events of open conversations: a heap of hour numbers, each
+        # The hours (since the epoch) of the latest events of open conversations: a heap of hour numbers, each
         # with the conversations that moved into it, so eviction visits only the hours that are due.
         self._hours: list[int] = []
         self._by_hour: dict[int, _Hour] = {}
@@ -448,7 +441,7 @@ class Matcher:
         messages are not yet durable, so could not be reloaded. Returns how many went (an ``int``) and why.
         """
         watermark = watermark or self.watermark
-        idle = 0 if watermark is None else self._drop_idle(watermark - self._lateness, keep)
+        idle = 0 if watermark is None else self._drop_idle((watermark - self._lateness).timestamp(), keep)
         capped = 0
         if limit is not None and self._open > limit:
             capped = self._drop_oldest(self._open - limit, keep)
@@ -485,56 +478,65 @@ class Matcher:
         at = event.created_at
         if self.watermark is None or at > self.watermark:
             self.watermark = at
-        key = (_platform_name(event.platform), event.account_id)
-        account = self._accounts.get(key) or self._account(key, event.agency_id)
+        seconds = at.timestamp()
+        if not -_EXACT_SECONDS < seconds < _EXACT_SECONDS:
+            _out_of_range(at)
+        account = self._accounts.get((event.platform, event.account_id)) or self._account(event)
         root = event.root_id
         conv = account.conversations.get(root)
         if conv is None:
-            conv = account.conversations[root] = _Conversation(self._enter(account, root, at))
+            conv = account.conversations[root] = _Conversation(self._enter(account, root, seconds))
             self._open += 1
-        elif at >= conv.until:  # a later hour: the conversation moves (its entry in the earlier hour goes stale)
-            conv.until = self._enter(account, root, at)
+        elif seconds >= conv.until:  # a later hour: the conversation moves (its entry in the earlier one goes stale)
+            conv.until = self._enter(account, root, seconds)
         if event.type == "change":
             if event.op == _REMOVE:
-                self._add_removal(account, root, conv, event.target_id, (_seconds(at), _REMOVAL_ID))
+                self._add_removal(account, root, conv, event.target_id, (seconds, _REMOVAL_ID))
         elif event.author_role == _CITIZEN:
-            self._add_citizen(account, root, conv, event)
+            self._add_citizen(account, conv, event, seconds)
         elif event.author_role == _AGENCY and event.parent_id is not None:
-            self._add_reply(account, root, conv, event.parent_id, (_seconds(at), event.message_id))
+            self._add_reply(account, root, conv, event.parent_id, (seconds, event.message_id))
 
-    def _account(self, key: tuple[str, str], agency_id: str) -> _Account:
-        account = self._accounts[key] = _Account(key[0], key[1], agency_id)
+    def _account(self, event: MatchEvent) -> _Account:
+        key = (_platform_name(event.platform), event.account_id)
+        account = self._accounts.get(key)
+        if account is None:
+            account = self._accounts[key] = _Account(key[0], key[1], event.agency_id)
         return account
 
-    def _add_citizen(self, account: _Account, root: str, conv: _Conversation, event: MatchableInteraction) -> None:
+    def _add_citizen(self, account: _Account, conv: _Conversation, event: MatchableInteraction, at: float) -> None:
         messages, message_id = conv.messages, event.message_id
+        agency = account.agency_id if event.agency_id == account.agency_id else event.agency_id
+        if messages is None:  # its conversation's first message (the common case): nothing to match yet
+            conv.messages = _Message(message_id, at, _packed(event.author_id), agency, event.kind)
+            if self._news is not None:
+                self._news.asked.append(event)
+            return
         message = _find(messages, message_id)
         if message is not None and message.author is not None:
             return  # met before
-        agency = account.agency_id if event.agency_id == account.agency_id else event.agency_id
-        at, author = _seconds(event.created_at), _packed(event.author_id)
+        author = _packed(event.author_id)
         peers = _of_author(messages, author)
         if message is None:
             message = _Message(message_id, at, author, agency, event.kind)
             conv.messages = _with(messages, message)
-            reply = removal = None
         else:  # a ghost: what waited for it closes it now
             message.at, message.author, message.agency, message.kind = at, author, agency, event.kind
-            reply, removal, message.first = message.reply, message.first, None
             if isinstance(messages, _Index):
                 messages.add(message)
         if self._news is not None:
             self._news.asked.append(event)
-        # Its closure: its own removal, the earliest reply to it, or to a later message of its author.
-        best = _earliest(reply, removal)
+        # Its closure: its own removal, the earliest reply to it, or to a later message of its author; a reply
+        # that waited for it answers the author's earlier messages too.
+        reply, best, message.first = message.reply, _earliest(message.reply, message.first), None
         for peer in peers:
             message.author = peer.author  # one object for the author's messages
             if peer.at > at:
                 best = _earliest(best, peer.reply)
             elif peer.at < at and reply is not None:
-                self._offer(account, root, peer, reply)  # the reply that waited for it answers earlier ones too
+                self._offer(account, event.root_id, peer, reply)
         if best is not None:
-            self._offer(account, root, message, best)
+            self._offer(account, event.root_id, message, best)
 
     def _add_reply(self, account: _Account, root: str, conv: _Conversation, parent_id: str, reply: _Closure) -> None:
         parent = _find(conv.messages, parent_id)
@@ -547,9 +549,10 @@ class Matcher:
         if parent.author is None:
             return  # a ghost: the reply waits for its message
         self._offer(account, root, parent, reply)
-        for earlier in _of_author(conv.messages, parent.author):
-            if earlier.at < parent.at:
-                self._offer(account, root, earlier, reply)
+        if not isinstance(conv.messages, _Message):
+            for earlier in _of_author(conv.messages, parent.author):
+                if earlier.at < parent.at:
+                    self._offer(account, root, earlier, reply)
 
     def _add_removal(self, account: _Account, root: str, conv: _Conversation, target: str, removal: _Closure) -> None:
         # It closes the removed message only: unlike a reply, it says nothing about the author's other messages.
@@ -593,18 +596,18 @@ class Matcher:
 
     # --- eviction -------------------------------------------------------------------------------------------
 
-    def _enter(self, account: _Account, root: str, at: datetime) -> datetime:
-        """Register the conversation in the hour of ``at``; return the hour's end."""
-        number = (at - _EPOCH) // _HOUR
+    def _enter(self, account: _Account, root: str, seconds: float) -> float:
+        """Register the conversation in the hour of ``seconds``; return the hour's end (shared by its entries)."""
+        number = int(seconds // _HOUR_SECONDS)
         hour = self._by_hour.get(number)
         if hour is None:
-            hour = self._by_hour[number] = _Hour(_EPOCH + (number + 1) * _HOUR)
+            hour = self._by_hour[number] = _Hour(float((number + 1) * _HOUR_SECONDS))
             heapq.heappush(self._hours, number)
         hour.accounts.append(account)
         hour.roots.append(root)
         return hour.end
 
-    def _drop_idle(self, horizon: datetime, keep: Container[ConversationKey]) -> int:
+    def _drop_idle(self, horizon: float, keep: Container[ConversationKey]) -> int:
         dropped, kept = 0, []
         while self._hours and self._by_hour[self._hours[0]].end <= horizon:
             hour = self._by_hour.pop(heapq.heappop(self._hours))
@@ -618,7 +621,7 @@ class Matcher:
                     del account.conversations[root]
                     dropped += 1
         for account, root, conv in kept:  # still due: looked at again on the next call
-            conv.until = self._enter(account, root, conv.until - _HOUR)
+            conv.until = self._enter(account, root, conv.until - _HOUR_SECONDS)
         self._open -= dropped
         return dropped
 

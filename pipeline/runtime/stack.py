@@ -383,7 +383,15 @@ def _running(settings: Settings, bootstrap: str, store: Store, metrics: Metrics)
     registry.publish()
     history = InteractionHistory(store)
     lateness = timedelta(hours=settings.lateness_hours)
-    processor = Processor(store, metrics, registry, history, lateness, bounds=settings.event_bounds)
+    processor = Processor(
+        store,
+        metrics,
+        registry,
+        history,
+        lateness,
+        bounds=settings.event_bounds,
+        max_conversations=settings.matcher_max_conversations,
+    )
     failing = Failing()
     surge = surge_context(settings, store, metrics, registry, handled, failing) if settings.surge_detection else None
     if surge is not None:

@@ -143,6 +143,10 @@ class Processor:
             (``out_of_range``). The stack passes ``SERAMBI_EARLIEST_EVENT`` and ``SERAMBI_MAX_FUTURE_HOURS``.
         tally: the surge detector's counts (``None``: not counted). A chunk counts once it is stored
             (:meth:`count`), so a chunk prepared but never stored (the worker stopped) counts when replayed.
+        max_conversations: open conversations kept in memory at most (0: no cap; the stack passes
+            ``SERAMBI_MATCHER_MAX_CONVERSATIONS``). Above it the oldest idle ones are dropped, never those of the
+            chunk in hand; a dropped conversation is reloaded from ClickHouse when next met, so the cap bounds
+            memory at the cost of reads, never correctness.
 
     Attributes: ``matcher`` (the open conversations), ``uncommitted`` (chunks prepared but not committed yet;
     see :attr:`settled`), ``rows_total`` (raw rows stored by this process),
@@ -172,6 +176,7 @@ class Processor:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     bounds: EventBounds = field(default_factory=EventBounds)
     tally: UnansweredTally | None = None
+    max_conversations: int = 0
     rows_total: int = field(default=0, init=False)
     facts_total: int = field(default=0, init=False)
     observers: list[Callable[[Sequence[Record]], None]] = field(default_factory=list, init=False)
@@ -337,7 +342,11 @@ class Processor:
         if watermark is not None:
             # This chunk's rows are not stored yet (the worker commits chunk k while it prepares k + 1): its
             # conversations could not be reloaded by the next chunk, so they stay in memory until then.
-            self.matcher.evict(watermark, keep=keys)
+            evicted = self.matcher.evict(watermark, keep=keys, limit=self.max_conversations or None)
+            if evicted.idle:
+                self.metrics.matcher_evicted.labels("idle").inc(evicted.idle)
+            if evicted.capped:  # the spill path: their next message reloads them from ClickHouse
+                self.metrics.matcher_evicted.labels("cap").inc(evicted.capped)
         self.metrics.matcher_open_conversations.set(len(self.matcher))
         if stages is not None:
             started = stages.add("evict", started)

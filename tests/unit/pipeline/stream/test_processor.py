@@ -547,3 +547,27 @@ def test_a_warm_up_that_fails_is_done_again_at_the_retry(rig: Rig, event_factory
     rig.processor.commit(rig.processor.prepare(chunk))
     assert rig.history.asked_partitions == [{0}, {0}]
     assert rig.inserter.column("response_facts", "message_id") == ["q1"]
+
+
+def test_above_the_cap_the_oldest_idle_conversations_spill_and_are_reloaded_when_met(
+    tiny_directory: Directory, event_factory: EventFactory
+) -> None:
+    inserter, history, clock = ListInserter(), ListHistory(), FakeClock(T0 + timedelta(days=10))
+    metrics = Metrics(CollectorRegistry())
+    agencies = DirectoryAgencies(tiny_directory)
+    processor = Processor(inserter, metrics, agencies, history, clock=clock, max_conversations=2)
+    questions = [
+        event_factory(
+            "comment", message_id=f"q{n}", root_id=f"R{n}", author_id=ALICE, created_at=T0 + timedelta(hours=n)
+        )
+        for n in range(4)
+    ]
+    for offset, question in enumerate(questions):
+        processor.commit(processor.prepare([record(0, offset, question)]))
+    history.events = list(questions)  # their rows are stored
+    assert len(processor.matcher) <= 3  # the cap, plus the conversation of the chunk in hand
+    assert not processor.matcher.holds(conversation_key(questions[0]))  # the oldest idle went first
+    assert metrics.registry.get_sample_value("serambi_matcher_evicted_total", {"reason": "cap"}) >= 1
+    reply = event_factory("reply", message_id="r0", parent_id="q0", root_id="R0", created_at=T0 + timedelta(hours=5))
+    processor.commit(processor.prepare([record(0, 9, reply)]))
+    assert inserter.column("response_facts", "message_id") == ["q0"]  # reloaded from ClickHouse, matched
