@@ -567,7 +567,7 @@ def test_above_the_cap_the_oldest_idle_conversations_spill_and_are_reloaded_when
     history.events = list(questions)  # their rows are stored
     assert len(processor.matcher) <= 3  # the cap, plus the conversation of the chunk in hand
     assert not processor.matcher.holds(conversation_key(questions[0]))  # the oldest idle went first
-    assert metrics.registry.get_sample_value("serambi_matcher_evicted_total", {"reason": "cap"}) >= 1
+    assert (metrics.registry.get_sample_value("serambi_matcher_evicted_total", {"reason": "cap"}) or 0) >= 1
     reply = event_factory("reply", message_id="r0", parent_id="q0", root_id="R0", created_at=T0 + timedelta(hours=5))
     processor.commit(processor.prepare([record(0, 9, reply)]))
     assert inserter.column("response_facts", "message_id") == ["q0"]  # reloaded from ClickHouse, matched
