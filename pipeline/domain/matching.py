@@ -73,11 +73,9 @@ BusinessSeconds = Callable[[str, datetime, datetime], float]
 ConversationKey = tuple[str, str, str]
 
 
-class MatchableInteraction(Protocol):
-    """What the matcher reads of an interaction: :class:`~schemas.events.Interaction` or a Struct alike."""
+class _MatchableEvent(Protocol):
+    """What the matcher reads of any event it takes."""
 
-    @property
-    def type(self) -> Literal["interaction"]: ...
     @property
     def event_id(self) -> str: ...
     @property
@@ -88,6 +86,13 @@ class MatchableInteraction(Protocol):
     def account_id(self) -> str: ...
     @property
     def created_at(self) -> datetime: ...
+
+
+class MatchableInteraction(_MatchableEvent, Protocol):
+    """What the matcher reads of an interaction: :class:`~schemas.events.Interaction` or a Struct alike."""
+
+    @property
+    def type(self) -> Literal["interaction"]: ...
     @property
     def kind(self) -> str: ...
     @property
@@ -102,21 +107,11 @@ class MatchableInteraction(Protocol):
     def author_role(self) -> str: ...
 
 
-class MatchableChange(Protocol):
+class MatchableChange(_MatchableEvent, Protocol):
     """What the matcher reads of a change: :class:`~schemas.events.Change` or a Struct alike (removals count)."""
 
     @property
     def type(self) -> Literal["change"]: ...
-    @property
-    def event_id(self) -> str: ...
-    @property
-    def platform(self) -> str: ...
-    @property
-    def agency_id(self) -> str: ...
-    @property
-    def account_id(self) -> str: ...
-    @property
-    def created_at(self) -> datetime: ...
     @property
     def op(self) -> str: ...
     @property
