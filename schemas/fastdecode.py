@@ -26,6 +26,7 @@ import msgspec
 from msgspec import Meta
 
 from schemas.events import (
+    EVENT_ADAPTER,
     MAX_TEXT_CHARS,
     AuthorRole,
     Change,
@@ -220,7 +221,13 @@ def event_json(event: HotEvent) -> bytes:
 def event_dict(event: HotEvent) -> dict[str, Any]:
     """The event as JSON-ready builtins: ``model_dump(mode="json")`` of the pydantic model it stands for."""
     if isinstance(event, _Base):
-        # Through JSON, so a tuple becomes a list as in pydantic's dump (dead letters only: no hot path).
-        data: dict[str, Any] = msgspec.json.decode(_ENCODER.encode(event))
-        return data
+        # Through the pydantic model (dead letters only: no hot path), so the keys come in the model's order: a
+        # dead letter's id hashes its raw text, and the same event must give the same id whichever path decoded
+        # it, or a replay would store a second dead letter.
+        line = _ENCODER.encode(event)
+        try:
+            return EVENT_ADAPTER.validate_json(line).model_dump(mode="json")
+        except ValueError:  # cannot happen for an event msgspec accepted; the content matters more than order
+            data: dict[str, Any] = msgspec.json.decode(line)
+            return data
     return event.model_dump(mode="json")

@@ -424,6 +424,12 @@ class Processor:
                 self._warmed.update(partitions)
         if current and self.tally is not None and events:
             self.tally.seed(self.matcher.unanswered(keys={conversation_key(event) for event in events}))
+        if self.max_conversations and len(self.matcher) > self.max_conversations:
+            # The cap holds from the warm-up on (everything loaded is stored, so anything may go): the oldest idle
+            # conversations are dropped now rather than at the first chunk.
+            capped = self.matcher.evict(limit=self.max_conversations)
+            self.metrics.matcher_evicted.labels("cap").inc(capped.capped)
+            self.metrics.matcher_evicted.labels("idle").inc(capped.idle)
         self.metrics.matcher_open_conversations.set(len(self.matcher))
         where = "every partition" if partitions is None else f"partitions {_ranges(partitions)}"
         log.info(

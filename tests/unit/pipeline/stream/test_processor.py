@@ -571,3 +571,20 @@ def test_above_the_cap_the_oldest_idle_conversations_spill_and_are_reloaded_when
     reply = event_factory("reply", message_id="r0", parent_id="q0", root_id="R0", created_at=T0 + timedelta(hours=5))
     processor.commit(processor.prepare([record(0, 9, reply)]))
     assert inserter.column("response_facts", "message_id") == ["q0"]  # reloaded from ClickHouse, matched
+
+
+def test_the_cap_holds_from_the_warm_up_on(tiny_directory: Directory, event_factory: EventFactory) -> None:
+    history, metrics = ListHistory(), Metrics(CollectorRegistry())
+    history.events = [
+        event_factory(
+            "comment", message_id=f"q{n}", root_id=f"R{n}", author_id=ALICE, created_at=T0 + timedelta(hours=n)
+        )
+        for n in range(5)
+    ]
+    agencies = DirectoryAgencies(tiny_directory)
+    clock = FakeClock(T0 + timedelta(days=1))
+    processor = Processor(ListInserter(), metrics, agencies, history, clock=clock, max_conversations=2)
+    assert processor.rebuild() == 5
+    assert len(processor.matcher) == 2  # the newest two: the oldest idle went at once
+    assert processor.matcher.holds(conversation_key(history.events[4]))
+    assert metrics.registry.get_sample_value("serambi_matcher_evicted_total", {"reason": "cap"}) == 3
