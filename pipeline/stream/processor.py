@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -342,11 +342,7 @@ class Processor:
         if watermark is not None:
             # This chunk's rows are not stored yet (the worker commits chunk k while it prepares k + 1): its
             # conversations could not be reloaded by the next chunk, so they stay in memory until then.
-            evicted = self.matcher.evict(watermark, keep=keys, limit=self.max_conversations or None)
-            if evicted.idle:
-                self.metrics.matcher_evicted.labels("idle").inc(evicted.idle)
-            if evicted.capped:  # the spill path: their next message reloads them from ClickHouse
-                self.metrics.matcher_evicted.labels("cap").inc(evicted.capped)
+            self._evict(watermark, keep=keys)
         self.metrics.matcher_open_conversations.set(len(self.matcher))
         if stages is not None:
             started = stages.add("evict", started)
@@ -427,9 +423,7 @@ class Processor:
         if self.max_conversations and len(self.matcher) > self.max_conversations:
             # The cap holds from the warm-up on (everything loaded is stored, so anything may go): the oldest idle
             # conversations are dropped now rather than at the first chunk.
-            capped = self.matcher.evict(limit=self.max_conversations)
-            self.metrics.matcher_evicted.labels("cap").inc(capped.capped)
-            self.metrics.matcher_evicted.labels("idle").inc(capped.idle)
+            self._evict(None)
         self.metrics.matcher_open_conversations.set(len(self.matcher))
         where = "every partition" if partitions is None else f"partitions {_ranges(partitions)}"
         log.info(
@@ -439,6 +433,15 @@ class Processor:
             len(events),
         )
         return len(events)
+
+    def _evict(self, watermark: datetime | None, keep: Container[ConversationKey] = ()) -> None:
+        # Idle conversations, and above the cap the oldest idle ones (the spill path: their next message reloads
+        # them from ClickHouse); never those in ``keep``.
+        evicted = self.matcher.evict(watermark, keep=keep, limit=self.max_conversations or None)
+        if evicted.idle:
+            self.metrics.matcher_evicted.labels("idle").inc(evicted.idle)
+        if evicted.capped:
+            self.metrics.matcher_evicted.labels("cap").inc(evicted.capped)
 
     def _replay(self, events: Iterable[Matchable]) -> list[ResponseFact]:
         # A stored interaction the matcher cannot take was dead-lettered when it arrived: skip it, or every

@@ -11,7 +11,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -23,12 +22,17 @@ from tests.helpers.processes import SERAMBI
 _PROBES = re.compile(r"probes and metrics on (http://\S+)")
 
 
-def wait_until(condition: Callable[[], object], what: str, timeout_s: float = 180) -> None:
-    """Poll ``condition`` until it holds; fail the test naming ``what`` after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)  # polling an observable state between checks
+GROUP_TIMEOUT_S = 180.0
+"""How long a test waits for a group to rebalance or drain (a loaded 2-core machine takes tens of seconds)."""
+
+
+def get_json(url: str) -> tuple[int, dict[str, Any]]:
+    """``GET url``: the status and the JSON body, whatever the status (a probe answers 503 with a reason)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, orjson.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, orjson.loads(exc.read())
 
 
 class WorkerProcess:
@@ -83,11 +87,7 @@ class WorkerProcess:
 
     def probe(self, path: str) -> tuple[int, dict[str, Any]]:
         """``GET path`` of the worker's probe server: status and JSON body."""
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=10) as answer:
-                return answer.status, orjson.loads(answer.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, orjson.loads(exc.read())
+        return get_json(self.url + path)
 
     def partitions(self) -> set[int] | None:
         """The events partitions the worker consumes, once ready; ``None`` before."""

@@ -14,26 +14,18 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 import pytest
 
 from pipeline.kafka.broker import EmbeddedBroker
+from tests.helpers.monitoring import wait_until
 from tests.helpers.processes import SERAMBI, cli_env, run_cli
-from tests.helpers.workers import WorkerProcess, wait_until
+from tests.helpers.workers import GROUP_TIMEOUT_S, WorkerProcess, get_json
 
 
 def _fails(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     result = subprocess.run([SERAMBI, *args], env=env, capture_output=True, text=True, timeout=180, check=False)
     assert result.returncode != 0, result.stdout + result.stderr
     return result
-
-
-def _get(url: str) -> tuple[int, dict[str, object]]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            return answer.status, orjson.loads(answer.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, orjson.loads(exc.read())
 
 
 @pytest.fixture
@@ -71,7 +63,9 @@ def test_worker_joins_answers_its_probes_and_stops_on_sigterm(tmp_path: Path, br
     worker = WorkerProcess("solo", env)
     try:
         assert worker.probe("/health")[0] == 200
-        wait_until(lambda: worker.partitions() == {0, 1, 2}, "the worker to join and own every partition")
+        wait_until(
+            lambda: worker.partitions() == {0, 1, 2}, GROUP_TIMEOUT_S, "the worker to join and own every partition"
+        )
         status, ready = worker.probe("/ready")
         assert (status, ready["leader"]) == (200, True)  # it consumes partition 0: it derives the rollups
         with urllib.request.urlopen(worker.url + "/metrics", timeout=10) as answer:
@@ -96,8 +90,8 @@ def test_web_serves_the_board_and_its_probes_then_stops_on_sigterm(tmp_path: Pat
                 break
         else:
             pytest.fail("serambi web did not say where the board is:\n" + "".join(lines))
-        assert _get(url + "/health") == (200, {"status": "ok"})
-        assert _get(url + "/ready") == (200, {"status": "ready"})
+        assert get_json(url + "/health") == (200, {"status": "ok"})
+        assert get_json(url + "/ready") == (200, {"status": "ready"})
         with urllib.request.urlopen(url + "/metrics", timeout=10) as metrics:
             assert b'serambi_board_requests_total{route="/ready",status="2xx"} 1.0' in metrics.read()
         with urllib.request.urlopen(url + "/", timeout=10) as page:

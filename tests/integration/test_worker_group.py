@@ -35,8 +35,9 @@ from schemas.tables import CHANGES, INTERACTIONS, POSTS, REACTIONS, RESPONSE_FAC
 from schemas.topics import partition_for
 from tests.helpers.chserver import clickhouse_server
 from tests.helpers.events import make_event
+from tests.helpers.monitoring import wait_until
 from tests.helpers.processes import SERAMBI
-from tests.helpers.workers import WorkerProcess, group_drained, wait_until
+from tests.helpers.workers import GROUP_TIMEOUT_S, WorkerProcess, group_drained
 
 PARTITIONS = 4
 START = datetime(2026, 11, 16, 0, 0, tzinfo=UTC)  # a Monday: working hours in the phases below
@@ -83,7 +84,11 @@ class Group:
         self.published += out.published
 
     def drained(self) -> None:
-        wait_until(lambda: group_drained(self.bootstrap, PARTITIONS), "the group to store and commit every record")
+        wait_until(
+            lambda: group_drained(self.bootstrap, PARTITIONS),
+            GROUP_TIMEOUT_S,
+            "the group to store and commit every record",
+        )
 
 
 @pytest.fixture
@@ -199,17 +204,25 @@ def test_partitions_moving_away_and_back_mid_replay_keep_the_facts_exact(group: 
     traps = _stale_copy_traps(group.directory)
     first = group.worker("a")
     try:
-        wait_until(lambda: first.partitions() == set(range(PARTITIONS)), "worker a to take every partition")
+        wait_until(
+            lambda: first.partitions() == set(range(PARTITIONS)), GROUP_TIMEOUT_S, "worker a to take every partition"
+        )
         group.publish_until(PHASES[0], traps[0])
         group.drained()
         second = group.worker("b")  # joins: half of the partitions move to it
         try:
-            wait_until(lambda: _split(first, second), "the group to split the partitions between a and b")
+            wait_until(
+                lambda: _split(first, second), GROUP_TIMEOUT_S, "the group to split the partitions between a and b"
+            )
             group.publish_until(PHASES[1], traps[1])  # b stores new messages of conversations a held
             group.drained()
         finally:
             assert second.stop() == 0, second.output()  # leaves: its partitions come back to a
-        wait_until(lambda: first.partitions() == set(range(PARTITIONS)), "worker a to take the partitions back")
+        wait_until(
+            lambda: first.partitions() == set(range(PARTITIONS)),
+            GROUP_TIMEOUT_S,
+            "worker a to take the partitions back",
+        )
         group.publish_until(PHASES[2], traps[2])  # replies to what b stored: a must read those conversations again
         group.drained()
         _assert_equals_oracle(group)
@@ -220,11 +233,15 @@ def test_partitions_moving_away_and_back_mid_replay_keep_the_facts_exact(group: 
 def test_a_worker_killed_while_holding_partitions_is_replaced_without_loss_or_double_count(group: Group) -> None:
     first, second = group.worker("a"), group.worker("b")
     try:
-        wait_until(lambda: _split(first, second), "both workers to own partitions")
+        wait_until(lambda: _split(first, second), GROUP_TIMEOUT_S, "both workers to own partitions")
         group.publish_until(PHASES[0])
-        wait_until(lambda: second.probe("/health")[1].get("rows_stored", 0) > 0, "worker b to store rows")
+        wait_until(
+            lambda: second.probe("/health")[1].get("rows_stored", 0) > 0, GROUP_TIMEOUT_S, "worker b to store rows"
+        )
         second.kill()  # mid-replay, holding partitions, with uncommitted records
-        wait_until(lambda: first.partitions() == set(range(PARTITIONS)), "worker a to take b's partitions")
+        wait_until(
+            lambda: first.partitions() == set(range(PARTITIONS)), GROUP_TIMEOUT_S, "worker a to take b's partitions"
+        )
         group.publish_until(PHASES[1])
         group.drained()
         _assert_equals_oracle(group)
@@ -237,12 +254,14 @@ def test_a_worker_killed_while_holding_partitions_is_replaced_without_loss_or_do
 def test_a_rolling_restart_of_every_worker_during_a_replay_keeps_the_facts_exact(group: Group) -> None:
     workers = {"a": group.worker("a"), "b": group.worker("b")}
     try:
-        wait_until(lambda: _split(*workers.values()), "both workers to own partitions")
+        wait_until(lambda: _split(*workers.values()), GROUP_TIMEOUT_S, "both workers to own partitions")
         group.publish_until(PHASES[0])
         for name, generation in (("a", "a2"), ("b", "b2")):  # one at a time, as a rolling upgrade does
             assert workers[name].stop() == 0, workers[name].output()
             workers[name] = group.worker(generation)
-            wait_until(lambda: _split(*workers.values()), f"{generation} to join and the group to rebalance")
+            wait_until(
+                lambda: _split(*workers.values()), GROUP_TIMEOUT_S, f"{generation} to join and the group to rebalance"
+            )
             group.publish_until(PHASES[1] if generation == "a2" else PHASES[2])
         group.drained()
         _assert_equals_oracle(group)
