@@ -7,6 +7,8 @@ The global options (``--data-dir``, ``-v``) are accepted after any subcommand to
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 from pathlib import Path
 
 import click
@@ -50,6 +52,9 @@ _VERBOSE_HELP = "More log output (-v info, -vv debug; Kafka and Faust libraries 
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None, verbose: int) -> None:
     """Serambi: do government agencies talk *with* citizens on social media, or only *at* them?"""
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: what a stuck process is waiting on, without
+    # stopping it (the tests ask a process that outlived its timeout for this before they kill it).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     configure_logging(verbose)
     ctx.meta[_VERBOSITY] = verbose
     ctx.obj = {"data_dir": data_dir} if data_dir else {}

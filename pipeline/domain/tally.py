@@ -221,6 +221,7 @@ class UnansweredTally:
         """The counts of every minute touched since the previous drain (then forgotten), oldest minute first."""
         watermark = self.watermark
         records: list[CountRecord] = []
+        starts: dict[int, datetime] = {}  # a minute's start, made once per drain (every agency has the same minutes)
         for (agency, platform), key in self._keys.items():
             if not key.pending:
                 continue
@@ -237,12 +238,15 @@ class UnansweredTally:
                 later += key.pending[minute].net
             for minute in sorted(key.pending):
                 pending = key.pending[minute]
+                start = starts.get(minute)
+                if start is None:
+                    start = starts[minute] = _at(minute)
                 records.append(
                     CountRecord(
                         agency=agency,
                         platform=platform,
                         source=self.source,
-                        minute=_at(minute),
+                        minute=start,
                         arrivals=pending.arrivals,
                         answered=pending.answered,
                         backlog=backlogs[minute],

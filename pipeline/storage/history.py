@@ -59,14 +59,18 @@ class InteractionHistory:
         # Most of a chunk's new conversations have never been stored: the index (sorted by conversation) says
         # which have, cheaply, so the interactions table is read only for those. Both reads run on the read
         # session: the previous chunk's insert may be running on the writer's.
+        # The root ids alone are asked for, and the exact conversations kept here: ClickHouse matches a set of
+        # strings several times faster than a set of tuples (measured on chDB, 5,000 keys: 8 against 38 us per
+        # key with a million conversations stored, and the tuple form slows down as the index grows).
+        asked = {tuple(key) for key in keys}
         stored = self._store.read(
             f"SELECT platform, account_id, root_id FROM {db}.{CONVERSATION_INDEX} "
-            f"WHERE (platform, account_id, root_id) IN {{keys:Array(Tuple(String, String, String))}}",
-            {"keys": [tuple(key) for key in keys]},
+            f"WHERE root_id IN {{roots:Array(String)}}",
+            {"roots": sorted({key[2] for key in keys})},
         ).rows
-        if not stored:
+        found = sorted(key for key in {(str(p), str(a), str(r)) for p, a, r in stored} if key in asked)
+        if not found:
             return []
-        found = sorted({(str(p), str(a), str(r)) for p, a, r in stored})
         # The table is not sorted by conversation: PREWHERE on the root ids (one column, selective) reads the
         # other columns only of the matching granules; the tuple filter then keeps exactly the conversations
         # asked for. FINAL: the same rows as the oracle reads.

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+import orjson
 
 from pipeline.domain.tally import CountDrain, UnansweredTally
 from pipeline.storage.sql.alerts import RowInserter, store_alerts
@@ -31,7 +32,7 @@ from pipeline.stream.offsets import HandledOffsets
 from pipeline.stream.retry import Failing, retry_forever
 from pipeline.stream.surge_watch import SurgeWatch
 from schemas.alerts import AlertEvent
-from schemas.counts import CountBatch, MinuteCount
+from schemas.counts import CountBatch
 from schemas.topics import ALERTS, COUNTS
 
 __all__ = ["COUNTS_PER_RECORD", "SurgeContext", "add_surge_agents", "count_batches"]
@@ -75,32 +76,40 @@ def count_batches(
     sent_at: datetime,
     previous_watermark: datetime | None,
     per_record: int = COUNTS_PER_RECORD,
-) -> list[CountBatch]:
-    """The wire form of a drain of the tally: one record, or several when it holds more than ``per_record`` counts.
+) -> list[bytes]:
+    """The wire form of a drain of the tally: one :class:`CountBatch` JSON value, or several over ``per_record``.
 
     Only the last record carries the drain's new watermark; the others repeat ``previous_watermark`` (what this
     worker last sent), so the detector never judges a minute before all its counts have arrived.
+
+    The JSON is written with orjson, byte for byte what ``CountBatch.model_dump_json()`` gives for the same
+    counts (a test holds them equal), without building and validating a model per count: that cost ~9 us per
+    count, more than the detector's judging of it. The tally's records are valid by construction
+    (:class:`~pipeline.domain.surge.CountRecord` checks them) and the detector validates what it reads.
     """
     counts = [
-        MinuteCount(
-            agency=r.agency,
-            platform=r.platform,
-            minute=r.minute,
-            arrivals=r.arrivals,
-            answered=r.answered,
-            backlog=r.backlog,
-            oldest_unanswered_at=r.oldest_unanswered_at,
-            example_ids=r.example_ids,
-        )
+        {
+            "agency": r.agency,
+            "platform": r.platform,
+            "minute": r.minute,
+            "arrivals": r.arrivals,
+            "answered": r.answered,
+            "backlog": r.backlog,
+            "oldest_unanswered_at": r.oldest_unanswered_at,
+            "example_ids": r.example_ids,
+        }
         for r in drain.records
     ]
     chunks = [counts[i : i + per_record] for i in range(0, len(counts), per_record)] or [[]]
     return [
-        CountBatch(
-            source=source,
-            watermark=drain.watermark if i == len(chunks) - 1 else previous_watermark,
-            sent_at=sent_at,
-            counts=tuple(chunk),
+        orjson.dumps(
+            {
+                "source": source,
+                "watermark": drain.watermark if i == len(chunks) - 1 else previous_watermark,
+                "sent_at": sent_at,
+                "counts": chunk,
+            },
+            option=orjson.OPT_UTC_Z,
         )
         for i, chunk in enumerate(chunks)
     ]
@@ -117,12 +126,13 @@ def add_surge_agents(app: faust.App, counts: Any, alerts: Any, context: SurgeCon
         drain = context.tally.drain()
         if not drain.records and drain.watermark == last_sent[0]:
             return  # nothing new: no record, no progress
-        for batch in count_batches(context.tally.source, drain, datetime.now(UTC), last_sent[0]):
+        source = context.tally.source
+        for value in count_batches(source, drain, datetime.now(UTC), last_sent[0]):
             await retry_forever(
                 send_acknowledged,
                 counts,
-                batch.key(),
-                batch.model_dump_json().encode(),
+                source.encode(),  # CountBatch.key(): one worker's batches stay in order
+                value,
                 what=_SEND_COUNTS,
                 failing=context.failing,
             )

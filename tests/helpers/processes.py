@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +61,21 @@ def start_run(env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
             return stack, head
     stack.wait(timeout=60)
     raise AssertionError("".join(head))
+
+
+def finish(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """``process.communicate(timeout)``; past it, fail with the stacks the process was stuck in (SIGUSR1), then kill.
+
+    ``serambi`` prints every thread's stack on SIGUSR1 (faulthandler): a hang in CI says where it hung.
+    """
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGUSR1)
+        try:
+            out, err = process.communicate(timeout=10)  # the dump is written at once; it may also end now
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+        raise AssertionError(f"{process.args} still running after {timeout:g} s; output:\n{out}\n{err}") from None
+    return out or "", err or ""

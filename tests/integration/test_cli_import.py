@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.helpers.processes import SERAMBI, cli_env, run_cli, start_run
+from tests.helpers.processes import SERAMBI, cli_env, finish, run_cli, start_run
 
 _CITIZEN_ID = "7004335252021866"
 
@@ -204,7 +204,7 @@ def test_simulate_into_a_running_stack_stops_on_sigterm_and_everything_is_stored
             if "simulating" in line:
                 break
         sim.send_signal(signal.SIGTERM)
-        _, errors = sim.communicate(timeout=120)
+        _, errors = finish(sim, 120)
     finally:
         stack.send_signal(signal.SIGINT)
         output, _ = stack.communicate(timeout=180)
