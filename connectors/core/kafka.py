@@ -33,6 +33,12 @@ class KafkaRecordSink:
             "linger_ms": 5,
             "max_request_size": 8 * 1024 * 1024,
             "retries": 10,
+            # A record not acknowledged within 30 s fails and flush() sends it again from a new producer: a
+            # producer stuck on the broker's state (Tansu restarted or a topic recreated under it) recovers in
+            # 30 s instead of kafka-python's default 120 s, which outlasted a caller's patience (Ctrl-C waits for
+            # the flush). Duplicates cost nothing: the worker's sinks are idempotent.
+            "request_timeout_ms": 10_000,
+            "delivery_timeout_ms": 30_000,
             "client_id": "serambi-connector",
         }
         config.update(overrides)
