@@ -99,7 +99,10 @@ class _DefaultCalendars:
 
     def get(self, agency_id: str) -> Agency:
         """The default-calendar agency of this id."""
-        return self._agencies.setdefault(agency_id, fallback_agency(agency_id))
+        agency = self._agencies.get(agency_id)
+        if agency is None:  # built once: a validated model per fact would be charged to the hot path
+            agency = self._agencies[agency_id] = fallback_agency(agency_id)
+        return agency
 
     def is_account(self, platform: str, account_id: str) -> bool:
         """No account is an agency's: every citizen id in the load is already a pseudonym."""
