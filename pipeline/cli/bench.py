@@ -1,7 +1,7 @@
 """``serambi bench``: throughput, freshness, memory; and its subcommands.
 
-``chaos`` (kill -9), ``alerts``, ``views``, ``ingress``, ``scale`` (workers x partitions), ``capacity`` (the model),
-``soak``.
+``chaos`` (kill -9), ``alerts``, ``detector`` (the surge detector's CPU per judged minute), ``views``, ``ingress``,
+``scale`` (workers x partitions), ``capacity`` (the model), ``soak``.
 """
 
 from __future__ import annotations
@@ -395,6 +395,45 @@ def capacity(
     if worker_events_per_s is not None:
         inputs = dataclasses.replace(inputs, worker_events_per_s=worker_events_per_s)
     click.echo(render_markdown(inputs, accounts, peaks), nl=False)
+
+
+@bench.command()
+@click.option("--agencies", type=click.IntRange(min=1), default=36, show_default=True, help="Agencies judged.")
+@click.option(
+    "--days", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="Days of minute counts judged."
+)
+@click.option(
+    "--batch-minutes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Minutes of counts per watermark advance: 1 is live, a replay sends hundreds.",
+)
+@click.option("--per-platform", is_flag=True, help="Also judge each agency x platform.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the counts and surges.")
+@_JSON_OUT
+@friendly
+def detector(  # noqa: PLR0913 - one per CLI option
+    agencies: int, days: float, batch_minutes: int, per_platform: bool, seed: int, json_out: Path | None
+) -> None:
+    """CPU time of the surge detector per judged (agency, minute), on a worker's counts of realistic traffic.
+
+    Agencies of 0.5 to 10 citizen messages a minute at their daily peak, a few surges, three weeks of hourly
+    history; the detector is fed as the worker's watch feeds it (counts, watermark, gauges).
+    """
+    import json  # noqa: PLC0415 - only this command
+
+    from pipeline.bench.detector import count_stream, detector_us_per_key_minute  # noqa: PLC0415 - only this command
+    from pipeline.domain.surge import SurgeParams  # noqa: PLC0415 - only this command
+
+    stream = count_stream(agencies, days, seed)
+    result = detector_us_per_key_minute(stream, SurgeParams(per_platform=per_platform), batch_minutes)
+    click.echo(
+        f"{result.us_per_key_minute:.1f} us per judged key-minute: {result.key_minutes} key-minutes, "
+        f"{result.records} records, {len(result.alerts)} alert transitions, {result.cpu_seconds:.2f} s CPU"
+    )
+    if json_out is not None:
+        json_out.write_text(json.dumps(result.figures()), encoding="utf-8")
 
 
 def _counts(value: str, ctx: click.Context, param: click.Parameter) -> tuple[int, ...]:

@@ -41,6 +41,12 @@ hysteresis: once the backlog added since the surge started has drained to ``reso
 with no window triggering, for ``resolve_minutes`` consecutive minutes; or once no window has triggered for
 ``settle_minutes`` (an agency answering only part of its messages never drains).
 
+Cost. A replay judges every key every minute, so judging is incremental and exact: each key's ring of minutes
+carries running totals, from which a bound rules out every window that cannot trigger; only minutes where one
+might (a surge, an active alert) are worked out window by window, with the same float operations in the same
+order as ever, and the score a gauge shows is worked out when the gauges are read. Alerts, gauges and snapshots
+are those of judging every window of every minute (tests/unit/pipeline/domain/test_surge_equivalence.py).
+
 State (baselines, windows, gauges, active alerts, pending minutes) is a plain JSON-able dict
 (:meth:`SurgeDetector.snapshot`, :meth:`SurgeDetector.restore`), and hourly arrival history can be seeded from
 storage (:meth:`SurgeDetector.seed_history`), so baselines survive restarts. Hours of previous days are taken
@@ -53,12 +59,15 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from enum import StrEnum
+from functools import reduce
+from heapq import heapify, heappop, heappush
+from operator import add, itemgetter
 from statistics import median
-from typing import Any
+from typing import Any, Final
 
 __all__ = [
     "ALL_PLATFORMS",
@@ -307,14 +316,60 @@ def poisson_surprise(observed: int, mean: float) -> float:
     return max(0.0, -(log_first + math.log(total)) / math.log(10))
 
 
-@dataclass(slots=True)
-class _Minute:
-    arrivals: int
-    backlog: int
-    oldest_at: datetime | None
-    examples: tuple[str, ...]
-    rate: float | None  # baseline arrivals per minute; None before enough history
-    spread: float  # baseline spread per minute
+# A judged minute in a key's ring: what the snapshot keeps (arrivals, backlog, oldest unanswered, example ids,
+# baseline rate and spread per minute, the rate None before enough history), then running totals since the ring
+# was last empty (arrivals, rates, spreads, minutes without a rate). Two totals give a window's sums in O(1),
+# which is enough to rule out almost every window of almost every minute (see SurgeDetector._may_trigger).
+# Plain tuples: one is made per key and minute, and a replay judges every key for days of minutes.
+_Entry = tuple[int, int, datetime | None, tuple[str, ...], float | None, float, int, float, float, int]
+_ARRIVALS: Final = 0
+_BACKLOG: Final = 1
+_OLDEST: Final = 2
+_EXAMPLES: Final = 3
+_RATE: Final = 4
+_SPREAD: Final = 5
+_SUM_ARRIVALS: Final = 6
+_SUM_RATE: Final = 7
+_SUM_SPREAD: Final = 8
+_RATELESS: Final = 9
+_rates = itemgetter(_RATE)
+_spreads = itemgetter(_SPREAD)
+# A window's sum from running totals of floats differs from its own left-to-right sum by at most about
+# (2n + 2) * 2^-53 times the total (n: its minutes): a relative slack of 1e-9 keeps every bound drawn from
+# the totals on the safe side for windows of up to millions of minutes.
+_SLACK = 1e-9
+_LN10 = math.log(10)
+# Per minute of the hour: whether the interpolation leans on the next hour, its weight, and 1 - weight.
+_OFFSETS = tuple((offset > 0, abs(offset), 1 - abs(offset)) for offset in ((m + 0.5) / 60 - 0.5 for m in range(60)))
+_NO_GAUGE: tuple[int, datetime | None] = (0, None)
+_NO_RECORDS: tuple[CountRecord, ...] = ()
+_NO_EXAMPLES: tuple[str, ...] = ()
+
+# An hour's baseline plan: (level, own baseline, previous hour's, next hour's); a neighbour None when it has no
+# baseline or is of another kind of day (the own one holds then); own None before enough history.
+_Plan = tuple[float, tuple[float, float] | None, tuple[float, float] | None, tuple[float, float] | None]
+_NO_BASELINE: _Plan = (1.0, None, None, None)
+
+
+def _entry(  # noqa: PLR0913 - the fields of a ring entry
+    ring: Sequence[_Entry],
+    arrivals: int,
+    backlog: int,
+    oldest: datetime | None,
+    examples: tuple[str, ...],
+    rate: float | None,
+    spread: float,
+) -> _Entry:
+    """A ring entry continuing the running totals of ``ring``'s last one."""
+    if not ring:
+        total = 0.0 if rate is None else rate
+        return (arrivals, backlog, oldest, examples, rate, spread, arrivals, total, spread, int(rate is None))
+    last = ring[-1]
+    if rate is None:
+        return (arrivals, backlog, oldest, examples, None, spread, last[_SUM_ARRIVALS] + arrivals,
+                last[_SUM_RATE], last[_SUM_SPREAD] + spread, last[_RATELESS] + 1)  # fmt: skip
+    return (arrivals, backlog, oldest, examples, rate, spread, last[_SUM_ARRIVALS] + arrivals,
+            last[_SUM_RATE] + rate, last[_SUM_SPREAD] + spread, last[_RATELESS])  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +380,18 @@ class _Window:
     score: float
     triggered: bool
     start_backlog: int
+
+
+def _rank(window: _Window) -> tuple[bool, float]:
+    return window.triggered, window.score
+
+
+def _upper_score(candidate: tuple[int, int, float]) -> float:
+    """``-log10 P(X = x)`` for ``X ~ Poisson(mean)``: at least ``poisson_surprise(x, m)`` for ``mean <= m < x``."""
+    _, observed, mean = candidate
+    if mean <= 0:
+        return math.inf
+    return (mean - observed * math.log(mean) + math.lgamma(observed + 1)) / _LN10
 
 
 @dataclass(slots=True)
@@ -346,12 +413,16 @@ class _Key:
     gauges: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)
     backlog: int = 0
     oldest_at: datetime | None = None
-    ring: deque[_Minute] = field(default_factory=deque)
+    ring: deque[_Entry] = field(default_factory=deque)
     hours: dict[int, list[int]] = field(default_factory=dict)  # epoch hour -> [arrivals, observed minutes]
     cache: dict[int, tuple[float, float] | None] = field(default_factory=dict)
     levels: dict[int, float] = field(default_factory=dict)  # hour -> today's level (recomputed after a restore)
+    plans: dict[int, _Plan] = field(default_factory=dict)  # hour -> its baseline plan (from cache and levels)
     active: _Active | None = None
     gauge: KeyGauge | None = None
+    # The last judged minute's gauge when no window could trigger in it: (minute, arrivals, rate). Its score
+    # (the best window's) is worked out from the ring only when the gauges are read, once per read, not per minute.
+    quiet: tuple[int, int, float | None] | None = None
 
 
 def _minute_index(moment: datetime) -> int:
@@ -389,20 +460,33 @@ class SurgeDetector:
         *,
         watermark_from_records: bool = True,
     ) -> None:
-        self.params = params or SurgeParams()
+        self.params = p = params or SurgeParams()
         # False: only advance_to moves event time (the caller merges its sources' progress, e.g. the slowest
         # partition's), so a source running ahead does not make the others' records late.
         self._follow_records = watermark_from_records
         self._calendars = dict(calendars or {})
         self._default_calendar = default_calendar or DayKinds()
         self._keys: dict[tuple[str, str], _Key] = {}
+        self._order: list[tuple[tuple[str, str], _Key]] | None = None  # _keys sorted, until a key is added
         self._pending: dict[int, list[CountRecord]] = {}
+        self._upcoming: list[int] = []  # a heap of the pending minutes
         self._next: int | None = None  # first minute not judged yet
         self._watermark: int | None = None
         self._declared: int | None = None  # advance_to said time passed without traffic up to here
         self._peeked: int | None = None  # the watermark of the last early judgement
         self.late_records = 0
         self.gaps = 0
+        self._lateness = math.ceil(p.lateness.total_seconds() / 60)
+        self._max_gap = int(p.max_gap.total_seconds() // 60)
+        # Per window: length, the excess it needs and the least baseline it has (the expressions _window uses).
+        self._lengths = tuple(
+            (n, p.min_excess * math.sqrt(max(1.0, n / _EXCESS_MINUTES)), n * p.floor_per_hour / 60)
+            for n in p.windows_minutes
+        )
+        self._floor_slack = max(abs(floor) for _, _, floor in self._lengths)
+        # The bounds of _may_trigger and _quiet_score hold when a window's mean is at least its baseline and above
+        # 0, and a larger baseline never lowers the ratio needed; other parameters judge every window exactly.
+        self._screen = p.floor_per_hour > 0 and p.spread_sigmas >= 0 and p.min_ratio >= 0
 
     # -- input ------------------------------------------------------------------------------------------
 
@@ -412,7 +496,11 @@ class SurgeDetector:
         if self._next is not None and minute < self._next:
             self.late_records += 1  # its minute is judged already: reopening it would change past alerts
             return []
-        self._pending.setdefault(minute, []).append(record)
+        records = self._pending.get(minute)
+        if records is None:
+            records = self._pending[minute] = []
+            heappush(self._upcoming, minute)
+        records.append(record)
         if not self._follow_records:
             return []
         self._watermark = minute if self._watermark is None else max(self._watermark, minute)
@@ -438,16 +526,23 @@ class SurgeDetector:
             key.hours[_minute_index(start) // 60] = [count, 60]
         key.cache.clear()
         key.levels.clear()
+        key.plans.clear()
 
     # -- output -----------------------------------------------------------------------------------------
 
     def gauges(self) -> list[KeyGauge]:
         """The latest judged state of every key, for metrics (sorted by agency, platform)."""
-        return [key.gauge for _, key in sorted(self._keys.items()) if key.gauge is not None]
+        gauges = []
+        for _, key in self._ordered():
+            if key.quiet is not None:
+                self._settle_gauge(key, key.quiet)
+            if key.gauge is not None:
+                gauges.append(key.gauge)
+        return gauges
 
     def active_severities(self) -> dict[tuple[str, str], Severity]:
         """The severity of every active alert, by (agency, platform) (e.g. of a restored detector)."""
-        return {name: key.active.severity for name, key in sorted(self._keys.items()) if key.active is not None}
+        return {name: key.active.severity for name, key in self._ordered() if key.active is not None}
 
     def known_keys(self) -> int:
         """How many (agency, platform) keys the detector holds state for (0 for a fresh one)."""
@@ -468,7 +563,15 @@ class SurgeDetector:
             key = self._keys[(agency, platform)] = _Key(
                 (agency, platform), ring=deque(maxlen=max(self.params.windows_minutes) + 1 + _TREND_MINUTES)
             )
+            self._order = None
         return key
+
+    def _ordered(self) -> list[tuple[tuple[str, str], _Key]]:
+        """The keys by (agency, platform): every minute judges them in this order."""
+        order = self._order
+        if order is None:
+            order = self._order = sorted(self._keys.items())
+        return order
 
     def _judge_until(self, watermark: int) -> list[SurgeAlert]:
         alerts = self._judge_final(watermark)
@@ -486,73 +589,91 @@ class SurgeDetector:
         is judged early once, when it ends (``peeked``: the watermark of the previous early judgement).
         """
         first = self._next
-        if first is None or watermark - first > math.ceil(self.params.lateness.total_seconds() / 60) + 1:
+        if first is None or watermark - first > self._lateness + 1:
             return []  # a jump of the records: an outage to be skipped when final, not judged early
+        span = watermark - first
         routed: dict[tuple[str, str], list[list[CountRecord]]] = {}
         for offset, minute in enumerate(range(first, watermark)):
-            for record in self._pending.get(minute, []):
+            for record in self._pending.get(minute, _NO_RECORDS):
                 names = [(record.agency, ALL_PLATFORMS)]
                 if self.params.per_platform:
                     names.append((record.agency, record.platform))
                 for name in names:
-                    routed.setdefault(name, [[] for _ in range(first, watermark)])[offset].append(record)
+                    routed.setdefault(name, [[] for _ in range(span)])[offset].append(record)
+        nothing: list[Sequence[CountRecord]] = [_NO_RECORDS] * span
+        since = first if peeked is None else peeked
         alerts: list[SurgeAlert] = []
-        for name in sorted(self._keys):
-            key = self._keys[name]
+        for name, key in self._ordered():
             if key.active is None:
-                minutes = routed.get(name) or [[] for _ in range(first, watermark)]
-                alert = self._peek(key, first, minutes, first if peeked is None else peeked)
+                alert = self._peek(key, first, routed.get(name) or nothing, since)
                 if alert is not None:
                     alerts.append(alert)
         return alerts
 
-    def _peek(self, key: _Key, first: int, minutes: list[list[CountRecord]], since: int) -> SurgeAlert | None:
-        ring, gauges = list(key.ring), dict(key.gauges)
-        backlog = key.backlog
+    def _peek(self, key: _Key, first: int, minutes: Sequence[Sequence[CountRecord]], since: int) -> SurgeAlert | None:
+        ring, gauges = list(key.ring), key.gauges  # gauges copied before a record changes them
+        backlog, copied = key.backlog, False
+        oldest = min((at for _, at in gauges.values() if at is not None), default=None)
         for offset, records in enumerate(minutes):
             minute = first + offset
-            for record in records:
-                source = f"{record.platform}/{record.source}"
-                backlog += record.backlog - gauges.get(source, (0, None))[0]
-                gauges[source] = (record.backlog, record.oldest_unanswered_at)
-            oldest = min((at for _, at in gauges.values() if at is not None), default=None)
-            baseline = self._interpolated(key.name[0], key, minute)
-            level = self._level(key.name[0], key, minute // 60)
-            rate, spread = (None, 0.0) if baseline is None else (level * baseline[0] / 60, level * baseline[1] / 60)
-            examples = tuple(sorted({e for r in records for e in r.example_ids}))
-            ring.append(_Minute(sum(r.arrivals for r in records), backlog, oldest, examples, rate, spread))
-            if minute < since:
-                continue  # judged early at an earlier watermark
-            windows = [w for w in (self._window(ring, n) for n in self.params.windows_minutes) if w is not None]
-            best = max(windows, key=lambda w: (w.triggered, w.score), default=None)
+            arrivals, examples = 0, _NO_EXAMPLES
+            if records:
+                if not copied:
+                    gauges, copied = dict(gauges), True
+                seen: set[str] = set()
+                for record in records:
+                    source = f"{record.platform}/{record.source}"
+                    backlog += record.backlog - gauges.get(source, _NO_GAUGE)[0]
+                    gauges[source] = (record.backlog, record.oldest_unanswered_at)
+                    arrivals += record.arrivals
+                    seen.update(record.example_ids)
+                oldest = min((at for _, at in gauges.values() if at is not None), default=None)
+                examples = tuple(sorted(seen))
+            rate, spread = self._rate(key, minute)
+            ring.append(_entry(ring, arrivals, backlog, oldest, examples, rate, spread))
+            if minute < since or not self._may_trigger(ring):
+                continue  # judged early at an earlier watermark, or no window can trigger
+            best = self._best(ring)
             if best is not None and best.triggered:
                 return self._open(key, _at(minute + 1), best, ring)
         return None
 
     def _judge_final(self, watermark: int) -> list[SurgeAlert]:
-        limit = watermark - math.ceil(self.params.lateness.total_seconds() / 60)
-        gap = int(self.params.max_gap.total_seconds() // 60)
+        limit = watermark - self._lateness
+        pending = self._pending
         alerts: list[SurgeAlert] = []
         while True:
             if self._next is None:
-                if not self._pending:
+                if not pending:
                     return alerts
-                self._next = min(self._pending)
-            if self._next >= limit:
+                self._next = min(pending)
+            minute = self._next
+            if minute >= limit:
                 return alerts
-            upcoming = min(self._pending, default=limit)
-            stop = min(upcoming, limit)
-            if stop - self._next > gap and (self._declared is None or self._declared < stop):
-                self._skip_gap(stop)
-                continue
-            alerts += self._judge_minute(self._next, self._pending.pop(self._next, []))
-            self._next += 1
+            # Pending minutes are never before the next one, so a minute with records is never in a gap.
+            records = pending.pop(minute, None)
+            if records is None:
+                stop = min(self._first_pending(limit), limit)
+                if stop - minute > self._max_gap and (self._declared is None or self._declared < stop):
+                    self._skip_gap(stop)
+                    continue
+                records = []
+            else:
+                heappop(self._upcoming)  # its top: the minute (the heap holds no judged minute before it)
+            alerts += self._judge_minute(minute, records)
+            self._next = minute + 1
+
+    def _first_pending(self, default: int) -> int:
+        """The earliest pending minute (``default`` when none)."""
+        return self._upcoming[0] if self._upcoming else default
 
     def _skip_gap(self, stop: int) -> None:
         # No record from anyone for longer than max_gap: an outage or a hole in a replay. Learning those
         # minutes as zeros would teach the baseline that the agency is quiet then and page on its next normal day.
         self.gaps += 1
         for key in self._keys.values():
+            if key.quiet is not None:
+                self._settle_gauge(key, key.quiet)  # its score is worked out from the ring about to go
             key.ring.clear()
         self._next = stop
 
@@ -565,42 +686,46 @@ class SurgeDetector:
         for name in routed:
             self._key(*name)
         alerts: list[SurgeAlert] = []
-        for name in sorted(self._keys):
-            alert = self._judge_key(name, self._keys[name], minute, routed.get(name, []))
+        for name, key in self._ordered():
+            alert = self._judge_key(key, minute, routed.get(name, _NO_RECORDS))
             if alert is not None:
                 alerts.append(alert)
         return alerts
 
-    def _judge_key(
-        self, name: tuple[str, str], key: _Key, minute: int, records: list[CountRecord]
-    ) -> SurgeAlert | None:
-        arrivals = 0
-        examples: set[str] = set()
-        for record in records:
-            arrivals += record.arrivals
-            examples.update(record.example_ids)
-            source = f"{record.platform}/{record.source}"
-            old = key.gauges.get(source, (0, None))[0]
-            key.gauges[source] = (record.backlog, record.oldest_unanswered_at)
-            key.backlog += record.backlog - old
+    def _judge_key(self, key: _Key, minute: int, records: Sequence[CountRecord]) -> SurgeAlert | None:
+        arrivals, examples = 0, _NO_EXAMPLES
         if records:
-            key.oldest_at = min((at for _, at in key.gauges.values() if at is not None), default=None)
+            seen: set[str] = set()
+            gauges = key.gauges
+            for record in records:
+                arrivals += record.arrivals
+                seen.update(record.example_ids)
+                source = f"{record.platform}/{record.source}"
+                old = gauges.get(source, _NO_GAUGE)[0]
+                gauges[source] = (record.backlog, record.oldest_unanswered_at)
+                key.backlog += record.backlog - old
+            key.oldest_at = min((at for _, at in gauges.values() if at is not None), default=None)
+            examples = tuple(sorted(seen))
         hour = minute // 60
-        counts = key.hours.setdefault(hour, [0, 0])
+        counts = key.hours.get(hour)
+        if counts is None:
+            counts = key.hours[hour] = [0, 0]
         counts[0] += arrivals
         counts[1] += 1
         if minute % 60 == 0:
             self._prune(key, hour)
-        baseline = self._interpolated(name[0], key, minute)
-        level = self._level(name[0], key, hour)
-        rate, spread = (None, 0.0) if baseline is None else (level * baseline[0] / 60, level * baseline[1] / 60)
-        key.ring.append(_Minute(arrivals, key.backlog, key.oldest_at, tuple(sorted(examples)), rate, spread))
-        ring = list(key.ring)
-        windows = [w for w in (self._window(ring, n) for n in self.params.windows_minutes) if w is not None]
-        best = max(windows, key=lambda w: (w.triggered, w.score), default=None)
+        rate, spread = self._rate(key, minute)
+        ring = key.ring
+        ring.append(_entry(ring, arrivals, key.backlog, key.oldest_at, examples, rate, spread))
+        if key.active is None and not self._may_trigger(ring):
+            # Nothing can happen to this key in this minute: no window to work out, no alert to step.
+            key.gauge, key.quiet = None, (minute, arrivals, rate)
+            return None
+        window_ring = list(ring)
+        best = self._best(window_ring)
         end = _at(minute + 1)
-        alert = self._step(key, end, best)
-        self._set_gauge(key, end, arrivals, rate, best)
+        alert = self._step(key, end, best, window_ring)
+        self._set_gauge(key, end, arrivals, rate, 0.0 if best is None else best.score, active=key.active is not None)
         return alert
 
     def _prune(self, key: _Key, hour: int) -> None:
@@ -611,6 +736,8 @@ class SurgeDetector:
             del key.cache[stale]
         for stale in [h for h in key.levels if h < hour - 1]:
             del key.levels[stale]
+        for stale in [h for h in key.plans if h < hour - 1]:
+            del key.plans[stale]
 
     def _level(self, agency: str, key: _Key, hour: int) -> float:
         """How much busier than its baseline the key was in the hours before the previous one (1 at least).
@@ -636,30 +763,41 @@ class SurgeDetector:
             level = key.levels[hour] = min(p.level_cap, max(1.0, excess / expected if expected else 1.0))
         return level
 
-    def _interpolated(self, agency: str, key: _Key, minute: int) -> tuple[float, float] | None:
-        """The hour's baseline for one minute, linear between the medians of adjacent hours at their middles.
+    def _rate(self, key: _Key, minute: int) -> tuple[float | None, float]:
+        """Baseline arrivals per minute and their spread at ``minute``: today's level times the interpolated hour.
 
         The daily rhythm rises and falls within an hour (mornings, evenings): a baseline flat within the hour is
         too low at the end of a rising hour, and the 10- and 15-minute windows there paged on a normal morning.
-        A neighbour without a baseline, or of another kind of day, leaves the hour's own.
+        So the baseline is linear between the medians of adjacent hours at their middles; a neighbour without a
+        baseline, or of another kind of day, leaves the hour's own.
         """
         hour = minute // 60
-        own = self._baseline(agency, key, hour)
-        if own is None or not self.params.interpolate:
-            return own
-        offset = (minute % 60 + 0.5) / 60 - 0.5  # -0.5 .. 0.5 from the hour's middle
-        neighbour = hour + (1 if offset > 0 else -1)
-        calendar = self._calendars.get(agency, self._default_calendar)
-        if calendar.kind(_at(neighbour * 60)) != calendar.kind(_at(hour * 60)):
-            return own  # the day's kind changes at midnight: so does its rhythm, there is no ramp to follow
-        other = self._baseline(agency, key, neighbour)
+        plan = key.plans.get(hour)
+        if plan is None:
+            # Made when the hour is first judged (early or final): when the level was always first worked out.
+            plan = key.plans[hour] = self._plan(key.name[0], key, hour)
+        level, own, before, after = plan
+        if own is None:
+            return None, 0.0
+        later, weight, rest = _OFFSETS[minute % 60]
+        other = after if later else before
         if other is None:
-            return own
-        weight = abs(offset)
-        return (
-            (1 - weight) * own[0] + weight * other[0],
-            (1 - weight) * own[1] + weight * other[1],
-        )
+            return level * own[0] / 60, level * own[1] / 60
+        return level * (rest * own[0] + weight * other[0]) / 60, level * (rest * own[1] + weight * other[1]) / 60
+
+    def _plan(self, agency: str, key: _Key, hour: int) -> _Plan:
+        own = self._baseline(agency, key, hour)
+        if own is None:
+            return _NO_BASELINE
+        level = self._level(agency, key, hour)
+        if not self.params.interpolate:
+            return level, own, None, None
+        calendar = self._calendars.get(agency, self._default_calendar)
+        kind = calendar.kind(_at(hour * 60))
+        # The day's kind changes at midnight: so does its rhythm, there is no ramp to follow.
+        before = self._baseline(agency, key, hour - 1) if calendar.kind(_at(hour * 60 - 60)) == kind else None
+        after = self._baseline(agency, key, hour + 1) if calendar.kind(_at(hour * 60 + 60)) == kind else None
+        return level, own, before, after
 
     def _baseline(self, agency: str, key: _Key, hour: int) -> tuple[float, float] | None:
         """(median, MAD-based spread) of arrivals in this hour on previous days of the same kind."""
@@ -682,23 +820,81 @@ class SurgeDetector:
         key.cache[hour] = result
         return result
 
-    def _window(self, ring: list[_Minute], minutes: int) -> _Window | None:
-        if len(ring) < minutes + 1:
+    def _may_trigger(self, ring: Sequence[_Entry]) -> bool:
+        """Whether a window ending with ``ring``'s last minute may trigger: False for sure, True to work them out.
+
+        A window triggers only with an excess over its baseline of at least ``needed`` and ``min_ratio`` times
+        its baseline; the running totals give its arrivals exactly and its baseline to within the slack, so a
+        lower bound of the baseline rules out every window of ordinary minutes without summing any.
+        """
+        if not self._screen:
+            return True
+        size, last = len(ring), ring[-1]
+        arrivals_to, rate_to, rateless = last[_SUM_ARRIVALS], last[_SUM_RATE], last[_RATELESS]
+        slack = _SLACK * (1.0 + rate_to + self._floor_slack)
+        ratio = self.params.min_ratio
+        for minutes, needed, floor in self._lengths:
+            if size <= minutes:
+                continue  # no window yet: its start backlog is the minute before it
+            before = ring[-1 - minutes]
+            if before[_RATELESS] != rateless:
+                continue  # a minute without a baseline: no window
+            arrivals = arrivals_to - before[_SUM_ARRIVALS]
+            low = rate_to - before[_SUM_RATE] - slack
+            low = floor if low < floor else low  # max() costs a call per window and minute
+            if arrivals - low >= needed and arrivals >= ratio * low:
+                return True
+        return False
+
+    def _quiet_score(self, ring: list[_Entry]) -> float:
+        """The best window's score in a minute where none triggers: the highest (0.0 without any).
+
+        Only the highest is worked out exactly: a window whose arrivals are below its mean (the running totals
+        tell, to within the slack) scores 0.0, and one whose score cannot reach the best so far is skipped, by
+        the bound :func:`_upper_score` of its score, taken at the least mean it may have.
+        """
+        size, last = len(ring), ring[-1]
+        sigmas = self.params.spread_sigmas
+        slack = _SLACK * (1.0 + last[_SUM_RATE] + abs(sigmas) * last[_SUM_SPREAD] + self._floor_slack)
+        candidates: list[tuple[int, int, float]] = []  # (minutes, arrivals, least mean)
+        for minutes, _, floor in self._lengths:
+            if size <= minutes:
+                continue
+            before = ring[-1 - minutes]
+            if before[_RATELESS] != last[_RATELESS]:
+                continue
+            arrivals = last[_SUM_ARRIVALS] - before[_SUM_ARRIVALS]
+            mean = last[_SUM_RATE] - before[_SUM_RATE]
+            mean = (floor if mean < floor else mean) + sigmas * (last[_SUM_SPREAD] - before[_SUM_SPREAD]) - slack
+            if arrivals >= mean:  # else poisson_surprise gives 0.0: at most the mean
+                candidates.append((minutes, arrivals, mean))
+        if len(candidates) > 1:
+            # P(X >= x) >= P(X = x), whose -log10 falls as the mean grows towards x: an upper bound of the score.
+            candidates.sort(key=_upper_score, reverse=True)
+        best = 0.0
+        for minutes, arrivals, mean in candidates:
+            if best and _upper_score((minutes, arrivals, mean)) * (1 + _SLACK) + _SLACK < best:
+                break
+            score = poisson_surprise(arrivals, self._means(ring[-minutes:], minutes)[1])
+            best = score if score > best else best
+        return best
+
+    def _best(self, ring: list[_Entry]) -> _Window | None:
+        """The window that speaks for the minute: the first triggering one of the highest score, or of none."""
+        windows = [w for w in (self._window(ring, n) for n in self.params.windows_minutes) if w is not None]
+        return max(windows, key=_rank, default=None)
+
+    def _window(self, ring: list[_Entry], minutes: int) -> _Window | None:
+        size = len(ring)
+        if size < minutes + 1:
             return None  # the start backlog is the minute before the window
-        before, inside = ring[-minutes - 1], ring[-minutes:]
-        trend = ring[-minutes - 1 - _TREND_MINUTES :][: _TREND_MINUTES + 1]
+        before, last = ring[-minutes - 1], ring[-1]
+        if before[_RATELESS] != last[_RATELESS]:
+            return None  # a minute without a baseline
+        inside = ring[-minutes:]
         p = self.params
-        arrivals, rate, spread, capped = 0, 0.0, 0.0, 0.0
-        # A window longer than a minute claims a sustained surge: no single minute may bring more than half of
-        # the minimum excess to it, so that two bursts of a small agency in one window are no surge.
-        cap = p.min_excess / 2 if p.burst_cap and minutes > 1 else math.inf
-        for m in inside:
-            if m.rate is None:
-                return None
-            arrivals, rate, spread = arrivals + m.arrivals, rate + m.rate, spread + m.spread
-            capped += min(m.arrivals, m.rate + cap)
-        baseline = max(rate, minutes * p.floor_per_hour / 60)
-        mean_up = baseline + p.spread_sigmas * spread
+        arrivals = last[_SUM_ARRIVALS] - before[_SUM_ARRIVALS]
+        baseline, mean_up = self._means(inside, minutes)
         excess = arrivals - baseline
         # Bursts of a small agency add up over a long window like a random walk: the excess a window needs
         # grows with the square root of its length (min_excess for 5 minutes).
@@ -707,15 +903,40 @@ class SurgeDetector:
         # An agency working through an old backlog keeps answering while the flood comes in: its backlog grows
         # by less than the unanswered flood. Growth is measured against how the backlog went in the minutes
         # before the window when it was falling (a rising trend is not taken off: a night flood must still page).
-        draining = min(0.0, (trend[-1].backlog - trend[0].backlog) / (len(trend) - 1)) if len(trend) > 1 else 0.0
-        growth = inside[-1].backlog - before.backlog - (draining * minutes if p.backlog_trend else 0.0)
+        start = max(0, size - minutes - 1 - _TREND_MINUTES)
+        length = min(_TREND_MINUTES + 1, size - start)
+        trend = ring[start + length - 1][_BACKLOG] - ring[start][_BACKLOG]
+        draining = min(0.0, trend / (length - 1)) if length > 1 else 0.0
+        growth = last[_BACKLOG] - before[_BACKLOG] - (draining * minutes if p.backlog_trend else 0.0)
         triggered = (
             score >= p.score_raise
-            and min(arrivals, capped) - (baseline if p.excess_over_baseline else mean_up) >= needed
+            and min(arrivals, self._capped(inside, minutes)) - (baseline if p.excess_over_baseline else mean_up)
+            >= needed
             and arrivals >= p.min_ratio * baseline
             and growth >= p.unanswered_share * excess
         )
-        return _Window(minutes, arrivals, baseline, score, triggered, before.backlog)
+        return _Window(minutes, arrivals, baseline, score, triggered, before[_BACKLOG])
+
+    def _means(self, inside: list[_Entry], minutes: int) -> tuple[float, float]:
+        """A window's baseline, and its mean for the tail test (the baseline plus ``spread_sigmas`` spreads)."""
+        # Summed from the window's first minute, left to right, as always: the same floats to the last bit.
+        rate: float = reduce(add, map(_rates, inside), 0.0)
+        spread: float = reduce(add, map(_spreads, inside), 0.0)
+        baseline = max(rate, minutes * self.params.floor_per_hour / 60)
+        return baseline, baseline + self.params.spread_sigmas * spread
+
+    def _capped(self, inside: list[_Entry], minutes: int) -> float:
+        """A window's arrivals with no minute counting more than half of ``min_excess`` above its baseline.
+
+        A window longer than a minute claims a sustained surge: no single minute may bring more than half of
+        the minimum excess to it, so that two bursts of a small agency in one window are no surge.
+        """
+        p = self.params
+        cap = p.min_excess / 2 if p.burst_cap and minutes > 1 else math.inf
+        capped = 0.0
+        for m in inside:
+            capped += min(m[_ARRIVALS], m[_RATE] + cap)  # type: ignore[operator] # a window's rates are not None
+        return capped
 
     def _severity(self, backlog: int, window: _Window, reference_backlog: int) -> Severity:
         p = self.params
@@ -726,14 +947,14 @@ class SurgeDetector:
             return Severity.CRITICAL
         return Severity.WARNING
 
-    def _step(self, key: _Key, end: datetime, best: _Window | None) -> SurgeAlert | None:
+    def _step(self, key: _Key, end: datetime, best: _Window | None, ring: list[_Entry]) -> SurgeAlert | None:
         p = self.params
         active = key.active
         triggered = best is not None and best.triggered
         if active is None:
             if best is None or not best.triggered:
                 return None
-            return self._open(key, end, best, list(key.ring))
+            return self._open(key, end, best, ring)
         surge_backlog = max(0, key.backlog - active.reference_backlog)
         active.peak_backlog = max(active.peak_backlog, surge_backlog)
         drained = not triggered and surge_backlog <= p.resolve_fraction * active.peak_backlog
@@ -755,23 +976,24 @@ class SurgeDetector:
             return self._alert(Transition.UPDATE, key, active, end, best)
         return None
 
-    def _open(self, key: _Key, end: datetime, best: _Window, ring: list[_Minute]) -> SurgeAlert:
+    def _open(self, key: _Key, end: datetime, best: _Window, ring: list[_Entry]) -> SurgeAlert:
         """Raise an alert on ``key`` from the triggering window ``best`` ending with ``ring``'s last minute."""
         last = ring[-1]
-        examples = [e for m in ring[-best.minutes :] for e in m.examples]
+        examples = [e for m in ring[-best.minutes :] for e in m[_EXAMPLES]]
         key.active = active = _Active(
             alert_id=_alert_id(*key.name, end),
             started_at=end,
             reference_backlog=best.start_backlog,
-            peak_backlog=max(0, last.backlog - best.start_backlog),
-            severity=self._severity(last.backlog, best, best.start_backlog),
-            last_backlog=last.backlog,
+            peak_backlog=max(0, last[_BACKLOG] - best.start_backlog),
+            severity=self._severity(last[_BACKLOG], best, best.start_backlog),
+            last_backlog=last[_BACKLOG],
             quiet_minutes=0,
             examples=tuple(dict.fromkeys(examples))[: self.params.max_examples],
         )
         alert = self._alert(Transition.RAISE, key, active, end, best)
-        oldest = 0.0 if last.oldest_at is None else max(0.0, (end - last.oldest_at).total_seconds())
-        return replace(alert, backlog=last.backlog, oldest_unanswered_seconds=oldest)
+        oldest_at = last[_OLDEST]
+        oldest = 0.0 if oldest_at is None else max(0.0, (end - oldest_at).total_seconds())
+        return replace(alert, backlog=last[_BACKLOG], oldest_unanswered_seconds=oldest)
 
     def _alert(
         self,
@@ -800,7 +1022,14 @@ class SurgeDetector:
             example_ids=active.examples,
         )
 
-    def _set_gauge(self, key: _Key, end: datetime, arrivals: int, rate: float | None, best: _Window | None) -> None:
+    def _settle_gauge(self, key: _Key, quiet: tuple[int, int, float | None]) -> None:
+        """Work out the gauge of a quiet minute (``key.quiet``) from the ring it was judged with."""
+        minute, arrivals, rate = quiet
+        self._set_gauge(key, _at(minute + 1), arrivals, rate, self._quiet_score(list(key.ring)), active=False)
+
+    def _set_gauge(  # noqa: PLR0913 - the gauge's fields
+        self, key: _Key, end: datetime, arrivals: int, rate: float | None, score: float, *, active: bool
+    ) -> None:
         oldest = 0.0 if key.oldest_at is None else max(0.0, (end - key.oldest_at).total_seconds())
         key.gauge = KeyGauge(
             agency=key.name[0],
@@ -810,9 +1039,10 @@ class SurgeDetector:
             oldest_unanswered_seconds=oldest,
             arrivals_per_minute=float(arrivals),
             baseline_per_minute=rate,
-            score=0.0 if best is None else best.score,
-            active=key.active is not None,
+            score=score,
+            active=active,
         )
+        key.quiet = None
 
     # -- restart ----------------------------------------------------------------------------------------
 
@@ -848,11 +1078,14 @@ class SurgeDetector:
         detector._declared = snapshot["declared"]
         detector.late_records, detector.gaps = snapshot["late_records"], snapshot["gaps"]
         detector._pending = {m: [_record_of(r) for r in rs] for m, rs in snapshot["pending"]}
+        detector._upcoming = list(detector._pending)
+        heapify(detector._upcoming)
         for item in snapshot["keys"]:
             key = detector._key(item["agency"], item["platform"])
             key.gauges = {s: (b, _when(at)) for s, (b, at) in item["gauges"].items()}
             key.backlog, key.oldest_at = item["backlog"], _when(item["oldest_at"])
-            key.ring.extend(_Minute(a, b, _when(at), tuple(ex), r, sp) for a, b, at, ex, r, sp in item["ring"])
+            for a, b, at, ex, r, sp in item["ring"]:
+                key.ring.append(_entry(key.ring, a, b, _when(at), tuple(ex), r, sp))
             key.hours = {int(h): list(c) for h, c in item["hours"].items()}
             key.active = None if item["active"] is None else _active_of(item["active"])
         return detector
@@ -902,7 +1135,9 @@ def _key_dict(name: tuple[str, str], key: _Key) -> dict[str, Any]:
         "gauges": {source: [backlog, _iso(at)] for source, (backlog, at) in key.gauges.items()},
         "backlog": key.backlog,
         "oldest_at": _iso(key.oldest_at),
-        "ring": [[m.arrivals, m.backlog, _iso(m.oldest_at), list(m.examples), m.rate, m.spread] for m in key.ring],
+        "ring": [
+            [m[_ARRIVALS], m[_BACKLOG], _iso(m[_OLDEST]), list(m[_EXAMPLES]), m[_RATE], m[_SPREAD]] for m in key.ring
+        ],
         "hours": {str(hour): counts for hour, counts in key.hours.items()},
         "active": None
         if active is None

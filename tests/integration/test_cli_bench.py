@@ -84,3 +84,13 @@ def test_bench_alerts_reports_per_surge_and_writes_the_figures(tmp_path: Path) -
     assert figures["weeks"] == 2
     assert figures["seed"] == 2
     assert figures["surges"]
+
+
+def test_bench_detector_reports_cpu_per_judged_minute_and_writes_the_figures(tmp_path: Path) -> None:
+    out = tmp_path / "detector.json"
+    args = ["bench", "detector", "--agencies", "4", "--days", "0.5", "--batch-minutes", "60", "--json-out", str(out)]
+    result = run_cli(args, cli_env(tmp_path))
+    assert "us per judged key-minute: 2880 key-minutes" in result.stdout  # 4 agencies x 720 minutes
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    assert figures["key_minutes"] == 4 * 720
+    assert figures["us_per_key_minute"] > 0
