@@ -32,7 +32,7 @@ from pipeline.stream.offsets import HandledOffsets
 from pipeline.stream.retry import Failing, retry_forever
 from pipeline.stream.surge_watch import SurgeWatch
 from schemas.alerts import AlertEvent
-from schemas.counts import CountBatch
+from schemas.counts import decode_count_batch
 from schemas.topics import ALERTS, COUNTS
 
 __all__ = ["COUNTS_PER_RECORD", "SurgeContext", "add_surge_agents", "count_batches"]
@@ -144,7 +144,7 @@ def add_surge_agents(app: faust.App, counts: Any, alerts: Any, context: SurgeCon
             events: list[AlertEvent] = []
             for event in batch:
                 try:
-                    events += context.watch.take(CountBatch.model_validate_json(event.value))
+                    events += context.watch.take(decode_count_batch(event.value))
                 except ValueError as exc:  # a count batch of another version: skip it, say so
                     log.error("surge counts at offset %d skipped: %s", event.message.offset, exc)
             await _send_alerts(alerts, events, context.failing)

@@ -28,7 +28,7 @@ from pipeline.domain.surge import (
 from pipeline.metrics import Metrics
 from schemas.agency import Agency
 from schemas.alerts import AlertEvent
-from schemas.counts import CountBatch
+from schemas.counts import CountBatchView
 
 __all__ = ["SurgeWatch", "day_kinds", "detector_params"]
 
@@ -71,7 +71,7 @@ class SurgeWatch:
     Example::
 
         watch = SurgeWatch(SurgeDetector(params, watermark_from_records=False), metrics, tiers, clock)
-        events = watch.take(CountBatch.model_validate_json(value))   # then send them to the alerts topic
+        events = watch.take(decode_count_batch(value))   # then send them to the alerts topic
         events += watch.tick()                                         # every second or so
     """
 
@@ -97,7 +97,7 @@ class SurgeWatch:
         }
         self.watermark: datetime | None = None
 
-    def take(self, batch: CountBatch) -> list[AlertEvent]:
+    def take(self, batch: CountBatchView) -> list[AlertEvent]:
         """Observe one worker's batch of counts; return the transitions of the minutes that became final."""
         if batch.watermark is not None:  # a worker restarted behind its earlier progress never moves it back
             self._progress.seen(batch.source, batch.watermark)
