@@ -9,7 +9,8 @@ makes them, so what the matcher keeps is what tracemalloc counts.
 :func:`bytes_per_conversation` builds conversations of fixed shapes (and the realistic mix) through
 :meth:`Matcher.add` under ``tracemalloc`` and divides the memory the matcher keeps by the conversations it holds;
 :func:`matching_us_per_event` times :meth:`Matcher.add` and :meth:`Matcher.evict` per chunk, as the processor
-calls them, on a stream of several days of event time (so eviction runs).
+calls them, on a stream of several days of event time (so eviction runs). :func:`bench_data_bytes` gives the
+memory on ``serambi bench``'s own traffic (:mod:`pipeline.bench.data`), per open conversation and per held message.
 """
 
 from __future__ import annotations
@@ -22,13 +23,17 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from pipeline.bench.data import SyntheticEvents
 from pipeline.domain.matching import Matchable, Matcher, conversation_key
 from pipeline.runtime.gctune import WORKER_GC_THRESHOLDS
 from schemas.events import EVENT_ADAPTER, AuthorRole, Change, ChangeOp, Interaction, InteractionKind, Platform
+from schemas.fastdecode import HotMatchable
+from schemas.records import decode_record
 
 __all__ = [
     "SHAPES",
     "Shape",
+    "bench_data_bytes",
     "bytes_per_conversation",
     "matching_us_per_event",
     "realistic_stream",
@@ -37,6 +42,7 @@ __all__ = [
 
 _START = datetime(2026, 11, 2, tzinfo=UTC)
 _ACCOUNTS = 48  # agency accounts the conversations spread over
+_CHUNK_RECORDS = 40  # records the processor takes at a time (pipeline.bench.hotpath), 500 events each
 
 
 @dataclass(frozen=True)
@@ -283,3 +289,56 @@ def _timed(chunks: list[list[bytes]], limit: int | None, held: Matcher) -> dict[
         "evicted": evicted,
         "open_conversations": len(held),
     }
+
+
+def bench_data_bytes(
+    events: int = 200_000,
+    seed: int = 1,
+    partitions: int = 12,
+    matcher: Callable[[], Matcher] = _matcher,
+) -> dict[str, float]:
+    """Bytes the matcher keeps on ``serambi bench``'s traffic, per open conversation and per held message.
+
+    The events of the bench's hot path (:mod:`pipeline.bench.data`, same defaults) go through :meth:`Matcher.add`
+    40 records at a time, each chunk followed by :meth:`Matcher.evict` at the matcher's watermark that keeps the
+    chunk's conversations (as the processor does, without its cap), under ``tracemalloc``. A post there gathers
+    many comments, so a conversation holds thousands of bytes; per held message (citizen messages, and ghosts:
+    messages named before they were met) is the figure to compare with the realistic mix's. Also returns how many
+    conversations and messages are held at the end.
+    """
+    records = SyntheticEvents(partitions, 500, seed, events=events).batch_records(events)
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        held, part = matcher(), []
+        for first in range(0, len(records), _CHUNK_RECORDS):
+            part = [
+                event
+                for _, value in records[first : first + _CHUNK_RECORDS]
+                for event in _matchable(decode_record(value).events)
+            ]
+            held.add(part)
+            held.evict(held.watermark, {conversation_key(event) for event in part})
+        del part
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        if started:
+            tracemalloc.stop()
+    conversations, messages = len(held), held.held_messages()
+    return {
+        "bytes_per_conversation": round(kept / max(conversations, 1), 1),
+        "bytes_per_message": round(kept / max(messages, 1), 1),
+        "conversations": conversations,
+        "messages": messages,
+    }
+
+
+def _matchable(events: Sequence[object]) -> Iterator[HotMatchable]:
+    """The interactions and changes of ``events`` (what the matcher takes; posts and reactions are not)."""
+    for event in events:
+        if getattr(event, "type", None) in ("interaction", "change"):
+            yield event  # type: ignore[misc]
