@@ -77,5 +77,6 @@ def finish(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
         except subprocess.TimeoutExpired:
             process.kill()
             out, err = process.communicate()
-        raise AssertionError(f"{process.args} still running after {timeout:g} s; output:\n{out}\n{err}") from None
+        msg = f"{process.args!r} still running after {timeout:g} s; output:\n{out or ''}\n{err or ''}"
+        raise AssertionError(msg) from None
     return out or "", err or ""

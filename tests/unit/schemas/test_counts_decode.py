@@ -146,7 +146,7 @@ def test_what_the_worker_writes_takes_the_msgspec_path_with_the_models_values() 
 
 
 def test_a_lax_spelling_is_read_by_pydantic() -> None:
-    raw = {"source": "w1", "watermark": None, "sent_at": "2026-11-02T08:30:00Z"}
+    raw: dict[str, Any] = {"source": "w1", "watermark": None, "sent_at": "2026-11-02T08:30:00Z"}
     raw["counts"] = [{"agency": "jpj", "platform": "x", "minute": "2026-11-02T08:30:00Z", "arrivals": "2"}]
     batch = decode_count_batch(orjson.dumps(raw))
     assert isinstance(batch, CountBatch)

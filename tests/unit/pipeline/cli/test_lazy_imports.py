@@ -36,6 +36,7 @@ def _imported_by(*args: str) -> set[str]:
         ("bench", "chaos", "--help"),
         ("bench", "soak", "--help"),
         ("bench", "capacity"),
+        ("listen", "classify", "--help"),
     ],
 )
 def test_light_commands_import_no_stack_library(args: tuple[str, ...]) -> None:
