@@ -31,7 +31,7 @@ from typing import Final, Literal
 
 from pipeline.domain.lexicons import ENGLISH, MALAY, NUMBER, WORD, load
 
-__all__ = ["Language", "Verdict", "classify"]
+__all__ = ["Language", "Verdict", "classify", "redact", "tokens"]
 
 Language = Literal["ms", "en", "mixed"]
 
@@ -46,6 +46,8 @@ _CACHE_LIMIT: Final = 100_000
 _HANDLE = re.compile(r"@ps1:[0-9a-f]{32}|ps1:[0-9a-f]{32}|@[\w.]+")
 # With a scheme, www., or a bare host with a path (wa.me/6012..., t.me/channel).
 _LINK = re.compile(r"https?://\S+|www\.\S+|[a-z0-9-]+(?:\.[a-z0-9-]+)+/\S*")
+# The same, whatever the case: for text shown as written (examples), not lower-cased first.
+_LINK_ANY_CASE = re.compile(_LINK.pattern, re.IGNORECASE)
 _TOKEN = re.compile(r"[a-z0-9]+|[.,!?;:]")
 _ELONGATED = re.compile(r"([a-z])\1{2,}")
 # Pictographs, dingbats, arrows, flags (variation selectors and joiners need no match: they are no token).
@@ -101,6 +103,32 @@ def classify(text: str | None) -> Verdict:
     asks = "?" in lowered or "\uff1f" in lowered
     needs_reply, reason = _decide(found, lasting, question_mark=asks, mentioned=mentions > 0)
     return _verdict(needs_reply, reason, language)
+
+
+def tokens(text: str | None) -> list[str]:
+    """The normalised tokens of ``text``, as :func:`classify` reads them (see the module docstring).
+
+    Links, ``@handles`` and ``ps1:`` pseudonyms are removed; clause boundaries (punctuation, line breaks)
+    are ``"."`` and numbers ``"<n>"``, so a caller can keep phrases within a clause.
+    Example: ``tokens("Air x ada @ps1:... 3 hari!") == ["air", "tidak", "ada", "<n>", "hari", "."]``.
+    """
+    if not text or text.isspace():
+        return []
+    lowered = text.lower()
+    if "@" in lowered or "ps1:" in lowered:
+        lowered = _HANDLE.sub(" ", lowered)
+    if "/" in lowered or "www." in lowered:
+        lowered = _LINK.sub(" ", lowered)
+    return _normalise(lowered.replace("\n", " . ").split())[0]
+
+
+def redact(text: str) -> str:
+    """``text`` as written, without links, ``@handles`` and ``ps1:`` pseudonyms, its whitespace collapsed.
+
+    For showing a citizen's message (an example of a topic) without naming anyone or sending readers anywhere.
+    Example: ``redact("@JKR_Official jalan rosak https://x.co/a") == "jalan rosak"``.
+    """
+    return " ".join(_LINK_ANY_CASE.sub(" ", _HANDLE.sub(" ", text)).split())
 
 
 def _wordless(text: str, *, emoji: bool, mentions: int, links: int, language: Language) -> Verdict:

@@ -37,6 +37,7 @@ def _imported_by(*args: str) -> set[str]:
         ("bench", "soak", "--help"),
         ("bench", "capacity"),
         ("listen", "classify", "--help"),
+        ("listen", "topics", "--help"),
     ],
 )
 def test_light_commands_import_no_stack_library(args: tuple[str, ...]) -> None:
