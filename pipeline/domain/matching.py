@@ -259,9 +259,14 @@ def _datetime(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+# Ids up to this many digits are held as ints (platform snowflakes have at most 20): int() refuses strings of more
+# than 4,300 digits (CPython's guard against quadratic conversions), and a valid event may carry such an id.
+_INT_DIGITS = 40
+
+
 def _held_id(text: str) -> _Id:
     """``text`` as an int when it spells one canonically (``isdigit`` of an ASCII string: 0-9 only), else as is."""
-    return int(text) if text.isdigit() and text.isascii() and text[0] != "0" else text
+    return int(text) if len(text) <= _INT_DIGITS and text.isdigit() and text.isascii() and text[0] != "0" else text
 
 
 def _closure(at: datetime, seconds: float, reply_id: str) -> bytes:
@@ -530,7 +535,8 @@ class Matcher:
         without it the matcher's own (the latest event seen) is used.
 
         ``limit`` (default ``None``: no cap) is the most conversations kept: beyond it the oldest idle ones (by
-        the hour of their latest event, then by when they entered it) are dropped. That is the spill path: a
+        the hour of their latest event; within an hour, in the order the index holds them, about arrival order) are
+        dropped. That is the spill path: a
         dropped conversation is reloaded from storage when next met (the processor loads every conversation it
         does not hold before the chunk that touches it), so a cap costs reads, never correctness.
 
@@ -580,7 +586,11 @@ class Matcher:
             _out_of_range(at)
         account = self._accounts.get((event.platform, event.account_id)) or self._account(event)
         root_id = event.root_id
-        root = int(root_id) if root_id.isdigit() and root_id.isascii() and root_id[0] != "0" else root_id
+        root = (
+            int(root_id)
+            if len(root_id) <= _INT_DIGITS and root_id.isdigit() and root_id.isascii() and root_id[0] != "0"
+            else root_id
+        )
         conv = account.conversations.get(root)
         if conv is None:
             conv = self._open_conversation(account, root, event, seconds)
@@ -611,7 +621,9 @@ class Matcher:
         if text == event.root_id:
             message_id: _Id = root
         else:
-            message_id = int(text) if text.isdigit() and text.isascii() and text[0] != "0" else text
+            message_id = (
+                int(text) if len(text) <= _INT_DIGITS and text.isdigit() and text.isascii() and text[0] != "0" else text
+            )
         profile = account.profiles.get(event.kind) if event.agency_id == account.agency_id else None
         author = _packed(event.author_id)
         profile = profile or self._profile(account, event)
@@ -689,7 +701,9 @@ class Matcher:
         if text == event.root_id:
             parent_id: _Id = root
         else:
-            parent_id = int(text) if text.isdigit() and text.isascii() and text[0] != "0" else text
+            parent_id = (
+                int(text) if len(text) <= _INT_DIGITS and text.isdigit() and text.isascii() and text[0] != "0" else text
+            )
         parent = _find(conv, parent_id) or _ghost(conv, parent_id)
         reply = _closure(event.created_at, seconds, event.message_id)
         closed = parent.closed

@@ -183,3 +183,16 @@ def test_a_big_conversation_of_numeric_ids_matches_as_the_rule_says_in_any_order
         matcher = _matcher()
         assert final_facts(matcher.add(random.Random(seed).sample(events, len(events)))) == expected
         assert {message_id for _, _, message_id, _ in matcher.unanswered()} == set(ids) - set(expected)
+
+
+def test_ids_of_thousands_of_digits_match_and_are_held_as_text(event_factory: EventFactory) -> None:
+    # int() refuses more than 4,300 digits: such ids (valid events) must stay text, in add() and holds() alike.
+    huge, other = "1" * 5000, "2" * 5000
+    question = _question(event_factory, huge, huge, T0)
+    reply = _reply(event_factory, other, huge, huge, T0 + timedelta(hours=1))
+    matcher = _matcher()
+    [fact] = matcher.add([question, reply])
+    assert (fact.message_id, fact.root_id, fact.reply_id) == (huge, huge, other)
+    assert matcher.holds((question.platform, question.account_id, huge))
+    assert not matcher.holds((question.platform, question.account_id, "3" * 5000))
+    assert list(matcher.unanswered()) == []
