@@ -7,8 +7,10 @@ The global options (``--data-dir``, ``-v``) are accepted after any subcommand to
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import signal
+import sys
 from pathlib import Path
 
 import click
@@ -55,10 +57,20 @@ def main(ctx: click.Context, data_dir: Path | None, verbose: int) -> None:
     """Serambi: do government agencies talk *with* citizens on social media, or only *at* them?"""
     # `kill -USR1 <pid>` prints every thread's stack to stderr: what a stuck process is waiting on, without
     # stopping it (the tests ask a process that outlived its timeout for this before they kill it).
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    _dump_stacks_on_sigusr1()
     configure_logging(verbose)
     ctx.meta[_VERBOSITY] = verbose
     ctx.obj = {"data_dir": data_dir} if data_dir else {}
+
+
+def _dump_stacks_on_sigusr1() -> None:
+    # The process's own stderr (fd 2), not sys.stderr: a caller may have swapped that for an object without a
+    # file descriptor (a test's capture, an embedding application), which faulthandler cannot write to.
+    stream = sys.__stderr__
+    if stream is None:
+        return
+    with contextlib.suppress(ValueError, OSError, AttributeError):  # no usable fd 2: no dumps, nothing else lost
+        faulthandler.register(signal.SIGUSR1, file=stream, all_threads=True)
 
 
 def _late_data_dir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
