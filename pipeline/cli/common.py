@@ -7,11 +7,12 @@ load Faust, Kafka clients or chDB.
 from __future__ import annotations
 
 import csv
+import difflib
 import functools
 import logging
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -173,3 +174,19 @@ class SinceType(click.ParamType):
 
 
 SINCE = SinceType()
+
+
+def check_agency(agency: str, known: Sequence[str]) -> None:
+    """Refuse an ``--agency`` not in ``known``, naming the closest ids (any case) or the known ones."""
+    if agency in known:
+        return
+    by_lower = {name.lower(): name for name in known}
+    close = [by_lower[m] for m in difflib.get_close_matches(agency.lower(), list(by_lower), n=3, cutoff=0.6)]
+    if close:
+        hint = f"did you mean {', '.join(close)}?"
+    elif known:
+        hint = f"known agencies: {', '.join(known[:20])}{' ...' if len(known) > 20 else ''}"
+    else:
+        hint = "no agency is known yet: import or run something first"
+    msg = f"no agency {agency!r} in the directory or the stored data; {hint}"
+    raise click.BadParameter(msg, param_hint="'--agency'")

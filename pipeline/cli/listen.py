@@ -17,7 +17,6 @@ object per line, one per agency (sorted by id); with ``--agency`` that is a sing
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -27,7 +26,8 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 import orjson
 
-from pipeline.cli.common import friendly, read_settings_of
+from pipeline.cli.common import check_agency, friendly, read_settings_of
+from pipeline.cli.run import IsoTime
 from pipeline.domain.windows import REPORT_WINDOWS
 
 if TYPE_CHECKING:
@@ -160,15 +160,15 @@ class _Until(click.ParamType):
     name = "TIME|latest"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime | str:
-        if isinstance(value, datetime):
-            return value
         if value == "latest":
             return "latest"
         try:
-            moment = datetime.fromisoformat(str(value).strip())
-        except ValueError:
+            return _TIME.convert(value, param, ctx)
+        except click.BadParameter:
             self.fail(f"{value!r} is neither `latest` nor an ISO-8601 time (e.g. 2026-11-05T08:00+08:00)", param, ctx)
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+_TIME = IsoTime()
 
 
 @listen.command("topics", epilog=_TOPICS_LEGEND)
@@ -210,7 +210,7 @@ def listen_topics(  # noqa: PLR0913 - one per CLI option
     settings = read_settings_of(ctx)
     with open_read_engine(settings) as engine:
         if agency is not None:
-            _check_agency(agency, agency_ids(engine.queries, engine.database))
+            check_agency(agency, agency_ids(engine.queries, engine.database))
         end = _window_end(until, engine.queries, engine.database, agency, latest_message)
         size = REPORT_WINDOWS[window]
         span = TopicSpan(end - (_HISTORY_WINDOWS + 1) * size, end - 2 * size, end - size, end, agency)
@@ -289,12 +289,3 @@ def _table(record: dict[str, Any]) -> str:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def _check_agency(agency: str, known: list[str]) -> None:
-    if agency in known:
-        return
-    close = difflib.get_close_matches(agency, known, n=3, cutoff=0.6)
-    hint = f"did you mean {', '.join(close)}?" if close else "see `serambi report` for the known agencies"
-    msg = f"no agency {agency!r} in the directory or the stored data; {hint}"
-    raise click.BadParameter(msg, param_hint="'--agency'")

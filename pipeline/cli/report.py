@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import click
 import orjson
 
-from pipeline.cli.common import friendly, read_settings_of
+from pipeline.cli.common import check_agency, friendly, read_settings_of
 from pipeline.domain.classify import ClassThresholds
 from pipeline.domain.windows import CALENDAR_WINDOWS, REPORT_WINDOWS, report_window
 from pipeline.storage.sql.report import ALL_DATA, REPORT_FIELDS
@@ -167,7 +167,7 @@ def report(  # noqa: PLR0913 - one per CLI option
     )
     with open_read_engine(settings) as engine:
         if agency is not None:
-            _check_agency(agency, agency_ids(engine.queries, engine.database))
+            check_agency(agency, agency_ids(engine.queries, engine.database))
         print_report(build_report(engine.queries, engine.database, span), fmt, sort, click.echo, heading=heading)
 
 
@@ -215,21 +215,6 @@ def _heading(since: datetime | None, until: datetime | None, window: str | None,
         )
         raise click.UsageError(msg)
     return ReportHeading(since, until, tz, now)
-
-
-def _check_agency(agency: str, known: Sequence[str]) -> None:
-    if agency in known:
-        return
-    by_lower = {name.lower(): name for name in known}
-    close = [by_lower[m] for m in difflib.get_close_matches(agency.lower(), list(by_lower), n=3, cutoff=0.6)]
-    if close:
-        hint = f"did you mean {', '.join(close)}?"
-    elif known:
-        hint = f"known agencies: {', '.join(known[:20])}{' ...' if len(known) > 20 else ''}"
-    else:
-        hint = "no agency is known yet: import or run something first"
-    msg = f"no agency {agency!r} in the directory or the stored data; {hint}"
-    raise click.BadParameter(msg, param_hint="'--agency'")
 
 
 def print_report(
