@@ -14,6 +14,7 @@ Phases, each measured on its own so the single Python core is not shared between
 from __future__ import annotations
 
 import asyncio
+import gc
 import resource
 import tempfile
 import threading
@@ -33,7 +34,7 @@ from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.broker import EmbeddedBroker
 from pipeline.metrics import Metrics
 from pipeline.runtime.interrupt import Interrupt, on_loop
-from pipeline.runtime.procstat import memory_mb
+from pipeline.runtime.procstat import memory_mb, reset_peak_rss, tune_malloc
 from pipeline.runtime.stack import RunningStack, open_stack
 from pipeline.settings import Settings
 from pipeline.stream.decode import Record
@@ -201,6 +202,7 @@ class BenchResult:
 
 def run_bench(settings: Settings, options: BenchOptions, say: Say, interrupt: Interrupt | None = None) -> BenchResult:
     """Run every phase on a throw-away data dir and embedded broker; return the figures."""
+    tune_malloc()  # as the stack does (open_stack), before this process starts any thread
     say(f"0/4 hot path: prepare + commit of {options.hot_path_events:,} events, CPU time, no I/O...")
     hot = measure_hot_path(options.data(settings.partitions, options.hot_path_events), options.hot_path_events)
     say(
@@ -226,7 +228,8 @@ def run_bench(settings: Settings, options: BenchOptions, say: Say, interrupt: In
             bare = asyncio.run(_bare_consume(broker.bootstrap_servers, options.events, say))
             worker, fresh = asyncio.run(_worker_phases(bench_settings, data, options, say, interrupt))
             broker_rss = _broker_peak_rss_mb(broker.pid)
-    memory = (mix, _peak_rss_mb(), broker_rss)
+    # Since reset_peak_rss() in _worker_phases; getrusage's lifetime peak where /proc cannot tell.
+    memory = (mix, memory_mb("self", "VmHWM") or _peak_rss_mb(), broker_rss)
     return BenchResult.of(
         options, hot, worker, (produce_rate, bare), fresh, memory, surge_detection=settings.surge_detection
     )
@@ -271,6 +274,11 @@ async def _worker_phases(
         running.processor.observers.append(probe.observe)
 
     say("3/4 worker: Faust + reply matching + chDB sink, until drained...")
+    # The worker's peak RSS is this phase's (and freshness's): not the hot-path phase's or the preload's, which
+    # run in this process first. What they freed goes back to the system before the peak is reset.
+    gc.collect()
+    tune_malloc()
+    reset_peak_rss()
     with GcTime() as collector:
         probe.collector = collector
         async with open_stack(settings, Metrics(), lambda line: say("    " + line), prepare=prepare) as stack:

@@ -24,7 +24,7 @@ from pipeline.kafka.broker import EmbeddedBroker, free_port
 from pipeline.metrics import Metrics
 from pipeline.runtime.gauges import GaugeRefresher, refreshing
 from pipeline.runtime.gctune import tune_gc
-from pipeline.runtime.procstat import memory_mb
+from pipeline.runtime.procstat import memory_mb, tune_malloc
 from pipeline.runtime.rollups import RollupRefresher, deriving
 from pipeline.runtime.spool import SPOOL_DIR, Spool, broker_epoch
 from pipeline.runtime.statefile import StackState, clear_state, read_state, write_private, write_state
@@ -183,6 +183,7 @@ async def open_stack(
     running: RunningStack | None = None
     stop = asyncio.Event()
     tune_gc()
+    tune_malloc()  # before the stack's threads start: each thread allocating earlier keeps a heap of its own
     try:
         with contextlib.ExitStack() as resources, contextlib.ExitStack() as signals:
             # From the first step: a SIGTERM during start-up stops the stack cleanly once it is up. Removed

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from pipeline.errors import StackBusyError, StoreError
 from pipeline.settings import Settings
+from pipeline.storage.engine_memory import PURGE_EVERY_S, PURGE_SQL, STATS_SQL, EngineMemory, parse_jemalloc_stats
 from pipeline.storage.migrations import apply_migrations
 from pipeline.storage.query import Parameters, QueryResult, bind_values
 from pipeline.storage.readonly import ONE_READ_STATEMENT, READ_LIMITS, check_read_statement
@@ -55,6 +57,10 @@ class Store:
         """The ClickHouse cluster the schema is rendered for (``SERAMBI_CLICKHOUSE_CLUSTER``); ``None``: one server."""
         self._lock = threading.Lock()
         self._client = _connect(settings)
+        self.purge_every_s: float | None = PURGE_EVERY_S if settings.uses_chdb else None
+        """chDB: seconds between two purges of its allocator's freed pages, each after an insert
+        (:mod:`pipeline.storage.engine_memory`); ``None``: never (a server manages its own memory)."""
+        self._purged_at = time.monotonic()
         self._read_lock = threading.Lock()
         self._reader = _connect(settings, second_session=True)
 
@@ -125,7 +131,10 @@ class Store:
             self.insert_encoded(table, columns, encode_rows(columns, rows))
 
     def insert_encoded(self, table: str, columns: Sequence[str], body: bytes) -> None:
-        """Insert rows already encoded by :func:`encode_rows` (no Python work under the lock)."""
+        """Insert rows already encoded by :func:`encode_rows` (no Python work under the lock).
+
+        On chDB, also returns the engine's freed memory to the system, at most every :attr:`purge_every_s`.
+        """
         with self._lock:
             try:
                 self._client.raw_insert(
@@ -137,6 +146,29 @@ class Store:
                 )
             except ClickHouseError as exc:
                 raise StoreError(_first_line(exc)) from exc
+            self._purge_engine_memory()
+
+    def engine_memory(self) -> EngineMemory | None:
+        """What chDB's allocator holds in this process; ``None`` on a ClickHouse server (or if chDB cannot say)."""
+        if not self._dsn.startswith("chdb:"):
+            return None
+        with self._read_lock:
+            try:
+                rows = self._reader.query(STATS_SQL).result_rows
+            except ClickHouseError:
+                return None
+        return parse_jemalloc_stats(str(rows[0][0])) if rows else None
+
+    def _purge_engine_memory(self) -> None:
+        # Holding self._lock: the purge runs in the writer's session, between two inserts.
+        if self.purge_every_s is None or time.monotonic() - self._purged_at < self.purge_every_s:
+            return
+        try:
+            self._client.command(PURGE_SQL)
+        except ClickHouseError as exc:  # a chDB built without jemalloc: nothing to purge, ever
+            log.warning("chDB's freed memory is not purged (%s); its RSS may stay near its peak", _first_line(exc))
+            self.purge_every_s = None
+        self._purged_at = time.monotonic()
 
     def migrate(self) -> list[str]:
         """Apply the packaged migrations not applied yet, in order, and the raw TTL; return their names.
