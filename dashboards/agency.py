@@ -15,6 +15,7 @@ from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards.common import CHARTER_WALL_SECONDS, META_REPLY_RATE, META_RESPONSE_SECONDS, QueryFormat
 from dashboards.layout import clickhouse_variables, dashboard_base, place
+from dashboards.listening import rising_pain_points, week_topics
 from dashboards.panels import (
     MATRIX_ROWS,
     cell_override,
@@ -39,8 +40,8 @@ def _response_thresholds() -> sdk.ThresholdsConfig:
 
 
 def accounts_answering() -> table.Panel:
-    """Each account's reply rate, SLA compliance, two-way ratio and class."""
-    columns = [*_ACCOUNT, "class", "reply_rate", "sla_compliance", "two_way_ratio"]
+    """Each account's reply rates (every message; those that need a reply), SLA compliance, two-way ratio, class."""
+    columns = [*_ACCOUNT, "class", "reply_rate", "needs_reply_rate", "sla_compliance", "two_way_ratio"]
     return (
         from_view(table.Panel().title("Accounts: answering"), "agency_accounts", columns)
         .mappings(class_mappings())
@@ -48,7 +49,7 @@ def accounts_answering() -> table.Panel:
         .overrides(
             [
                 cell_override(["class"], "color-background", mode="basic"),
-                cell_override(["reply_rate", "sla_compliance"], "color-text"),
+                cell_override(["reply_rate", "needs_reply_rate", "sla_compliance"], "color-text"),
             ]
         )
         .height(9)
@@ -172,6 +173,8 @@ def dashboard() -> sdk.Dashboard:
         response_heatmap(),
         response_distribution(),
         strategy_mix(),
+        week_topics(),
+        rising_pain_points(),
         unanswered(),
     ]
     return place(board, panels)

@@ -65,8 +65,17 @@ def references() -> text.Panel:
 
 
 def leaderboard_answering() -> table.Panel:
-    """Reply rate, SLA compliance and two-way ratio per agency, with its class as a coloured cell."""
-    columns = ["agency_id", "name", "tier", "class", "reply_rate", "sla_compliance", "two_way_ratio"]
+    """Reply rates (every message; those that need a reply), SLA compliance and two-way ratio, and the class."""
+    columns = [
+        "agency_id",
+        "name",
+        "tier",
+        "class",
+        "reply_rate",
+        "needs_reply_rate",
+        "sla_compliance",
+        "two_way_ratio",
+    ]
     return (
         from_view(table.Panel().title("Leaderboard: answering"), "leaderboard", columns)
         .mappings(class_mappings())
@@ -75,7 +84,7 @@ def leaderboard_answering() -> table.Panel:
         .overrides(
             [
                 cell_override(["class"], "color-background", mode="basic"),
-                cell_override(["reply_rate", "sla_compliance"], "color-text"),
+                cell_override(["reply_rate", "needs_reply_rate", "sla_compliance"], "color-text"),
             ]
         )
         .sort_by([sdk_common.TableSortByFieldState().display_name("reply_rate").desc(True)])

@@ -128,6 +128,12 @@ class Metrics(ConnectorMetrics):
             labels,
             registry=r,
         )
+        self.agency_needs_reply_rate = Gauge(
+            "serambi_agency_needs_reply_rate_24h",
+            "Reply rate of the citizen messages that need a reply, last 24 h (absent when none is judged yet).",
+            labels,
+            registry=r,
+        )
         self.agency_sla_compliance = Gauge(
             "serambi_agency_sla_compliance_24h",
             "Answered within SLA / (answered + overdue) over the last 24 h (absent when nothing is judged yet).",

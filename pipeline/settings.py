@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     rollup_refresh_seconds: Annotated[float, Field(ge=0)] = Field(
         30.0, description="how often the stack re-derives the days new data touched (0 = never)"
     )
+    listening_interval_seconds: Annotated[float, Field(ge=0)] = Field(
+        300.0, description="how often the stack recomputes each agency's topic lists for the board (0 = never)"
+    )
     grafana_url: str = Field("", description="Grafana for `serambi dashboards publish` (or --grafana-url)")
     grafana_token: SecretStr = Field(
         SecretStr(""), description="Grafana service-account token for publishing (never logged)"

@@ -24,6 +24,9 @@ __all__ = [
     "HOUR_ROLLUP",
     "INTERACTIONS",
     "KAFKA_PARTITION",
+    "LANGUAGE",
+    "NEEDS_REPLY",
+    "NEEDS_REPLY_REASON",
     "ORACLE_FACTS",
     "POSTS",
     "RAW_TABLES",
@@ -68,10 +71,16 @@ COLUMNS: Final[dict[str, tuple[str, ...]]] = {
 }  # fmt: skip
 KAFKA_PARTITION: Final = "kafka_partition"
 """The events-topic partition an interaction was read from (migration 0010): a worker warms up its partitions."""
-# What the worker writes per raw table: the event's fields, and where it was read for interactions.
+NEEDS_REPLY: Final = "needs_reply"
+"""Whether a citizen's message needs a reply (migration 0011; :mod:`pipeline.domain.needs_reply`); agency rows false."""
+NEEDS_REPLY_REASON: Final = "needs_reply_reason"
+"""The cue that decided ``needs_reply`` (``"question word: bila"``); empty on agency rows."""
+LANGUAGE: Final = "language"
+"""The message's language, ``ms``, ``en`` or ``mixed``; empty on agency rows."""
+# What the worker writes per raw table: the event's fields; for interactions, where it was read and the verdict.
 STORED_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     **COLUMNS,
-    INTERACTIONS: (*COLUMNS[INTERACTIONS], KAFKA_PARTITION),
+    INTERACTIONS: (*COLUMNS[INTERACTIONS], KAFKA_PARTITION, NEEDS_REPLY, NEEDS_REPLY_REASON, LANGUAGE),
 }
 FACT_COLUMNS: Final = (
     "message_id",

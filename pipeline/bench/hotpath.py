@@ -5,7 +5,9 @@ production path (:meth:`Processor.prepare` then :meth:`Processor.commit`, into a
 steadier measure of what a code change costs per event. The same run gives the time per stage
 (:class:`pipeline.stream.processor.StageTimes`), the garbage collector's share, the facts found and the open
 conversations left; a second pass of the same records under ``tracemalloc`` gives the matcher's memory per open
-conversation (tracing slows everything down, so it never runs during the timed pass).
+conversation (tracing slows everything down, so it never runs during the timed pass). The needs-a-reply
+classification, inside ``decode``, is timed apart on the same records' citizen messages (:mod:`pipeline.bench.classify`,
+warm cache as in the run): ``classify_us_per_event`` is its share of ``decode`` (the stages stay the processor's).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from pipeline.bench.classify import citizen_texts, measure_classify
 from pipeline.bench.data import SyntheticEvents
 from pipeline.domain.matching import ConversationKey
 from pipeline.domain.tally import UnansweredTally
@@ -71,7 +74,11 @@ class GcTime:
 
 @dataclass(frozen=True)
 class HotPath:
-    """What one hot-path run measured; ``stages_us`` per event: the stages, ``gc``, ``other`` (the rest of the CPU)."""
+    """What one hot-path run measured; ``stages_us`` per event: the stages, ``gc``, ``other`` (the rest of the CPU).
+
+    ``classify_us_per_event``: the needs-a-reply classification's part of ``decode``; ``citizen_messages``
+    classified, at ``classify_us_per_message`` each (warm cache) and ``classify_cold_us_per_message`` (cold).
+    """
 
     events: int
     us_per_event: float
@@ -79,6 +86,10 @@ class HotPath:
     facts: int
     open_conversations: int
     bytes_per_conversation: float
+    citizen_messages: int = 0
+    classify_us_per_event: float = 0.0
+    classify_us_per_message: float = 0.0
+    classify_cold_us_per_message: float = 0.0
 
 
 class _Discard:
@@ -141,6 +152,8 @@ def measure_hot_path(data: SyntheticEvents, events: int, *, memory: bool = True)
             processor.count(prepared)
             tally.drain()
         cpu_s = time.process_time() - started
+    # After the timed pass, so it leaves the classifier's cache as warm as the run left it.
+    classified = measure_classify("hot path", citizen_texts(record.value for record in records))
     return HotPath(
         events=events,
         us_per_event=cpu_s / max(events, 1) * 1e6,
@@ -148,6 +161,10 @@ def measure_hot_path(data: SyntheticEvents, events: int, *, memory: bool = True)
         facts=processor.facts_total,
         open_conversations=len(processor.matcher),
         bytes_per_conversation=_traced_bytes_per_conversation(records) if memory else 0.0,
+        citizen_messages=classified.messages,
+        classify_us_per_event=classified.warm_us_per_message * classified.messages / max(events, 1),
+        classify_us_per_message=classified.warm_us_per_message,
+        classify_cold_us_per_message=classified.cold_us_per_message,
     )
 
 

@@ -47,7 +47,9 @@ __all__ = ["BenchOptions", "BenchResult", "WorkerRun", "run_bench"]
 Say = Callable[[str], None]
 # The rows of the stage table: (key in the breakdown, label).
 _TABLE_ROWS = (
-    *((stage, stage) for stage in PYTHON_STAGES),
+    *((stage, stage) for stage in PYTHON_STAGES[:1]),
+    ("classify", "of which needs-reply classify (in decode)"),
+    *((stage, stage) for stage in PYTHON_STAGES[1:]),
     ("insert", "insert (ClickHouse, overlapped)"),
     ("gc", "of which gc (inside the stages)"),
     ("event_loop", "CPU: event loop (Faust agents, surge det.)"),
@@ -129,6 +131,10 @@ class BenchResult:
     hot_path_stages_us_per_event: dict[str, float]
     hot_path_facts: int
     hot_path_open_conversations: int
+    # The needs-a-reply classification of the hot path's citizen messages (per event: its stages' "classify").
+    hot_path_citizen_messages: int = 0
+    classify_us_per_citizen_message: float = 0.0
+    classify_cold_us_per_citizen_message: float = 0.0
 
     @classmethod
     def of(  # noqa: PLR0913 - one per phase
@@ -173,9 +179,13 @@ class BenchResult:
             peak_rss_broker_mb=memory[2],
             hot_path_events=hot.events,
             hot_path_us_per_event=hot.us_per_event,
-            hot_path_stages_us_per_event=hot.stages_us,
+            # The classification is inside decode: a row of its own in the table, not a stage of the sum.
+            hot_path_stages_us_per_event={**hot.stages_us, "classify": hot.classify_us_per_event},
             hot_path_facts=hot.facts,
             hot_path_open_conversations=hot.open_conversations,
+            hot_path_citizen_messages=hot.citizen_messages,
+            classify_us_per_citizen_message=hot.classify_us_per_message,
+            classify_cold_us_per_citizen_message=hot.classify_cold_us_per_message,
         )
 
     def as_json(self) -> str:
@@ -189,6 +199,13 @@ class BenchResult:
         lines += [f"{label:<44}{_cell(hot, key):>10}{_cell(end, key):>12}" for key, label in _TABLE_ROWS]
         lines.append(
             f"{'CPU of the process':<44}{self.hot_path_us_per_event:>10.2f}{self.worker_cpu_us_per_event:>12.2f}"
+        )
+        lines.append(
+            f"needs-reply classification: {self.classify_us_per_citizen_message:.2f} us per citizen message "
+            f"({self.classify_cold_us_per_citizen_message:.2f} with a cold cache), "
+            f"{self.hot_path_stages_us_per_event.get('classify', 0.0):.2f} us/event "
+            f"({self.hot_path_citizen_messages:,} citizen messages in {self.hot_path_events:,} events); "
+            "`serambi bench classify` measures it on the labelled corpus"
         )
         lines.append(
             f"facts {self.facts:,} ({self.fact_rows:,} rows inserted; {self.hot_path_facts:,} in the hot path); "
@@ -207,7 +224,8 @@ def run_bench(settings: Settings, options: BenchOptions, say: Say, interrupt: In
     hot = measure_hot_path(options.data(settings.partitions, options.hot_path_events), options.hot_path_events)
     say(
         f"    {hot.us_per_event:.2f} us/event, {hot.facts:,} facts, {hot.open_conversations:,} open conversations "
-        f"of {hot.bytes_per_conversation:,.0f} bytes"
+        f"of {hot.bytes_per_conversation:,.0f} bytes; needs-reply classification {hot.classify_us_per_message:.2f} "
+        f"us per citizen message"
     )
     mix = bytes_per_conversation(shapes=["mix"])["mix"]
     say(f"    the matcher alone on its realistic mix: {mix:,.0f} bytes per open conversation")

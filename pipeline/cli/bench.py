@@ -23,6 +23,9 @@ _MIN_FRESH_SECONDS = 2.0
 # events (pipeline.bench.throughput.BenchOptions.batch_events, not imported here: it loads the whole stack).
 _EVENTS_PER_RECORD = 500
 
+# The labelled corpus of the needs-a-reply classifier, in a source checkout (`serambi bench classify`).
+_CORPUS = Path("tests/fixtures/listening/needs_reply.jsonl")
+
 _JSON_OUT = click.option(
     "--json-out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -434,6 +437,46 @@ def detector(  # noqa: PLR0913 - one per CLI option
     )
     if json_out is not None:
         json_out.write_text(json.dumps(result.figures()), encoding="utf-8")
+
+
+@bench.command("classify")
+@click.option(
+    "--corpus",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON lines with a text each [default: tests/fixtures/listening/needs_reply.jsonl, in a source checkout].",
+)
+@click.option(
+    "--events",
+    type=click.IntRange(min=1),
+    default=200_000,
+    show_default=True,
+    help="Events of `serambi bench`'s synthetic traffic whose citizen messages are classified too.",
+)
+@_JSON_OUT
+@friendly
+def classify_cost(corpus: Path | None, events: int, json_out: Path | None) -> None:
+    """CPU microseconds per citizen message of the needs-a-reply classifier, cold and warm cache.
+
+    Over a labelled corpus (real-looking messages) and over the benchmark's simulated texts (four short ones,
+    so its cache is warm at once). The worker classifies every citizen message as it decodes it.
+    """
+    import json  # noqa: PLC0415 - only this command
+    from dataclasses import asdict  # noqa: PLC0415 - only this command
+
+    from pipeline.bench.classify import corpus_texts, measure_classify, simulated_texts  # noqa: PLC0415 - only this
+
+    path = corpus if corpus is not None else _CORPUS
+    costs = []
+    if path.is_file():
+        costs.append(measure_classify(f"corpus {path}", corpus_texts(path)))
+    else:
+        click.echo(f"no corpus at {path} (not a source checkout): pass --corpus FILE to measure one", err=True)
+    costs.append(measure_classify(f"simulated ({events:,} events)", simulated_texts(events)))
+    for cost in costs:
+        click.echo(cost.line())
+    if json_out is not None:
+        json_out.write_text(json.dumps([asdict(cost) for cost in costs]), encoding="utf-8")
 
 
 def _counts(value: str, ctx: click.Context, param: click.Parameter) -> tuple[int, ...]:

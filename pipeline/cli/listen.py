@@ -142,7 +142,6 @@ def _name(file: IO[bytes]) -> str:
     return "<stdin>" if name in ("-", "<stdin>") or file is sys.stdin.buffer else str(name)
 
 
-_HISTORY_WINDOWS = 4  # the history a window is compared with: this many windows before it
 _TOPICS_LEGEND = """\b
 Terms: words and two-word phrases, lower-cased, abbreviations expanded (x -> tidak, tq -> thank you), links,
 @handles and ps1: pseudonyms removed, Malay and English stop words (stopwordsiso) left out. A term's score is
@@ -205,15 +204,15 @@ def listen_topics(  # noqa: PLR0913 - one per CLI option
     """What citizens ask each agency about: the terms setting this window's messages apart from its history."""
     from pipeline.runtime.engine import open_read_engine  # noqa: PLC0415 - may open chDB
     from pipeline.storage.sql.report import agency_ids  # noqa: PLC0415
-    from pipeline.storage.sql.topics import TopicSpan, TopicTexts, latest_message, topic_texts  # noqa: PLC0415
+    from pipeline.storage.sql.topics import TopicTexts, latest_message, topic_texts  # noqa: PLC0415
+    from pipeline.storage.topic_lists import topic_span  # noqa: PLC0415
 
     settings = read_settings_of(ctx)
     with open_read_engine(settings) as engine:
         if agency is not None:
             check_agency(agency, agency_ids(engine.queries, engine.database))
         end = _window_end(until, engine.queries, engine.database, agency, latest_message)
-        size = REPORT_WINDOWS[window]
-        span = TopicSpan(end - (_HISTORY_WINDOWS + 1) * size, end - 2 * size, end - size, end, agency)
+        span = topic_span(end, REPORT_WINDOWS[window], agency)
         texts = topic_texts(engine.queries, engine.database, span)
     if agency is not None:
         texts.setdefault(agency, TopicTexts())
@@ -249,18 +248,17 @@ def _window_end(
 def _agency_topics(  # noqa: PLR0913 - an agency's part of the output
     agency: str, window: str, span: TopicSpan, texts: TopicTexts, *, unanswered: bool, limits: dict[str, Any]
 ) -> dict[str, Any]:
-    from pipeline.domain.topics import Message, rank_topics  # noqa: PLC0415 - loads the lexicons only when asked
+    from pipeline.storage.topic_lists import rank_texts  # noqa: PLC0415 - loads the lexicons only when asked
 
-    messages = [Message(text, open_) for text, open_ in texts.window if open_ or not unanswered]
-    topics = rank_topics(messages, texts.previous, texts.history, **limits)
+    ranked = rank_texts(texts, unanswered=unanswered, **limits)
     return {
         "agency": agency,
         "window": window,
         "since": _iso(span.since),
         "until": _iso(span.until),
-        "messages": len(messages),
-        "unanswered": sum(message.unanswered for message in messages),
-        "topics": [_topic_json(topic) for topic in topics],
+        "messages": ranked.messages,
+        "unanswered": ranked.unanswered,
+        "topics": [_topic_json(topic) for topic in ranked.topics],
     }
 
 

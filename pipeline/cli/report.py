@@ -32,7 +32,9 @@ _COLUMNS = (
     ("pending", "pending", 8),
     ("overdue", "overdue", 8),
     ("removed", "removed", 8),
+    ("needs_reply_messages", "needs", 7),
     ("reply_rate", "reply%", 7),
+    ("needs_reply_rate", "needs%", 7),
     ("sla_compliance", "sla%", 6),
     ("median_response_seconds", "median", 9),
     ("p90_response_seconds", "p90", 9),
@@ -48,7 +50,9 @@ Columns (--format json and csv give every field, raw: ratios 0-1, times in secon
   answered  of them, answered before the window's end
   pending   unanswered, still within the SLA; overdue: unanswered past it
   removed   removed (by the citizen or a moderator) before any answer: neither answered nor overdue
+  needs     of the msgs, those that need a reply (a question, request, complaint: serambi listen classify)
   reply%    answered / (answered + overdue); sla%: answered within the SLA / (answered + overdue)
+  needs%    reply% of the messages that need a reply
   median    median time to the first reply; p90: its 90th percentile
   2-way     replies / (replies + posts): how much of the agency's output answers someone
   pull%     share of posts linking to an official domain

@@ -29,9 +29,9 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from pipeline.domain.lexicons import ENGLISH, MALAY, NUMBER, WORD, load
+from pipeline.domain.lexicons import ENGLISH, MALAY, NUMBER, WORD, Cue, Node, load
 
-__all__ = ["Language", "Verdict", "classify", "redact", "tokens"]
+__all__ = ["Language", "Verdict", "classify", "clear_cache", "redact", "tokens"]
 
 Language = Literal["ms", "en", "mixed"]
 
@@ -105,6 +105,14 @@ def classify(text: str | None) -> Verdict:
     return _verdict(needs_reply, reason, language)
 
 
+def clear_cache() -> None:
+    """Forget the normalised chunks kept so far (at most ``_CACHE_LIMIT``): the next messages cost what new ones do.
+
+    For benchmarks (a cold cache) and tests; verdicts never depend on it.
+    """
+    _CHUNKS.clear()
+
+
 def tokens(text: str | None) -> list[str]:
     """The normalised tokens of ``text``, as :func:`classify` reads them (see the module docstring).
 
@@ -146,8 +154,9 @@ def _normalise(chunks: list[str]) -> tuple[list[str], int]:
     """The normalised tokens of ``chunks`` (clause boundaries as ``.``) and their language and word bits."""
     tokens: list[str] = []
     bits = 0
+    cached = _CHUNKS.get
     for chunk in chunks:
-        entry = _CHUNKS.get(chunk)
+        entry = cached(chunk)
         if entry is None:
             if len(_CHUNKS) >= _CACHE_LIMIT:
                 _CHUNKS.clear()
@@ -200,22 +209,13 @@ def _cues(tokens: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     count = len(tokens)
     covered = 0  # tokens before this index belong to a phrase already matched
-    for i in [i for i, token in enumerate(tokens) if token in trie]:
-        if i < covered:
+    for i, token in enumerate(tokens):
+        node = trie.get(token)
+        if node is None or i < covered:
             continue
-        # Walk the trie as far as the tokens go, noting where phrases end; the longest that fits wins.
-        node = trie[tokens[i]]
-        ends = [(i + 1, node.cues)] if node.cues else []
-        j = i + 1
-        while j < count:
-            step = node.children.get(tokens[j])
-            if step is None:
-                break
-            node = step
-            j += 1
-            if node.cues:
-                ends.append((j, node.cues))
         starts_clause = i == 0 or tokens[i - 1] == _BOUNDARY
+        # A leaf (most cues are one word) ends its only phrase here: no walk.
+        ends = _ends(tokens, i, node) if node.children else [(i + 1, node.cues)]
         for end, cues in reversed(ends):
             ends_clause = end == count or tokens[end] == _BOUNDARY
             for kind, phrase, at_start, at_end in cues:
@@ -229,14 +229,30 @@ def _cues(tokens: list[str]) -> dict[str, str]:
     return found
 
 
+def _ends(tokens: list[str], i: int, node: Node) -> list[tuple[int, list[Cue]]]:
+    """Where the phrases starting at ``tokens[i]`` (its trie ``node``) end, and their cues: the trie walked."""
+    ends = [(i + 1, node.cues)] if node.cues else []
+    count = len(tokens)
+    j = i + 1
+    while j < count:
+        step = node.children.get(tokens[j])
+        if step is None:
+            break
+        node = step
+        j += 1
+        if node.cues:
+            ends.append((j, node.cues))
+    return ends
+
+
 def _decide(found: dict[str, str], lasting: bool, *, question_mark: bool, mentioned: bool) -> tuple[bool, str]:
     """Apply rules 2-8 of the module docstring to the cues found (``lasting``: a persisting word is there)."""
     decided = _demand(found, lasting)
     if decided is not None:
         return decided
-    social = next((kind for kind in _SOCIAL_KINDS if kind in found), None)
-    if social is not None:
-        return False, f"{social}: {found[social]}"
+    for social in _SOCIAL_KINDS:
+        if social in found:
+            return False, f"{social}: {found[social]}"
     if question_mark:
         return True, "question mark"
     return False, "tag: mention" if mentioned else "statement"

@@ -81,6 +81,7 @@ class GaugeRefresher:
             m.agency_citizen_messages.labels(*labels).set(v.citizen_messages)
             # A ratio with nothing to judge is absent, not 0: a 0 would read as "answers nobody".
             _set_or_remove(m.agency_reply_rate, labels, v.reply_rate)
+            _set_or_remove(m.agency_needs_reply_rate, labels, v.needs_reply_rate)
             _set_or_remove(m.agency_sla_compliance, labels, v.sla_compliance)
         gauges = (
             m.agency_backlog,
@@ -88,6 +89,7 @@ class GaugeRefresher:
             m.agency_sla,
             m.agency_citizen_messages,
             m.agency_reply_rate,
+            m.agency_needs_reply_rate,
             m.agency_sla_compliance,
         )
         for gauge in gauges:

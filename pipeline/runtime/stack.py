@@ -24,6 +24,7 @@ from pipeline.kafka.broker import EmbeddedBroker, free_port
 from pipeline.metrics import Metrics
 from pipeline.runtime.gauges import GaugeRefresher, refreshing
 from pipeline.runtime.gctune import tune_gc
+from pipeline.runtime.listening import ListeningJob, listening
 from pipeline.runtime.procstat import memory_mb, tune_malloc
 from pipeline.runtime.rollups import RollupRefresher, deriving
 from pipeline.runtime.spool import SPOOL_DIR, Spool, broker_epoch
@@ -218,11 +219,13 @@ async def open_stack(
                 store, settings.sla_hours, timedelta(seconds=settings.rollup_quiet_seconds), leader=running.leads
             )
             running.rollups = rollups
+            topics = ListeningJob(store, timedelta(seconds=settings.listening_interval_seconds), leader=running.leads)
             async with (
                 _collecting(running, say),
                 _worker(running),
                 refreshing(gauges, settings.metrics_refresh_seconds),
                 deriving(rollups, settings.rollup_refresh_seconds),
+                listening(topics),
             ):
                 say(f"worker joined; API on {running.api.url}")
                 try:

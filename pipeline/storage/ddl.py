@@ -110,6 +110,8 @@ EVERY_SHARD: Final = frozenset(
         HOUR_ROLLUP,
         ROLLUP_BUILDS,
         ROLLUP_TOUCHES,
+        # Tens of rows per agency and listening slot, written by the leader worker, read whole per agency.
+        "citizen_topics",  # pipeline.storage.sql.listening.CITIZEN_TOPICS (ddl stays free of the catalog)
     }
 )
 """Small tables: one table under its name, replicated to every node (no ``Distributed``: it would read each

@@ -3,9 +3,10 @@
 The rules live in :mod:`pipeline.storage.sql.rollup_sql`; this module decides *which* days to derive and
 when. A day is derived once nothing touched it for ``SERAMBI_ROLLUP_QUIET_SECONDS`` (60 s) and it holds data
 whose current build is missing, older than its last touch (new data, a late reply, a redelivery), made under
-another agency directory, or, for the current day, lacking hours that are over by now. Readers never depend on the
-refresher for correctness: a day not derived yet is read from raw data (see the module doc of
-:mod:`~pipeline.storage.sql.rollup_sql`), so running it late only makes queries slower.
+another agency directory or rollup format (:data:`~pipeline.storage.sql.fragments.ROLLUP_FORMAT`, part of the
+directory hash: a build of an older serambi lacks columns), or, for the current day, lacking hours that are over
+by now. Readers never depend on the refresher for correctness: a day not derived yet is read from raw data (see
+the module doc of :mod:`~pipeline.storage.sql.rollup_sql`), so running it late only makes queries slower.
 
 Example::
 

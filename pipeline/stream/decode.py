@@ -6,6 +6,10 @@ valid event (grouped by raw table), the interactions among them for the matcher,
 as little per event as it can: one validation, one privacy check, one serialisation, all but the privacy check in
 C (msgspec, :mod:`schemas.fastdecode`). Events are read by attribute and told apart by ``type``: they are msgspec
 Structs, or pydantic models for a record msgspec left to pydantic.
+
+Each interaction row also carries where it was read (``kafka_partition``) and the needs-a-reply verdict of a
+citizen's message (:func:`pipeline.domain.needs_reply.classify`: ``needs_reply``, ``needs_reply_reason``,
+``language``; agency rows: false with no reason or language), appended to the event's JSON object.
 """
 
 from __future__ import annotations
@@ -15,15 +19,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
+from pipeline.domain.needs_reply import Verdict, classify
 from schemas.errors import RecordError
 from schemas.events import AuthorRole, ChangeOp
 from schemas.fastdecode import HotEvent, HotMatchable, event_dict, event_json
 from schemas.privacy import PREFIX
 from schemas.records import POISON, CursorMark, decode_record, poison_reason
-from schemas.tables import INTERACTIONS, KAFKA_PARTITION, TABLE_OF_EVENT
+from schemas.tables import INTERACTIONS, KAFKA_PARTITION, LANGUAGE, NEEDS_REPLY, NEEDS_REPLY_REASON, TABLE_OF_EVENT
 from schemas.timeutil import EventBounds
 
-__all__ = ["Accepted", "DeadLetterRow", "Decoded", "Record", "decode"]
+__all__ = ["Accepted", "DeadLetterRow", "Decoded", "Record", "decode", "verdict_json"]
 
 IsAgencyAccount = Callable[[str, str], bool]
 
@@ -148,7 +155,7 @@ def decode(
             cursors.append(mark)
         first = len(interactions)
         # Where the record was read, on each interaction row (one JSON object: its closing brace is replaced).
-        where = b',"' + KAFKA_PARTITION.encode() + b'":%d}' % record.partition
+        where = b',"' + KAFKA_PARTITION.encode() + b'":%d' % record.partition
         for event in events:
             if accepted is not None and not accepted.earliest <= event.created_at <= accepted.latest:
                 raw = event_dict(event)
@@ -160,7 +167,9 @@ def decode(
                 continue
             line = event_json(event)
             if event.type == "interaction":
-                rows[INTERACTIONS].append(line[:-1] + where)
+                citizen = event.author_role is AuthorRole.CITIZEN
+                tail = verdict_json(classify(event.text)) if citizen else _AGENCY_TAIL
+                rows[INTERACTIONS].append(line[:-1] + where + tail)
                 interactions.append(event)
                 key: tuple[str, str] = (event.kind, event.platform)
             else:
@@ -173,6 +182,31 @@ def decode(
     # Counted by enum member (``.value`` is a slow property, per event): the keys become plain text once, here.
     plain = {(str(kind), str(platform)): count for (kind, platform), count in kinds.items()}
     return Decoded(rows, interactions, failures, latest, plain, cursors)
+
+
+def verdict_json(verdict: Verdict) -> bytes:
+    """The verdict's columns as the end of an interaction's JSON object: ``,"needs_reply":...,"language":"ms"}``.
+
+    Kept per verdict (there are few: reasons come from the lexicons), so a message costs one dictionary lookup.
+    """
+    tail = _TAILS.get(verdict)
+    if tail is None:
+        if len(_TAILS) >= _TAILS_LIMIT:  # cannot happen with the lexicons' reasons; bounded all the same
+            _TAILS.clear()
+        tail = _TAILS[verdict] = _tail(verdict.needs_reply, verdict.reason, verdict.language)
+    return tail
+
+
+def _tail(needs_reply: bool, reason: str, language: str) -> bytes:
+    # orjson escapes the reason (quotes, backslashes, control characters); the keys are plain column names.
+    fields = {NEEDS_REPLY: needs_reply, NEEDS_REPLY_REASON: reason, LANGUAGE: language}
+    return b"," + orjson.dumps(fields)[1:]
+
+
+_TAILS: dict[Verdict, bytes] = {}
+_TAILS_LIMIT = 10_000
+# Agency-authored (and other agencies') interactions ask nothing of the agency: never counted as needing a reply.
+_AGENCY_TAIL = _tail(False, "", "")
 
 
 def _track_latest(latest: dict[int, datetime], partition: int, events: list[HotMatchable], ceiling: datetime) -> None:

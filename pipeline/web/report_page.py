@@ -37,7 +37,9 @@ _COLUMNS = (  # (field, title, unit)
     ("answered", "Answered", "count"),
     ("overdue", "Overdue", "count"),
     ("removed", "Removed", "count"),
+    ("needs_reply_messages", "Need a reply", "count"),
     ("reply_rate", "Reply rate", "ratio"),
+    ("needs_reply_rate", "Reply rate (need a reply)", "ratio"),
     ("sla_compliance", "Within SLA", "ratio"),
     ("median_response_seconds", "Median reply", "seconds"),
     ("p90_response_seconds", "p90 reply", "seconds"),
@@ -341,7 +343,9 @@ def render_report(  # noqa: PLR0913 - the page's whole heading
 <main>
 <section class="card"><div class="card-head"><h2>Leaderboard</h2><p class="hint">{len(rows)} agencies</p></div>
 {_legend(t)}<div class="table-wrap">{_table(rows)}</div>
-<p class="footnote">Reply rate = answered / (answered + overdue). Within SLA = answered within the agency's SLA /
+<p class="footnote">Reply rate = answered / (answered + overdue). Need a reply: the messages that ask for an
+answer (a question, request, complaint or report of a problem); their reply rate is the same ratio over them alone.
+Within SLA = answered within the agency's SLA /
 (answered + overdue). Two-way = replies / (replies + posts). Pull = posts linking to an official domain / output.
 Times to the first reply are wall clock; "business hours" counts the agency's working hours only. Backlog: messages
 unanswered at the window's end, whatever their age. "–" = no data.</p></section>

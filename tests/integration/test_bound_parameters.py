@@ -40,7 +40,17 @@ HOSTILE = (
     "\\'; SELECT 1; --",
 )
 TABLES = (POSTS, INTERACTIONS, REACTIONS, DEAD_LETTERS, RESPONSE_FACTS, AGENCIES)
-_COUNTS = {"citizen_messages", "answered", "pending", "overdue", "removed", "agency_posts", "agency_replies", "backlog"}
+_COUNTS = {
+    "citizen_messages",
+    "needs_reply_messages",
+    "answered",
+    "pending",
+    "overdue",
+    "removed",
+    "agency_posts",
+    "agency_replies",
+    "backlog",
+}
 
 
 def _empty(agency_id: str) -> dict[str, Any]:

@@ -378,7 +378,7 @@ def test_backlog_now_is_the_leaderboards_backlog(loaded: Loaded) -> None:
 def test_agency_accounts_add_up_to_the_leaderboard(loaded: Loaded) -> None:
     accounts = loaded.rows("agency_accounts")
     leaderboard = {r["agency_id"]: r for r in loaded.rows("leaderboard")}
-    for column in ("citizen_messages", "answered", "backlog"):
+    for column in ("citizen_messages", "answered", "backlog", "needs_reply_messages"):
         per_agency: Counter[str] = Counter()
         for row in accounts:
             per_agency[row["agency_id"]] += row[column]

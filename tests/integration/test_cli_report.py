@@ -224,5 +224,11 @@ def test_ages_far_in_the_future_keep_the_table_aligned(env: dict[str, str]) -> N
 
 def test_help_explains_columns_classes_and_windows() -> None:
     result = subprocess.run([SERAMBI, "report", "--help"], capture_output=True, text=True, timeout=60, check=True)
-    for text in ("reply%    answered / (answered + overdue)", "insufficient_data", "soapbox", "quarter:2026-Q4"):
+    for text in (
+        "reply%    answered / (answered + overdue)",
+        "needs%    reply% of the messages that need a reply",
+        "insufficient_data",
+        "soapbox",
+        "quarter:2026-Q4",
+    ):
         assert text in result.stdout, text

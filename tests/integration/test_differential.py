@@ -18,10 +18,12 @@ from pipeline.settings import load_settings
 from pipeline.storage.sql.oracle import oracle_facts, store_oracle_facts
 from pipeline.storage.sql.report import ReportWindow, build_report
 from schemas.agency import Directory
-from schemas.events import Platform
+from schemas.events import Interaction, Platform
 from schemas.tables import INTERACTIONS, RESPONSE_FACTS
+from tests.helpers.events import make_event
 from tests.helpers.live import LiveStack
 from tests.helpers.strategies import conversations
+from tests.helpers.verdicts import mark_needing_no_reply
 
 START = datetime(2026, 11, 5, 6, 0, tzinfo=UTC)
 UNTIL = datetime(2026, 11, 10, tzinfo=UTC)
@@ -104,8 +106,49 @@ def test_stream_equals_oracle_on_a_simulator_day_and_reports_agree(
     oracle_sql = store_oracle_facts(store, live.stack.agencies)
     window = ReportWindow(since=START, until=UNTIL)
     assert build_report(store, store.database, window) == build_report(store, store.database, window, oracle_sql)
+    mark_needing_no_reply(store)  # whatever the classifier said: a third need none, so the two rates differ
+    rows = build_report(store, store.database, window)
+    assert rows == build_report(store, store.database, window, oracle_sql)
+    assert 0 < sum(r["needs_reply_messages"] for r in rows) < sum(r["citizen_messages"] for r in rows)
     [(counts,)] = store.query(
         f"SELECT count() FROM {store.database}.{INTERACTIONS} FINAL WHERE source = {{source:String}}",
         {"source": "simulator"},
     ).rows
     assert counts == sum(1 for e in events if e.type == "interaction")
+
+
+def test_a_thank_you_needs_no_reply_and_counts_in_the_plain_figures_only(
+    live: LiveStack, sample_directory: Directory
+) -> None:
+    # The worker stores the classifier's verdict; a thank-you left unanswered lowers the reply rate only.
+    agency_id, account_id = _x_account(sample_directory)
+    asked = START - timedelta(days=40)  # a window of its own: other tests' data are elsewhere
+    root = f"t{uuid.uuid4().hex[:8]}"
+    common = {"agency_id": agency_id, "account_id": account_id, "root_id": root, "parent_id": root}
+    question = make_event("comment", **common, created_at=asked, text="Bila jalan ini akan dibaiki?")
+    thanks = make_event("comment", **common, created_at=asked, text="Terima kasih JKR, jalan dah cantik!")
+    assert isinstance(question, Interaction)
+    assert isinstance(thanks, Interaction)
+    answer = make_event(
+        "reply",
+        **{**common, "parent_id": question.message_id},
+        author_id=account_id,
+        parent_author_id=question.author_id,
+        created_at=asked + timedelta(hours=2),
+        text="Kerja dijadual minggu depan.",
+    )
+    live.publish(sample_directory, [question, thanks, answer])
+    live.drain()
+    store = live.stack.store
+    stored = store.query(
+        f"SELECT message_id, needs_reply FROM {store.database}.{INTERACTIONS} FINAL WHERE root_id = {{root:String}} "
+        "AND author_role = 'citizen' ORDER BY message_id",
+        {"root": root},
+    ).rows
+    assert dict(stored) == {question.message_id: True, thanks.message_id: False}
+    window = ReportWindow(since=asked, until=asked + timedelta(days=5), agency_id=agency_id)
+    oracle_sql = store_oracle_facts(store, live.stack.agencies)
+    [row] = build_report(store, store.database, window)
+    assert [row] == build_report(store, store.database, window, oracle_sql)
+    assert (row["citizen_messages"], row["answered"], row["overdue"], row["reply_rate"]) == (2, 1, 1, 0.5)
+    assert (row["needs_reply_messages"], row["needs_reply_rate"]) == (1, 1.0)

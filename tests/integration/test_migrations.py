@@ -185,16 +185,18 @@ def test_a_lock_of_a_process_gone_from_this_host_is_broken_at_once(
 
 def test_a_schema_behind_is_refused_with_what_to_run(store: Store) -> None:
     require_current_schema(store)
-    store.command(f"DELETE FROM {store.database}.schema_migrations WHERE version = 10")
-    with pytest.raises(SchemaBehindError, match=r"is at 0009, this serambi needs 0010: run `serambi db migrate`"):
+    *_, (previous, _), (latest, name) = [(v, e.name) for v, e in migration_files()]
+    store.command(f"DELETE FROM {store.database}.schema_migrations WHERE version = {{v:UInt32}}", {"v": latest})
+    behind = rf"is at {previous:04d}, this serambi needs {latest:04d}: run `serambi db migrate`"
+    with pytest.raises(SchemaBehindError, match=behind):
         require_current_schema(store)
-    assert apply_migrations(store, timing=FAST) == ["0010_kafka_partition.sql"]
+    assert apply_migrations(store, timing=FAST) == [name]  # a migration applied again changes nothing
     require_current_schema(store)
 
 
 def test_an_empty_database_is_behind(fresh: Store) -> None:
     assert schema_status(fresh) == ([], [v for v, _ in migration_files()])
-    with pytest.raises(SchemaBehindError, match="is empty, this serambi needs 0010"):
+    with pytest.raises(SchemaBehindError, match=f"is empty, this serambi needs {migration_files()[-1][0]:04d}"):
         require_current_schema(fresh)
 
 
@@ -214,6 +216,10 @@ def test_db_render_prints_the_cluster_rendering() -> None:
     assert result.exit_code == 0, result.output
     assert "CREATE TABLE IF NOT EXISTS rd.interactions ON CLUSTER prod AS rd.interactions_local" in result.output
     assert "-- 0010_kafka_partition.sql" in result.output
+    assert "-- 0011_needs_reply.sql" in result.output
+    assert "ALTER TABLE rd.interactions_local ON CLUSTER prod ADD PROJECTION IF NOT EXISTS by_time_needs_reply" in (
+        result.output
+    )
     single = CliRunner().invoke(main, ["db", "render", "--cluster", ""], env={"SERAMBI_CLICKHOUSE_DATABASE": "rd"})
     assert "ON CLUSTER" not in single.output
     assert "CREATE TABLE IF NOT EXISTS rd.interactions\n(" in single.output

@@ -17,6 +17,7 @@ import pytest
 
 from pipeline.storage.rollup import refresh_rollups
 from pipeline.storage.rows import agency_row
+from pipeline.storage.sql import fragments
 from pipeline.storage.sql.binding import ParamBinding, ViewFilter
 from pipeline.storage.sql.catalog import run_view
 from pipeline.storage.sql.oracle import store_oracle_facts
@@ -27,6 +28,7 @@ from schemas.events import AuthorRole, Interaction
 from schemas.tables import AGENCIES, AGENCY_COLUMNS
 from tests.helpers.catalog_data import LoadedStack, load_simulation
 from tests.helpers.events import make_event
+from tests.helpers.verdicts import mark_needing_no_reply
 
 NO_WAIT = timedelta(0)  # derive every touched day at once, today too: the stack is drained before each refresh
 NO_MARGIN = timedelta(0)  # the stack is drained before each refresh: no insert is in flight
@@ -37,6 +39,7 @@ def loaded(
     tmp_path_factory: pytest.TempPathFactory, chdb_dir: Path, sample_directory: Directory
 ) -> Iterator[LoadedStack]:
     stack = load_simulation(tmp_path_factory.mktemp("rollups"), chdb_dir, sample_directory, days=9)
+    mark_needing_no_reply(stack.store)
     yield stack
     stack.stop()
 
@@ -89,6 +92,30 @@ def test_figures_agree_before_and_after_the_rollups_are_derived(loaded: LoadedSt
     assert _covered(loaded, now) == now.replace(minute=0, second=0, microsecond=0)
     _assert_all_windows_agree(loaded, now)
     assert refresh_rollups(loaded.store, quiet=NO_WAIT, margin=NO_MARGIN).days == ()  # nothing new: nothing to derive
+    # The needs-reply figures are not the plain ones: some messages need no reply, and they are not all answered.
+    rows = _fast(loaded, ALL_DATA, now).values()
+    assert 0 < sum(r["needs_reply_messages"] for r in rows) < sum(r["citizen_messages"] for r in rows)
+    assert any(r["needs_reply_rate"] not in (None, r["reply_rate"]) for r in rows)
+
+
+def test_builds_of_an_older_rollup_format_are_read_raw_until_derived_again(
+    loaded: LoadedStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An older serambi derived every day without the needs-reply counts: its rows read 0 there.
+    monkeypatch.setattr(fragments, "ROLLUP_FORMAT", fragments.ROLLUP_FORMAT - 1)
+    assert len(refresh_rollups(loaded.store, quiet=NO_WAIT, margin=NO_MARGIN).days) >= 8
+    for table in ("day_rollup", "hour_rollup"):
+        loaded.store.command(
+            f"ALTER TABLE {loaded.database}.{table} UPDATE needs_reply_messages = 0, needs_reply_answered = 0, "
+            "needs_reply_unanswered = 0 WHERE 1 SETTINGS mutations_sync = 2"
+        )
+    monkeypatch.undo()
+    now = datetime.now(UTC)
+    assert _covered(loaded, now) <= loaded.since  # every old-format day is stale: read from raw data
+    _assert_all_windows_agree(loaded, now)
+    assert len(refresh_rollups(loaded.store, quiet=NO_WAIT, margin=NO_MARGIN).days) >= 8
+    assert _covered(loaded, now) == now.replace(minute=0, second=0, microsecond=0)
+    _assert_all_windows_agree(loaded, now)
 
 
 def _old_unanswered(loaded: LoadedStack, age: timedelta) -> Interaction:
@@ -152,6 +179,7 @@ def test_a_redelivered_old_day_is_not_double_counted(loaded: LoadedStack, sample
     assert again
     loaded.live.publish(sample_directory, again)
     loaded.live.drain()
+    mark_needing_no_reply(loaded.store)  # the copies get their originals' verdicts, as the worker's classifier would
     _assert_all_windows_agree(loaded, now)
     assert refresh_rollups(loaded.store, quiet=NO_WAIT, margin=NO_MARGIN).days  # the touched day is derived again
     assert _fast(loaded, ALL_DATA, now) == before

@@ -29,6 +29,9 @@ def test_migrations_apply_once(store: Store) -> None:
         (8, "0008_changes.sql"),
         (9, "0009_source_cursors.sql"),
         (10, "0010_kafka_partition.sql"),
+        (11, "0011_needs_reply.sql"),
+        (12, "0012_alert_terms.sql"),
+        (13, "0013_citizen_topics.sql"),
     ]
     tables = {row[0] for row in store.query(f"SHOW TABLES FROM {store.database}").rows}
     assert {"posts", "interactions", "reactions", "dead_letters"} <= tables

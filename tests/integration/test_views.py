@@ -41,8 +41,13 @@ def scenario(event_factory: EventFactory) -> dict[str, Any]:
         "now": now,
         **{
             "q1": event_factory("comment", message_id="q1", author_id=citizen, root_id="a", created_at=_at(3)),
-            "q2": event_factory(
-                "comment", message_id="q2", author_id="ps1:" + "1" * 32, root_id="b", created_at=_at(30)
+            "q2": event_factory(  # a thank-you, overdue: it lowers the reply rate, not the needs-reply rate
+                "comment",
+                message_id="q2",
+                author_id="ps1:" + "1" * 32,
+                root_id="b",
+                created_at=_at(30),
+                text="Terima kasih JKR, jalan dah cantik!",
             ),
             "q3": event_factory(
                 "comment", message_id="q3", author_id="ps1:" + "2" * 32, root_id="c", created_at=_at(2)
@@ -114,6 +119,7 @@ def _check(store: Any, s: dict[str, Any]) -> None:
         assert row["class"] == classify(row["two_way_ratio"], row["reply_rate"], row["citizen_messages"], output)
     [week] = store.query(f"SELECT * FROM {db}.agency_metrics_7d WHERE agency_id = {{agency:String}}", agency).dicts()
     assert (week["reply_rate"], week["sla_compliance"]) == (pytest.approx(2 / 3), pytest.approx(1 / 3))
+    assert (week["needs_reply_messages"], week["needs_reply_rate"]) == (3, 1.0)  # the worker stored q2's verdict
     assert (week["two_way_ratio"], week["pull_share"], week["push_share"]) == (0.5, 0.25, 0.25)
     accounts = store.query(f"SELECT agency_id, account_id, platform FROM {db}.account_metrics_7d").rows
     assert (AGENCY, s["q1"].account_id, "x") in accounts

@@ -1,6 +1,6 @@
 """Per-agency gauge values from ClickHouse: the report's rules over a rolling window, plus tier and SLA.
 
-No rule is defined here: backlog, oldest unanswered age, reply rate, SLA compliance and citizen messages are
+No rule is defined here: backlog, oldest unanswered age, reply rates, SLA compliance and citizen messages are
 the fields of :func:`pipeline.storage.sql.report.build_report` over ``[until - window, until)``, so
 ``serambi report --since ... --until ...`` and the worker's ``/metrics`` give the same numbers for the same
 window. Only agencies of the ``agencies`` table (the directory file plus agencies an import registered) get
@@ -42,6 +42,7 @@ class AgencyGauge:
     oldest_unanswered_seconds: float
     citizen_messages: int
     reply_rate: float | None
+    needs_reply_rate: float | None
     sla_compliance: float | None
 
 
@@ -68,6 +69,7 @@ def merge_gauges(agencies: Sequence[AgencyInfo], report: Sequence[dict[str, Any]
                 oldest_unanswered_seconds=float(row.get("oldest_unanswered_seconds") or 0.0),
                 citizen_messages=int(row.get("citizen_messages") or 0),
                 reply_rate=row.get("reply_rate"),
+                needs_reply_rate=row.get("needs_reply_rate"),
                 sla_compliance=row.get("sla_compliance"),
             )
         )

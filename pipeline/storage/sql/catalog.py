@@ -1,9 +1,10 @@
 """The catalog of cross-agency views: every view the report, the web board and the dashboards read, once.
 
 Each :class:`~pipeline.storage.sql.viewspec.View` is defined in the module of its audience
-(:mod:`~pipeline.storage.sql.overview` for the central office, :mod:`~pipeline.storage.sql.drilldown` for an
-agency's team, :mod:`~pipeline.storage.sql.live` for operations) and listed here. :func:`run_view` runs one with
-bound parameters; the dashboards render the same SQL with :class:`~pipeline.storage.sql.binding.MacroBinding`.
+(:mod:`~pipeline.storage.sql.overview` for the central office, :mod:`~pipeline.storage.sql.drilldown` and
+:mod:`~pipeline.storage.sql.listening` for an agency's team, :mod:`~pipeline.storage.sql.live` for operations) and
+listed here. :func:`run_view` runs one with bound parameters; the dashboards render the same SQL with
+:class:`~pipeline.storage.sql.binding.MacroBinding`.
 
 Example::
 
@@ -17,13 +18,13 @@ from collections.abc import Callable
 from typing import Any
 
 from pipeline.storage.query import QueryEngine, QueryResult
-from pipeline.storage.sql import drilldown, live, overview
+from pipeline.storage.sql import drilldown, listening, live, overview
 from pipeline.storage.sql.binding import ParamBinding, ViewFilter
 from pipeline.storage.sql.viewspec import View
 
 __all__ = ["CATALOG", "run_view", "view"]
 
-CATALOG: dict[str, View] = {v.name: v for v in (*overview.VIEWS, *drilldown.VIEWS, *live.VIEWS)}
+CATALOG: dict[str, View] = {v.name: v for v in (*overview.VIEWS, *drilldown.VIEWS, *listening.VIEWS, *live.VIEWS)}
 """Every view by name, in the order the board and the dashboards show them."""
 
 

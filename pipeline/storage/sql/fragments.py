@@ -28,6 +28,7 @@ from schemas.tables import AGENCIES, RESPONSE_FACTS
 
 __all__ = [
     "FACTS_SELECT",
+    "ROLLUP_FORMAT",
     "SECONDS_PER_HOUR",
     "age_seconds_sql",
     "agency_reply_sql",
@@ -61,6 +62,10 @@ FACTS_SELECT = (
     "business_seconds",
     "closed_by",
 )
+ROLLUP_FORMAT = 2
+"""What a rollup row holds, as a number hashed with the directory (:func:`directory_hash_sql`): a build of another
+format is stale, so days derived before a column existed (format 1 lacked the needs-reply counts, which read as 0)
+are read from raw data until derived again, whichever version of serambi derived or reads them."""
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -239,15 +244,17 @@ def directory_sql(database: str) -> str:
 
 
 def directory_hash_sql(database: str, default_sla_hours: str) -> str:
-    """A scalar: a hash of what the rollups depend on in the directory, and of the default SLA.
+    """A scalar: a hash of what the rollups depend on in the directory, of the default SLA and of the rows' format.
 
-    It covers each agency's SLA and official domains, and the SLA of agencies it lacks (``default_sla_hours``).
+    It covers each agency's SLA and official domains, the SLA of agencies it lacks (``default_sla_hours``) and
+    :data:`ROLLUP_FORMAT`.
 
-    A day built under another hash is stale: an SLA changes which answers were in time, domains which posts pull.
+    A day built under another hash is stale: an SLA changes which answers were in time, domains which posts pull,
+    and a build of an older format lacks counts the readers sum.
     """
     return (
         f"(SELECT cityHash64(arraySort(groupArray(tuple(agency_id, sla_hours, official_domains))), "
-        f"toFloat64({default_sla_hours})) FROM ({directory_sql(database)}))"
+        f"toFloat64({default_sla_hours}), toUInt32({ROLLUP_FORMAT})) FROM ({directory_sql(database)}))"
     )
 
 
@@ -255,12 +262,16 @@ def figures_sql(thresholds: ClassThresholds, oldest_seconds: str) -> str:
     """The report's figures from its counts: the select list after the keys, one definition for every reader.
 
     Reads ``citizen_messages``, ``answered``, ``answered_within_sla``, ``pending``, ``overdue``, ``removed``,
-    ``response_hist``, ``business_hist``, ``agency_posts``, ``pull_posts``, ``agency_replies`` and ``backlog``;
-    ``oldest_seconds`` is the oldest unanswered message's age at the window's end (SQL). Ratios are NULL when
-    undefined.
+    ``needs_reply_messages``, ``needs_reply_answered``, ``needs_reply_overdue`` (the counts of the messages whose
+    stored verdict says they need a reply), ``response_hist``, ``business_hist``, ``agency_posts``,
+    ``pull_posts``, ``agency_replies`` and ``backlog``; ``oldest_seconds`` is the oldest unanswered message's age
+    at the window's end (SQL). Ratios are NULL when undefined. The needs-reply rate is the reply rate's rule over
+    the messages that need a reply; the plain reply rate keeps counting every message.
     """
-    return f"""citizen_messages, answered, pending, overdue, removed,
+    return f"""citizen_messages, answered, pending, overdue, removed, needs_reply_messages,
        if(answered + overdue = 0, NULL, answered / (answered + overdue)) AS reply_rate,
+       if(needs_reply_answered + needs_reply_overdue = 0, NULL,
+          needs_reply_answered / (needs_reply_answered + needs_reply_overdue)) AS needs_reply_rate,
        if(answered + overdue = 0, NULL, answered_within_sla / (answered + overdue)) AS sla_compliance,
        {hist_quantile_sql("response_hist", 0.5)} AS median_response_seconds,
        {hist_quantile_sql("response_hist", 0.9)} AS p90_response_seconds,

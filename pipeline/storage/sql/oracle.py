@@ -6,6 +6,9 @@ p created after m; the first response is the earliest such reply (ties: smaller 
 (``changes``) closes it too: the first closure, reply or removal, is m's fact. Business
 seconds use the same calendar function as the stream (SQL has no agency calendars). After the stream
 drains, the stream's facts must equal these exactly.
+
+A message's needs-a-reply verdict (``interactions.needs_reply``) is an input, like its text: it changes no fact,
+and the report over these facts (:func:`store_oracle_facts`) reads it from ``interactions`` as the raw report does.
 """
 
 from __future__ import annotations

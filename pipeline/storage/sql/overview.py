@@ -24,7 +24,9 @@ LEADERBOARD_COLUMNS = (
     Column("pending", Unit.COUNT, "unanswered, still within the SLA"),
     Column("overdue", Unit.COUNT, "unanswered, past the SLA"),
     Column("removed", Unit.COUNT, "removed before any answer (neither answered nor overdue)"),
+    Column("needs_reply_messages", Unit.COUNT, "of the citizen messages, those that need a reply (stored verdict)"),
     Column("reply_rate", Unit.RATIO, "answered / (answered + overdue)"),
+    Column("needs_reply_rate", Unit.RATIO, "the reply rate of the messages that need a reply"),
     Column("sla_compliance", Unit.RATIO, "answered within the SLA / (answered + overdue)"),
     Column("median_response_seconds", Unit.SECONDS, "median time to the first reply (wall clock)"),
     Column("p90_response_seconds", Unit.SECONDS, "90th percentile of the time to the first reply (wall clock)"),
@@ -52,7 +54,7 @@ def leaderboard_sql(db: str, b: Binding) -> str:
     # JOIN, so the figures are computed once (a CTE read twice would be computed twice).
     directory = f"SELECT * FROM ({directory_sql(db)}) WHERE {b.agencies('agency_id')} AND {b.tiers('tier')}"
     counts = {"citizen_messages", "answered", "pending", "overdue", "removed", "agency_posts", "agency_replies"}
-    counts.add("backlog")
+    counts.update(("backlog", "needs_reply_messages"))
     columns = ", ".join(
         f"toUInt64(ifNull(r.{c.name}, 0)) AS {c.name}" if c.name in counts else f"r.{c.name} AS {c.name}"
         for c in LEADERBOARD_COLUMNS[4:]
@@ -76,10 +78,11 @@ def quadrant_sql(db: str, b: Binding) -> str:
 
 
 def weekly_trends_sql(db: str, b: Binding) -> str:
-    """Per week (Monday, UTC) and agency: the window's messages of that week, their reply rate and median response."""
+    """Per week (Monday, UTC) and agency: the window's messages of that week, their reply rates and median response."""
     inner = rolled_report_sql(db, b, _scope(db, b), period="toMonday")
     return (
-        "SELECT toDateTime(period, 'UTC') AS time, agency_id, citizen_messages, reply_rate, median_response_seconds "
+        "SELECT toDateTime(period, 'UTC') AS time, agency_id, citizen_messages, reply_rate, needs_reply_rate, "
+        "median_response_seconds "
         f"FROM ({inner}) ORDER BY time, agency_id"
     )
 
@@ -116,6 +119,7 @@ VIEWS = (
             Column("agency_id", Unit.TEXT, "the agency's id"),
             Column("citizen_messages", Unit.COUNT, "citizen messages asked that week"),
             Column("reply_rate", Unit.RATIO, "of them, answered by the window's end"),
+            Column("needs_reply_rate", Unit.RATIO, "the same of those that need a reply"),
             Column("median_response_seconds", Unit.SECONDS, "median time to the first reply"),
         ),
         weekly_trends_sql,

@@ -1,12 +1,13 @@
-"""The cross-agency report: reply rate, SLA, response times, two-way ratio, strategy mix, backlog, class.
+"""The cross-agency report: reply rates, SLA, response times, two-way ratio, strategy mix, backlog, class.
 
 One SQL generator (:func:`report_sql`) serves the CLI report (a window of bound parameters) and the rolling
 views in ClickHouse (``now64()``-relative windows, per agency or per agency/account/platform). Citizen
 messages come from the raw ``interactions`` table, first responses from a *facts source*: the stream's
 ``response_facts`` or the batch oracle's. A message counts as answered when its first response came
 before ``until``; one removed before any answer is removed (neither answered nor in the backlog); the others
-are pending or overdue by the agency's SLA at ``until``. Every rule
-is a fragment of :mod:`pipeline.storage.sql.fragments`.
+are pending or overdue by the agency's SLA at ``until``. The needs-reply figures count the messages whose
+stored verdict (``interactions.needs_reply``) says they need a reply, by the same statuses. Every rule is a
+fragment of :mod:`pipeline.storage.sql.fragments`.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ REPORT_FIELDS = (
     "pending",
     "overdue",
     "removed",
+    "needs_reply_messages",
     "reply_rate",
+    "needs_reply_rate",
     "sla_compliance",
     "median_response_seconds",
     "p90_response_seconds",
@@ -65,6 +68,7 @@ counts every stored event dated before now) and a report without ``--since`` cou
 _THRESHOLDS = ClassThresholds()
 _FLOATS = {
     "reply_rate",
+    "needs_reply_rate",
     "sla_compliance",
     "median_response_seconds",
     "p90_response_seconds",
@@ -107,6 +111,9 @@ def _messages(
            countIf(w AND status = '{MessageStatus.PENDING.value}') AS pending,
            countIf(w AND status = '{MessageStatus.OVERDUE.value}') AS overdue,
            countIf(w AND is_removed) AS removed,
+           countIf(w AND needs_reply) AS needs_reply_messages,
+           countIf(w AND needs_reply AND is_answered) AS needs_reply_answered,
+           countIf(w AND needs_reply AND status = '{MessageStatus.OVERDUE.value}') AS needs_reply_overdue,
            sumMapIf(map({hist_bucket_sql("response_seconds")}, toUInt64(1)), w AND is_answered) AS response_hist,
            sumMapIf(map({hist_bucket_sql("business_seconds")}, toUInt64(1)), w AND is_answered) AS business_hist,
            countIf(NOT is_answered AND NOT is_removed) AS backlog,
@@ -114,7 +121,7 @@ def _messages(
            uniqExactIf(author_id, w) AS unique_citizens
     FROM (
         SELECT i.agency_id AS agency_id, i.account_id AS account_id, i.platform AS platform, i.author_id AS author_id,
-               i.created_at >= t_since AS w,
+               i.created_at >= t_since AS w, i.needs_reply AS needs_reply,
                {closed_sql("f", "t_until", CLOSED_BY_REPLY)} AS is_answered,
                {closed_sql("f", "t_until", CLOSED_BY_REMOVAL)} AS is_removed,
                f.response_seconds AS response_seconds, f.business_seconds AS business_seconds,
@@ -249,7 +256,7 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
 
 def _empty(agency_id: str) -> dict[str, Any]:
     counts = {"citizen_messages", "answered", "pending", "overdue", "removed", "agency_posts", "agency_replies"}
-    counts.add("backlog")
+    counts.update(("backlog", "needs_reply_messages"))
     row: dict[str, Any] = {field: 0 if field in counts else None for field in REPORT_FIELDS}
     row.update(agency_id=agency_id, **{"class": "insufficient_data"})
     return row

@@ -22,7 +22,8 @@ only slower meanwhile. The backlog (unanswered messages asked before ``until``, 
 whole days before ``day_until``, the hours from there to the cover, and raw data after. Raw tables are
 deduplicated by construction (``LIMIT 1 BY event_id``; facts by ``argMax(..., version)``), never ``FINAL``.
 Quantiles come from log histograms (:mod:`pipeline.domain.histogram`): within 1 % of the exact nearest-rank
-quantile; every count is exact.
+quantile; every count is exact. The needs-reply counts (messages whose stored verdict says they need a reply) go
+through every slice like the plain ones; the hour rows keep those messages' open times apart to judge them.
 """
 
 from __future__ import annotations
@@ -91,6 +92,9 @@ ROLLUP_COLUMNS = (
     "pull_posts",
     "agency_replies",
     "removed",
+    "needs_reply_messages",
+    "needs_reply_answered",
+    "needs_reply_unanswered",
 )
 _THRESHOLDS = ClassThresholds()
 
@@ -163,8 +167,13 @@ def build_days_sql(db: str, table: str = DAY_ROLLUP) -> str:
     answered = f"f.message_id != '' AND f.closed_by = '{CLOSED_BY_REPLY}'"
     removed = f"f.message_id != '' AND f.closed_by = '{CLOSED_BY_REMOVAL}'"
     open_ = "f.message_id = ''"
-    unanswered_at = f", groupArrayIf(i.created_at, {open_}) AS unanswered_at" if hourly else ""
-    no_times = f", {_NO_TIMES}" if hourly else ""
+    unanswered_at = (
+        f", groupArrayIf(i.created_at, {open_}) AS unanswered_at, "
+        f"groupArrayIf(i.created_at, i.needs_reply AND {open_}) AS needs_reply_unanswered_at"
+        if hourly
+        else ""
+    )
+    no_times = f", {_NO_TIMES}, {_NO_TIMES}" if hourly else ""
     messages = f"""
         SELECT {bucket.format(c="i.created_at")} AS bucket, i.agency_id AS agency_id, i.account_id AS account_id,
                i.platform AS platform, count() AS citizen_messages, countIf({answered}) AS answered,
@@ -174,8 +183,10 @@ def build_days_sql(db: str, table: str = DAY_ROLLUP) -> str:
                sumMapIf(map({hist_bucket_sql("f.response_seconds")}, toUInt64(1)), {answered}) AS response_hist,
                sumMapIf(map({hist_bucket_sql("f.business_seconds")}, toUInt64(1)), {answered}) AS business_hist,
                toUInt64(0) AS agency_posts, toUInt64(0) AS pull_posts, toUInt64(0) AS agency_replies,
-               countIf({removed}) AS removed{unanswered_at}
-        FROM (SELECT agency_id, account_id, platform, message_id, created_at FROM {db}.{INTERACTIONS}
+               countIf({removed}) AS removed, countIf(i.needs_reply) AS needs_reply_messages,
+               countIf(i.needs_reply AND {answered}) AS needs_reply_answered,
+               countIf(i.needs_reply AND {open_}) AS needs_reply_unanswered{unanswered_at}
+        FROM (SELECT agency_id, account_id, platform, message_id, created_at, needs_reply FROM {db}.{INTERACTIONS}
               WHERE {citizen_message_sql()} AND {days} LIMIT 1 BY event_id) AS i
         LEFT JOIN ({_facts(db, days.replace("created_at", "asked_at"))}) AS f
             ON f.platform = i.platform AND f.account_id = i.account_id AND f.message_id = i.message_id
@@ -184,16 +195,22 @@ def build_days_sql(db: str, table: str = DAY_ROLLUP) -> str:
     output = f"""
         SELECT {bucket.format(c="created_at")} AS bucket, agency_id, account_id, platform, toUInt64(0), toUInt64(0),
                toUInt64(0), toUInt64(0), {FAR_FUTURE}, {_EMPTY_HIST}, {_EMPTY_HIST},
-               countIf(is_post), countIf(is_post AND is_pull), countIf(NOT is_post), toUInt64(0){no_times}
+               countIf(is_post), countIf(is_post AND is_pull), countIf(NOT is_post), toUInt64(0), toUInt64(0),
+               toUInt64(0), toUInt64(0){no_times}
         FROM ({_output_events(db, days)})
         GROUP BY bucket, agency_id, account_id, platform"""
-    columns = ROLLUP_COLUMNS if not hourly else (*ROLLUP_COLUMNS[:1], "hour", *ROLLUP_COLUMNS[2:], "unanswered_at")
+    columns = (
+        ROLLUP_COLUMNS
+        if not hourly
+        else (*ROLLUP_COLUMNS[:1], "hour", *ROLLUP_COLUMNS[2:], "unanswered_at", "needs_reply_unanswered_at")
+    )
     return f"""
 INSERT INTO {db}.{table} ({", ".join(columns)})
 SELECT {{build:UInt64}}, bucket, agency_id, account_id, platform, sum(citizen_messages), sum(answered),
        sum(answered_within_sla), sum(unanswered), min(oldest_unanswered_at), sumMap(response_hist),
-       sumMap(business_hist), sum(agency_posts), sum(pull_posts), sum(agency_replies), sum(removed)
-       {", groupArrayArray(unanswered_at)" if hourly else ""}
+       sumMap(business_hist), sum(agency_posts), sum(pull_posts), sum(agency_replies), sum(removed),
+       sum(needs_reply_messages), sum(needs_reply_answered), sum(needs_reply_unanswered)
+       {", groupArrayArray(unanswered_at), groupArrayArray(needs_reply_unanswered_at)" if hourly else ""}
 FROM ({messages}
       UNION ALL {output})
 GROUP BY bucket, agency_id, account_id, platform"""
@@ -316,9 +333,10 @@ def rolled_report_sql(  # noqa: PLR0913 - the figures' whole definition
     ``scope`` is a condition over ``agency_id`` and ``platform`` (the binding's filters). ``period`` is a
     function of a day, e.g. ``toMonday``: rows then carry ``period`` (a Date) and the window figures of the
     messages and output of that period; the backlog columns are then 0/NULL (a backlog is of a moment).
-    Output columns: ``keys``, [``period``], citizen_messages, answered, pending, overdue, reply_rate,
-    sla_compliance, median/p90 response and business seconds, agency_posts, agency_replies, two_way_ratio,
-    push/pull/networking shares, backlog, oldest_unanswered_seconds, class.
+    Output columns: ``keys``, [``period``], citizen_messages, answered, pending, overdue, removed,
+    needs_reply_messages, reply_rate, needs_reply_rate, sla_compliance, median/p90 response and business
+    seconds, agency_posts, agency_replies, two_way_ratio, push/pull/networking shares, backlog,
+    oldest_unanswered_seconds, class.
 
     Slices: whole days ``[first_full, day_until)`` from ``day_rollup`` (their unanswered messages are surely
     overdue at ``until``); the other hours before ``the cover`` from ``hour_rollup`` (pending or overdue by
@@ -354,15 +372,18 @@ def rolled_report_sql(  # noqa: PLR0913 - the figures' whole definition
                {"countIf(bk AND NOT is_answered AND NOT is_removed)" if want_backlog else "toUInt64(0)"} AS backlog,
                {_oldest("created_at", "bk AND NOT is_answered AND NOT is_removed") if want_backlog else FAR_FUTURE}
                    AS oldest_unanswered_at,
-               countIf(w AND is_removed) AS removed
+               countIf(w AND is_removed) AS removed, countIf(w AND needs_reply) AS needs_reply_messages,
+               countIf(w AND needs_reply AND is_answered) AS needs_reply_answered,
+               countIf(w AND needs_reply AND status = '{s.OVERDUE.value}') AS needs_reply_overdue
         FROM (
             SELECT i.agency_id AS agency_id, i.account_id AS account_id, i.platform AS platform,
                    i.created_at AS created_at, i.created_at >= t_since AS w, i.created_at >= c_ts AS bk,
+                   i.needs_reply AS needs_reply,
                    {answered} AS is_answered, {removed} AS is_removed, f.response_seconds AS response_seconds,
                    f.business_seconds AS business_seconds, {sla_s} AS sla_s,
                    {age_seconds_sql("i.created_at", "t_until")} AS age_s,
                    {message_status_sql("is_answered", "response_seconds", "age_s", "sla_s", "is_removed")} AS status
-            FROM (SELECT agency_id, account_id, platform, message_id, created_at FROM {db}.{INTERACTIONS}
+            FROM (SELECT agency_id, account_id, platform, message_id, created_at, needs_reply FROM {db}.{INTERACTIONS}
                   WHERE {citizen_message_sql()} AND {raw_region} AND {scope} LIMIT 1 BY event_id) AS i
             LEFT JOIN ({_facts(db, f"{asked_region} AND {scope}")}) AS f
                 ON f.platform = i.platform AND f.account_id = i.account_id AND f.message_id = i.message_id
@@ -375,7 +396,7 @@ def rolled_report_sql(  # noqa: PLR0913 - the figures' whole definition
         SELECT {rows_keys}{period_raw}, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
                toUInt64(0), {_EMPTY_HIST}, {_EMPTY_HIST},
                countIf(is_post), countIf(is_post AND is_pull), countIf(NOT is_post), toUInt64(0), {FAR_FUTURE},
-               toUInt64(0)
+               toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0)
         FROM ({_output_events(db, f"{window} AND {scope}")})
         GROUP BY {key_list}"""
     return f"""
@@ -386,7 +407,9 @@ FROM (
            sum(answered_within_sla) AS answered_within_sla, sum(pending) AS pending, sum(overdue) AS overdue,
            sumMap(response_hist) AS response_hist, sumMap(business_hist) AS business_hist,
            sum(agency_posts) AS agency_posts, sum(pull_posts) AS pull_posts, sum(agency_replies) AS agency_replies,
-           sum(backlog) AS backlog, min(oldest_unanswered_at) AS oldest_unanswered_at, sum(removed) AS removed
+           sum(backlog) AS backlog, min(oldest_unanswered_at) AS oldest_unanswered_at, sum(removed) AS removed,
+           sum(needs_reply_messages) AS needs_reply_messages, sum(needs_reply_answered) AS needs_reply_answered,
+           sum(needs_reply_overdue) AS needs_reply_overdue
     FROM ({days}
           UNION ALL {hours}
           UNION ALL {messages}
@@ -411,7 +434,9 @@ def _day_part(  # noqa: PLR0913 - one slice's whole context
                sum(unanswered) AS overdue, sumMap(response_hist) AS response_hist,
                sumMap(business_hist) AS business_hist, sum(agency_posts) AS agency_posts,
                sum(pull_posts) AS pull_posts, sum(agency_replies) AS agency_replies,
-               toUInt64(0) AS backlog, {FAR_FUTURE} AS oldest_unanswered_at, sum(removed) AS removed
+               toUInt64(0) AS backlog, {FAR_FUTURE} AS oldest_unanswered_at, sum(removed) AS removed,
+               sum(needs_reply_messages) AS needs_reply_messages, sum(needs_reply_answered) AS needs_reply_answered,
+               sum(needs_reply_unanswered) AS needs_reply_overdue
         FROM {db}.{DAY_ROLLUP} WHERE day >= first_full AND {current}
         GROUP BY {key_list}"""
     if not want_backlog:
@@ -420,7 +445,7 @@ def _day_part(  # noqa: PLR0913 - one slice's whole context
         UNION ALL
         SELECT {rows_keys}, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
                {_EMPTY_HIST}, {_EMPTY_HIST}, toUInt64(0), toUInt64(0), toUInt64(0),
-               sum(unanswered), min(oldest_unanswered_at), toUInt64(0)
+               sum(unanswered), min(oldest_unanswered_at), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0)
         FROM {db}.{DAY_ROLLUP} WHERE {current}
         GROUP BY {key_list}"""
 
@@ -435,6 +460,7 @@ def _hour_part(  # noqa: PLR0913 - one slice's whole context
     # 1970 for a conditional minimum over a group with no matching row here).
     period_hour = f", {period}(toDate(hour, 'UTC')) AS period" if period else ""
     pending = f"arrayCount(t -> {age_seconds_sql('t', 't_until')} <= {sla_s}, unanswered_at)"
+    needs_pending = pending.replace("unanswered_at)", "needs_reply_unanswered_at)")
     hour_day = "toDate(hour, 'UTC')"
     current = f"hour < c_ts AND {_is_current(db, hour_day)} AND {scope}"
     window = f"""
@@ -444,8 +470,10 @@ def _hour_part(  # noqa: PLR0913 - one slice's whole context
                toUInt64(sum(unanswered) - sum(pend)) AS overdue, sumMap(response_hist) AS response_hist,
                sumMap(business_hist) AS business_hist, sum(agency_posts) AS agency_posts,
                sum(pull_posts) AS pull_posts, sum(agency_replies) AS agency_replies,
-               toUInt64(0) AS backlog, {FAR_FUTURE} AS oldest_unanswered_at, sum(removed) AS removed
-        FROM (SELECT h.*, toUInt64({pending}) AS pend
+               toUInt64(0) AS backlog, {FAR_FUTURE} AS oldest_unanswered_at, sum(removed) AS removed,
+               sum(needs_reply_messages) AS needs_reply_messages, sum(needs_reply_answered) AS needs_reply_answered,
+               toUInt64(sum(needs_reply_unanswered) - sum(needs_reply_pend)) AS needs_reply_overdue
+        FROM (SELECT h.*, toUInt64({pending}) AS pend, toUInt64({needs_pending}) AS needs_reply_pend
               FROM (SELECT * FROM {db}.{HOUR_ROLLUP}
                     WHERE hour >= first_hour AND NOT (hour >= f_ts AND hour < e_ts) AND {current}) AS h
               LEFT JOIN ({directory_sql(db)}) AS ag ON ag.agency_id = h.agency_id)
@@ -456,6 +484,6 @@ def _hour_part(  # noqa: PLR0913 - one slice's whole context
         UNION ALL
         SELECT {rows_keys}, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
                {_EMPTY_HIST}, {_EMPTY_HIST}, toUInt64(0), toUInt64(0), toUInt64(0),
-               sum(unanswered), min(oldest_unanswered_at), toUInt64(0)
+               sum(unanswered), min(oldest_unanswered_at), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0)
         FROM {db}.{HOUR_ROLLUP} WHERE hour >= toDateTime(day_until, 'UTC') AND {current}
         GROUP BY {key_list}"""

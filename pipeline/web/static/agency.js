@@ -8,7 +8,9 @@
 
   const KPIS = [
     ["citizen_messages", "Citizen messages", "count"],
+    ["needs_reply_messages", "Need a reply", "count"],
     ["reply_rate", "Reply rate", "ratio"],
+    ["needs_reply_rate", "Reply rate, need a reply", "ratio"],
     ["sla_compliance", "Within SLA", "ratio"],
     ["median_response_seconds", "Median reply", "seconds"],
     ["p90_response_seconds", "p90 reply", "seconds"],
@@ -23,7 +25,9 @@
     { key: "class", label: "Class", unit: "class", sortValue: (r) => Board.CLASS_RANK[r.class], cell: (r) => badge(r.class) },
     { key: "citizen_messages", label: "Messages", unit: "count" },
     { key: "answered", label: "Answered", unit: "count" },
+    { key: "needs_reply_messages", label: "Need a reply", unit: "count" },
     { key: "reply_rate", label: "Reply rate", unit: "ratio" },
+    { key: "needs_reply_rate", label: "Reply rate (need a reply)", unit: "ratio" },
     { key: "sla_compliance", label: "Within SLA", unit: "ratio" },
     { key: "median_response_seconds", label: "Median reply", unit: "seconds" },
     { key: "two_way_ratio", label: "Two-way", unit: "ratio" },
@@ -47,6 +51,7 @@
     { key: "arrivals_per_minute", label: "Msgs / min", unit: "count" },
     { key: "baseline_per_minute", label: "Usual / min", unit: "count" },
     { key: "backlog", label: "Backlog", unit: "count" },
+    { key: "asks_about", label: "Citizens ask about", unit: "text" },
   ];
 
   let accounts = null;

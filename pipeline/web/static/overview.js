@@ -15,6 +15,7 @@
     { key: "class", label: "Class", unit: "class", sortValue: (r) => Board.CLASS_RANK[r.class], cell: (r) => badge(r.class) },
     { key: "citizen_messages", label: "Messages", unit: "count" },
     { key: "reply_rate", label: "Reply rate", unit: "ratio", cell: (r) => meter(r.reply_rate) },
+    { key: "needs_reply_rate", label: "Reply rate (need a reply)", unit: "ratio", cell: (r) => meter(r.needs_reply_rate) },
     { key: "sla_compliance", label: "Within SLA", unit: "ratio", cell: (r) => meter(r.sla_compliance) },
     { key: "median_response_seconds", label: "Median reply", unit: "seconds" },
     { key: "p90_response_seconds", label: "p90 reply", unit: "seconds" },
@@ -42,6 +43,7 @@
     { key: "arrivals_per_minute", label: "Msgs / min", unit: "count" },
     { key: "baseline_per_minute", label: "Usual / min", unit: "count" },
     { key: "backlog", label: "Backlog", unit: "count" },
+    { key: "asks_about", label: "Citizens ask about", unit: "text" },
   ];
 
   let leaderboard = null;

@@ -33,6 +33,7 @@ EXPECTED_LABELS = {
     "serambi_agency_oldest_unanswered_seconds": ("agency", "tier"),
     "serambi_agency_sla_seconds": ("agency", "tier"),
     "serambi_agency_reply_rate_24h": ("agency", "tier"),
+    "serambi_agency_needs_reply_rate_24h": ("agency", "tier"),
     "serambi_agency_sla_compliance_24h": ("agency", "tier"),
     "serambi_agency_citizen_messages_24h": ("agency", "tier"),
     "serambi_agency_arrivals_per_minute": ("agency", "tier"),
@@ -157,7 +158,7 @@ def test_merge_gauges_takes_report_fields_and_zero_for_a_silent_agency() -> None
     agencies = [AgencyInfo("jpj", "federal", 24.0), AgencyInfo("quiet", "local", 48.0)]
     report = [
         {"agency_id": "jpj", "backlog": 3, "oldest_unanswered_seconds": 90.5, "citizen_messages": 10,
-         "reply_rate": 0.5, "sla_compliance": 0.25},
+         "reply_rate": 0.5, "needs_reply_rate": 0.8, "sla_compliance": 0.25},
         {"agency_id": "unregistered", "backlog": 9, "oldest_unanswered_seconds": 1.0, "citizen_messages": 9,
          "reply_rate": None, "sla_compliance": None},
     ]  # fmt: skip
@@ -168,6 +169,7 @@ def test_merge_gauges_takes_report_fields_and_zero_for_a_silent_agency() -> None
     assert (quiet.backlog_messages, quiet.oldest_unanswered_seconds, quiet.reply_rate, quiet.sla_seconds) == (
         0, 0.0, None, 48 * 3600.0
     )  # fmt: skip
+    assert (jpj.needs_reply_rate, quiet.needs_reply_rate) == (0.8, None)
 
 
 class _CannedEngine:
@@ -189,7 +191,8 @@ class _CannedEngine:
 
 def _report_row(agency: str, **values: Any) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(REPORT_FIELDS)
-    counts = ("citizen_messages", "answered", "pending", "overdue", "agency_posts", "agency_replies", "backlog")
+    counts = {"citizen_messages", "answered", "pending", "overdue", "agency_posts", "agency_replies", "backlog"}
+    counts.add("needs_reply_messages")
     row.update(dict.fromkeys(counts, 0), agency_id=agency, **{"class": "mixed"}, **values)
     return row
 
@@ -199,7 +202,7 @@ def test_the_refresher_sets_gauges_and_drops_absent_ratios_and_gone_agencies() -
     engine = _CannedEngine(
         [("jpj", "federal", 24.0), ("mbpp", "local", 12.0)],
         [_report_row("jpj", backlog=4, oldest_unanswered_seconds=600.0, citizen_messages=20, reply_rate=0.75,
-                     sla_compliance=0.5),
+                     needs_reply_rate=0.9, sla_compliance=0.5),
          _report_row("mbpp", citizen_messages=1)],
     )  # fmt: skip
     refresher = GaugeRefresher(engine, "db", metrics, default_sla_hours=24.0, clock=lambda: T0)
@@ -210,15 +213,18 @@ def test_the_refresher_sets_gauges_and_drops_absent_ratios_and_gone_agencies() -
     assert get("serambi_agency_oldest_unanswered_seconds", jpj) == 600
     assert get("serambi_agency_sla_seconds", mbpp) == 12 * 3600
     assert get("serambi_agency_reply_rate_24h", jpj) == 0.75
+    assert get("serambi_agency_needs_reply_rate_24h", jpj) == 0.9
     assert get("serambi_agency_sla_compliance_24h", jpj) == 0.5
     assert get("serambi_agency_citizen_messages_24h", mbpp) == 1
     assert get("serambi_agency_reply_rate_24h", mbpp) is None  # nothing judged: absent, not 0
+    assert get("serambi_agency_needs_reply_rate_24h", mbpp) is None
     assert all(engine.read_only)
     # jpj's reply rate becomes undefined and mbpp leaves the table: their series go.
     engine.agencies = [("jpj", "federal", 24.0)]
     engine.report = [_report_row("jpj", backlog=1, oldest_unanswered_seconds=5.0)]
     refresher.refresh()
     assert get("serambi_agency_reply_rate_24h", jpj) is None
+    assert get("serambi_agency_needs_reply_rate_24h", jpj) is None
     assert get("serambi_agency_backlog_messages", jpj) == 1
     assert get("serambi_agency_backlog_messages", mbpp) is None
     assert get("serambi_agency_sla_seconds", mbpp) is None

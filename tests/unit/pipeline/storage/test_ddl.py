@@ -42,7 +42,12 @@ def _created_tables() -> dict[str, str]:
 def test_one_node_renders_the_files_as_written() -> None:
     rendered = render_migrations(DB, None)
     assert [(m.version, m.name) for m in rendered] == [(v, e.name) for v, e in migration_files()]
-    assert rendered[-1].name == "0010_kafka_partition.sql"
+    assert [m.name for m in rendered][9:] == [
+        "0010_kafka_partition.sql",
+        "0011_needs_reply.sql",
+        "0012_alert_terms.sql",
+        "0013_citizen_topics.sql",
+    ]
     for migration in rendered:
         text = resources.files("schemas").joinpath(f"clickhouse/{migration.name}").read_text("utf-8")
         assert list(migration.statements) == [s.replace("{db}", DB) for s in split_statements(text)]
@@ -92,15 +97,26 @@ def test_materialized_views_read_and_write_the_tables_of_their_shard() -> None:
 
 def test_alters_go_to_the_local_table_and_column_changes_to_the_distributed_one_too() -> None:
     statements = _cluster_statements()
-    partition = [s for s in statements if "kafka_partition" in s]
+    partition = [s for s in statements if "kafka_partition UInt16" in s]
     assert partition == [
         f"ALTER TABLE {DB}.interactions_local ON CLUSTER {CLUSTER} ADD COLUMN IF NOT EXISTS kafka_partition UInt16 "
         "DEFAULT 65535 AFTER schema_version",
         f"ALTER TABLE {DB}.interactions ON CLUSTER {CLUSTER} ADD COLUMN IF NOT EXISTS kafka_partition UInt16 "
         "DEFAULT 65535 AFTER schema_version",
     ]
+    verdict = [s for s in statements if "ADD COLUMN IF NOT EXISTS needs_reply Bool" in s]
+    assert verdict == [
+        f"ALTER TABLE {DB}.interactions_local ON CLUSTER {CLUSTER} ADD COLUMN IF NOT EXISTS needs_reply Bool "
+        "DEFAULT true AFTER kafka_partition",
+        f"ALTER TABLE {DB}.interactions ON CLUSTER {CLUSTER} ADD COLUMN IF NOT EXISTS needs_reply Bool "
+        "DEFAULT true AFTER kafka_partition",
+    ]
+    # The rollups are one replicated table per node (no Distributed twin): their new counts alter that table.
+    rollup = [s for s in statements if "_rollup " in s and "needs_reply" in s]
+    assert len(rollup) == 7
+    assert all(re.match(rf"ALTER TABLE {DB}\.(day|hour)_rollup ON CLUSTER {CLUSTER} ADD COLUMN ", s) for s in rollup)
     projections = [s for s in statements if "PROJECTION" in s or "MODIFY SETTING" in s]
-    assert len(projections) == 9
+    assert len(projections) == 12  # 0007's nine, and 0011 replacing the interactions' by one that holds needs_reply
     assert all(re.match(rf"ALTER TABLE {DB}\.\w+_local ON CLUSTER {CLUSTER} ", s) for s in projections)
 
 
