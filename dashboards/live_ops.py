@@ -48,7 +48,7 @@ def oldest_unanswered() -> table.Panel:
 
 
 def active_surges() -> table.Panel:
-    """Surge alerts not resolved: who, since when, how far above the usual rate."""
+    """Surge alerts not resolved: who, since when, how far above the usual rate, what their citizens ask about."""
     return (
         from_view(table.Panel().title("Active surges"), "active_alerts")
         .mappings(_severity_mappings())
@@ -60,7 +60,7 @@ def active_surges() -> table.Panel:
 
 
 def alert_timeline() -> table.Panel:
-    """Every surge alert open at some point of the window: start, end (the window's end while active)."""
+    """Every surge alert open at some point of the window: start, end (the window's end while active), its terms."""
     return (
         from_view(table.Panel().title("Alert timeline"), "alert_timeline")
         .mappings(_severity_mappings())
@@ -87,6 +87,8 @@ def dashboard() -> sdk.Dashboard:
     """Live operations."""
     board = dashboard_base(UID, TITLE, "ops", time_from="now-24h", refresh="1m")
     board = board.variables(clickhouse_variables())
-    board = board.description("What needs attention now: backlogs, surges of unanswered messages, their alerts.")
+    board = board.description(
+        "What needs attention now: backlogs, surges of unanswered messages, their alerts and what citizens ask about."
+    )
     panels = [backlog_now(), oldest_unanswered(), active_surges(), alert_timeline(), arrivals_vs_baseline()]
     return place(board, panels)

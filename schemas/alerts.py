@@ -3,8 +3,8 @@
 One alert has one id for its whole life; each of its transitions (``raise``, ``update`` while it grows,
 ``resolve``) is one :class:`AlertEvent` carrying the alert's full current state, so the latest event of an id
 is the alert (the ``alerts`` table keeps exactly that). The fields mirror the detector's alert
-(``pipeline.domain.surge.SurgeAlert.to_dict()``): the worker validates that dict into this model, so this
-module does not import the pipeline. Field names are the ``alerts`` table's column names.
+(``pipeline.domain.surge.SurgeAlert.to_dict()``) plus the ``top_terms`` the worker adds: it validates that dict
+into this model, so this module does not import the pipeline. Field names are the ``alerts`` table's column names.
 """
 
 from __future__ import annotations
@@ -15,11 +15,24 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from schemas.events import Platform
 
-__all__ = ["ALL_PLATFORMS", "MAX_EXAMPLE_IDS", "TRANSITIONS", "AlertEvent", "Severity", "Transition"]
+__all__ = [
+    "ALL_PLATFORMS",
+    "MAX_EXAMPLE_IDS",
+    "MAX_TERM_CHARS",
+    "MAX_TOP_TERMS",
+    "TRANSITIONS",
+    "AlertEvent",
+    "Severity",
+    "Transition",
+]
 
 ALL_PLATFORMS: Final = "all"
 """``platform`` of an alert judged on an agency's traffic over all its platforms."""
 MAX_EXAMPLE_IDS: Final = 10
+MAX_TOP_TERMS: Final = 5
+"""At most this many ``top_terms`` per alert: a page line, not a report."""
+MAX_TERM_CHARS: Final = 64
+"""A term is a word or a two-word phrase: longer text is no term (and would bloat every page)."""
 TRANSITIONS: Final = ("raise", "update", "resolve")
 """Transitions in the order an alert goes through them (an update may repeat)."""
 
@@ -28,6 +41,8 @@ Severity = Literal["warning", "critical"]
 _Count = Annotated[int, Field(ge=0)]
 # Finite: JSON has no infinity, and a ClickHouse Float64 of inf would poison every average of it.
 _Measure = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# One line of text each: no control characters (a term goes into a page, a log line, a table cell).
+_Term = Annotated[str, Field(min_length=1, max_length=MAX_TERM_CHARS, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class AlertEvent(BaseModel):
@@ -44,6 +59,9 @@ class AlertEvent(BaseModel):
         arrivals_per_minute, baseline_per_minute, window_minutes, score: the window that judged the surge:
             arrivals against the agency's normal for that hour, and the Poisson tail score (``-log10 p``).
         example_ids: a few pseudonymised message ids of the surge, for a first look.
+        top_terms: what the surge's citizen messages ask about (``pipeline.domain.topics`` terms of the alert's
+            window against the agency's week before it), best first; empty when none stood out, when they
+            could not be read, or in events written before this field existed.
 
     Example::
 
@@ -68,6 +86,7 @@ class AlertEvent(BaseModel):
     window_minutes: Annotated[int, Field(ge=1, le=24 * 60)]
     score: _Measure
     example_ids: Annotated[tuple[Annotated[str, Field(max_length=512)], ...], Field(max_length=MAX_EXAMPLE_IDS)] = ()
+    top_terms: Annotated[tuple[_Term, ...], Field(max_length=MAX_TOP_TERMS)] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

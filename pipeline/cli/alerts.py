@@ -23,7 +23,7 @@ __all__ = ["alerts", "print_alerts"]
 
 _HEADER = (
     f"{'started (UTC)':<17} {'agency':<12} {'platform':<9} {'severity':<8} {'state':<8} {'backlog':>7} "
-    f"{'oldest':>7} {'per min':>7} {'normal':>7} {'resolved (UTC)':<17} alert id"
+    f"{'oldest':>7} {'per min':>7} {'normal':>7} {'resolved (UTC)':<17} {'alert id':<20} citizens ask about"
 )
 
 
@@ -52,6 +52,7 @@ def alerts(  # noqa: PLR0913 - one parameter per option
     severity   warning, or critical for a large surge or backlog
     backlog    unanswered citizen messages at the alert's last update; oldest: age of the oldest one
     per min    citizen messages per minute in the window that judged the surge; normal: its baseline
+    citizens ask about   the top terms of the surge's messages against the agency's week before
     Times are event times (a replay of old data gives the alerts of then).
     """
     from pipeline.runtime.engine import open_read_engine  # noqa: PLC0415 - may open chDB
@@ -77,7 +78,8 @@ def print_alerts(source: str, found: list[AlertEvent], total: int, fmt: str, say
             f"{_minute(alert.started_at):<17} {alert.agency[:12]:<12} {alert.platform:<9} {alert.severity:<8} "
             f"{'active' if alert.active else 'resolved':<8} {alert.backlog:>7,} "
             f"{human_duration(alert.oldest_unanswered_seconds):>7} {alert.arrivals_per_minute:>7.1f} "
-            f"{alert.baseline_per_minute:>7.1f} {_minute(alert.resolved_at):<17} {alert.alert_id}"
+            f"{alert.baseline_per_minute:>7.1f} {_minute(alert.resolved_at):<17} {alert.alert_id:<20} "
+            f"{', '.join(alert.top_terms) or '-'}"
         )
 
 

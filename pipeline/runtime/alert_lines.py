@@ -80,8 +80,13 @@ def _alert_line(alert: AlertEvent) -> str:
     return (
         f"unanswered surge at {alert.agency} ({alert.severity}) since {alert.started_at:%a %d %b %H:%M} UTC: "
         f"backlog {alert.backlog:,}, {alert.arrivals_per_minute:.1f} arrivals/min against a normal "
-        f"{alert.baseline_per_minute:.1f}/min"
+        f"{alert.baseline_per_minute:.1f}/min{_asks(alert)}"
     )
+
+
+def _asks(alert: AlertEvent) -> str:
+    # What the page says besides the numbers; nothing when no term stood out (or none could be read).
+    return f", citizens ask about: {', '.join(alert.top_terms)}" if alert.top_terms else ""
 
 
 def _span(alert: AlertEvent) -> str:

@@ -1,4 +1,7 @@
-"""Building the worker's surge detection: the tally, the detector with its calendars, baselines from storage."""
+"""Building the worker's surge detection: the tally, the detector with its calendars, baselines from storage.
+
+Also the top terms each alert carries: the watch asks storage for them (the alert's messages) as it raises it.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +12,14 @@ import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipeline.domain.surge import ALL_PLATFORMS, DayKinds, SurgeDetector, SurgeParams
+from pipeline.domain.surge import ALL_PLATFORMS, DayKinds, SurgeAlert, SurgeDetector, SurgeParams
 from pipeline.domain.tally import UnansweredTally
 from pipeline.metrics import Metrics
 from pipeline.runtime.statefile import write_private
 from pipeline.settings import Settings
 from pipeline.storage.agencies import AgencyRegistry
 from pipeline.storage.sql.surge_history import hourly_arrivals
+from pipeline.storage.sql.surge_terms import surge_terms
 from pipeline.storage.store import Store
 from pipeline.stream.offsets import HandledOffsets
 from pipeline.stream.retry import Failing
@@ -72,7 +76,10 @@ def surge_context(  # noqa: PLR0913 - the worker's pieces the detection uses
         platform, _, message_id = example_id.partition(":")
         return pseudo.pseudonym(platform, message_id)
 
-    watch = SurgeWatch(detector, metrics, tiers, now, idle, example=example)
+    def terms(alert: SurgeAlert) -> tuple[str, ...]:
+        return surge_terms(store, store.database, alert)
+
+    watch = SurgeWatch(detector, metrics, tiers, now, idle, example=example, terms=terms)
     return SurgeContext(
         tally,
         watch,

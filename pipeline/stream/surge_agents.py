@@ -5,7 +5,8 @@
   progress (also when nothing was counted, so the detector's event time moves on);
 - ``detect-surges`` reads every worker's counts into the :class:`pipeline.stream.surge_watch.SurgeWatch`
   and sends each alert transition to ``serambi.alerts.v1``; a timer ticks the watch so that a worker that
-  went quiet stops holding event time back;
+  went quiet stops holding event time back. The watch runs in a thread, one call at a time: a raise queries
+  ClickHouse for the surge's top terms, which must not hold up the event loop;
 - ``store-alerts`` stores alert events in the ``alerts`` table.
 
 Counts are sent after their chunk is stored and counted once (the tally only counts first meetings): a
@@ -16,6 +17,7 @@ marked handled once the alert events a batch caused are acknowledged, or once th
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -118,6 +120,11 @@ def count_batches(
 def add_surge_agents(app: faust.App, counts: Any, alerts: Any, context: SurgeContext) -> None:
     """Register the count flush, the detector and the alert store on ``app``."""
     last_sent: list[datetime | None] = [None]
+    watching = asyncio.Lock()  # the agent and the timer never run the watch at once
+
+    async def watch(step: Callable[[], list[AlertEvent]]) -> list[AlertEvent]:
+        async with watching:
+            return await asyncio.to_thread(step)
 
     @app.timer(context.flush_seconds, name="send-surge-counts")  # type: ignore[untyped-decorator]
     async def send_counts() -> None:
@@ -141,18 +148,13 @@ def add_surge_agents(app: faust.App, counts: Any, alerts: Any, context: SurgeCon
     @app.agent(counts, name="detect-surges")
     async def detect_surges(stream: Any) -> None:
         async for batch in stream.take_events(_BATCH, within=context.batch_seconds):
-            events: list[AlertEvent] = []
-            for event in batch:
-                try:
-                    events += context.watch.take(decode_count_batch(event.value))
-                except ValueError as exc:  # a count batch of another version: skip it, say so
-                    log.error("surge counts at offset %d skipped: %s", event.message.offset, exc)
+            events = await watch(functools.partial(_take, context, batch))
             await _send_alerts(alerts, events, context.failing)
             mark_handled(context.handled, COUNTS.name, batch)
 
     @app.timer(1.0, name="tick-surge-detector")  # type: ignore[untyped-decorator]
     async def tick() -> None:
-        await _send_alerts(alerts, context.watch.tick(), context.failing)
+        await _send_alerts(alerts, await watch(context.watch.tick), context.failing)
 
     checkpoint = context.checkpoint
     if checkpoint is not None:
@@ -160,7 +162,8 @@ def add_surge_agents(app: faust.App, counts: Any, alerts: Any, context: SurgeCon
         @app.timer(context.checkpoint_seconds, name="checkpoint-surge-detector")  # type: ignore[untyped-decorator]
         async def save() -> None:
             try:
-                await asyncio.to_thread(checkpoint)
+                async with watching:  # a snapshot of a detector in the middle of a batch would be torn
+                    await asyncio.to_thread(checkpoint)
             except OSError as exc:  # a full disk must not stop the detector; the next minute tries again
                 log.error("saving the surge detector's state failed: %s", exc)
 
@@ -178,6 +181,16 @@ def add_surge_agents(app: faust.App, counts: Any, alerts: Any, context: SurgeCon
                     asyncio.to_thread, store_alerts, context.store, events, what=_STORE_ALERTS, failing=context.failing
                 )
             mark_handled(context.handled, ALERTS.name, batch)
+
+
+def _take(context: SurgeContext, batch: Sequence[Any]) -> list[AlertEvent]:
+    events: list[AlertEvent] = []
+    for event in batch:
+        try:
+            events += context.watch.take(decode_count_batch(event.value))
+        except ValueError as exc:  # a count batch of another version: skip it, say so
+            log.error("surge counts at offset %d skipped: %s", event.message.offset, exc)
+    return events
 
 
 async def _send_alerts(topic: Any, events: Sequence[AlertEvent], failing: Failing) -> None:

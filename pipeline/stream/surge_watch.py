@@ -6,6 +6,13 @@ which workers (sources) report counts and how far each got in event time. A minu
 worker that stopped), so a worker running ahead never makes another's counts late. Each transition becomes an
 :class:`schemas.alerts.AlertEvent` for the alerts topic; the detector's latest judgement of each registered
 agency goes to the ``serambi_agency_*`` detector gauges.
+
+Each alert event carries the top terms of the surge's messages (``top_terms``): an injected callable finds them
+(the worker's queries ClickHouse) when an alert is raised, when it changes severity and at most every
+``terms_every`` of event time while it grows; the other transitions carry the last ones found. Finding them
+must never stop detection: a failure is logged once and the alert goes on with the terms it had (or none).
+The terms are no part of the detector's saved state: an alert still active after a restart finds them again at
+its next transition.
 """
 
 from __future__ import annotations
@@ -27,13 +34,22 @@ from pipeline.domain.surge import (
 )
 from pipeline.metrics import Metrics
 from schemas.agency import Agency
-from schemas.alerts import AlertEvent
+from schemas.alerts import MAX_TERM_CHARS, MAX_TOP_TERMS, AlertEvent
 from schemas.counts import CountBatchView
 
-__all__ = ["SurgeWatch", "day_kinds", "detector_params"]
+__all__ = ["TERMS_EVERY", "AlertTerms", "SurgeWatch", "day_kinds", "detector_params"]
 
 log = logging.getLogger(__name__)
 _SEVERITIES = tuple(Severity)
+TERMS_EVERY = timedelta(minutes=15)
+"""A growing alert's terms are found again at most this often (event time): its theme may shift, slowly."""
+
+AlertTerms = Callable[[SurgeAlert], tuple[str, ...]]
+"""Finds the top terms of an alert's messages (:func:`pipeline.storage.sql.surge_terms.surge_terms`)."""
+
+
+def _no_terms(alert: SurgeAlert) -> tuple[str, ...]:
+    return ()
 
 
 def day_kinds(agency: Agency) -> DayKinds:
@@ -67,6 +83,8 @@ class SurgeWatch:
         idle: a source not heard from for this long no longer holds event time back.
         example: turns a count's example id (``<platform>:<message_id>``) into the one an alert carries (the
             worker passes a keyed pseudonym: alerts are read by people who need no message's author).
+        terms: the top terms of an alert's messages (default: none); may raise, may be slow (a query).
+        terms_every: how often (event time) a growing alert's terms are found again.
 
     Example::
 
@@ -83,9 +101,16 @@ class SurgeWatch:
         clock: Callable[[], datetime],
         idle: timedelta = timedelta(seconds=30),
         example: Callable[[str], str] = lambda example_id: example_id,
+        terms: AlertTerms = _no_terms,
+        terms_every: timedelta = TERMS_EVERY,
     ) -> None:
         self.detector = detector
         self._example = example
+        self._find_terms = terms
+        self._terms_every = terms_every
+        # alert id -> (its terms, the event time and severity they were found at); dropped on resolve.
+        self._terms: dict[str, tuple[tuple[str, ...], datetime, Severity]] = {}
+        self._terms_failing = False
         self._metrics = metrics
         self._tiers = tiers
         self._progress = Progress(clock, idle)
@@ -150,8 +175,42 @@ class SurgeWatch:
             )
             fields = alert.to_dict()
             fields["example_ids"] = [self._example(e) for e in alert.example_ids]
+            fields["top_terms"] = list(self._alert_terms(alert))
             events.append(AlertEvent.model_validate(fields))
         return events
+
+    def _alert_terms(self, alert: SurgeAlert) -> tuple[str, ...]:
+        """The terms ``alert`` carries: found again when due, else the last ones found for its id."""
+        last = self._terms.get(alert.alert_id)
+        due = last is None or (
+            alert.transition is not Transition.RESOLVE
+            and (alert.severity is not last[2] or alert.updated_at - last[1] >= self._terms_every)
+        )
+        terms = last[0] if last is not None else ()
+        if due:
+            terms = self._found(alert, terms)
+            self._terms[alert.alert_id] = (terms, alert.updated_at, alert.severity)
+        if alert.transition is Transition.RESOLVE:
+            self._terms.pop(alert.alert_id, None)
+        return terms
+
+    def _found(self, alert: SurgeAlert, previous: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            found = self._find_terms(alert)
+        except Exception:  # whatever the query or ranking does, the detection goes on
+            if not self._terms_failing:  # once, not every minute of an outage
+                log.warning(
+                    "finding the top terms of surge alert %s failed; alerts carry their last terms until it works",
+                    alert.alert_id,
+                    exc_info=True,
+                )
+            self._terms_failing = True
+            return previous
+        if self._terms_failing:
+            log.info("finding the top terms of surge alerts works again")
+            self._terms_failing = False
+        # What the alert event accepts, so a surprising term never costs the alert itself.
+        return tuple(t for t in found if 0 < len(t) <= MAX_TERM_CHARS and t.isprintable())[:MAX_TOP_TERMS]
 
     def _gauges(self) -> None:
         m, tiers = self._metrics, self._tiers()

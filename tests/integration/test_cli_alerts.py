@@ -48,9 +48,15 @@ def hand_made() -> list[AlertEvent]:
     day_before = OCTOBER - timedelta(days=1)
     tie = day_before + timedelta(minutes=20)
     rows = [
-        alert(alert_id="jpj-1", agency="jpj"),
+        alert(alert_id="jpj-1", agency="jpj", top_terms=["banjir"]),
         alert(
-            alert_id="jpj-1", agency="jpj", transition="update", severity="critical", updated_at=updated, backlog=260
+            alert_id="jpj-1",
+            agency="jpj",
+            transition="update",
+            severity="critical",
+            updated_at=updated,
+            backlog=260,
+            top_terms=["banjir", "paras air"],
         ),
         alert(alert_id="kkm-1", agency="kkm", platform="x", started_at=OCTOBER, updated_at=OCTOBER),
         alert(
@@ -132,6 +138,7 @@ def test_active_since_and_agency_filters(stored: Stored) -> None:
     active = _listed(env, "--active")
     assert (_ids(active), active["total"]) == (["jpj-1"], 1)
     assert active["alerts"][0]["backlog"] == 260  # the update's state, not the raise's
+    assert active["alerts"][0]["top_terms"] == ["banjir", "paras air"]  # its terms too, in their order
     assert _ids(_listed(env, "--since", "2026-11-01T00:00+08:00")) == ["jpj-1", surge_id]
     assert _ids(_listed(env, "--since", "2099-01-01")) == ["jpj-1"]  # an active alert is open at any later time
     assert _ids(_listed(env, "--since", "2026-10-05T01:30Z")) == ["jpj-1", surge_id, "kkm-1"]  # kkm open then
@@ -151,10 +158,11 @@ def test_the_table_shows_state_severity_and_sizes(stored: Stored) -> None:
     assert lines[1].split()[:3] == ["started", "(UTC)", "agency"]
     jpj = lines[2].split()
     assert jpj[:8] == ["2026-11-02", "03:00", "jpj", "all", "critical", "active", "260", "10m"]
-    assert jpj[-2:] == ["-", "jpj-1"]
+    assert lines[1].endswith("alert id             citizens ask about")
+    assert jpj[-5:] == ["-", "jpj-1", "banjir,", "paras", "air"]  # the surge's top terms, best first
     kkm = lines[4].split()
     assert kkm[2:6] == ["kkm", "x", "warning", "resolved"]
-    assert kkm[-3:] == ["2026-10-05", "02:00", "kkm-1"]
+    assert kkm[-4:] == ["2026-10-05", "02:00", "kkm-1", "-"]  # no terms: a dash, never an empty cell
     assert run_cli(["alerts", "--agency", "nobody"], env).stdout.strip().endswith("showing 0 of 0 (newest first)")
 
 

@@ -2,7 +2,8 @@
 
 Every transition of an alert is inserted; the ``alerts`` table (a ReplacingMergeTree on the alert id, see
 ``schemas/clickhouse/0005_alerts.sql``) keeps the latest, so storing a replayed transition again changes
-nothing. Filters and the limit travel as bound parameters.
+nothing. Filters and the limit travel as bound parameters. The table's columns are
+:data:`~schemas.tables.ALERT_COLUMNS` (migration 0005) and ``top_terms`` (migration 0012).
 """
 
 from __future__ import annotations
@@ -10,15 +11,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from pipeline.storage.query import DATETIME_PARAM, QueryEngine
 from schemas.alerts import AlertEvent
 from schemas.tables import ALERT_COLUMNS, ALERTS
 from schemas.timeutil import assume_utc
 
-__all__ = ["AlertFilter", "RowInserter", "alert_row", "alerts_sql", "list_alerts", "store_alerts"]
+__all__ = [
+    "ALERT_ROW_COLUMNS",
+    "TOP_TERMS",
+    "AlertFilter",
+    "RowInserter",
+    "alert_row",
+    "alerts_sql",
+    "list_alerts",
+    "store_alerts",
+]
 
+TOP_TERMS: Final = "top_terms"
+"""The column of an alert's top terms (migration 0012_alert_terms.sql)."""
+ALERT_ROW_COLUMNS: Final = (*ALERT_COLUMNS, TOP_TERMS)
+"""Every column of an ``alerts`` row the worker writes and ``serambi alerts`` reads: one per alert event field."""
 _INSTANTS = ("started_at", "updated_at", "resolved_at")
 
 
@@ -47,14 +61,14 @@ class AlertFilter:
 
 
 def alert_row(event: AlertEvent) -> tuple[Any, ...]:
-    """The ``alerts`` row of an alert event, in :data:`~schemas.tables.ALERT_COLUMNS` order."""
+    """The ``alerts`` row of an alert event, in :data:`ALERT_ROW_COLUMNS` order."""
     values = event.model_dump(mode="json")
-    return tuple(values[column] for column in ALERT_COLUMNS)
+    return tuple(values[column] for column in ALERT_ROW_COLUMNS)
 
 
 def store_alerts(inserter: RowInserter, events: Sequence[AlertEvent]) -> int:
     """Insert alert events (any transition, replays included); return how many rows were sent."""
-    inserter.insert(ALERTS, ALERT_COLUMNS, [alert_row(event) for event in events])
+    inserter.insert(ALERTS, ALERT_ROW_COLUMNS, [alert_row(event) for event in events])
     return len(events)
 
 
@@ -68,7 +82,7 @@ def alerts_sql(database: str, wanted: AlertFilter) -> str:
     if wanted.agency is not None:
         where.append("agency = {agency:String}")
     # Instants as text under other names: an alias named like its column would replace it in WHERE too.
-    columns = ", ".join(f"toString({c}) AS {c}_text" if c in _INSTANTS else c for c in ALERT_COLUMNS)
+    columns = ", ".join(f"toString({c}) AS {c}_text" if c in _INSTANTS else c for c in ALERT_ROW_COLUMNS)
     # WHERE (never PREWHERE) on a FINAL read: the filters see each alert's latest transition only, never an
     # older row of it (a raise with no resolved_at would pass --active after the alert was resolved).
     return (
@@ -89,7 +103,7 @@ def list_alerts(engine: QueryEngine, database: str, wanted: AlertFilter) -> tupl
 
 
 def _event(row: dict[str, Any]) -> AlertEvent:
-    values = {column: row[column] for column in ALERT_COLUMNS if column not in _INSTANTS}
+    values = {column: row[column] for column in ALERT_ROW_COLUMNS if column not in _INSTANTS}
     for column in _INSTANTS:
         # Instants come as text (the same from chDB and from the stack's JSON API); ClickHouse's are UTC.
         text = row[f"{column}_text"]

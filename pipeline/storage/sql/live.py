@@ -3,7 +3,9 @@
 "Now" is the window's end (``until``): a dashboard ending now shows the present, an older window shows how it
 stood then. Backlogs are the leaderboard's (daily rollups plus the open slice of raw data); alerts come from
 the ``alerts`` table (the latest transition of each alert; ``FINAL`` on that small table), an agency-wide alert
-(platform ``all``) passing any platform filter. Arrivals are counted once per raw-table key, without ``FINAL``.
+(platform ``all``) passing any platform filter; ``asks_about`` is an alert's top terms as one text (a table
+cell on the board and in Grafana; Prometheus never gets them). Arrivals are counted once per raw-table key,
+without ``FINAL``.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def _alerts(db: str, b: Binding, open_sql: str) -> str:
     return f"""
 SELECT * FROM (
     SELECT alert_id, agency, platform, severity, started_at, resolved_at, backlog, arrivals_per_minute,
-           baseline_per_minute
+           baseline_per_minute, arrayStringConcat(top_terms, ', ') AS asks_about
     FROM {db}.{ALERTS} FINAL
 )
 WHERE {open_sql} AND {scope}"""
@@ -92,7 +94,7 @@ def active_alerts_sql(db: str, b: Binding) -> str:
     active = f"started_at < {b.until} AND (resolved_at IS NULL OR resolved_at >= {b.until})"
     return f"""
 SELECT alert_id, agency AS agency_id, platform, severity, started_at, backlog, arrivals_per_minute,
-       baseline_per_minute
+       baseline_per_minute, asks_about
 FROM ({_alerts(db, b, active)})
 ORDER BY severity = 'critical' DESC, started_at, alert_id"""
 
@@ -103,7 +105,7 @@ def alert_timeline_sql(db: str, b: Binding) -> str:
     until = f"toDateTime64({b.until}, 3, 'UTC')"
     return f"""
 SELECT started_at AS time, least(coalesce(resolved_at, {until}), {until}) AS end_time, agency AS agency_id,
-       severity, alert_id
+       severity, alert_id, asks_about
 FROM ({_alerts(db, b, open_in_window)})
 ORDER BY time, agency_id, alert_id"""
 
@@ -137,6 +139,7 @@ SELECT time, agency_id, arrivals, baseline FROM (
 ORDER BY time, agency_id"""
 
 
+_ASKS_ABOUT = "what the surge's citizens ask about: its top terms, best first, comma-separated ('' when none)"
 BACKLOG_NOW = (
     Column("agency_id", Unit.TEXT, "the agency's id (agencies with a backlog, largest first)"),
     Column("backlog", Unit.COUNT, "messages unanswered at the window's end, whatever their age (the leaderboard's)"),
@@ -152,6 +155,7 @@ ACTIVE_ALERTS = (
     Column("backlog", Unit.COUNT, "unanswered messages at the last update"),
     Column("arrivals_per_minute", Unit.COUNT, "citizen messages per minute in the surge window"),
     Column("baseline_per_minute", Unit.COUNT, "the usual rate for that hour"),
+    Column("asks_about", Unit.TEXT, _ASKS_ABOUT),
 )
 ALERT_TIMELINE = (
     Column("time", Unit.TIME, "when the alert started"),
@@ -159,6 +163,7 @@ ALERT_TIMELINE = (
     Column("agency_id", Unit.TEXT, "the agency"),
     Column("severity", Unit.TEXT, "warning or critical (the latest)"),
     Column("alert_id", Unit.TEXT, "the alert's id"),
+    Column("asks_about", Unit.TEXT, _ASKS_ABOUT),
 )
 ARRIVALS_VS_BASELINE = (
     Column("time", Unit.TIME, "the hour, UTC"),

@@ -7,8 +7,8 @@ from typing import Any
 
 from pipeline.runtime.alert_lines import AlertLines
 from pipeline.storage.query import Parameters, QueryResult
+from pipeline.storage.sql.alerts import ALERT_ROW_COLUMNS
 from schemas.alerts import AlertEvent
-from schemas.tables import ALERT_COLUMNS
 from tests.helpers.alerts import START, alert_fields
 
 _INSTANTS = ("started_at", "updated_at", "resolved_at")
@@ -30,7 +30,7 @@ class AlertsTable:
         if self.failing:
             msg = "ClickHouse is busy"
             raise RuntimeError(msg)
-        columns = (*(f"{c}_text" if c in _INSTANTS else c for c in ALERT_COLUMNS), "total")
+        columns = (*(f"{c}_text" if c in _INSTANTS else c for c in ALERT_ROW_COLUMNS), "total")
         events = sorted(self.latest.values(), key=lambda e: e.started_at, reverse=True)
         rows = [self._row(event, len(events)) for event in events]
         return QueryResult(columns, rows)
@@ -41,7 +41,7 @@ class AlertsTable:
         for column in _INSTANTS:
             at = values[column]
             values[column] = None if at is None else at.replace(tzinfo=None).isoformat(sep=" ")
-        return (*(values[column] for column in ALERT_COLUMNS), total)
+        return (*(values[column] for column in ALERT_ROW_COLUMNS), total)
 
 
 def _lines(table: AlertsTable) -> tuple[AlertLines, list[str]]:
@@ -63,15 +63,18 @@ def test_each_transition_is_said_once_with_backlog_and_arrivals_against_normal()
         "6.0 arrivals/min against a normal 1.0/min"
     ]
     later = START + timedelta(minutes=65)
-    table.store(transition="update", severity="critical", backlog=90, updated_at=later.isoformat())
+    terms = ["banjir", "paras air", "bot"]
+    table.store(transition="update", severity="critical", backlog=90, updated_at=later.isoformat(), top_terms=terms)
     lines.poll()
-    assert said[-1].startswith(
-        "ALERT updated:  unanswered surge at jpj (critical) since Mon 02 Nov 03:00 UTC: backlog 90,"
+    assert said[-1] == (
+        "ALERT updated:  unanswered surge at jpj (critical) since Mon 02 Nov 03:00 UTC: backlog 90, "
+        "6.0 arrivals/min against a normal 1.0/min, citizens ask about: banjir, paras air, bot"
     )
-    table.store(transition="resolve", backlog=3, updated_at=later.isoformat(), resolved_at=later.isoformat())
+    resolved = {"updated_at": later.isoformat(), "resolved_at": later.isoformat(), "top_terms": terms}
+    table.store(transition="resolve", backlog=3, **resolved)
     lines.poll()
     assert said[-1].startswith("ALERT resolved: unanswered surge at jpj (warning)")
-    assert said[-1].endswith("; lasted 1 h 05 min of event time")
+    assert said[-1].endswith("citizens ask about: banjir, paras air, bot; lasted 1 h 05 min of event time")
     assert len(said) == 3
     assert lines.summary().startswith("surge alerts this run: 1 raised, 1 resolved")
 

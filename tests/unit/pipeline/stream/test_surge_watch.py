@@ -1,15 +1,18 @@
 """The detector in the worker: every worker's counts merged, event time moved by the slowest active worker,
-transitions turned into alert events, the detector gauges and the raised-alerts counter set."""
+transitions turned into alert events carrying the top terms of their messages, the detector gauges and the
+raised-alerts counter set."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from prometheus_client import CollectorRegistry
 
-from pipeline.domain.surge import SurgeDetector
+from pipeline.domain.surge import SurgeAlert, SurgeDetector
 from pipeline.metrics import Metrics
-from pipeline.stream.surge_watch import SurgeWatch, day_kinds, detector_params
+from pipeline.stream.surge_watch import TERMS_EVERY, SurgeWatch, day_kinds, detector_params
 from schemas.agency import Directory
 from schemas.alerts import AlertEvent
 from schemas.counts import CountBatch, MinuteCount
@@ -140,3 +143,90 @@ def test_per_platform_judging_adds_platform_alerts_but_gauges_stay_per_agency() 
         "serambi_agency_surge_active", {"agency": "jpm", "tier": "federal", "severity": "warning"}
     )
     assert active == 1
+
+
+class Terms:
+    """A terms function that records its calls: the alert's transition, severity and update time each time."""
+
+    def __init__(self, *answers: tuple[str, ...] | Exception) -> None:
+        self.answers = list(answers)
+        self.calls: list[SurgeAlert] = []
+
+    def __call__(self, alert: SurgeAlert) -> tuple[str, ...]:
+        self.calls.append(alert)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def answered_all(steps: range) -> list[CountBatch]:
+    """One worker's minutes of normal traffic after the surge, the surge's backlog answered in the first one."""
+    minutes = [ONSET + step * MINUTE for step in steps]
+    return [
+        CountBatch(
+            source="w0",
+            watermark=minute + MINUTE,
+            sent_at=ONSET,
+            counts=(
+                MinuteCount(agency="jpm", platform="x", minute=minute, arrivals=NORMAL, answered=NORMAL, backlog=0),
+            ),
+        )
+        for minute in minutes
+    ]
+
+
+def terms_run(terms: Terms, every: timedelta = TERMS_EVERY) -> list[AlertEvent]:
+    """The surge of :func:`traffic` then its backlog answered, through a watch finding terms with ``terms``."""
+    clock, metrics = FakeClock(ONSET), Metrics(CollectorRegistry())
+    surge = watch(clock, metrics)
+    surge = SurgeWatch(surge.detector, metrics, lambda: {}, clock, terms=terms, terms_every=every)
+    batches = [minute[0] for minute in traffic(1)] + answered_all(range(40, 80))
+    return [e for batch in batches for e in surge.take(batch)]
+
+
+def test_terms_are_found_on_raise_and_severity_change_and_carried_by_every_transition() -> None:
+    terms = Terms(("banjir", "paras air"), ("banjir", "pusat pemindahan", "bot"))
+    events = terms_run(terms)
+    transitions = [(e.transition, e.severity) for e in events]
+    assert transitions[0] == ("raise", "warning")
+    assert ("update", "critical") in transitions
+    assert events[-1].transition == "resolve"
+    # found twice: at the raise and when the alert became critical, never at the other updates or the resolve
+    assert [(c.transition.value, c.severity.value) for c in terms.calls] == [
+        ("raise", "warning"),
+        ("update", "critical"),
+    ]
+    escalated = transitions.index(("update", "critical"))
+    assert {e.top_terms for e in events[:escalated]} == {("banjir", "paras air")}
+    assert {e.top_terms for e in events[escalated:]} == {("banjir", "pusat pemindahan", "bot")}
+
+
+def test_a_growing_alert_finds_its_terms_again_at_most_every_terms_every() -> None:
+    often, never = Terms(("banjir",)), Terms(("banjir",))
+    updates = [e for e in terms_run(often, every=timedelta(minutes=1)) if e.transition != "resolve"]
+    terms_run(never, every=timedelta(days=1))
+    assert len(never.calls) == 2  # the raise and the severity change only
+    assert len(often.calls) == len(updates) > 2  # every update is a minute or more after the one before
+
+
+def test_failing_terms_never_stop_detection_are_logged_once_and_the_last_ones_are_carried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = Terms(RuntimeError("ClickHouse is gone"))
+    caplog.set_level(logging.WARNING, "pipeline.stream.surge_watch")
+    events = terms_run(broken)
+    assert [e.transition for e in events][:: len(events) - 1] == ["raise", "resolve"]  # detected all the same
+    assert {e.top_terms for e in events} == {()}
+    assert len(broken.calls) == 2
+    assert [r.getMessage().split(";")[0] for r in caplog.records] == [
+        f"finding the top terms of surge alert {events[0].alert_id} failed"
+    ]
+    recovering = Terms(("banjir",), RuntimeError("timeout"))
+    events = terms_run(recovering)
+    assert {e.top_terms for e in events} == {("banjir",)}  # the failed second search kept the raise's terms
+
+
+def test_terms_an_alert_event_would_refuse_are_left_out() -> None:
+    events = terms_run(Terms(("banjir", "", "x" * 65, "a\nb", "paras air", "t4", "t5", "t6", "t7")))
+    assert events[0].top_terms == ("banjir", "paras air", "t4", "t5", "t6")
