@@ -23,13 +23,13 @@ QUESTIONS = (
     "Tolong semak aduan saya, no rujukan dalam DM.",
     "Any update on this?",
 )
-FLOOD_QUESTIONS = (
-    "Kawasan saya di Kuala Krai perlu berpindah ke?",
-    "Mana pusat pemindahan sementara terdekat?",
-    "Is the road to Kota Bharu still open?",
-    "Air dah naik paras lutut, siapa boleh bantu?",
-    "Are schools closed tomorrow?",
-    "Bila hujan akan berhenti?",
+FLOOD_QUESTIONS = (  # one theme (banjir, paras air, pemindahan): what a surge alert's terms should say
+    "Banjir di Kuala Krai, kawasan saya perlu berpindah ke?",
+    "Mana pusat pemindahan banjir terdekat?",
+    "Is the road to Kota Bharu still open? Banjir teruk sini.",
+    "Paras air dah naik paras lutut, siapa boleh bantu?",
+    "Are schools closed tomorrow because of the banjir?",
+    "Bila hujan akan berhenti? Paras air makin naik.",
 )
 REPLIES = (
     "Terima kasih atas maklum balas. Kami akan semak dan maklumkan.",

@@ -23,9 +23,10 @@ ALTER TABLE {db}.hour_rollup ADD COLUMN IF NOT EXISTS needs_reply_unanswered_at 
 
 -- The views' raw slices now read needs_reply too: the time-sorted projection of migration 0007 must hold it, or
 -- those reads would scan the table sorted by account. A projection cannot be changed: add the new one, fill it,
--- then drop the old (reads keep a time-sorted projection throughout).
+-- then drop the old (reads keep a time-sorted projection throughout: the fill is a mutation, asynchronous unless
+-- waited for, so the migration waits for it on every replica before dropping the old one).
 ALTER TABLE {db}.interactions ADD PROJECTION IF NOT EXISTS by_time_needs_reply
     (SELECT agency_id, account_id, platform, message_id, created_at, event_id, author_role, parent_id, needs_reply
      ORDER BY created_at);
-ALTER TABLE {db}.interactions MATERIALIZE PROJECTION by_time_needs_reply;
+ALTER TABLE {db}.interactions MATERIALIZE PROJECTION by_time_needs_reply SETTINGS mutations_sync = 2;
 ALTER TABLE {db}.interactions DROP PROJECTION IF EXISTS by_time;

@@ -68,6 +68,10 @@ def test_demo_fills_every_agency_and_leaves_nothing_running(tmp_path: Path, samp
     assert re.findall(r"^ALERT raised: +unanswered surge at (\S+) ", output, re.MULTILINE) == ["metmy"]
     assert re.findall(r"^ALERT resolved: +unanswered surge at (\S+) ", output, re.MULTILINE) == ["metmy"]
     assert "surge alerts this run: 1 raised, 1 resolved" in output
+    # The page says what the flood's citizens ask about (the flood questions' theme), not only how many wait.
+    asks = re.search(r"^ALERT raised: .*citizens ask about: (.+)$", output, re.MULTILINE)
+    assert asks is not None
+    assert "banjir" in asks.group(1).split(", ")
     urls = re.search(r"Prometheus on (\S+) .*Alertmanager on (\S+) ", output)
     if find_binaries() is None:
         assert urls is None
