@@ -143,7 +143,7 @@ class Settings(BaseSettings):
         30.0, description="how often the stack re-derives the days new data touched (0 = never)"
     )
     listening_interval_seconds: Annotated[float, Field(ge=0)] = Field(
-        300.0, description="how often the stack recomputes each agency's topic lists for the board (0 = never)"
+        900.0, description="how often the stack recomputes each agency's topic lists for the board (0 = never)"
     )
     grafana_url: str = Field("", description="Grafana for `serambi dashboards publish` (or --grafana-url)")
     grafana_token: SecretStr = Field(

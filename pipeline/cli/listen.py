@@ -148,9 +148,13 @@ Terms: words and two-word phrases, lower-cased, abbreviations expanded (x -> tid
 its weighted log-odds z-score (informative Dirichlet prior, Monroe et al. 2008) of this window against the
 agency's history: the 4 windows before it. Only terms in at least --min-count messages scoring --min-score.
 \b
-Columns: count = messages holding the term; open = of them, unanswered at the window's end (no reply, not
-removed); prev = messages holding it in the window before; rise = count - prev; example: one, redacted.
---unanswered reads only the window's unanswered messages (the history stays all messages)."""
+Columns: count = messages holding the term; open = of them, unanswered at the window's end (no reply yet);
+prev = messages holding it in the window before; rise = count - prev; example: one, redacted. Messages
+removed before the window's end are left out.
+\b
+--unanswered compares pain points with pain points: the window's messages that need a reply (the stored
+needs_reply verdict) and are unanswered at its end, against the earlier windows' messages that need a reply
+and were unanswered at the end of their own window (as the board's rising pain points)."""
 
 
 class _Until(click.ParamType):
@@ -174,7 +178,11 @@ _TIME = IsoTime()
 @click.option("--agency", default=None, help="Only this agency id [default: every agency with messages].")
 @click.option("--window", type=click.Choice(list(REPORT_WINDOWS)), default="7d", show_default=True)
 @click.option("--until", type=_Until(), default=None, help="The window's end: a time, or `latest` [default: now].")
-@click.option("--unanswered", is_flag=True, help="Only the window's messages still unanswered at its end.")
+@click.option(
+    "--unanswered",
+    is_flag=True,
+    help="Pain points only: messages that need a reply, unanswered at their window's end, in every window.",
+)
 @click.option("--top", type=click.IntRange(1, 100), default=10, show_default=True, help="Topics per agency.")
 @click.option("--min-count", type=click.IntRange(1), default=3, show_default=True, help="Messages a topic needs.")
 @click.option(
@@ -213,7 +221,7 @@ def listen_topics(  # noqa: PLR0913 - one per CLI option
             check_agency(agency, agency_ids(engine.queries, engine.database))
         end = _window_end(until, engine.queries, engine.database, agency, latest_message)
         span = topic_span(end, REPORT_WINDOWS[window], agency)
-        texts = topic_texts(engine.queries, engine.database, span)
+        texts = topic_texts(engine.queries, engine.database, span, pain_points=unanswered)
     if agency is not None:
         texts.setdefault(agency, TopicTexts())
     out = click.get_text_stream("stdout")
@@ -250,7 +258,7 @@ def _agency_topics(  # noqa: PLR0913 - an agency's part of the output
 ) -> dict[str, Any]:
     from pipeline.storage.topic_lists import rank_texts  # noqa: PLC0415 - loads the lexicons only when asked
 
-    ranked = rank_texts(texts, unanswered=unanswered, **limits)
+    ranked = rank_texts(texts, pain_points=unanswered, **limits)
     return {
         "agency": agency,
         "window": window,

@@ -31,7 +31,7 @@ from typing import Final, Literal
 
 from pipeline.domain.lexicons import ENGLISH, MALAY, NUMBER, WORD, Cue, Node, load
 
-__all__ = ["Language", "Verdict", "classify", "clear_cache", "redact", "tokens"]
+__all__ = ["ChunkCache", "Language", "Verdict", "classify", "clear_cache", "redact", "tokens"]
 
 Language = Literal["ms", "en", "mixed"]
 
@@ -43,6 +43,8 @@ _BOUNDARY: Final = "."
 _BOUNDARIES: Final = frozenset(".,!?;:")
 _CACHE_LIMIT: Final = 100_000
 
+# A whole e-mail address (ali.bin@gmail.com): before handles, whose pattern would keep its local part.
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _HANDLE = re.compile(r"@ps1:[0-9a-f]{32}|ps1:[0-9a-f]{32}|@[\w.]+")
 # With a scheme, www., or a bare host with a path (wa.me/6012..., t.me/channel).
 _LINK = re.compile(r"https?://\S+|www\.\S+|[a-z0-9-]+(?:\.[a-z0-9-]+)+/\S*")
@@ -66,9 +68,13 @@ class Verdict:
     language: Language
 
 
+ChunkCache = dict[str, tuple[int, tuple[str, ...]]]
+"""A whitespace-separated chunk as written -> (language and word bits, normalised tokens); cleared when full."""
+
 _LEX: Final = load()
-# A whitespace-separated chunk as written -> (language and word bits, normalised tokens); cleared when full.
-_CHUNKS: dict[str, tuple[int, tuple[str, ...]]] = {}
+# The classifier's own cache: only classify() fills it, so other readers of text (topics over weeks of
+# history) cannot evict the hot path's entries.
+_CHUNKS: ChunkCache = {}
 _VERDICTS: dict[tuple[bool, str, Language], Verdict] = {}
 
 
@@ -89,7 +95,7 @@ def classify(text: str | None) -> Verdict:
     if "\n" in lowered:
         lowered = lowered.replace("\n", " . ")  # a line break ends a clause as a full stop does
     emoji = _EMOJI.findall(lowered) if not lowered.isascii() else ()
-    tokens, bits = _normalise(lowered.split())
+    tokens, bits = _normalise(lowered.split(), _CHUNKS)
     language: Language = "ms" if bits & 3 == MALAY else "en" if bits & 3 == ENGLISH else "mixed"
     if not bits & WORD:
         return _wordless(lowered, emoji=bool(emoji), mentions=mentions, links=links, language=language)
@@ -113,30 +119,34 @@ def clear_cache() -> None:
     _CHUNKS.clear()
 
 
-def tokens(text: str | None) -> list[str]:
-    """The normalised tokens of ``text``, as :func:`classify` reads them (see the module docstring).
+def tokens(text: str | None, cache: ChunkCache | None = None) -> list[str]:
+    """The normalised tokens of ``text``, as :func:`classify` reads them (module docstring), e-mails aside.
 
-    Links, ``@handles`` and ``ps1:`` pseudonyms are removed; clause boundaries (punctuation, line breaks)
-    are ``"."`` and numbers ``"<n>"``, so a caller can keep phrases within a clause.
+    Links, e-mail addresses (whole, where classify's handle rule keeps their local part), ``@handles`` and ``ps1:``
+    pseudonyms are removed; clause boundaries (punctuation, line breaks) are ``"."`` and numbers ``"<n>"``, so a
+    caller can keep phrases within a clause. ``cache``: the caller's own chunk cache (e.g. one per ranking: texts
+    repeat their words), cleared when it holds ``_CACHE_LIMIT`` chunks; without one nothing is cached. Never the
+    classifier's: reading history must not evict the hot path's entries.
     Example: ``tokens("Air x ada @ps1:... 3 hari!") == ["air", "tidak", "ada", "<n>", "hari", "."]``.
     """
     if not text or text.isspace():
         return []
     lowered = text.lower()
     if "@" in lowered or "ps1:" in lowered:
-        lowered = _HANDLE.sub(" ", lowered)
+        lowered = _HANDLE.sub(" ", _EMAIL.sub(" ", lowered))
     if "/" in lowered or "www." in lowered:
         lowered = _LINK.sub(" ", lowered)
-    return _normalise(lowered.replace("\n", " . ").split())[0]
+    return _normalise(lowered.replace("\n", " . ").split(), {} if cache is None else cache)[0]
 
 
 def redact(text: str) -> str:
-    """``text`` as written, without links, ``@handles`` and ``ps1:`` pseudonyms, its whitespace collapsed.
+    """``text`` as written, without links, e-mails, ``@handles`` and ``ps1:`` pseudonyms, whitespace collapsed.
 
     For showing a citizen's message (an example of a topic) without naming anyone or sending readers anywhere.
     Example: ``redact("@JKR_Official jalan rosak https://x.co/a") == "jalan rosak"``.
     """
-    return " ".join(_LINK_ANY_CASE.sub(" ", _HANDLE.sub(" ", text)).split())
+    # E-mail addresses first: the handle pattern alone would strip only "@gmail.com" and show "ali.bin".
+    return " ".join(_LINK_ANY_CASE.sub(" ", _HANDLE.sub(" ", _EMAIL.sub(" ", text))).split())
 
 
 def _wordless(text: str, *, emoji: bool, mentions: int, links: int, language: Language) -> Verdict:
@@ -150,17 +160,17 @@ def _wordless(text: str, *, emoji: bool, mentions: int, links: int, language: La
     return _verdict(False, "no words" if text.strip() else "empty", language)
 
 
-def _normalise(chunks: list[str]) -> tuple[list[str], int]:
+def _normalise(chunks: list[str], cache: ChunkCache) -> tuple[list[str], int]:
     """The normalised tokens of ``chunks`` (clause boundaries as ``.``) and their language and word bits."""
     tokens: list[str] = []
     bits = 0
-    cached = _CHUNKS.get
+    cached = cache.get
     for chunk in chunks:
         entry = cached(chunk)
         if entry is None:
-            if len(_CHUNKS) >= _CACHE_LIMIT:
-                _CHUNKS.clear()
-            entry = _CHUNKS[chunk] = _normalise_chunk(chunk)
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            entry = cache[chunk] = _normalise_chunk(chunk)
         bits |= entry[0]
         tokens += entry[1]
     return tokens, bits

@@ -1,12 +1,12 @@
 """What citizens ask an agency about: the terms of a window's messages that set them apart from its history.
 
 A message's *terms* are its words and two-word phrases after :func:`pipeline.domain.needs_reply.tokens`
-normalises it (lower case; links, ``@handles`` and ``ps1:`` pseudonyms removed; abbreviations expanded) and
-stop words go: the Malay and English lists of the maintained ``stopwordsiso`` package, less the content words
-its news-counted Malay list holds (``lexicons/topics_keep.txt``: air, paras, jalan...), plus the particles of
-social-media Malay it lacks (``lexicons/topics_stop.txt``: lah, je, nak...). A phrase is two adjacent words
-kept in one clause. Numbers and one-letter words are no terms. Counts are *messages* containing a term, so
-one message repeating a word counts once.
+normalises it (lower case; links, e-mail addresses, ``@handles`` and ``ps1:`` pseudonyms removed; abbreviations
+expanded) and stop words go: the Malay and English lists of the maintained ``stopwordsiso`` package, less the
+content words its news-counted Malay list holds (``lexicons/topics_keep.txt``: air, paras, jalan...), plus the
+particles of social-media Malay it lacks (``lexicons/topics_stop.txt``: lah, je, nak...). A phrase is two
+adjacent words kept in one clause. Numbers and one-letter words are no terms. Counts are *messages* containing
+a term, so one message repeating a word counts once.
 
 Each term is scored by the weighted log-odds ratio with an informative Dirichlet prior (Monroe, Colaresi and
 Quinn 2008, "Fightin' Words", eq. 22): the window's message-term counts ``y_w`` (total ``n``) against the
@@ -35,7 +35,7 @@ from typing import Final
 
 import stopwordsiso
 
-from pipeline.domain.needs_reply import redact, tokens
+from pipeline.domain.needs_reply import ChunkCache, redact, tokens
 
 __all__ = ["SUBSUMED", "Message", "Topic", "log_odds", "rank_topics", "stop_words", "terms"]
 
@@ -81,15 +81,16 @@ def _words(name: str) -> frozenset[str]:
     return frozenset(word for line in text.splitlines() for word in line.split("#", 1)[0].split())
 
 
-def terms(text: str, stop: frozenset[str] | None = None) -> set[str]:
+def terms(text: str, stop: frozenset[str] | None = None, chunks: ChunkCache | None = None) -> set[str]:
     """The words and two-word phrases of ``text`` once normalised, without stop words (module docstring).
 
+    ``chunks``: a chunk cache of the caller's (:func:`pipeline.domain.needs_reply.tokens`; never the classifier's).
     Example: ``terms("Paras air naik lagi!") == {"paras", "air", "naik", "paras air", "air naik"}``.
     """
     stop = stop_words() if stop is None else stop
     found: set[str] = set()
     before: str | None = None  # the previous kept word, if it stood right before this one in the clause
-    for token in tokens(text):
+    for token in tokens(text, chunks):
         # Clause boundaries ("."), numbers ("<n>", "2026") and one-letter words end a phrase and are no term.
         if len(token) < 2 or not token.isalnum() or token.isdigit() or token in stop:
             before = None
@@ -132,9 +133,11 @@ def rank_topics(  # noqa: PLR0913 - the three periods and the four limits
     "banjir"``.
     """
     stop = stop_words()
-    found = [terms(message.text, stop) for message in window]
+    # One cache for this ranking (history texts repeat their words), dropped with it: the classifier's stays hot.
+    chunks: ChunkCache = {}
+    found = [terms(message.text, stop, chunks) for message in window]
     counts = Counter(term for these in found for term in these)
-    before = Counter(term for text in history for term in terms(text, stop))
+    before = Counter(term for text in history for term in terms(text, stop, chunks))
     # Without history there is nothing to contrast with: every score is 0 and the most frequent terms are topics.
     scores = log_odds(counts, before) if before else dict.fromkeys(counts, 0.0)
     floor = min_score if before else -math.inf
@@ -144,7 +147,7 @@ def rank_topics(  # noqa: PLR0913 - the three periods and the four limits
     kept.sort(key=lambda t: (-scores[t], -counts[t], t))
     chosen = kept[:top]
     wanted = set(chosen)
-    earlier = Counter(term for text in previous for term in terms(text, stop) if term in wanted)
+    earlier = Counter(term for text in previous for term in terms(text, stop, chunks) if term in wanted)
     return [_topic(term, scores[term], found, window, earlier[term], examples) for term in chosen]
 
 

@@ -1,10 +1,17 @@
 """Store every agency's topic lists for the board and Grafana while the stack runs.
 
-Every ``SERAMBI_LISTENING_INTERVAL_SECONDS`` (300 s) the leader worker (the one the rollup refresher runs on)
+Every ``SERAMBI_LISTENING_INTERVAL_SECONDS`` (900 s) the leader worker (the one the rollup refresher runs on)
 computes, for each registered agency, what its citizens ask about this week and its rising pain points
 (:mod:`pipeline.storage.topic_lists`, the code path of ``serambi listen topics``) and inserts them into
-``citizen_topics``. A round's lists end at the start of its slot (now, rounded down to the interval), so two
-workers leading for a moment during a rebalance write the same keys, which ReplacingMergeTree keeps once.
+``citizen_topics``. An agency's lists end when they are computed, and that time is their ``computed_at``: every
+computation has keys of its own, so the readers (each agency's latest computation) never mix two of them, even
+when two workers lead for a moment during a rebalance. A computation identical to the agency's previous one is
+not stored again unless that one is :data:`RESTATE_AFTER` old (quiet agencies add no rows; the board's windows
+still find one).
+
+The texts are read through a :class:`TextReader` of the job's own (a read session: weeks of texts per agency
+must not hold the worker's read lock, which its conversation reloads wait on); without one, through ``store``.
+Each read is capped per period (:data:`pipeline.storage.sql.topics.MAX_TEXTS`, the newest).
 An agency that fails is logged and skipped (the others are stored); a failed round is logged and retried at
 the next one: the board then shows the previous computation, never an error.
 """
@@ -17,27 +24,33 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from pipeline.runtime.periodic import in_background
 from pipeline.storage.query import Parameters, QueryResult
 from pipeline.storage.topic_lists import CITIZEN_TOPICS, COLUMNS, compute_lists, directory_agencies, list_rows
 
-__all__ = ["ListeningJob", "ListeningStats", "ListeningStore", "listening"]
+__all__ = ["RESTATE_AFTER", "ListeningJob", "ListeningStats", "ListeningStore", "TextReader", "listening"]
 
 log = logging.getLogger(__name__)
 _STOP_TIMEOUT_S = 30.0  # a round's queries run in a thread and cannot be cancelled
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+RESTATE_AFTER: Final = timedelta(hours=1)
+"""An unchanged computation is stored again once the stored one is this old, so a window this long shows it."""
+_COMPUTED_AT = COLUMNS.index("computed_at")
 
 
-class ListeningStore(Protocol):
-    """What the job needs of :class:`pipeline.storage.store.Store`: read queries and inserts."""
-
-    database: str
+class TextReader(Protocol):
+    """Where the job reads texts: a ClickHouse read session of its own (see the module docstring)."""
 
     def query(self, sql: str, parameters: Parameters | None = None, *, read_only: Literal[True]) -> QueryResult:
         """Run one read-only query."""
         ...
+
+
+class ListeningStore(TextReader, Protocol):
+    """What the job needs of :class:`pipeline.storage.store.Store`: its database, inserts (and reads, by default)."""
+
+    database: str
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert rows."""
@@ -46,13 +59,14 @@ class ListeningStore(Protocol):
 
 @dataclass(frozen=True)
 class ListeningStats:
-    """One round: its slot, the agencies stored and those that failed, the rows inserted, how long it took."""
+    """One round: when it started, the agencies stored, unchanged or failed, the rows inserted, how long it took."""
 
-    slot: datetime
+    started: datetime
     agencies: int
     failed: tuple[str, ...]
     rows: int
     seconds: float
+    unchanged: int = 0
 
 
 @dataclass
@@ -60,15 +74,16 @@ class ListeningJob:
     """Computes and stores every registered agency's topic lists (see the module docstring).
 
     Args:
-        store: where the texts are read and the lists inserted.
-        interval: the slot length; a round's lists end at the start of the slot it runs in.
+        store: where the lists are inserted (and the texts read, without ``reader``).
+        interval: the time between two rounds.
         leader: with several workers, only the leader computes (``None``: always).
         clock: wall clock; default ``datetime.now(UTC)``.
         agencies: the agencies to compute; default the ``agencies`` table (the registered ones).
+        reader: where the texts are read: a read session of the job's own; default ``store``.
 
     Example::
 
-        job = ListeningJob(store, timedelta(minutes=5))
+        job = ListeningJob(store, timedelta(minutes=15), reader=session)
         job.refresh()  # blocking; the stack runs it every interval in a thread
     """
 
@@ -77,40 +92,55 @@ class ListeningJob:
     leader: Callable[[], bool] | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     agencies: Callable[[], Sequence[str]] | None = None
+    reader: TextReader | None = None
     rounds: int = field(default=0, init=False)
     """Completed rounds, for tests and health."""
     failures: int = field(default=0, init=False)
     """Rounds that failed whole, plus agencies that failed within a round."""
     last: ListeningStats | None = field(default=None, init=False)
-
-    def slot(self) -> datetime:
-        """The start of the current slot: now rounded down to the interval (UTC, from the epoch; now without one)."""
-        now = self.clock().astimezone(UTC)
-        return now - (now - _EPOCH) % self.interval if self.interval > timedelta(0) else now
+    _stored: dict[str, tuple[int, datetime]] = field(default_factory=dict, init=False, repr=False)
+    # agency -> (the digest of its last stored computation without its time, that time)
 
     def refresh(self) -> ListeningStats:
-        """One blocking round: compute every agency's lists at the current slot and insert them in one insert."""
-        started, slot = self.clock(), self.slot()
+        """One blocking round: compute every agency's lists now and insert the changed ones in one insert."""
+        started = self.clock().astimezone(UTC)
         database = self.store.database
-        agencies = self.agencies() if self.agencies is not None else directory_agencies(self.store, database)
+        reader = self.store if self.reader is None else self.reader
+        agencies = self.agencies() if self.agencies is not None else directory_agencies(reader, database)
         rows: list[tuple[Any, ...]] = []
+        stored: dict[str, tuple[int, datetime]] = {}
         failed: list[str] = []
         for agency in agencies:
             try:
-                rows += list_rows(agency, slot, compute_lists(self.store, database, agency, slot))
+                at = self.clock().astimezone(UTC)  # the lists end, and are stamped, when computed
+                computed = list_rows(agency, at, compute_lists(reader, database, agency, at))
             except Exception:  # one agency's failure must not cost the others their lists
                 if not failed:  # the first with its traceback; the rest are named in the round's line
                     log.exception("listening: computing the topic lists of %s failed", agency)
                 failed.append(agency)
+                continue
+            digest = _digest(computed)
+            previous = self._stored.get(agency)
+            if previous is not None and previous[0] == digest and at - previous[1] < RESTATE_AFTER:
+                continue
+            rows += computed
+            stored[agency] = (digest, at)
         self.store.insert(CITIZEN_TOPICS, COLUMNS, rows)
+        self._stored.update(stored)  # only once inserted: a failed insert is retried in full next round
         seconds = (self.clock() - started).total_seconds()
-        stats = ListeningStats(slot, len(agencies) - len(failed), tuple(failed), len(rows), seconds)
+        unchanged = len(agencies) - len(failed) - len(stored)
+        stats = ListeningStats(started, len(agencies) - len(failed), tuple(failed), len(rows), seconds, unchanged)
         self.failures += len(failed)
         self.rounds += 1
         self.last = stats
         if failed:
             log.warning("listening: no topic lists for %d agencies this round: %s", len(failed), ", ".join(failed))
-        log.info("listening: topic lists of %d agencies at %s in %.1f s", stats.agencies, slot.isoformat(), seconds)
+        log.info(
+            "listening: topic lists of %d agencies (%d unchanged, not stored again) in %.1f s",
+            stats.agencies,
+            unchanged,
+            seconds,
+        )
         return stats
 
     async def run(self) -> None:
@@ -123,6 +153,15 @@ class ListeningJob:
                 self.failures += 1
                 log.exception("listening: storing the topic lists failed; the board shows the previous ones")
             await asyncio.sleep(self.interval.total_seconds())
+
+
+def _digest(rows: list[tuple[Any, ...]]) -> int:
+    """What a computation says, without when: equal for a recomputation that found the same lists."""
+    return hash(tuple(tuple(_frozen(v) for i, v in enumerate(row) if i != _COMPUTED_AT) for row in rows))
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 @contextlib.asynccontextmanager

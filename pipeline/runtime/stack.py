@@ -219,7 +219,11 @@ async def open_stack(
                 store, settings.sla_hours, timedelta(seconds=settings.rollup_quiet_seconds), leader=running.leads
             )
             running.rollups = rollups
-            topics = ListeningJob(store, timedelta(seconds=settings.listening_interval_seconds), leader=running.leads)
+            texts = store.open_session()  # the job's long reads never hold the worker's read session
+            resources.callback(texts.close)
+            topics = ListeningJob(
+                store, timedelta(seconds=settings.listening_interval_seconds), leader=running.leads, reader=texts
+            )
             async with (
                 _collecting(running, say),
                 _worker(running),

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import clickhouse_connect
@@ -25,7 +25,7 @@ from pipeline.storage.readonly import ONE_READ_STATEMENT, READ_LIMITS, check_rea
 from pipeline.storage.rows import encode_rows
 from pipeline.storage.server_migrations import apply_access
 
-__all__ = ["Store", "chdb_locked"]
+__all__ = ["ReadSession", "Store", "chdb_locked"]
 
 log = logging.getLogger(__name__)
 # Raw rows are the events' own JSON: extra fields (``type``) are skipped, null text becomes ''.
@@ -63,6 +63,15 @@ class Store:
         self._purged_at = time.monotonic()
         self._read_lock = threading.Lock()
         self._reader = _connect(settings, second_session=True)
+        self._settings = settings
+
+    def open_session(self) -> ReadSession:
+        """A read-only session of its own (on chDB: the same engine) for a background job's long reads.
+
+        So those reads never hold the read session the worker's conversation reloads and the views use. The
+        caller closes it (:meth:`ReadSession.close`).
+        """
+        return ReadSession(_connect(self._settings, second_session=True))
 
     def command(self, sql: str, parameters: Parameters | None = None) -> None:
         """Run one statement that returns no rows; values travel as bound ``{name:Type}`` parameters."""
@@ -186,6 +195,34 @@ class Store:
         """Close both sessions."""
         with self._lock, self._read_lock:
             self._reader.close()
+            self._client.close()
+
+
+class ReadSession:
+    """A read-only ClickHouse session of one background job (:meth:`Store.open_session`): Serambi's own queries.
+
+    Values travel as bound ``{name:Type}`` parameters; the session is read-only (``readonly=1``) with a bound on
+    each query's time, but no row limit: the job bounds what it reads itself.
+    """
+
+    _SETTINGS: ClassVar[dict[str, Any]] = {"readonly": 1, "max_execution_time": 300}
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def query(self, sql: str, parameters: Parameters | None = None, *, read_only: bool = True) -> QueryResult:
+        """Run one query (``read_only`` is always true here: the argument matches :meth:`Store.query`)."""
+        if not read_only:
+            msg = "a ReadSession only reads: write through the Store"
+            raise StoreError(msg)
+        _check_placeholders(sql, parameters)
+        with self._lock:
+            return _run(self._client, sql, bind_values(parameters), self._SETTINGS)
+
+    def close(self) -> None:
+        """Close the session."""
+        with self._lock:
             self._client.close()
 
 

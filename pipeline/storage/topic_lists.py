@@ -6,16 +6,19 @@ for the board and Grafana, which cannot run the Python normaliser (:func:`comput
 
 - ``week``: what citizens ask about this week: the last 7 days against the 4 weeks before, best score first
   (``serambi listen topics``' defaults);
-- ``rising``: rising pain points: the messages of the last 24 h still unanswered at its end, against the 4 days
-  before; only terms that rose against the day before, by rise, then score.
+- ``rising``: rising pain points: the *pain points* of the last 24 h (messages that need a reply, still
+  unanswered at its end) against those of the 4 days before (each unanswered at the end of its own day,
+  :mod:`pipeline.storage.sql.topics`): like with like; only terms that rose against the day before's pain
+  points, by rise, then score.
 
 Each computation is stored as rank 0 (term ``''``: the list's messages and unanswered ones) plus one row per
 topic, so an agency whose topics faded has a newer, empty computation rather than a stale one.
 
 Example::
 
-    lists = compute_lists(store, "serambi", "kerjaraya", datetime.now(UTC))
-    store.insert(CITIZEN_TOPICS, COLUMNS, list_rows("kerjaraya", slot, lists))
+    now = datetime.now(UTC)
+    lists = compute_lists(store, "serambi", "kerjaraya", now)
+    store.insert(CITIZEN_TOPICS, COLUMNS, list_rows("kerjaraya", now, lists))
 """
 
 from __future__ import annotations
@@ -58,17 +61,17 @@ _RISING_CANDIDATES: Final = 100  # scored topics the rising list picks its top f
 
 @dataclass(frozen=True)
 class ListSpec:
-    """A stored list: its window, whether it reads only the window's unanswered messages, whether it ranks by rise."""
+    """A stored list: its window, whether it reads only pain points (in every period), whether it ranks by rise."""
 
     name: TopicList
     window: timedelta
-    unanswered: bool
+    pain_points: bool
     by_rise: bool
 
 
 LISTS: Final = (
-    ListSpec(TopicList.WEEK, timedelta(days=7), unanswered=False, by_rise=False),
-    ListSpec(TopicList.RISING, timedelta(hours=24), unanswered=True, by_rise=True),
+    ListSpec(TopicList.WEEK, timedelta(days=7), pain_points=False, by_rise=False),
+    ListSpec(TopicList.RISING, timedelta(hours=24), pain_points=True, by_rise=True),
 )
 """The lists the worker stores for every agency, in display order."""
 
@@ -90,14 +93,29 @@ def topic_span(end: datetime, window: timedelta, agency: str | None = None) -> T
 def rank_texts(
     texts: TopicTexts,
     *,
-    unanswered: bool = False,
+    pain_points: bool = False,
     top: int = 10,
     min_count: int = 3,
     min_score: float = 1.0,
 ) -> Ranked:
-    """Rank the window's messages (only its unanswered ones with ``unanswered``) against the history."""
-    messages = [Message(text, open_) for text, open_ in texts.window if open_ or not unanswered]
-    topics = rank_topics(messages, texts.previous, texts.history, top=top, min_count=min_count, min_score=min_score)
+    """Rank the window's messages against the history's; with ``pain_points`` only the pain points of each.
+
+    A pain point needs a reply and was unanswered at its period's end (:class:`~pipeline.storage.sql.topics.Text`),
+    so unanswered messages are compared with the unanswered messages before, never with every message.
+    """
+    window, previous, history = (
+        [t for t in period if t.pain_point or not pain_points]
+        for period in (texts.window, texts.previous, texts.history)
+    )
+    messages = [Message(t.text, t.unanswered) for t in window]
+    topics = rank_topics(
+        messages,
+        [t.text for t in previous],
+        [t.text for t in history],
+        top=top,
+        min_count=min_count,
+        min_score=min_score,
+    )
     return Ranked(len(messages), sum(message.unanswered for message in messages), topics)
 
 
@@ -113,11 +131,12 @@ def compute_lists(
     """Every list of :data:`LISTS` for ``agency``, windows ending at ``end`` (one texts query per list)."""
     found: dict[str, Ranked] = {}
     for spec in LISTS:
-        texts = topic_texts(engine, database, topic_span(end, spec.window, agency)).get(agency, TopicTexts())
+        span = topic_span(end, spec.window, agency)
+        texts = topic_texts(engine, database, span, pain_points=spec.pain_points).get(agency, TopicTexts())
         if spec.by_rise:
-            found[spec.name] = rising(rank_texts(texts, unanswered=spec.unanswered, top=_RISING_CANDIDATES), top)
+            found[spec.name] = rising(rank_texts(texts, pain_points=spec.pain_points, top=_RISING_CANDIDATES), top)
         else:
-            found[spec.name] = rank_texts(texts, unanswered=spec.unanswered, top=top)
+            found[spec.name] = rank_texts(texts, pain_points=spec.pain_points, top=top)
     return found
 
 

@@ -30,7 +30,8 @@ from tests.helpers.fakes import FakeClock
 __all__ = ["END", "FLOOD", "FLOODED", "FLOOD_ANSWERED", "QUIET", "burst_events", "store_events"]
 
 FLOODED, QUIET = AGENCY, "tother"
-END = datetime(2026, 11, 20, tzinfo=UTC)
+# Today's midnight (UTC): the topic lists are kept 7 days (citizen_topics' TTL), so a fixed date would age out.
+END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 ROADS = (
     "Jalan rosak teruk di Taman Melati, bila nak baiki?",
     "Lampu jalan padam sudah 3 hari",

@@ -4,7 +4,7 @@ from the listening job's lists on real chDB, and refreshes them without a reload
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -17,17 +17,20 @@ from pipeline.web.board import BoardOptions, board_app
 from pipeline.web.board_server import BoardServer
 from schemas.agency import Directory
 from tests.helpers.fakes import FakeClock
-from tests.helpers.listening import END, FLOODED, QUIET, burst_events, store_events
+from tests.helpers.listening import FLOODED, QUIET, burst_events, store_events
 
 CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (make tools)")
 
+# Today, not the helper's fixed date: citizen_topics keeps 7 days (its TTL drops older computations on insert).
+END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
 
 @pytest.fixture
 def board(store: Store, tiny_directory: Directory) -> Iterator[str]:
-    store_events(store, tiny_directory, burst_events())
-    ListeningJob(store, timedelta(minutes=5), clock=FakeClock(END)).refresh()
+    store_events(store, tiny_directory, burst_events(END), now=END)
+    ListeningJob(store, timedelta(minutes=15), clock=FakeClock(END)).refresh()
     app = board_app(store, store.database, BoardOptions(refresh_seconds=1.0), clock=lambda: END + timedelta(hours=1))
     server = BoardServer(app, "127.0.0.1", 0).start()
     yield server.url

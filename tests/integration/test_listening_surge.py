@@ -115,7 +115,8 @@ def _topics(live: LiveStack, agency: str) -> list[Topic]:
     day = timedelta(days=1)
     span = TopicSpan(WINDOW_END - 5 * day, WINDOW_END - 2 * day, WINDOW_END - day, WINDOW_END, agency)
     texts = topic_texts(live.stack.store, live.stack.store.database, span)[agency]
-    return rank_topics([Message(text, open_) for text, open_ in texts.window], texts.previous, texts.history)
+    window = [Message(text.text, text.unanswered) for text in texts.window]
+    return rank_topics(window, [text.text for text in texts.previous], [text.text for text in texts.history])
 
 
 def _alerts_json(live: LiveStack) -> list[dict[str, Any]]:

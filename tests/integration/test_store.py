@@ -128,3 +128,17 @@ def test_values_are_bound_by_the_server_not_spliced(store: Store) -> None:
         store.query("SELECT %(v)s", {"v": hostile})
     with pytest.raises(StoreError, match="placeholder"):
         store.command(f"ALTER TABLE {store.database}.posts DELETE WHERE agency_id = %(v)s", {"v": hostile})
+
+
+def test_a_read_session_of_its_own_reads_and_refuses_writes(store: Store) -> None:
+    """A background job's session (Store.open_session) reads the same engine, bound values only, and never writes."""
+    session = store.open_session()
+    try:
+        assert session.query("SELECT {n:UInt8} + 1 AS two", {"n": 1}).rows == [(2,)]
+        assert session.query(f"SELECT count() FROM {store.database}.interactions").rows == [(0,)]
+        with pytest.raises(StoreError, match="only reads"):
+            session.query("SELECT 1", read_only=False)
+        with pytest.raises(StoreError):  # readonly=1: the engine refuses a write in this session
+            session.query(f"INSERT INTO {store.database}.agencies (agency_id) VALUES ('x')")
+    finally:
+        session.close()

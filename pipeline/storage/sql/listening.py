@@ -5,7 +5,8 @@ Topics are found in Python (:mod:`pipeline.domain.topics`), so these views read 
 binding chooses, its latest computation in the window ``[since, until)`` (the present when the window ends now,
 how it stood then for an older window). Topics are per agency over every platform: the platform filter does not
 apply. A computation's rank 0 (its totals) is not shown, so an agency whose latest computation found nothing
-shows no rows. Repeats of a computation (two workers in one slot, not merged yet) collapse on the table's key.
+shows no rows. Every computation has its own ``computed_at`` (when it ran), so the rows shown are all of one
+computation; repeats of its rows (a retried insert, not merged yet) collapse on the table's key.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def week_sql(db: str, b: Binding) -> str:
 
 
 def rising_sql(db: str, b: Binding) -> str:
-    """Rising pain points: unanswered messages of the last 24 h against the days before, by rise."""
+    """Rising pain points: unanswered messages needing a reply of the last 24 h against those before, by rise."""
     return topics_sql(db, b, TopicList.RISING)
 
 
@@ -81,9 +82,9 @@ WEEK = _columns(
     "count minus the messages holding it in the 7 days before",
 )
 RISING = _columns(
-    "messages of the last 24 h, still unanswered, holding the term",
+    "messages of the last 24 h that need a reply, still unanswered, holding the term",
     "the same messages (all unanswered)",
-    "count minus the messages holding it in the 24 h before",
+    "count minus such messages holding it in the 24 h before (unanswered at that day's end)",
 )
 
 VIEWS = (

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.domain import lexicons
-from pipeline.domain.needs_reply import Verdict, classify
+from pipeline.domain import lexicons, needs_reply
+from pipeline.domain.needs_reply import Verdict, classify, clear_cache, redact, tokens
 
 PSEUDONYM = "@ps1:0123456789abcdef0123456789abcdef"
 
@@ -272,3 +272,29 @@ def test_a_broken_lexicon_line_is_named(monkeypatch: pytest.MonkeyPatch, name: s
     monkeypatch.setattr(lexicons, "_read", lambda file: text if file == name else real(file))
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         lexicons.load()
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("Emel saya ali.bin@gmail.com, tolong balas", "Emel saya , tolong balas"),
+        ("Hantar ke Siti_Aminah+aduan@jkr.gov.my.", "Hantar ke ."),
+        (f"{PSEUDONYM} @JKR_Official jalan rosak https://x.co/a", "jalan rosak"),
+    ],
+)
+def test_redact_removes_whole_email_addresses_handles_and_links(text: str, shown: str) -> None:
+    assert redact(text) == shown
+    assert "ali" not in tokens(text)
+    assert "aminah" not in tokens(text)
+
+
+def test_tokens_never_fill_the_classifiers_cache_and_verdicts_stay() -> None:
+    text = "Bila air nak ada balik di Taman Seri Zetaprima?"
+    clear_cache()
+    before = classify(text)
+    clear_cache()
+    assert tokens(text) == tokens(text, {})
+    assert "zetaprima?" not in needs_reply._CHUNKS  # history read for topics must not evict the hot path's chunks
+    verdict = classify(text)
+    assert "zetaprima?" in needs_reply._CHUNKS
+    assert verdict == before

@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from pipeline.domain import needs_reply
 from pipeline.domain.topics import Message, Topic, log_odds, rank_topics, stop_words, terms
 
 PSEUDONYM = "@ps1:0123456789abcdef0123456789abcdef"
@@ -101,3 +102,19 @@ def test_without_history_the_most_frequent_terms_are_topics_scored_0_and_top_cut
     assert [(topic.term, topic.score, topic.count) for topic in ranked] == [("ombak", 0, 3), ("ribut", 0, 2)]
     tied = rank_topics([Message("ribut"), Message("hujan")], [], [], min_count=1)
     assert [topic.term for topic in tied] == ["hujan", "ribut"]  # equal scores and counts: by term
+
+
+def test_ranking_keeps_the_classifiers_cache_as_it_was() -> None:
+    needs_reply.clear_cache()
+    needs_reply.classify("Air tiada di Taman Melati")
+    hot = dict(needs_reply._CHUNKS)
+    history = [f"Jalan rosak di kampung{n} sejak semalam" for n in range(200)]
+    rank_topics([Message("Banjir di Klang")] * 3, history[:20], history)
+    assert hot == needs_reply._CHUNKS  # its private cache: history texts must not evict the hot path's chunks
+
+
+def test_an_email_address_is_no_term_and_no_example() -> None:
+    topics = rank_topics([Message("Banjir teruk, emel ali.bin@gmail.com")] * 3, [], [], top=100)
+    assert {topic.term for topic in topics} == {"banjir teruk", "emel"}  # the words: subsumed by the phrase
+    assert topics[0].examples == ("Banjir teruk, emel",)
+    assert terms("emel ali.bin@gmail.com") == {"emel"}

@@ -1,4 +1,5 @@
-"""The listening job without ClickHouse: slots, one insert per round, a failing agency skipped, the loop survives."""
+"""The listening job without ClickHouse: computation times, one insert per round, its own reader, unchanged lists
+not stored again, a failing agency skipped, the loop survives."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from pipeline.domain.topics import terms
 from pipeline.errors import StoreError
-from pipeline.runtime.listening import ListeningJob, listening
+from pipeline.runtime.listening import RESTATE_AFTER, ListeningJob, listening
 from pipeline.storage.query import Parameters, QueryResult
 from pipeline.storage.topic_lists import COLUMNS
 from tests.helpers.fakes import FakeClock
@@ -28,23 +29,25 @@ class FakeStore:
     __test__ = False
     database = "db"
 
-    def __init__(self, broken: Sequence[str] = ()) -> None:
+    def __init__(self, broken: Sequence[str] = (), *, reads: bool = True) -> None:
         self.broken = set(broken)
+        self.reads = reads
         self.inserts: list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]] = []
         self.ends: list[datetime] = []
         self.fail_inserts = False
 
     def query(self, sql: str, parameters: Parameters | None = None, *, read_only: Literal[True]) -> QueryResult:
         assert read_only
+        assert self.reads, "the job read through the store, not its own reader"
         assert parameters is not None
         agency = parameters["agency"]
         if agency in self.broken:
             msg = "Code: 241. Memory limit exceeded"
             raise StoreError(msg)
         self.ends.append(parameters["until"])
-        window = [(agency, "window", FLOOD, 1)] * 4 + [(agency, "window", ROADS, 0)]
-        history = [(agency, "history", ROADS, 0)] * 8 + [(agency, "previous", ROADS, 0)] * 2
-        return QueryResult(("agency_id", "period", "text", "unanswered"), [*window, *history])
+        window = [(agency, "window", FLOOD, 1, 1)] * 4 + [(agency, "window", ROADS, 0, 1)]
+        history = [(agency, "history", ROADS, 0, 1)] * 8 + [(agency, "previous", ROADS, 0, 1)] * 2
+        return QueryResult(("agency_id", "period", "text", "unanswered", "needs_reply"), [*window, *history])
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if self.fail_inserts:
@@ -57,12 +60,11 @@ def _job(store: FakeStore, agencies: Sequence[str] = ("a", "b"), **kwargs: Any) 
     return ListeningJob(store, timedelta(minutes=5), clock=FakeClock(T), agencies=lambda: agencies, **kwargs)
 
 
-def test_a_round_ends_its_lists_at_the_slot_start_and_inserts_once() -> None:
+def test_a_round_stamps_its_lists_with_when_they_were_computed_and_inserts_once() -> None:
     store = FakeStore()
     stats = _job(store).refresh()
-    slot = datetime(2026, 11, 20, 8, 5, tzinfo=UTC)
-    assert (stats.slot, stats.agencies, stats.failed) == (slot, 2, ())
-    assert set(store.ends) == {slot}
+    assert (stats.started, stats.agencies, stats.failed, stats.unchanged) == (T, 2, (), 0)
+    assert set(store.ends) == {T}  # the lists end when computed: no slot shared by two computations
     [(table, columns, rows)] = store.inserts
     assert (table, columns) == ("citizen_topics", COLUMNS)
     assert stats.rows == len(rows)
@@ -74,12 +76,42 @@ def test_a_round_ends_its_lists_at_the_slot_start_and_inserts_once() -> None:
     assert top["term"] in terms(FLOOD)
     assert set(rising) <= terms(FLOOD)  # the roads were asked about as often before: they did not rise
     assert (top["count"], top["unanswered"], top["rise"]) == (4, 4, 4)
-    assert top["computed_at"] == slot
-    assert by_key["a", "week", 1]["examples"][0] == FLOOD
+    assert {row["computed_at"] for row in by_key.values()} == {T}
 
 
-def test_an_interval_of_zero_takes_now_as_the_slot() -> None:
-    assert ListeningJob(FakeStore(), timedelta(0), clock=FakeClock(T)).slot() == T
+def test_the_texts_are_read_through_the_jobs_own_reader() -> None:
+    store, reader = FakeStore(reads=False), FakeStore()
+    stats = _job(store, reader=reader).refresh()
+    assert (stats.agencies, stats.failed) == (2, ())
+    assert len(reader.ends) == 4  # two lists of two agencies, none through the store's shared session
+    assert store.inserts
+
+
+def test_an_unchanged_computation_is_not_stored_again_until_it_is_restated() -> None:
+    store = FakeStore()
+    job = _job(store)
+    first = job.refresh()
+    assert isinstance(job.clock, FakeClock)
+    job.clock.advance(timedelta(minutes=15))
+    again = job.refresh()
+    assert (again.rows, again.unchanged, again.agencies) == (0, 2, 2)
+    assert store.inserts[1][2] == []
+    job.clock.advance(RESTATE_AFTER)
+    restated = job.refresh()
+    assert (restated.rows, restated.unchanged) == (first.rows, 0)
+    assert {row[COLUMNS.index("computed_at")] for row in store.inserts[2][2]} == {
+        T + timedelta(minutes=15) + RESTATE_AFTER
+    }
+
+
+def test_a_failed_insert_is_retried_in_full_next_round() -> None:
+    store = FakeStore()
+    store.fail_inserts = True
+    job = _job(store)
+    with pytest.raises(StoreError):
+        job.refresh()
+    store.fail_inserts = False
+    assert job.refresh().rows > 0
 
 
 def test_a_failing_agency_is_logged_and_skipped_and_the_others_are_stored(caplog: pytest.LogCaptureFixture) -> None:
