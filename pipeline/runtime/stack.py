@@ -205,8 +205,7 @@ async def open_stack(
             await _warm_up(running, say)
             if running.surge is not None:
                 say(await asyncio.to_thread(_start_detector, running.surge, store))
-                if (checkpoint := running.surge.checkpoint) is not None:
-                    resources.callback(checkpoint)  # after the worker stopped (the async with below)
+                _at_stop(resources, running.surge)
             resources.callback(_bounded_call, running.api.stop, _API_STOP_TIMEOUT_S, "local API stop", running.stuck)
             _publish_state(settings, running, broker_pid, resources)
             if prepare is not None:
@@ -266,6 +265,14 @@ async def _warm_up(running: RunningStack, say: Callable[[str], None]) -> None:
         )
     else:  # one of a group: warm up exactly the partitions the group assigns, at each assignment
         say("matcher state: warmed up from ClickHouse for the partitions the consumer group assigns")
+
+
+def _at_stop(resources: contextlib.ExitStack, surge: SurgeContext) -> None:
+    # Run after the worker stopped (the async with in open_stack): save the detector, then release its session.
+    if surge.close is not None:
+        resources.callback(surge.close)
+    if surge.checkpoint is not None:
+        resources.callback(surge.checkpoint)
 
 
 def _start_detector(surge: SurgeContext, store: Store) -> str:

@@ -76,8 +76,12 @@ def surge_context(  # noqa: PLR0913 - the worker's pieces the detection uses
         platform, _, message_id = example_id.partition(":")
         return pseudo.pseudonym(platform, message_id)
 
+    # A session of its own: a week of texts per raise must not hold the read session the worker's conversation
+    # reloads use (the watch runs one step at a time, so the session's own lock is never contended).
+    texts = store.open_session()
+
     def terms(alert: SurgeAlert) -> tuple[str, ...]:
-        return surge_terms(store, store.database, alert)
+        return surge_terms(texts, store.database, alert)
 
     watch = SurgeWatch(detector, metrics, tiers, now, idle, example=example, terms=terms)
     return SurgeContext(
@@ -90,6 +94,7 @@ def surge_context(  # noqa: PLR0913 - the worker's pieces the detection uses
         settings.sink_batch_seconds,
         checkpoint=lambda: save_detector(path, detector),
         checkpoint_seconds=_CHECKPOINT_SECONDS,
+        close=texts.close,
     )
 
 

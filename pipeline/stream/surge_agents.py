@@ -5,7 +5,8 @@
   progress (also when nothing was counted, so the detector's event time moves on);
 - ``detect-surges`` reads every worker's counts into the :class:`pipeline.stream.surge_watch.SurgeWatch`
   and sends each alert transition to ``serambi.alerts.v1``; a timer ticks the watch so that a worker that
-  went quiet stops holding event time back. The watch runs in a thread, one call at a time: a raise queries
+  went quiet stops holding event time back. The watch runs in a thread, one call at a time, and the alert events
+  of one call are sent before the next call starts (so they reach the topic in order): a raise queries
   ClickHouse for the surge's top terms, which must not hold up the event loop;
 - ``store-alerts`` stores alert events in the ``alerts`` table.
 
@@ -22,7 +23,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import orjson
@@ -44,6 +45,7 @@ _BATCH = 500
 _SEND_COUNTS = "sending surge counts to Kafka"
 _SEND_ALERT = "sending an alert event to Kafka"
 _STORE_ALERTS = "ClickHouse insert of alert events"
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -65,6 +67,8 @@ class SurgeContext:
     """Saves the detector's state (called every ``checkpoint_seconds`` and by the stack at stop)."""
     checkpoint_seconds: float = 60.0
     flushing: bool = True
+    close: Callable[[], None] | None = None
+    """Releases what the watch holds (the terms query's ClickHouse session); the stack calls it at stop."""
 
 
 COUNTS_PER_RECORD = 1000
@@ -120,11 +124,14 @@ def count_batches(
 def add_surge_agents(app: faust.App, counts: Any, alerts: Any, context: SurgeContext) -> None:
     """Register the count flush, the detector and the alert store on ``app``."""
     last_sent: list[datetime | None] = [None]
-    watching = asyncio.Lock()  # the agent and the timer never run the watch at once
+    watching = asyncio.Lock()  # the agent, the timers and the checkpoint never touch the detector at once
 
-    async def watch(step: Callable[[], list[AlertEvent]]) -> list[AlertEvent]:
+    async def watch(step: Callable[[], list[AlertEvent]]) -> None:
+        # The events are sent holding the lock too: a tick's resolve must not reach the topic before the raise
+        # the agent is still sending.
         async with watching:
-            return await asyncio.to_thread(step)
+            events = await _in_thread(step)
+            await _send_alerts(alerts, events, context.failing)
 
     @app.timer(context.flush_seconds, name="send-surge-counts")  # type: ignore[untyped-decorator]
     async def send_counts() -> None:
@@ -148,13 +155,12 @@ def add_surge_agents(app: faust.App, counts: Any, alerts: Any, context: SurgeCon
     @app.agent(counts, name="detect-surges")
     async def detect_surges(stream: Any) -> None:
         async for batch in stream.take_events(_BATCH, within=context.batch_seconds):
-            events = await watch(functools.partial(_take, context, batch))
-            await _send_alerts(alerts, events, context.failing)
+            await watch(functools.partial(_take, context, batch))
             mark_handled(context.handled, COUNTS.name, batch)
 
     @app.timer(1.0, name="tick-surge-detector")  # type: ignore[untyped-decorator]
     async def tick() -> None:
-        await _send_alerts(alerts, await watch(context.watch.tick), context.failing)
+        await watch(context.watch.tick)
 
     checkpoint = context.checkpoint
     if checkpoint is not None:
@@ -163,7 +169,7 @@ def add_surge_agents(app: faust.App, counts: Any, alerts: Any, context: SurgeCon
         async def save() -> None:
             try:
                 async with watching:  # a snapshot of a detector in the middle of a batch would be torn
-                    await asyncio.to_thread(checkpoint)
+                    await _in_thread(checkpoint)
             except OSError as exc:  # a full disk must not stop the detector; the next minute tries again
                 log.error("saving the surge detector's state failed: %s", exc)
 
@@ -181,6 +187,20 @@ def add_surge_agents(app: faust.App, counts: Any, alerts: Any, context: SurgeCon
                     asyncio.to_thread, store_alerts, context.store, events, what=_STORE_ALERTS, failing=context.failing
                 )
             mark_handled(context.handled, ALERTS.name, batch)
+
+
+async def _in_thread(step: Callable[[], _T]) -> _T:
+    """Run ``step`` in a thread; a cancelled caller still waits for it (a thread cannot be stopped).
+
+    So the caller's lock is held until the detector is whole again: a save at stop, or the next step, never
+    reads it half-way through a batch.
+    """
+    future = asyncio.ensure_future(asyncio.to_thread(step))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
 
 
 def _take(context: SurgeContext, batch: Sequence[Any]) -> list[AlertEvent]:

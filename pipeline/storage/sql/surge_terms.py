@@ -9,7 +9,8 @@ answered or not: the detector raises on arrivals against the agency's normal, so
 whether a message counts as answered at this instant would depend on how far the worker's matching got.
 
 The scan is bounded by the window and the history and by :data:`MAX_TEXTS` per period (the newest ones), values
-travel as bound parameters, and duplicates (redeliveries not merged yet) collapse on the raw table's key.
+travel as bound parameters, and duplicates (redeliveries not merged yet) collapse on the raw table's key. A
+message removed before the alert's update (its first closure is a removal) gives no term, as in the topic lists.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from pipeline.domain.matching import CLOSED_BY_REMOVAL
 from pipeline.domain.surge import SurgeAlert
 from pipeline.domain.topics import Message, rank_topics
 from pipeline.storage.query import DATETIME_PARAM, QueryEngine
-from pipeline.storage.sql.fragments import citizen_message_sql, param
+from pipeline.storage.sql.fragments import answered_sql, citizen_message_sql, param
 from schemas.alerts import ALL_PLATFORMS, MAX_TERM_CHARS, MAX_TOP_TERMS
-from schemas.tables import INTERACTIONS
+from schemas.tables import INTERACTIONS, RESPONSE_FACTS
 
 __all__ = ["HISTORY_DAYS", "MAX_TEXTS", "SurgeSpan", "surge_span", "surge_terms", "surge_texts", "surge_texts_sql"]
 
@@ -69,6 +71,12 @@ SELECT period, text FROM (
     FROM {database}.{INTERACTIONS}
     WHERE {citizen_message_sql()} AND agency_id = {param("agency", "String")}{platform}
       AND created_at >= {_HISTORY} AND created_at < {_UNTIL} AND text != ''
+      AND (platform, account_id, message_id) NOT IN (
+          SELECT platform, account_id, message_id FROM {database}.{RESPONSE_FACTS}
+          WHERE agency_id = {param("agency", "String")} AND asked_at >= {_HISTORY} AND asked_at < {_UNTIL}
+            AND {answered_sql("answered_at", _UNTIL)}
+          GROUP BY platform, account_id, message_id
+          HAVING argMax(closed_by, version) = '{CLOSED_BY_REMOVAL}')
     ORDER BY created_at DESC, event_id
     LIMIT 1 BY {_ROW_KEY}
 )
