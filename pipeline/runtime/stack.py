@@ -210,16 +210,19 @@ async def open_stack(
             _publish_state(settings, running, broker_pid, resources)
             if prepare is not None:
                 prepare(running)
+            # Each background job queries in a session of its own: a report, a derivation or a week of texts must
+            # never hold the sessions of the worker's inserts and hot-path reads (freshness).
+            reports, derivations, texts = (store.open_session(writable=w) for w in (False, True, False))
+            for session in (reports, derivations, texts):
+                resources.callback(session.close)
             gauges = GaugeRefresher(
-                store, store.database, metrics, settings.sla_hours, lag=running.drain_state_now, leader=running.leads
+                reports, store.database, metrics, settings.sla_hours, lag=running.drain_state_now, leader=running.leads
             )
             running.gauges = gauges
             rollups = RollupRefresher(
-                store, settings.sla_hours, timedelta(seconds=settings.rollup_quiet_seconds), leader=running.leads
+                derivations, settings.sla_hours, timedelta(seconds=settings.rollup_quiet_seconds), leader=running.leads
             )
             running.rollups = rollups
-            texts = store.open_session()  # the job's long reads never hold the worker's read session
-            resources.callback(texts.close)
             topics = ListeningJob(
                 store, timedelta(seconds=settings.listening_interval_seconds), leader=running.leads, reader=texts
             )

@@ -25,7 +25,7 @@ from pipeline.storage.readonly import ONE_READ_STATEMENT, READ_LIMITS, check_rea
 from pipeline.storage.rows import encode_rows
 from pipeline.storage.server_migrations import apply_access
 
-__all__ = ["ReadSession", "Store", "chdb_locked"]
+__all__ = ["Session", "Store", "chdb_locked"]
 
 log = logging.getLogger(__name__)
 # Raw rows are the events' own JSON: extra fields (``type``) are skipped, null text becomes ''.
@@ -42,10 +42,11 @@ class Store:
     """Serambi's ClickHouse: same code path for ``chdb:///path`` and ``http(s)://`` URLs.
 
     chDB allows one engine per process and one process per data dir, so a :class:`Store` is
-    opened once per process and shared. It holds two sessions: the writer's (inserts, migrations, the
-    worker's own queries; serialised by a lock) and a read-only one for ad-hoc queries
-    (:mod:`pipeline.storage.readonly`), so an outside query can neither change the writer's settings nor
-    make it wait.
+    opened once per process and shared. It holds three sessions, each serialised by a lock of its own: the
+    writer's (inserts, migrations, the worker's own queries), a read-only one for ad-hoc queries and views
+    (:mod:`pipeline.storage.readonly`), so an outside query can neither change the writer's settings nor make it
+    wait, and the hot path's reads (:meth:`read`). Background jobs open sessions of their own
+    (:meth:`open_session`).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -63,15 +64,19 @@ class Store:
         self._purged_at = time.monotonic()
         self._read_lock = threading.Lock()
         self._reader = _connect(settings, second_session=True)
+        # The worker's own reads on the hot path (conversations reloaded while a chunk is prepared) get a session
+        # of their own: a board view or an ad-hoc query on the read session must not hold up the stream.
+        self._hot_lock = threading.Lock()
+        self._hot = _connect(settings, second_session=True)
         self._settings = settings
 
-    def open_session(self) -> ReadSession:
-        """A read-only session of its own (on chDB: the same engine) for a background job's long reads.
+    def open_session(self, *, writable: bool = False) -> Session:
+        """A session of its own (on chDB: the same engine) for a background job: read-only unless ``writable``.
 
-        So those reads never hold the read session the worker's conversation reloads and the views use. The
-        caller closes it (:meth:`ReadSession.close`).
+        So the job's long reads (topic lists, alert terms, gauges) and derivations (rollups) never hold the sessions
+        of the worker's inserts and hot-path reads. The caller closes it (:meth:`Session.close`).
         """
-        return ReadSession(_connect(self._settings, second_session=True))
+        return Session(_connect(self._settings, second_session=True), self.database, writable=writable)
 
     def command(self, sql: str, parameters: Parameters | None = None) -> None:
         """Run one statement that returns no rows; values travel as bound ``{name:Type}`` parameters."""
@@ -98,7 +103,7 @@ class Store:
             return _run(self._client, sql, bound)
 
     def read(self, sql: str, parameters: Parameters | None = None) -> QueryResult:
-        """Run one of Serambi's own queries on the read session: it does not wait behind inserts.
+        """Run one of Serambi's own queries on the hot path's session: it waits neither for inserts nor views.
 
         For the worker's reads that run while its previous chunk is being inserted (conversations reloaded
         into the matcher), so reading and inserting overlap as preparing and inserting do. No limits: these
@@ -106,8 +111,8 @@ class Store:
         """
         _check_placeholders(sql, parameters)
         bound = bind_values(parameters)
-        with self._read_lock:
-            return _run(self._reader, sql, bound)
+        with self._hot_lock:
+            return _run(self._hot, sql, bound)
 
     def read_view(self, sql: str, parameters: Parameters | None = None) -> QueryResult:
         """Run a view of Serambi's catalog on the read-only session, with its limits, without the parser's check.
@@ -192,33 +197,47 @@ class Store:
         return applied
 
     def close(self) -> None:
-        """Close both sessions."""
-        with self._lock, self._read_lock:
+        """Close the sessions."""
+        with self._lock, self._read_lock, self._hot_lock:
+            self._hot.close()
             self._reader.close()
             self._client.close()
 
 
-class ReadSession:
-    """A read-only ClickHouse session of one background job (:meth:`Store.open_session`): Serambi's own queries.
+class Session:
+    """A ClickHouse session of one background job (:meth:`Store.open_session`), for Serambi's own queries.
 
-    Values travel as bound ``{name:Type}`` parameters; the session is read-only (``readonly=1``) with a bound on
-    each query's time, but no row limit: the job bounds what it reads itself.
+    On chDB it shares the process's engine; its own lock means the job never waits for, nor holds up, the worker's
+    inserts and hot-path reads. Values travel as bound ``{name:Type}`` parameters; each query's time is bounded,
+    rows are not (the job bounds what it reads). Read-only (``readonly=1``) unless opened ``writable``.
     """
 
-    _SETTINGS: ClassVar[dict[str, Any]] = {"readonly": 1, "max_execution_time": 300}
+    _LIMITS: ClassVar[dict[str, Any]] = {"max_execution_time": 300}
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, database: str, *, writable: bool) -> None:
+        self.database = database
+        self.writable = writable
         self._client = client
         self._lock = threading.Lock()
 
-    def query(self, sql: str, parameters: Parameters | None = None, *, read_only: bool = True) -> QueryResult:
-        """Run one query (``read_only`` is always true here: the argument matches :meth:`Store.query`)."""
-        if not read_only:
-            msg = "a ReadSession only reads: write through the Store"
+    def query(self, sql: str, parameters: Parameters | None = None, *, read_only: bool = False) -> QueryResult:
+        """Run one query; with ``read_only`` (always, in a read-only session) the engine refuses any write."""
+        _check_placeholders(sql, parameters)
+        settings = self._LIMITS if self.writable and not read_only else {**self._LIMITS, "readonly": 1}
+        with self._lock:
+            return _run(self._client, sql, bind_values(parameters), settings)
+
+    def command(self, sql: str, parameters: Parameters | None = None) -> None:
+        """Run one statement that returns no rows (a writable session only)."""
+        if not self.writable:
+            msg = "this session only reads: open it writable, or write through the Store"
             raise StoreError(msg)
         _check_placeholders(sql, parameters)
         with self._lock:
-            return _run(self._client, sql, bind_values(parameters), self._SETTINGS)
+            try:
+                self._client.command(sql, parameters=bind_values(parameters))
+            except ClickHouseError as exc:
+                raise StoreError(_first_line(exc)) from exc
 
     def close(self) -> None:
         """Close the session."""

@@ -134,11 +134,25 @@ def test_a_read_session_of_its_own_reads_and_refuses_writes(store: Store) -> Non
     """A background job's session (Store.open_session) reads the same engine, bound values only, and never writes."""
     session = store.open_session()
     try:
-        assert session.query("SELECT {n:UInt8} + 1 AS two", {"n": 1}).rows == [(2,)]
+        assert session.query("SELECT {n:UInt8} + 1 AS two", {"n": 1}, read_only=True).rows == [(2,)]
         assert session.query(f"SELECT count() FROM {store.database}.interactions").rows == [(0,)]
         with pytest.raises(StoreError, match="only reads"):
-            session.query("SELECT 1", read_only=False)
+            session.command(f"TRUNCATE TABLE {store.database}.agencies")
         with pytest.raises(StoreError):  # readonly=1: the engine refuses a write in this session
             session.query(f"INSERT INTO {store.database}.agencies (agency_id) VALUES ('x')")
+    finally:
+        session.close()
+
+
+def test_a_writable_session_writes_beside_the_writer(store: Store) -> None:
+    """A background job's writable session (rollups) inserts into the same engine, and its reads can stay read-only."""
+    session = store.open_session(writable=True)
+    try:
+        session.command(
+            f"INSERT INTO {store.database}.agencies (agency_id, name) VALUES ({{id:String}}, 'x')", {"id": "w"}
+        )
+        assert store.query(f"SELECT count() FROM {store.database}.agencies WHERE agency_id = 'w'").rows == [(1,)]
+        with pytest.raises(StoreError):
+            session.query(f"INSERT INTO {store.database}.agencies (agency_id) VALUES ('y')", read_only=True)
     finally:
         session.close()
