@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -100,6 +101,11 @@ class ListeningJob:
     last: ListeningStats | None = field(default=None, init=False)
     _stored: dict[str, tuple[int, datetime]] = field(default_factory=dict, init=False, repr=False)
     # agency -> (the digest of its last stored computation without its time, that time)
+    _halt: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+
+    def stop(self) -> None:
+        """Give up the round in progress at the next agency (a round runs in a thread, which cannot be cancelled)."""
+        self._halt.set()
 
     def refresh(self) -> ListeningStats:
         """One blocking round: compute every agency's lists now and insert the changed ones in one insert."""
@@ -111,6 +117,8 @@ class ListeningJob:
         stored: dict[str, tuple[int, datetime]] = {}
         failed: list[str] = []
         for agency in agencies:
+            if self._halt.is_set():  # the stack stops: the round is given up, the next start computes it anew
+                return ListeningStats(started, 0, (), 0, (self.clock() - started).total_seconds(), 0)
             try:
                 at = self.clock().astimezone(UTC)  # the lists end, and are stamped, when computed
                 computed = list_rows(agency, at, compute_lists(reader, database, agency, at))
@@ -170,5 +178,8 @@ async def listening(job: ListeningJob) -> AsyncIterator[ListeningJob]:
     if job.interval <= timedelta(0):
         yield job
         return
-    async with in_background(job.run(), "the listening job", _STOP_TIMEOUT_S):
-        yield job
+    try:
+        async with in_background(job.run(), "the listening job", _STOP_TIMEOUT_S):
+            yield job
+    finally:
+        job.stop()

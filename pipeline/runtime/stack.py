@@ -212,9 +212,8 @@ async def open_stack(
                 prepare(running)
             # Each background job queries in a session of its own: a report, a derivation or a week of texts must
             # never hold the sessions of the worker's inserts and hot-path reads (freshness).
+            # (The store closes them last: a job's thread may still be in a query when its task is cancelled.)
             reports, derivations, texts = (store.open_session(writable=w) for w in (False, True, False))
-            for session in (reports, derivations, texts):
-                resources.callback(session.close)
             gauges = GaugeRefresher(
                 reports, store.database, metrics, settings.sla_hours, lag=running.drain_state_now, leader=running.leads
             )
@@ -271,7 +270,7 @@ async def _warm_up(running: RunningStack, say: Callable[[str], None]) -> None:
 
 
 def _at_stop(resources: contextlib.ExitStack, surge: SurgeContext) -> None:
-    # Run after the worker stopped (the async with in open_stack): save the detector, then release its session.
+    # Run after the worker stopped (the async with in open_stack): save the detector, then release what it holds.
     if surge.close is not None:
         resources.callback(surge.close)
     if surge.checkpoint is not None:

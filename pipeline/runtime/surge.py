@@ -94,7 +94,6 @@ def surge_context(  # noqa: PLR0913 - the worker's pieces the detection uses
         settings.sink_batch_seconds,
         checkpoint=lambda: save_detector(path, detector),
         checkpoint_seconds=_CHECKPOINT_SECONDS,
-        close=texts.close,
     )
 
 

@@ -69,14 +69,18 @@ class Store:
         self._hot_lock = threading.Lock()
         self._hot = _connect(settings, second_session=True)
         self._settings = settings
+        self._sessions: list[Session] = []
 
     def open_session(self, *, writable: bool = False) -> Session:
         """A session of its own (on chDB: the same engine) for a background job: read-only unless ``writable``.
 
         So the job's long reads (topic lists, alert terms, gauges) and derivations (rollups) never hold the sessions
-        of the worker's inserts and hot-path reads. The caller closes it (:meth:`Session.close`).
+        of the worker's inserts and hot-path reads. It lives as long as the store (:meth:`close` closes it after
+        any query in flight), since a job's thread may outlive the job's stop; the caller may close it earlier.
         """
-        return Session(_connect(self._settings, second_session=True), self.database, writable=writable)
+        session = Session(_connect(self._settings, second_session=True), self.database, writable=writable)
+        self._sessions.append(session)
+        return session
 
     def command(self, sql: str, parameters: Parameters | None = None) -> None:
         """Run one statement that returns no rows; values travel as bound ``{name:Type}`` parameters."""
@@ -197,7 +201,9 @@ class Store:
         return applied
 
     def close(self) -> None:
-        """Close the sessions."""
+        """Close the sessions, the background jobs' too."""
+        for session in self._sessions:
+            session.close()
         with self._lock, self._read_lock, self._hot_lock:
             self._hot.close()
             self._reader.close()
@@ -219,6 +225,7 @@ class Session:
         self.writable = writable
         self._client = client
         self._lock = threading.Lock()
+        self._closed = False
 
     def query(self, sql: str, parameters: Parameters | None = None, *, read_only: bool = False) -> QueryResult:
         """Run one query; with ``read_only`` (always, in a read-only session) the engine refuses any write."""
@@ -240,9 +247,11 @@ class Session:
                 raise StoreError(_first_line(exc)) from exc
 
     def close(self) -> None:
-        """Close the session."""
+        """Close the session once the query in flight, if any, is done; closing again does nothing."""
         with self._lock:
-            self._client.close()
+            if not self._closed:
+                self._closed = True
+                self._client.close()
 
 
 def _check_placeholders(sql: str, parameters: Parameters | None) -> None:

@@ -167,3 +167,24 @@ def test_an_interval_of_zero_never_runs() -> None:
 
     asyncio.run(scenario())
     assert (job.rounds, store.inserts) == (0, [])
+
+
+def test_a_stop_gives_the_round_in_progress_up_at_the_next_agency() -> None:
+    # The round runs in a thread that the stack's stop cannot cancel: it must not go on querying (its session
+    # closes with the store) nor insert half a round.
+    store = FakeStore()
+    job = _job(store, agencies=("a", "b", "c"))
+    asked: list[str] = []
+    query = store.query
+
+    def stop_after_first(sql: str, parameters: Parameters | None = None, *, read_only: Literal[True]) -> QueryResult:
+        assert parameters is not None
+        asked.append(str(parameters["agency"]))
+        job.stop()
+        return query(sql, parameters, read_only=read_only)
+
+    store.query = stop_after_first  # type: ignore[method-assign]
+    stats = job.refresh()
+    assert set(asked) == {"a"}
+    assert stats.agencies == 0
+    assert store.inserts == []
