@@ -31,10 +31,30 @@ def test_thanks_question_and_agency_reply_are_stored_with_their_verdicts(
         InteractionHistory(store),
         clock=clock,
     )
+    # Times fixed here: the factory's default moves on with every event made in the process (a whole test run),
+    # which would put these past the worker's accepted future and dead-letter them.
     events = [
-        event_factory("comment", message_id="thanks", author_id=PSEUDONYM, text='Terima kasih "JKR" \\ 🙏'),
-        event_factory("comment", message_id="question", author_id=PSEUDONYM, text="Where do I renew my passport?"),
-        event_factory("reply", message_id="answer", parent_id="question", text="Di mana-mana pejabat, bila-bila?"),
+        event_factory(
+            "comment",
+            message_id="thanks",
+            author_id=PSEUDONYM,
+            text='Terima kasih "JKR" \\ 🙏',
+            created_at=T0 + timedelta(minutes=1),
+        ),
+        event_factory(
+            "comment",
+            message_id="question",
+            author_id=PSEUDONYM,
+            text="Where do I renew my passport?",
+            created_at=T0 + timedelta(minutes=2),
+        ),
+        event_factory(
+            "reply",
+            message_id="answer",
+            parent_id="question",
+            text="Di mana-mana pejabat, bila-bila?",
+            created_at=T0 + timedelta(minutes=3),
+        ),
     ]
     processor.commit(processor.prepare([Record(2, 0, encode_batch(events))]))
     stored = store.query(
