@@ -33,7 +33,7 @@ from pipeline.bench.state_memory import bytes_per_conversation
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.broker import EmbeddedBroker
 from pipeline.metrics import Metrics
-from pipeline.runtime.interrupt import Interrupt, on_loop
+from pipeline.runtime.interrupt import Interrupt, on_loop, stop_on_signals
 from pipeline.runtime.procstat import memory_mb, reset_peak_rss, tune_malloc
 from pipeline.runtime.stack import RunningStack, open_stack
 from pipeline.settings import Settings
@@ -243,7 +243,7 @@ def run_bench(settings: Settings, options: BenchOptions, say: Say, interrupt: In
             ensure_topics(broker.bootstrap_servers, settings.partitions)
             data = options.data(settings.partitions, options.events)
             produce_rate = _preload(broker.bootstrap_servers, data, options.events, say)
-            bare = asyncio.run(_bare_consume(broker.bootstrap_servers, options.events, say))
+            bare = _bare_phase(broker.bootstrap_servers, options.events, say, interrupt)
             worker, fresh = asyncio.run(_worker_phases(bench_settings, data, options, say, interrupt))
             broker_rss = _broker_peak_rss_mb(broker.pid)
     # Since reset_peak_rss() in _worker_phases; getrusage's lifetime peak where /proc cannot tell.
@@ -262,7 +262,19 @@ def _preload(bootstrap: str, data: SyntheticEvents, events: int, say: Say) -> fl
     return rate
 
 
-async def _bare_consume(bootstrap: str, events: int, say: Say) -> float:
+def _bare_phase(bootstrap: str, events: int, say: Say, interrupt: Interrupt | None) -> float:
+    if interrupt is None:
+        return asyncio.run(_bare_consume(bootstrap, events, say))
+    # A signal only asks the phase to stop; the consumer then stops cleanly. Raised as KeyboardInterrupt in the
+    # middle of the consumer's connect, it closed the event loop under aiokafka, which printed a traceback.
+    with stop_on_signals(interrupt):
+        rate = asyncio.run(_bare_consume(bootstrap, events, say, interrupt.stop))
+    if interrupt.requested:
+        raise KeyboardInterrupt
+    return rate
+
+
+async def _bare_consume(bootstrap: str, events: int, say: Say, stop: threading.Event | None = None) -> float:
     say("2/4 bare aiokafka consumer, decoding JSON only...")
     consumer = AIOKafkaConsumer(
         EVENTS.name, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
@@ -270,7 +282,7 @@ async def _bare_consume(bootstrap: str, events: int, say: Say) -> float:
     await consumer.start()
     seen, started = 0, None
     try:
-        while seen < events:
+        while seen < events and not (stop is not None and stop.is_set()):
             for records in (await consumer.getmany(timeout_ms=1000, max_records=10_000)).values():
                 started = started or time.perf_counter()
                 seen += sum(len(orjson.loads(r.value)["events"]) for r in records)
