@@ -270,9 +270,7 @@ async def _warm_up(running: RunningStack, say: Callable[[str], None]) -> None:
 
 
 def _at_stop(resources: contextlib.ExitStack, surge: SurgeContext) -> None:
-    # Run after the worker stopped (the async with in open_stack): save the detector, then release what it holds.
-    if surge.close is not None:
-        resources.callback(surge.close)
+    # Run after the worker stopped (the async with in open_stack). Its terms session closes with the store.
     if surge.checkpoint is not None:
         resources.callback(surge.checkpoint)
 

@@ -67,8 +67,6 @@ class SurgeContext:
     """Saves the detector's state (called every ``checkpoint_seconds`` and by the stack at stop)."""
     checkpoint_seconds: float = 60.0
     flushing: bool = True
-    close: Callable[[], None] | None = None
-    """Releases what the watch holds (the terms query's ClickHouse session); the stack calls it at stop."""
 
 
 COUNTS_PER_RECORD = 1000
