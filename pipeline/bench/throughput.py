@@ -14,8 +14,12 @@ Phases, each measured on its own so the single Python core is not shared between
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import pickle
 import resource
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -30,6 +34,7 @@ from aiokafka import AIOKafkaConsumer
 from pipeline.bench.data import SyntheticEvents
 from pipeline.bench.hotpath import PYTHON_STAGES, GcTime, HotPath, measure_hot_path, per_event_us
 from pipeline.bench.state_memory import bytes_per_conversation
+from pipeline.errors import PipelineError
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.broker import EmbeddedBroker
 from pipeline.metrics import Metrics
@@ -340,21 +345,40 @@ async def _freshness(
     say(f"4/4 freshness at {options.fresh_rate:,} events/s for {options.fresh_seconds:g} s...")
     probe.freshness.clear()
     probe.tracking = True
-    # A daemon: a Ctrl-C ends the benchmark without waiting for the paced producer to finish its seconds.
-    producer = threading.Thread(
-        target=data.produce_paced,
-        args=(stack.bootstrap_servers, options.fresh_rate, options.fresh_seconds),
-        daemon=True,
-    )
-    producer.start()
-    while producer.is_alive():
-        await asyncio.to_thread(producer.join, 0.5)
-        _stop_if_requested(stack)
+    # The load comes from a process of its own (pipeline.bench.paced_load), as connectors' does: a producer thread
+    # here would take the worker's interpreter lock and be counted in its latency.
+    command = [sys.executable, "-m", "pipeline.bench.paced_load", stack.bootstrap_servers]
+    command += [str(options.fresh_rate), str(options.fresh_seconds)]
+    producer = subprocess.Popen(command, stdin=subprocess.PIPE)  # noqa: S603 - our own module
+    try:
+        await asyncio.to_thread(_hand_over, producer, data)
+        while producer.poll() is None:
+            await asyncio.to_thread(_wait, producer, 0.5)
+            _stop_if_requested(stack)
+    finally:
+        if producer.poll() is None:  # interrupted: the load stops with the benchmark
+            producer.terminate()
+            await asyncio.to_thread(producer.wait)
+    if producer.returncode != 0:
+        msg = f"the freshness phase's load generator failed (exit code {producer.returncode}); its error is above"
+        raise PipelineError(msg)
     await stack.wait_drained(timeout_s=600, poll_s=0.5, interruptible=True)
     _stop_if_requested(stack)
     fresh = sorted(probe.freshness)
     say(f"    p50 {_quantile(fresh, 0.5):.3f} s, p99 {_quantile(fresh, 0.99):.3f} s over {len(fresh):,} records")
     return fresh
+
+
+def _hand_over(process: subprocess.Popen[bytes], data: SyntheticEvents) -> None:
+    # The load goes on with the same conversations: the events' generator, state and all, pickled to its stdin.
+    assert process.stdin is not None
+    with process.stdin:
+        pickle.dump(data, process.stdin)
+
+
+def _wait(process: subprocess.Popen[bytes], seconds: float) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(seconds)
 
 
 def _stop_if_requested(stack: RunningStack) -> None:

@@ -41,13 +41,14 @@ def _broker_pids(children_of: int) -> list[int]:
     [
         ("2/4 bare aiokafka consumer", signal.SIGINT, 130),  # outside the stack: KeyboardInterrupt unwinds
         ("worker joined", signal.SIGTERM, 143),  # inside the stack: its handler stops it, the phase ends
+        ("4/4 freshness", signal.SIGTERM, 143),  # the load generator's process must go with it
     ],
 )
 def test_a_signal_stops_the_benchmark_promptly_and_leaves_nothing(
     tmp_path: Path, phase: str, sig: signal.Signals, code: int
 ) -> None:
     bench = subprocess.Popen(
-        [SERAMBI, "bench", "--events", EVENTS, "--fresh-seconds", "2", "--hot-path-events", "1000"],
+        [SERAMBI, "bench", "--events", EVENTS, "--fresh-seconds", "30", "--hot-path-events", "1000"],
         env=cli_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -71,6 +72,20 @@ def test_a_signal_stops_the_benchmark_promptly_and_leaves_nothing(
     assert "Traceback" not in output
     assert '"worker_events_per_s"' not in output
     assert not [pid for pid in brokers if alive(pid)]
+    assert not _load_generators(), "the freshness phase's load generator outlived the benchmark"
+
+
+def _load_generators() -> list[int]:
+    # Only this test runs the freshness phase (for 30 s: longer than the benchmark takes to stop); once the
+    # benchmark has exited, its load process would be an orphan.
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"pipeline.bench.paced_load" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def test_bench_alerts_reports_per_surge_and_writes_the_figures(tmp_path: Path) -> None:
