@@ -31,11 +31,20 @@ from pipeline.metrics import Metrics
 from pipeline.runtime.gctune import tune_gc
 from pipeline.storage.agencies import fallback_agency
 from pipeline.stream.decode import Record
-from pipeline.stream.processor import Processor, StageTimes
+from pipeline.stream.processor import Inserter, Processor, StageTimes
 from schemas.agency import Agency
 from schemas.events import Interaction
 
-__all__ = ["PYTHON_STAGES", "STAGES", "GcTime", "HotPath", "hot_path_us_per_event", "measure_hot_path", "per_event_us"]
+__all__ = [
+    "PYTHON_STAGES",
+    "STAGES",
+    "GcTime",
+    "HotPath",
+    "bench_processor",
+    "hot_path_us_per_event",
+    "measure_hot_path",
+    "per_event_us",
+]
 
 STAGES = ("decode", "reload", "match", "evict", "encode", "insert")
 """The processor's stages (:class:`pipeline.stream.processor.StageTimes`), in the order a chunk goes through them."""
@@ -139,7 +148,7 @@ def measure_hot_path(data: SyntheticEvents, events: int, *, memory: bool = True)
     """
     records = [Record(partition, offset, value) for offset, (partition, value) in enumerate(data.batch_records(events))]
     tune_gc()  # as the stack does
-    processor = _processor()
+    processor = bench_processor()
     # The surge counts as the worker keeps them, drained once per chunk (the worker drains once a second, so
     # this is the dearer side).
     processor.tally = tally = UnansweredTally("bench", lambda: datetime.now(UTC))
@@ -202,13 +211,14 @@ def per_event_us(
     return out
 
 
-def _processor() -> Processor:
-    return Processor(_Discard(), Metrics(CollectorRegistry()), _DefaultCalendars(), _NoHistory())
+def bench_processor(inserter: Inserter | None = None) -> Processor:
+    """The worker's processor as the benchmarks run it: default calendars, no stored past, ``inserter`` (or none)."""
+    return Processor(inserter or _Discard(), Metrics(CollectorRegistry()), _DefaultCalendars(), _NoHistory())
 
 
 def _traced_bytes_per_conversation(records: Sequence[Record]) -> float:
     """Bytes the matcher's open conversations hold, per conversation, after the same records (traced allocations)."""
-    processor = _processor()  # created before tracing: its fixed parts are not the conversations'
+    processor = bench_processor()  # created before tracing: its fixed parts are not the conversations'
     gc.collect()
     tracemalloc.start()
     try:

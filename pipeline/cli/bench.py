@@ -479,6 +479,43 @@ def classify_cost(corpus: Path | None, events: int, json_out: Path | None) -> No
         json_out.write_text(json.dumps([asdict(cost) for cost in costs]), encoding="utf-8")
 
 
+@bench.command("inserts")
+@click.option(
+    "--events",
+    type=click.IntRange(min=1),
+    default=200_000,
+    show_default=True,
+    help="Events of `serambi bench`'s synthetic traffic whose rows are stored.",
+)
+@_JSON_OUT
+@click.pass_context
+@friendly
+def inserts_cost(ctx: click.Context, events: int, json_out: Path | None) -> None:
+    """CPU microseconds per event that chDB alone spends storing the worker's rows (no Python work timed).
+
+    Prepares the events with the worker's processor, then replays its inserts, chunk by chunk, into a fresh
+    chDB with every migration (materialized views and projections included) and times them per table, the
+    merges they leave behind, and a one-row insert per table (the fixed cost of any insert). With the embedded
+    default this CPU is spent in the worker's process, beside the Python work `serambi bench` measures.
+    """
+    import json  # noqa: PLC0415 - only this command
+    from dataclasses import asdict  # noqa: PLC0415 - only this command
+
+    from pipeline.bench.inserts import measure_inserts  # noqa: PLC0415 - loads chDB
+    from pipeline.bench.throughput import BenchOptions  # noqa: PLC0415 - the same synthetic traffic
+
+    settings = read_settings_of(ctx, require_data=False)
+    # The traffic of a default `serambi bench` run (its event-time density), of which the first `events` are stored.
+    options = BenchOptions()
+    data = options.data(settings.partitions, options.events)
+    cost = measure_inserts(settings, data, events, _progress)
+    for line in cost.lines():
+        click.echo(line)
+    if json_out is not None:
+        figures = {**asdict(cost), "total_us_per_event": cost.total_us_per_event, "cores_at_75k": cost.cores_at(75_000)}
+        json_out.write_text(json.dumps(figures), encoding="utf-8")
+
+
 def _counts(value: str, ctx: click.Context, param: click.Parameter) -> tuple[int, ...]:
     """``1,2,4`` as whole numbers of at least 1."""
     try:

@@ -109,3 +109,21 @@ def test_bench_detector_reports_cpu_per_judged_minute_and_writes_the_figures(tmp
     figures = json.loads(out.read_text(encoding="utf-8"))
     assert figures["key_minutes"] == 4 * 720
     assert figures["us_per_key_minute"] > 0
+
+
+def test_bench_inserts_replays_the_workers_inserts_into_chdb_and_times_each_table(tmp_path: Path) -> None:
+    out = tmp_path / "inserts.json"
+    result = run_cli(["bench", "inserts", "--events", "5000", "--json-out", str(out)], cli_env(tmp_path))
+    assert "5,000 events in" in result.stdout
+    assert "cores for chDB alone" in result.stdout
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    raw = ("posts", "interactions", "reactions", "changes")
+    assert set(figures["rows"]) == {*raw, "response_facts"}
+    # Each event is one row of one raw table (the replay checked every row arrived): nothing lost, nothing twice.
+    assert sum(figures["rows"][table] for table in raw) == 5000
+    assert figures["rows"]["response_facts"] > 0
+    assert set(figures["tables_us"]) == set(figures["rows"]) == set(figures["one_row_insert_ms"])
+    assert min(figures["one_row_insert_ms"].values()) > 0
+    assert figures["insert_us_per_event"] > 0
+    assert figures["total_us_per_event"] == figures["insert_us_per_event"] + figures["merges_us_per_event"]
+    assert figures["cores_at_75k"] == figures["total_us_per_event"] * 75_000 / 1e6

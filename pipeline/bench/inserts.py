@@ -1,0 +1,193 @@
+"""``serambi bench inserts``: what storing the worker's rows costs chDB alone, per event, without any Python work.
+
+The worker's CPU per event is Python's (decode, match, encode: one core at most, the interpreter lock) plus
+ClickHouse's (parsing the rows, the materialized views, the projections, writing parts, merging them), which
+with the embedded default runs in the same process on the other core. This benchmark isolates the second: it
+prepares ``events`` events of ``serambi bench``'s synthetic traffic with the worker's own processor, keeps each
+chunk's encoded inserts, then replays them into a fresh chDB (every migration applied) and measures the process
+CPU time of the inserts per table, the background merges they started (until none is left), and the fixed cost
+of one insert (a one-row insert into each table, the median of several). Nothing else runs in the process then,
+so its CPU time is chDB's.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from pipeline.bench.data import SyntheticEvents
+from pipeline.bench.hotpath import bench_processor
+from pipeline.settings import Settings
+from pipeline.storage.store import Store
+from pipeline.stream.decode import Record
+from schemas.tables import RESPONSE_FACTS
+
+__all__ = ["InsertCost", "capture_inserts", "measure_inserts"]
+
+# Records of 500 events handed to the processor at a time: the worker's chunk size on this traffic.
+_CHUNK_RECORDS = 40
+_ONE_ROW_REPEATS = 7
+_MERGES_SQL = "SELECT count() FROM system.merges"
+_MERGE_POLL_S = 0.2
+_MERGE_WAIT_S = 600.0
+
+
+@dataclass(frozen=True)
+class Insert:
+    """One insert the worker made: the table, its columns and the encoded rows (JSONEachRow)."""
+
+    table: str
+    columns: tuple[str, ...]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class InsertCost:
+    """chDB's CPU per event of storing ``events`` events; ``tables_us``: the inserts' share per table.
+
+    ``insert_us_per_event``: the inserts (the calling thread and chDB's own threads while they ran);
+    ``merges_us_per_event``: merges still running after the last insert, until none was left;
+    ``one_row_insert_ms``: per table, the median CPU of a one-row insert (the fixed cost of any insert);
+    ``inserts``: insert queries in all; ``rows``: rows per table.
+    """
+
+    events: int
+    inserts: int
+    insert_us_per_event: float
+    merges_us_per_event: float
+    tables_us: dict[str, float] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    one_row_insert_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_us_per_event(self) -> float:
+        """Inserts and their merges."""
+        return self.insert_us_per_event + self.merges_us_per_event
+
+    def cores_at(self, events_per_s: float) -> float:
+        """The cores chDB alone would keep busy at ``events_per_s``."""
+        return self.total_us_per_event * events_per_s / 1e6
+
+    def lines(self) -> list[str]:
+        """The figures for the terminal."""
+        out = [
+            f"{self.events:,} events in {self.inserts:,} inserts: {self.insert_us_per_event:.2f} us CPU/event "
+            f"inserting, {self.merges_us_per_event:.2f} merging afterwards; {self.total_us_per_event:.2f} in all "
+            f"(at 75,000 events/s: {self.cores_at(75_000):.2f} cores for chDB alone)",
+            f"{'table':<16}{'rows':>10}{'us/event':>10}{'one-row insert ms':>19}",
+        ]
+        out += [
+            f"{table:<16}{self.rows.get(table, 0):>10,}{us:>10.2f}{self.one_row_insert_ms.get(table, 0.0):>19.1f}"
+            for table, us in self.tables_us.items()
+        ]
+        return out
+
+
+class _Capture:
+    """An inserter that keeps what the processor inserts, encoded as the worker sends it."""
+
+    def __init__(self) -> None:
+        self.inserts: list[Insert] = []
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Only a rebuild inserts unencoded rows; the benchmark never rebuilds."""
+        msg = f"unexpected unencoded insert into {table}: the benchmark's processor never rebuilds"
+        raise AssertionError(msg)
+
+    def insert_encoded(self, table: str, columns: Sequence[str], body: bytes) -> None:
+        """Keep the insert."""
+        self.inserts.append(Insert(table, tuple(columns), body))
+
+
+def capture_inserts(data: SyntheticEvents, events: int) -> list[Insert]:
+    """The inserts the worker's processor makes for ``events`` events of ``data``, chunk by chunk, in order."""
+    records = [Record(partition, offset, value) for offset, (partition, value) in enumerate(data.batch_records(events))]
+    capture = _Capture()
+    processor = bench_processor(capture)
+    for first in range(0, len(records), _CHUNK_RECORDS):
+        processor.commit(processor.prepare(records[first : first + _CHUNK_RECORDS]))
+    return capture.inserts
+
+
+def measure_inserts(
+    settings: Settings, data: SyntheticEvents, events: int, say: Callable[[str], None] = lambda _: None
+) -> InsertCost:
+    """Replay the worker's inserts for ``events`` events into a fresh chDB (a temporary data dir): the CPU they cost."""
+    say(f"preparing {events:,} events with the worker's processor...")
+    inserts = capture_inserts(data, events)
+    rows: dict[str, int] = {}
+    for insert in inserts:
+        rows[insert.table] = rows.get(insert.table, 0) + insert.body.count(b"\n") + 1
+    with tempfile.TemporaryDirectory(prefix="serambi-bench-inserts-") as tmp:
+        # Always a throw-away chDB: replaying into a configured server would add the benchmark's rows to its data.
+        store = Store(settings.model_copy(update={"data_dir": Path(tmp), "clickhouse_url": SecretStr("")}))
+        try:
+            store.migrate()
+            store.purge_every_s = None  # the worker's allocator purges are not the inserts' cost
+            say(f"replaying {len(inserts):,} inserts into a fresh chDB...")
+            tables: dict[str, float] = {}
+            started = time.process_time()
+            for insert in inserts:
+                before = time.process_time()
+                store.insert_encoded(insert.table, insert.columns, insert.body)
+                tables[insert.table] = tables.get(insert.table, 0.0) + time.process_time() - before
+            inserted = time.process_time()
+            _wait_for_merges(store)
+            merged = time.process_time()
+            _check_stored(store, rows)
+            say("timing one-row inserts...")
+            one_row = {table: _one_row_ms(store, inserts, table) for table in rows}
+        finally:
+            store.close()
+    scale = 1e6 / max(events, 1)
+    return InsertCost(
+        events=events,
+        inserts=len(inserts),
+        insert_us_per_event=(inserted - started) * scale,
+        merges_us_per_event=(merged - inserted) * scale,
+        tables_us={table: seconds * scale for table, seconds in tables.items()},
+        rows=rows,
+        one_row_insert_ms=one_row,
+    )
+
+
+def _check_stored(store: Store, rows: dict[str, int]) -> None:
+    # Every synthetic event is unique, so a raw table holds each row; a response fact may have been improved by a
+    # later row of the same message, which a merge may have replaced already.
+    for table, inserted in rows.items():
+        stored = _count(store, table)
+        if stored > inserted or (stored < inserted and table != RESPONSE_FACTS):
+            msg = f"the replay stored {stored:,} rows in {table}, the worker inserted {inserted:,}"
+            raise AssertionError(msg)
+
+
+def _wait_for_merges(store: Store) -> None:
+    deadline = time.monotonic() + _MERGE_WAIT_S
+    while store.query(_MERGES_SQL).rows[0][0]:
+        if time.monotonic() > deadline:
+            msg = f"chDB still merged after {_MERGE_WAIT_S:g} s"
+            raise TimeoutError(msg)
+        time.sleep(_MERGE_POLL_S)  # polling chDB's merge list, not synchronising the benchmark's own work
+
+
+def _count(store: Store, table: str) -> int:
+    bound = {"db": store.database, "table": table}
+    return int(store.query("SELECT count() FROM {db:Identifier}.{table:Identifier}", bound).rows[0][0])
+
+
+def _one_row_ms(store: Store, inserts: Sequence[Insert], table: str) -> float:
+    first = next(insert for insert in inserts if insert.table == table)
+    row = first.body.split(b"\n", 1)[0]
+    seconds = []
+    for _ in range(_ONE_ROW_REPEATS):  # the same row again: ReplacingMergeTree keeps one, the cost is the insert's
+        before = time.process_time()
+        store.insert_encoded(table, first.columns, row)
+        seconds.append(time.process_time() - before)
+    return statistics.median(seconds) * 1e3
