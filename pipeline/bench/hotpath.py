@@ -213,7 +213,12 @@ def per_event_us(
 
 def bench_processor(inserter: Inserter | None = None) -> Processor:
     """The worker's processor as the benchmarks run it: default calendars, no stored past, ``inserter`` (or none)."""
-    return Processor(inserter or _Discard(), Metrics(CollectorRegistry()), _DefaultCalendars(), _NoHistory())
+    return Processor(
+        inserter if inserter is not None else _Discard(),
+        Metrics(CollectorRegistry()),
+        _DefaultCalendars(),
+        _NoHistory(),
+    )
 
 
 def _traced_bytes_per_conversation(records: Sequence[Record]) -> float:

@@ -346,34 +346,36 @@ async def _freshness(
     probe.freshness.clear()
     probe.tracking = True
     # The load comes from a process of its own (pipeline.bench.paced_load), as connectors' does: a producer thread
-    # here would take the worker's interpreter lock and be counted in its latency.
-    command = [sys.executable, "-m", "pipeline.bench.paced_load", stack.bootstrap_servers]
-    command += [str(options.fresh_rate), str(options.fresh_seconds)]
-    producer = subprocess.Popen(command, stdin=subprocess.PIPE)  # noqa: S603 - our own module
-    try:
-        await asyncio.to_thread(_hand_over, producer, data)
-        while producer.poll() is None:
-            await asyncio.to_thread(_wait, producer, 0.5)
-            _stop_if_requested(stack)
-    finally:
-        if producer.poll() is None:  # interrupted: the load stops with the benchmark
-            producer.terminate()
-            await asyncio.to_thread(producer.wait)
+    # here would take the worker's interpreter lock and be counted in its latency. It goes on with the same
+    # conversations: the events' generator, state and all, is handed over in a file.
+    with tempfile.TemporaryDirectory(prefix="serambi-bench-load-") as tmp:
+        events = Path(tmp) / "events.pickle"
+        events.write_bytes(pickle.dumps(data))
+        # -P: the current directory is not put on the path (a ./pipeline there would be imported instead of ours);
+        # a session of its own: a terminal's Ctrl-C reaches the benchmark, which stops this process itself.
+        command = [sys.executable, "-P", "-m", "pipeline.bench.paced_load", str(events), stack.bootstrap_servers]
+        command += [str(options.fresh_rate), str(options.fresh_seconds)]
+        producer = subprocess.Popen(command, start_new_session=True)  # noqa: S603 - our own module
+        try:
+            while producer.poll() is None:
+                await asyncio.to_thread(_wait, producer, 0.5)
+                _stop_if_requested(stack)
+        finally:
+            if producer.poll() is None:  # interrupted: the load stops with the benchmark
+                producer.terminate()
+                await asyncio.to_thread(producer.wait)
+    _stop_if_requested(stack)  # a signal to the whole process group ended the load too: the benchmark's stop
     if producer.returncode != 0:
-        msg = f"the freshness phase's load generator failed (exit code {producer.returncode}); its error is above"
+        how = f"exit code {producer.returncode}, its error is above"
+        if producer.returncode < 0:
+            how = f"killed by signal {-producer.returncode}"
+        msg = f"the freshness phase's load generator failed ({how}); run the benchmark again"
         raise PipelineError(msg)
     await stack.wait_drained(timeout_s=600, poll_s=0.5, interruptible=True)
     _stop_if_requested(stack)
     fresh = sorted(probe.freshness)
     say(f"    p50 {_quantile(fresh, 0.5):.3f} s, p99 {_quantile(fresh, 0.99):.3f} s over {len(fresh):,} records")
     return fresh
-
-
-def _hand_over(process: subprocess.Popen[bytes], data: SyntheticEvents) -> None:
-    # The load goes on with the same conversations: the events' generator, state and all, pickled to its stdin.
-    assert process.stdin is not None
-    with process.stdin:
-        pickle.dump(data, process.stdin)
 
 
 def _wait(process: subprocess.Popen[bytes], seconds: float) -> None:

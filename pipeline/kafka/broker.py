@@ -17,7 +17,7 @@ from kafka.errors import KafkaError
 
 from pipeline.errors import BrokerError
 
-__all__ = ["EmbeddedBroker", "free_port", "spawn_child", "tansu_binary"]
+__all__ = ["EmbeddedBroker", "die_with_parent", "free_port", "spawn_child", "tansu_binary"]
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -43,8 +43,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    # The broker must not outlive us, even if we are SIGKILLed: ask Linux to TERM it then.
+def die_with_parent() -> None:
+    """Ask Linux to TERM this process when its parent dies, even by SIGKILL (a no-op elsewhere)."""
+    # The broker (or a benchmark's load) must not outlive the process that started it.
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -64,7 +65,7 @@ def spawn_child(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks involved
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl only, no locks involved
         )
 
 

@@ -28,12 +28,14 @@ from schemas.records import make_dead_letter
 from schemas.tables import COLUMNS, DEAD_LETTERS
 from schemas.topics import DEAD_LETTER, EVENTS
 
-__all__ = ["AgentContext", "add_agents", "mark_handled", "send_acknowledged"]
+__all__ = ["SIDE_BATCH_SECONDS", "AgentContext", "add_agents", "mark_handled", "send_acknowledged"]
 
 log = logging.getLogger(__name__)
 # Each insert has a fixed cost (~20 ms in chDB): split only batches big enough to overlap well.
 _CHUNK_BYTES = 6 * 1024 * 1024
 _DEAD_LETTER_BATCH = 1000
+# Dead letters are rare and not what freshness is about: no need to wake (and insert) as often as for events.
+SIDE_BATCH_SECONDS = 0.2
 _LETTER_COLUMNS = COLUMNS[DEAD_LETTERS]
 _STORE_CHUNK = "ClickHouse insert of a chunk of events"
 _PREPARE_CHUNK = "ClickHouse read of the stored conversations of a chunk"
@@ -79,7 +81,8 @@ def add_agents(app: faust.App, events: Any, dead: Any, context: AgentContext) ->
 
     @app.agent(dead, name="store-dead-letters")
     async def store_dead_letters(stream: Any) -> None:
-        async for batch in stream.take_events(_DEAD_LETTER_BATCH, within=context.batch_seconds):
+        wait = max(context.batch_seconds, SIDE_BATCH_SECONDS)
+        async for batch in stream.take_events(_DEAD_LETTER_BATCH, within=wait):
             rows = [dead_letter_row(e.value, _timestamp(e)) for e in batch]
             insert = context.store.insert
             await retry_forever(
