@@ -36,22 +36,25 @@ from schemas.agency import Agency
 from schemas.events import Interaction
 
 __all__ = [
+    "CHUNK_RECORDS",
     "PYTHON_STAGES",
     "STAGES",
     "GcTime",
     "HotPath",
     "bench_processor",
+    "bench_records",
     "hot_path_us_per_event",
     "measure_hot_path",
     "per_event_us",
+    "replay",
 ]
 
 STAGES = ("decode", "reload", "match", "evict", "encode", "insert")
 """The processor's stages (:class:`pipeline.stream.processor.StageTimes`), in the order a chunk goes through them."""
 PYTHON_STAGES = STAGES[:-1]
 """The stages of :meth:`Processor.prepare` (Python work); ``insert`` is :meth:`Processor.commit`'s."""
-# What the worker hands the processor at a time (records of 500 events each), as in the embedded stack.
-_CHUNK_RECORDS = 40
+CHUNK_RECORDS = 40
+"""Records (of 500 events each) the benchmarks hand the processor at a time, as the embedded stack's worker does."""
 
 
 class GcTime:
@@ -146,7 +149,7 @@ def measure_hot_path(data: SyntheticEvents, events: int, *, memory: bool = True)
 
     ``memory``: also measure the matcher's bytes per open conversation (a second, traced pass; else 0).
     """
-    records = [Record(partition, offset, value) for offset, (partition, value) in enumerate(data.batch_records(events))]
+    records = bench_records(data, events)
     tune_gc()  # as the stack does
     processor = bench_processor()
     # The surge counts as the worker keeps them, drained once per chunk (the worker drains once a second, so
@@ -155,8 +158,8 @@ def measure_hot_path(data: SyntheticEvents, events: int, *, memory: bool = True)
     processor.stages = stages = StageTimes()
     with GcTime() as collector:
         started = time.process_time()
-        for first in range(0, len(records), _CHUNK_RECORDS):
-            prepared = processor.prepare(records[first : first + _CHUNK_RECORDS])
+        for first in range(0, len(records), CHUNK_RECORDS):
+            prepared = processor.prepare(records[first : first + CHUNK_RECORDS])
             processor.commit(prepared)
             processor.count(prepared)
             tally.drain()
@@ -221,6 +224,17 @@ def bench_processor(inserter: Inserter | None = None) -> Processor:
     )
 
 
+def bench_records(data: SyntheticEvents, events: int) -> list[Record]:
+    """The next ``events`` events of ``data`` as the worker's records (batch records, offsets in order)."""
+    return [Record(partition, offset, value) for offset, (partition, value) in enumerate(data.batch_records(events))]
+
+
+def replay(processor: Processor, records: Sequence[Record]) -> None:
+    """Prepare and commit ``records`` through ``processor``, :data:`CHUNK_RECORDS` at a time."""
+    for first in range(0, len(records), CHUNK_RECORDS):
+        processor.commit(processor.prepare(records[first : first + CHUNK_RECORDS]))
+
+
 def _traced_bytes_per_conversation(records: Sequence[Record]) -> float:
     """Bytes the matcher's open conversations hold, per conversation, after the same records (traced allocations)."""
     processor = bench_processor()  # created before tracing: its fixed parts are not the conversations'
@@ -228,8 +242,7 @@ def _traced_bytes_per_conversation(records: Sequence[Record]) -> float:
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        for first in range(0, len(records), _CHUNK_RECORDS):
-            processor.commit(processor.prepare(records[first : first + _CHUNK_RECORDS]))
+        replay(processor, records)
         gc.collect()  # only what the processor keeps stays: the matcher (and the watermarks, a few bytes)
         held = tracemalloc.get_traced_memory()[0] - before
     finally:

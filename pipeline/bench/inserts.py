@@ -24,17 +24,14 @@ from typing import Any
 from pydantic import SecretStr
 
 from pipeline.bench.data import SyntheticEvents
-from pipeline.bench.hotpath import bench_processor
+from pipeline.bench.hotpath import bench_processor, bench_records, replay
 from pipeline.errors import PipelineError
 from pipeline.settings import Settings
 from pipeline.storage.store import Store
-from pipeline.stream.decode import Record
 from schemas.tables import RAW_TABLES
 
 __all__ = ["InsertBenchError", "InsertCost", "capture_inserts", "measure_inserts", "unexpected_counts"]
 
-# Records of 500 events handed to the processor at a time: the worker's chunk size on this traffic.
-_CHUNK_RECORDS = 40
 _ONE_ROW_REPEATS = 7
 _MERGES_SQL = "SELECT count() FROM system.merges WHERE database = {db:String}"
 _MERGE_POLL_S = 0.2
@@ -115,11 +112,8 @@ class _Capture:
 
 def capture_inserts(data: SyntheticEvents, events: int) -> list[Insert]:
     """The inserts the worker's processor makes for ``events`` events of ``data``, chunk by chunk, in order."""
-    records = [Record(partition, offset, value) for offset, (partition, value) in enumerate(data.batch_records(events))]
     capture = _Capture()
-    processor = bench_processor(capture)
-    for first in range(0, len(records), _CHUNK_RECORDS):
-        processor.commit(processor.prepare(records[first : first + _CHUNK_RECORDS]))
+    replay(bench_processor(capture), bench_records(data, events))
     return capture.inserts
 
 

@@ -37,6 +37,7 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.bench.capacity import throughput
 from pipeline.bench.data import SyntheticEvents
+from pipeline.bench.hotpath import CHUNK_RECORDS
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.broker import EmbeddedBroker
 from pipeline.metrics import Metrics
@@ -57,8 +58,6 @@ Say = Callable[[str], None]
 # Start-up of one process (imports, chDB, migrations) on a loaded 2-core machine, and one run, with wide margins.
 _READY_TIMEOUT_S = 300.0
 _DONE_TIMEOUT_S = 3600.0
-# What the worker hands the processor at a time (records of up to 500 events), as pipeline.bench.hotpath does.
-_CHUNK_RECORDS = 40
 
 
 @dataclass(frozen=True)
@@ -400,9 +399,9 @@ class _Worker:
             for record in records:
                 if record.offset + 1 >= left.get(record.partition, 0):
                     left.pop(record.partition, None)
-            for start in range(0, len(records), _CHUNK_RECORDS):
+            for start in range(0, len(records), CHUNK_RECORDS):
                 # As the worker's agent: chunk k is inserted (ClickHouse, GIL released) while k + 1 is prepared.
-                prepared = await asyncio.to_thread(self._processor.prepare, records[start : start + _CHUNK_RECORDS])
+                prepared = await asyncio.to_thread(self._processor.prepare, records[start : start + CHUNK_RECORDS])
                 rows += sum(t.rows for t in prepared.tables)
                 if pending is not None:
                     await pending

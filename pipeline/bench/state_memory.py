@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pipeline.bench.data import SyntheticEvents
+from pipeline.bench.hotpath import CHUNK_RECORDS
 from pipeline.domain.matching import Matchable, Matcher, conversation_key
 from pipeline.runtime.gctune import WORKER_GC_THRESHOLDS
 from schemas.events import EVENT_ADAPTER, AuthorRole, Change, ChangeOp, Interaction, InteractionKind, Platform
@@ -42,7 +43,6 @@ __all__ = [
 
 _START = datetime(2026, 11, 2, tzinfo=UTC)
 _ACCOUNTS = 48  # agency accounts the conversations spread over
-_CHUNK_RECORDS = 40  # records the processor takes at a time (pipeline.bench.hotpath), 500 events each
 
 
 @dataclass(frozen=True)
@@ -314,10 +314,10 @@ def bench_data_bytes(
         gc.collect()
         before = tracemalloc.get_traced_memory()[0]
         held, part = matcher(), []
-        for first in range(0, len(records), _CHUNK_RECORDS):
+        for first in range(0, len(records), CHUNK_RECORDS):
             part = [
                 event
-                for _, value in records[first : first + _CHUNK_RECORDS]
+                for _, value in records[first : first + CHUNK_RECORDS]
                 for event in _matchable(decode_record(value).events)
             ]
             held.add(part)

@@ -21,7 +21,7 @@ from pipeline.storage.agencies import AgencyRegistry
 from pipeline.storage.sql.surge_history import hourly_arrivals
 from pipeline.storage.sql.surge_terms import surge_terms
 from pipeline.storage.store import Store
-from pipeline.stream.agents import SIDE_BATCH_SECONDS
+from pipeline.stream.agents import side_batch_seconds
 from pipeline.stream.offsets import HandledOffsets
 from pipeline.stream.retry import Failing
 from pipeline.stream.surge_agents import SurgeContext
@@ -92,8 +92,7 @@ def surge_context(  # noqa: PLR0913 - the worker's pieces the detection uses
         handled,
         failing,
         _FLUSH_SECONDS,
-        # Counts and alerts need not wake as often as the events' agent (SERAMBI_SINK_BATCH_SECONDS is for freshness).
-        max(settings.sink_batch_seconds, SIDE_BATCH_SECONDS),
+        side_batch_seconds(settings.sink_batch_seconds),
         checkpoint=lambda: save_detector(path, detector),
         checkpoint_seconds=_CHECKPOINT_SECONDS,
     )

@@ -28,14 +28,13 @@ from schemas.records import make_dead_letter
 from schemas.tables import COLUMNS, DEAD_LETTERS
 from schemas.topics import DEAD_LETTER, EVENTS
 
-__all__ = ["SIDE_BATCH_SECONDS", "AgentContext", "add_agents", "mark_handled", "send_acknowledged"]
+__all__ = ["AgentContext", "add_agents", "mark_handled", "send_acknowledged", "side_batch_seconds"]
 
 log = logging.getLogger(__name__)
 # Each insert has a fixed cost (~20 ms in chDB): split only batches big enough to overlap well.
 _CHUNK_BYTES = 6 * 1024 * 1024
 _DEAD_LETTER_BATCH = 1000
-# Dead letters are rare and not what freshness is about: no need to wake (and insert) as often as for events.
-SIDE_BATCH_SECONDS = 0.2
+_SIDE_BATCH_SECONDS = 0.2
 _LETTER_COLUMNS = COLUMNS[DEAD_LETTERS]
 _STORE_CHUNK = "ClickHouse insert of a chunk of events"
 _PREPARE_CHUNK = "ClickHouse read of the stored conversations of a chunk"
@@ -81,8 +80,7 @@ def add_agents(app: faust.App, events: Any, dead: Any, context: AgentContext) ->
 
     @app.agent(dead, name="store-dead-letters")
     async def store_dead_letters(stream: Any) -> None:
-        wait = max(context.batch_seconds, SIDE_BATCH_SECONDS)
-        async for batch in stream.take_events(_DEAD_LETTER_BATCH, within=wait):
+        async for batch in stream.take_events(_DEAD_LETTER_BATCH, within=side_batch_seconds(context.batch_seconds)):
             rows = [dead_letter_row(e.value, _timestamp(e)) for e in batch]
             insert = context.store.insert
             await retry_forever(
@@ -96,6 +94,15 @@ def add_agents(app: faust.App, events: Any, dead: Any, context: AgentContext) ->
             )
             context.processor.metrics.sink_last_success.set_to_current_time()
             mark_handled(context.handled, DEAD_LETTER.name, batch)
+
+
+def side_batch_seconds(batch_seconds: float) -> float:
+    """The batch wait of the agents beside the events' one (dead letters, surge counts, alerts): at least 0.2 s.
+
+    ``batch_seconds`` (``SERAMBI_SINK_BATCH_SECONDS``) is short for the events' freshness; those agents' records are
+    rare or not what freshness is about, so they need not wake (and insert) as often.
+    """
+    return max(batch_seconds, _SIDE_BATCH_SECONDS)
 
 
 async def _pipelined(processor: Processor, records: list[Record], failing: Failing) -> list[DeadLetterRow]:
